@@ -1,0 +1,287 @@
+"""The ``cnnviz`` command line. Heavy modules are imported inside each command
+so that ``cnnviz --help`` answers at once."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+
+from .errors import Cancelled, CnnvizError
+
+EXIT_ERROR, EXIT_CANCELLED = 2, 130
+MODEL_HELP = "a zoo name (see `cnnviz models`) or a .keras/.h5 file"
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr, usable as a ``progress`` callback."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._label = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if not self.stream.isatty():
+            return  # no bar in logs and pipes
+        now = time.perf_counter()
+        label = message.split(" loss")[0]
+        if label != self._label:
+            self._label, self.start = label, now
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * self.width)
+        elapsed = now - self.start
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        line = f"\r{message[:50]:<50} [{bar:<{self.width}}] {100 * frac:5.1f}% {elapsed:6.1f}s eta {eta:5.0f}s"
+        self.stream.write(line)
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _emit_json(data, target: str) -> None:
+    """Write JSON to stdout (target "-") or atomically to a file."""
+    if target == "-":
+        print(json.dumps(data, indent=2))
+    else:
+        from .fileio import write_json
+
+        write_json(target, data)
+
+
+# ---------------------------------------------------------------- commands
+
+def _load(args):
+    """The model named on the command line, with the shared loading options."""
+    from .zoo import load_model
+
+    return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess)
+
+
+def cmd_models(args) -> int:
+    from .summary import zoo_listing
+
+    rows = zoo_listing()
+    if args.json:
+        _emit_json(rows, "-")
+        return 0
+    print(f"{'name':<15} {'dataset':<9} {'input':<14} {'parameters':>11}  {'test acc':>8}  weights")
+    for r in rows:
+        acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
+        shape = "x".join("?" if s is None else str(s) for s in r["input_shape"])
+        print(f"{r['name']:<15} {r['dataset']:<9} {shape:<14} {r['parameters']:>11,}  {acc:>8}  {r['weights']}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .summary import format_summary, summarize
+
+    summary = summarize(_load(args))
+    if args.json:
+        _emit_json(summary.to_json(), "-")
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from .images import load_image
+    from .predict import predict
+    from .zoo import model_info
+
+    if args.top < 1:
+        raise CnnvizError("--top must be at least 1")
+    model = _load(args)
+    loaded = [load_image(path, model) for path in args.images]
+    if len({im.x.shape for im in loaded}) == 1:
+        results = predict(model, np.stack([im.x for im in loaded]), args.top)
+    else:  # a model that takes any size, given images of different sizes
+        results = [predict(model, im.x[None], args.top)[0] for im in loaded]
+    if args.json:
+        _emit_json([{"image": im.source, "notes": im.notes,
+                     "top": [p._asdict() for p in preds]} for im, preds in zip(loaded, results)], "-")
+    else:
+        for im, preds in zip(loaded, results):
+            print(f"{im.source}:" + "".join(f"  ({n})" for n in im.notes))
+            for p in preds:
+                print(f"  {p.probability:7.2%}  {p.name} [{p.index}]")
+    if args.output:
+        from .fileio import save_figure
+        from .plotting import prediction_figure
+
+        fig = prediction_figure([im.display for im in loaded], results, [im.source for im in loaded],
+                                model_info(model).name)
+        save_figure(fig, args.output, dpi=110)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    model = _load(args)
+    result = evaluate(model, args.dataset, args.limit, progress=None if args.json else ProgressBar())
+    if args.json:
+        _emit_json(result.to_json(), "-")
+    else:
+        print(f"{result.dataset}: {result.n} test images, accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
+        width = max(len(c) for c in result.classes)
+        print("confusion matrix (rows: true class, columns: predicted class)")
+        print(" " * (width + 1) + "".join(f"{i:>6}" for i in range(len(result.classes))))
+        for i, row in enumerate(result.confusion):
+            print(f"{result.classes[i]:>{width}} " + "".join(f"{v:>6}" for v in row))
+    if args.output:
+        from .fileio import save_figure
+        from .plotting import confusion_figure
+
+        title = f"{model.name} on {result.dataset}: accuracy {result.accuracy:.2%}"
+        save_figure(confusion_figure(result.confusion, result.classes, title), args.output, dpi=110)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .training import train
+
+    def on_epoch(epoch, epochs, logs):
+        print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
+              f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = train(args.arch, epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
+                   standardize=args.standardize, out=args.out, resume=args.resume, force=args.force,
+                   seed=args.seed, progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch,
+                   command=command)
+    m = result.card["metrics"]
+    print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
+    print(f"wrote {result.model_path}, {result.card_path}, {result.curves_path}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnviz", description="See inside convolutional networks (TensorFlow 2 / Keras 3).")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    model_opts = argparse.ArgumentParser(add_help=False)
+    group = model_opts.add_argument_group("model loading")
+    group.add_argument("--unsafe", action="store_true",
+                       help="allow Lambda layers (their code runs): only for files you trust")
+    group.add_argument("--weights", default="imagenet",
+                       help="VGG16 weights: imagenet (download), a local .h5 file, or none (random)")
+    group.add_argument("--preprocess", choices=("scale01", "vgg16", "raw"),
+                       help="how pixels are scaled for a model of yours (default: from its card, else scale01)")
+
+    p = sub.add_parser("models", help="list the model zoo and the shipped trained models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("summary", help="the layer table of a model", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("predict", help="classify images", parents=[model_opts])
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or skimage:chelsea etc.")
+    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-o", "--output", help="also write a figure (PNG/PDF/SVG)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on a real test set",
+                       parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder DIR/<class>/*.jpg (default: the model's)")
+    p.add_argument("--limit", type=int, help="only the first N test images")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-o", "--output", help="also write the confusion matrix as a figure")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a lecture CNN on its dataset",
+                       description="Train a zoo architecture with the lecture recipe (Adam, batch 128, "
+                                   "10%% validation). Writes OUT, its .card.json and .curves.png.")
+    p.add_argument("arch", help="architecture: mnist_small, mnist_small_bn, mnist_cnn, lenet, cifar10_cnn")
+    p.add_argument("--epochs", type=int, help="epochs (default: the architecture's recipe)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random rotations, shifts (and flips for CIFAR-10); default on for cifar10_cnn")
+    p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
+    p.add_argument("--out", help="model file to write (default ./ARCH.keras)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing model file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"cnnviz {__version__}"
+
+
+def _start_tensorflow(quiet: bool) -> None:
+    """Import TensorFlow and set up its devices, hiding the C++ start-up log
+    lines that TF prints to stderr whatever TF_CPP_MIN_LOG_LEVEL says."""
+    from .runtime import setup_devices
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if not quiet or fd is None:
+        setup_devices()
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        setup_devices()
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _start_tensorflow(quiet=not args.debug)
+        return args.func(args)
+    except Cancelled as exc:
+        print(f"cnnviz: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("cnnviz: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except CnnvizError as exc:
+        if args.debug:
+            raise
+        print(f"cnnviz: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug, not a user error: say how to see it
+        if args.debug:
+            raise
+        print(f"cnnviz: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Class probabilities and top-k predictions with class names."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .engine import forward
+from .surgery import outputs_probabilities
+from .zoo import model_info
+
+
+class Prediction(NamedTuple):
+    index: int
+    name: str
+    probability: float
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
+    """Class probabilities (N, classes) for preprocessed inputs ``x``; a model
+    that ends in logits gets a softmax."""
+    out = forward(model, x, **kwargs)
+    return out if outputs_probabilities(model) else softmax(out)
+
+
+def top_k(probs: np.ndarray, classes, k: int = 5) -> list[list[Prediction]]:
+    """The ``k`` most probable classes of each row, best first."""
+    k = min(k, probs.shape[-1])
+    order = np.argsort(-probs, axis=-1)[:, :k]
+    return [[Prediction(int(i), classes[i], float(row[i])) for i in idx] for row, idx in zip(probs, order)]
+
+
+def predict(model, x: np.ndarray, k: int = 5) -> list[list[Prediction]]:
+    """Top-``k`` predictions with class names for preprocessed inputs ``x``."""
+    return top_k(probabilities(model, x), model_info(model).classes, k)

@@ -1,0 +1,115 @@
+"""The command line: help everywhere, real output, one-line errors with a
+non-zero exit and no traceback (a traceback with --debug)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnviz.cli import build_parser, main
+from conftest import needs_data
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_for_every_command(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"models", "summary", "predict", "train", "evaluate"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: cnnviz " + name in capsys.readouterr().out
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys\nfrom cnnviz.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TF LOADED' if 'tensorflow' in sys.modules else 'NO TF')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "predict" in result.stdout and result.stdout.strip().endswith("NO TF")
+
+
+def test_summary_json_reproduces_lecture_counts(capsys):
+    code, out, _ = run(capsys, "summary", "mnist_small", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["total"] == 14178
+    assert [r["params"] for r in data["layers"] if r["params"]] == [80, 584, 12864, 650]
+    assert data["layers"][1]["output_shape"] == [26, 26, 8]
+
+
+def test_models_lists_zoo_with_shipped_accuracy(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) >= {"mnist_small", "mnist_small_bn", "mnist_cnn", "lenet", "cifar10_cnn", "vgg16"}
+    assert rows["mnist_small"]["parameters"] == 14178 and rows["mnist_small"]["test_accuracy"] >= 0.98
+    assert rows["vgg16_notop"]["parameters"] == 14714688
+
+
+def test_predict_json_and_figure(capsys, tmp_path):
+    fig = tmp_path / "pred.png"
+    code, out, _ = run(capsys, "predict", "skimage:camera", "skimage:chelsea", "-m", "mnist_small",
+                       "--top", "3", "--json", "-o", str(fig))
+    results = json.loads(out)
+    assert code == 0 and len(results) == 2 and len(results[0]["top"]) == 3
+    probs = [p["probability"] for p in results[0]["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    assert any("grayscale" in note for note in results[1]["notes"])
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["summary", "nosuch"], "unknown model 'nosuch'"),
+    (["summary", "missing.keras"], "does not exist"),
+    (["predict", "nosuch.jpg", "-m", "mnist_small"], "nosuch.jpg does not exist"),
+    (["predict", __file__, "-m", "mnist_small"], "cannot read"),
+    (["predict", "skimage:chelsea", "-m", "mnist_small", "--top", "0"], "--top must be at least 1"),
+    (["train", "mnist_small", "--epochs", "0"], "at least 1"),
+    (["evaluate", "vgg16_notop", "--weights", "none"], "no test set known"),
+])
+def test_errors_are_one_line_without_traceback(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("cnnviz: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(capsys):
+    from cnnviz import CnnvizError
+
+    with pytest.raises(CnnvizError):
+        main(["--debug", "summary", "nosuch"])
+
+
+def test_offline_vgg16_names_the_way_out(capsys, monkeypatch):
+    from keras.src.applications import vgg16
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(vgg16.file_utils, "get_file", offline)
+    code, _, err = run(capsys, "predict", "skimage:chelsea", "-m", "vgg16")
+    assert code == 2
+    assert "could not be downloaded" in err and "--weights FILE" in err and "mnist_cnn" in err
+
+
+def test_console_script_exit_code_and_stderr():
+    result = subprocess.run(["cnnviz", "summary", "nosuch"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "cnnviz: error: unknown model 'nosuch': use one of mnist_small, mnist_small_bn, mnist_cnn, lenet, "
+        "cifar10_cnn, vgg16, vgg16_notop or a .keras/.h5 file"]
+
+
+@needs_data
+@pytest.mark.data
+def test_evaluate_json_has_confusion_matrix(capsys):
+    code, out, _ = run(capsys, "evaluate", "mnist_small", "--limit", "500", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["n"] == 500 and sum(map(sum, data["confusion"])) == 500
+    diagonal = sum(data["confusion"][i][i] for i in range(10))
+    assert diagonal / 500 == pytest.approx(data["accuracy"])
