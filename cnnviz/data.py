@@ -90,10 +90,11 @@ def _read_mnist_npz(path: Path):
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = tuple(f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise CnnvizError(f"{path} is not a valid mnist.npz ({short(exc)}): replace it with the file keras.datasets.mnist uses") from exc
     x_train, y_train, x_test, y_test = arrays
-    if x_train.ndim != 3 or x_train.shape[1:] != (28, 28) or len(x_train) != len(y_train) or len(x_test) != len(y_test):
+    if any(x.ndim != 3 or x.shape[1:] != (28, 28) for x in (x_train, x_test)) \
+            or len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise CnnvizError(f"{path} does not hold 28x28 MNIST arrays: replace it with the file keras.datasets.mnist uses")
     return arrays
 

@@ -33,8 +33,6 @@ class LoadedImage:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file (or ``skimage:NAME``, a photo scikit-image ships) as
     uint8, shaped (H, W) for grayscale or (H, W, 3) for colour."""
-    import skimage.io
-
     text = str(path)
     if text.startswith(SAMPLE_PREFIX):
         return _sample(text[len(SAMPLE_PREFIX):])
@@ -42,10 +40,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not p.is_file():
         raise CnnvizError(f"image {p} does not exist: check the path")
     try:
-        image = skimage.io.imread(p)
+        image = _decode(p)
     except Exception as exc:
         raise CnnvizError(f"cannot read {p} as an image ({short(exc)}): give a JPEG, PNG, BMP, GIF or TIFF file") from exc
     return normalize_image(np.asarray(image), str(p))
+
+
+def _decode(path: Path) -> np.ndarray:
+    """The first frame of an image file, through imageio (scikit-image's own
+    reader): Pillow first, as it reads every common format page by page and
+    converts CMYK; imageio's other plugins for the rest."""
+    import imageio.v3 as iio
+
+    try:
+        meta = iio.immeta(path, plugin="pillow")
+    except Exception:
+        return iio.imread(path, index=0)
+    mode = "RGB" if meta.get("mode") == "CMYK" else None
+    return iio.imread(path, index=0, plugin="pillow", mode=mode)
 
 
 def _sample(name: str) -> np.ndarray:
