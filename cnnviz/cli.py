@@ -166,6 +166,128 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _save(fig, path: str) -> None:
+    from .fileio import save_figure
+
+    save_figure(fig, path, dpi=120)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _save_npz(path: str, **arrays) -> None:
+    import numpy as np
+
+    from .fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _per_layer_path(path: str, layer: str, many: bool) -> str:
+    """``maps.png`` for one layer, ``maps_<layer>.png`` for each of several."""
+    if not many:
+        return path
+    from pathlib import Path
+
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}_{layer.replace('/', '_')}{p.suffix}"))
+
+
+def _dataset_images(model, name):
+    """uint8 test images of a named dataset (or image folder) for the model."""
+    from .data import load_dataset
+    from .zoo import input_shape, model_info
+
+    name = name or model_info(model).dataset
+    if name is None or name == "imagenet":
+        raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")
+    return load_dataset(name, input_shape(model), progress=ProgressBar())
+
+
+def cmd_filters(args) -> int:
+    from .filters import filter_weights
+    from .plotting import filters_figure
+
+    weights = filter_weights(_load(args), args.layer, args.normalize)
+    print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
+    _save(filters_figure(weights, args.max_filters), args.output)
+    if args.npz:
+        _save_npz(args.npz, kernel=weights.kernel, images=weights.images)
+    return 0
+
+
+def cmd_activations(args) -> int:
+    from .activations import activations, normalize_maps
+    from .images import load_image
+    from .plotting import activation_figure
+
+    model = _load(args)
+    image = load_image(args.image, model)
+    for note in image.notes:
+        print(f"note: {note}", file=sys.stderr)
+    maps = activations(model, image.x[None], args.layer)
+    shown = normalize_maps(maps, args.scope)
+    for name, m in maps.items():
+        print(f"{name}: {m.shape}")
+        display = image.pixels[..., 0] if image.pixels.shape[-1] == 1 else image.pixels
+        fig = activation_figure(shown[name][0], name, display, args.overlay, args.scope, args.max_channels)
+        _save(fig, _per_layer_path(args.output, name, len(maps) > 1))
+    if args.npz:
+        _save_npz(args.npz, **{name.replace("/", "__"): m for name, m in maps.items()})
+    return 0
+
+
+def cmd_top_patches(args) -> int:
+    from .plotting import top_patches_figure
+    from .receptive import receptive_field
+    from .top_patches import parse_channels, patch_crops, top_patches
+
+    model = _load(args)
+    data = _dataset_images(model, args.dataset)
+    images = data.x_test[:args.limit]
+    from .graph import feature_model, qualified_name
+
+    layer = qualified_name(model, args.layer)
+    n = int(feature_model(model, [layer]).outputs[0].shape[-1])
+    channels = parse_channels(args.channels, n)
+    result = top_patches(model, images, [layer], k=args.k, channels={layer: channels}, per=args.per,
+                         stat=args.stat, progress=ProgressBar())
+    top = result.layers[layer]
+    crops = patch_crops(top, images)
+    field = receptive_field(model, layer).size
+    if args.json:
+        _emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": args.k, "per": args.per,
+                    "stat": args.stat, "channels": [
+                        {"channel": int(c), "values": top.values[i].tolist(), "image_index": top.image_index[i].tolist(),
+                         "position": top.position[i].tolist(), "box": top.boxes[i].tolist()}
+                        for i, c in enumerate(top.channels)]}, "-")
+    else:
+        print(f"{layer}: top-{args.k} of {len(images)} {data.name} images for {len(channels)} channels"
+              + (" (from cache)" if result.from_cache else ""))
+    _save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
+    return 0
+
+
+def cmd_erf(args) -> int:
+    from .evaluate import dataset_inputs
+    from .plotting import erf_figure
+    from .receptive import effective_receptive_field
+
+    model = _load(args)
+    data = _dataset_images(model, args.dataset)
+    erf = effective_receptive_field(model, dataset_inputs(model, data.x_test[:args.n]), args.layer)
+    summary = {"layer": args.layer, "unit": list(erf.centre), "images": min(args.n, len(data.x_test)),
+               "theoretical_size": list(erf.theoretical.size), "effective_size": erf.size, "mass": erf.mass}
+    if args.json:
+        _emit_json(summary, "-")
+    else:
+        print(f"{args.layer}: theoretical field {erf.theoretical.size[0]:g} px, effective field {erf.size:g} px "
+              f"({erf.mass:.0%} of the gradient mass, {summary['images']} images)")
+    if args.output:
+        _save(erf_figure(erf, args.layer), args.output)
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +330,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", help="also write the confusion matrix as a figure")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("filters", help="filter weights as images", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", help="a convolution layer (default: the first)")
+    p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
+                   help="scale each filter by its own range or all by the layer's (default filter)")
+    p.add_argument("--max-filters", type=int, default=64)
+    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--npz", help="also write the raw kernel as NPZ")
+    p.set_defaults(func=cmd_filters)
+
+    p = sub.add_parser("activations", help="activation maps of layers for an image", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("image", help="an image file, or skimage:chelsea etc.")
+    p.add_argument("--layer", action="append", help="layer to show (repeatable; default every spatial layer)")
+    p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
+                   help="normalization scope of the colour scale (default channel)")
+    p.add_argument("--overlay", action="store_true", help="draw the maps over the input instead of beside it")
+    p.add_argument("--max-channels", type=int, default=64)
+    p.add_argument("-o", "--output", required=True, help="figure to write (one per layer: NAME_LAYER.png)")
+    p.add_argument("--npz", help="also write the raw maps as NPZ")
+    p.set_defaults(func=cmd_activations)
+
+    p = sub.add_parser("top-patches", help="the dataset patches that activate each channel most",
+                       parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's); test split")
+    p.add_argument("-k", type=int, default=9, help="patches per channel (default 9)")
+    p.add_argument("--channels", help="e.g. 0:16, 5 or 1,4,9 (default all)")
+    p.add_argument("--per", choices=("image", "unit"), default="image",
+                   help="one best position per image (default) or rank every unit")
+    p.add_argument("--stat", choices=("max", "mean"), default="max", help="rank images by max or mean over space")
+    p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("-o", "--output", required=True, help="figure to write")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_top_patches)
+
+    p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
+    p.add_argument("--n", type=int, default=64, help="images to average over (default 64)")
+    p.add_argument("-o", "--output", help="figure to write")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_erf)
 
     p = sub.add_parser("train", help="train a lecture CNN on its dataset",
                        description="Train a zoo architecture with the lecture recipe (Adam, batch 128, "

@@ -35,3 +35,27 @@ def forward(model, x: np.ndarray, batch_size: int = DEFAULT_BATCH, progress: Opt
         outputs.append(np.asarray(fn(np.asarray(x[start:start + batch_size], np.float32))))
     report(progress, len(x), len(x), message)
     return np.concatenate(outputs) if outputs else np.empty((0,) + tuple(model.outputs[0].shape[1:]), np.float32)
+
+
+_FEATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def feature_function(model, layers: tuple[str, ...]):
+    """A compiled function from input to the outputs of ``layers`` (a list, one
+    array per layer), built once per model and layer set and reused."""
+    from .graph import feature_model
+
+    per_model = _FEATURES.setdefault(model, {})
+    key = tuple(layers)
+    if key not in per_model:
+        import tensorflow as tf
+
+        sub = feature_model(model, list(key))
+        per_model[key] = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
+    return per_model[key]
+
+
+def features(model, x: np.ndarray, layers: tuple[str, ...]) -> list[np.ndarray]:
+    """Outputs of ``layers`` for inputs ``x``, in one forward pass."""
+    outs = feature_function(model, tuple(layers))(np.asarray(x, np.float32))
+    return [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]

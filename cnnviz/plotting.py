@@ -45,3 +45,115 @@ def confusion_figure(confusion: np.ndarray, classes: Sequence[str], title: str =
         ax.text(c, r, str(v), ha="center", va="center", fontsize=7, color="white" if v > high else "black")
     fig.colorbar(im, ax=ax, shrink=0.8, label="images")
     return fig
+
+
+def _grid(n: int, max_cols: int = 16) -> tuple[int, int]:
+    cols = min(n, max_cols, max(1, int(np.ceil(np.sqrt(n)))))
+    return int(np.ceil(n / cols)), cols
+
+
+def filters_figure(weights, max_filters: int = 64) -> Figure:
+    """First-layer filters as gray or RGB images; deeper layers as a grid of
+    (filter rows x input-channel columns). The title gives the kernel shape."""
+    images = weights.images[:max_filters]
+    out, ins = images.shape[:2]
+    title = f"{weights.layer} weights {weights.shape} (normalized per {weights.normalize})"
+    if weights.as_rgb is not None or ins == 1:
+        rows, cols = _grid(out)
+        fig = Figure(figsize=(1.1 * cols + 0.5, 1.1 * rows + 0.6), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+        rgb = weights.as_rgb
+        for i, ax in enumerate(axes):
+            ax.set_axis_off()
+            if i < out:
+                ax.imshow(rgb[i] if rgb is not None else images[i, 0], cmap=None if rgb is not None else "gray",
+                          vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title(str(i), fontsize=7)
+    else:
+        shown_in = min(ins, 32)
+        fig = Figure(figsize=(0.45 * shown_in + 1, 0.45 * out + 0.8), layout="constrained")
+        axes = np.atleast_2d(fig.subplots(out, shown_in, squeeze=False))
+        for (f, c), ax in np.ndenumerate(axes):
+            ax.imshow(images[f, c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(str(f), fontsize=6, rotation=0, labelpad=8)
+            if f == 0:
+                ax.set_title(str(c), fontsize=6)
+        fig.supxlabel("input channel", fontsize=8)
+        fig.supylabel("filter", fontsize=8)
+        if shown_in < ins:
+            title += f", first {shown_in} of {ins} input channels"
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def activation_figure(maps: np.ndarray, layer: str, image: np.ndarray | None = None, overlay: bool = False,
+                      scope: str = "channel", max_channels: int = 64) -> Figure:
+    """All channels of one layer's maps (h, w, C), already normalized to [0, 1],
+    beside the input image or overlaid on it."""
+    from skimage.transform import resize
+
+    n = min(maps.shape[-1], max_channels)
+    rows, cols = _grid(n + (image is not None and not overlay))
+    fig = Figure(figsize=(1.3 * cols + 1.2, 1.3 * rows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    start = 0
+    if image is not None and not overlay:
+        axes[0].imshow(image, cmap="gray" if image.ndim == 2 else None)
+        axes[0].set_title("input", fontsize=7)
+        start = 1
+    im = None
+    for ax in axes:
+        ax.set_axis_off()
+    for c in range(n):
+        ax = axes[start + c]
+        if overlay and image is not None:
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            up = resize(maps[..., c], image.shape[:2], order=1)
+            im = ax.imshow(up, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+        else:
+            im = ax.imshow(maps[..., c], cmap="inferno", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(str(c), fontsize=7)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), shrink=0.6, label=f"activation (normalized per {scope})")
+    shown = f", first {n} of {maps.shape[-1]} channels" if n < maps.shape[-1] else ""
+    fig.suptitle(f"{layer}: {maps.shape[0]}x{maps.shape[1]} maps, {maps.shape[-1]} channels{shown}", fontsize=10)
+    return fig
+
+
+def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: str, field: tuple) -> Figure:
+    """One row per channel: its top-k receptive-field crops with activation values."""
+    n_ch, k = crops.shape[:2]
+    fig = Figure(figsize=(0.95 * k + 0.8, 1.0 * n_ch + 0.7), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n_ch, k, squeeze=False))
+    gray = crops.shape[-1] == 1
+    for (c, j), ax in np.ndenumerate(axes):
+        ax.imshow(crops[c, j, ..., 0] if gray else crops[c, j], cmap="gray" if gray else None,
+                  vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{values[c, j]:.2f}" if np.isfinite(values[c, j]) else "-", fontsize=6, pad=2)
+        if j == 0:
+            ax.set_ylabel(f"ch {channels[c]}", fontsize=7)
+    fig.suptitle(f"{layer}: top-{k} dataset patches per channel (receptive field {field[0]:g}x{field[1]:g} px)",
+                 fontsize=10)
+    return fig
+
+
+def erf_figure(erf, layer: str) -> Figure:
+    """The effective receptive field heatmap with the theoretical box drawn on it."""
+    from matplotlib.patches import Rectangle
+
+    fig = Figure(figsize=(5, 4.4), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(erf.heatmap, cmap="viridis", vmin=0, vmax=1)
+    top, left, bottom, right = erf.theoretical.box(*erf.centre)
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
+                           ec="white", ls="--", lw=1.2, label=f"theoretical {erf.theoretical.size[0]:g} px"))
+    ax.legend(loc="upper right", fontsize=8)
+    fig.colorbar(im, ax=ax, label="mean |gradient| (max 1)")
+    ax.set_title(f"{layer}, unit {erf.centre}: effective field {erf.size:g} px "
+                 f"({erf.mass:.0%} of gradient mass)", fontsize=9)
+    return fig

@@ -1,26 +1,17 @@
-"""The lecture's layer table (name, type, output shape, parameters) and the
-model zoo listing."""
+"""The lecture's layer table (name, type, output shape, parameters, receptive
+field) and the model zoo listing."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 from . import zoo
-
-
-@dataclass
-class LayerRow:
-    name: str
-    type: str
-    output_shape: Optional[tuple]
-    params: int
-    depth: int = 0                 # nesting level inside sub-models
+from .receptive import LayerEntry, catalogue
 
 
 @dataclass
 class Summary:
     model: str
-    layers: list[LayerRow]
+    layers: list[LayerEntry]
     total: int
     trainable: int
     non_trainable: int
@@ -29,49 +20,44 @@ class Summary:
         return {**asdict(self), "layers": [asdict(r) for r in self.layers]}
 
 
-def output_shape(layer) -> Optional[tuple]:
-    """A layer's output shape without the batch axis (None if not built)."""
-    try:
-        shape = layer.output.shape
-    except (AttributeError, ValueError):
-        return None
-    return tuple(shape[1:])
-
-
 def _count(weights) -> int:
     return int(sum(int(w.numpy().size) for w in weights))
 
 
-def layer_rows(model, depth: int = 0) -> list[LayerRow]:
-    """One row per layer, sub-models followed by their own layers (indented)."""
-    rows = []
-    for layer in model.layers:
-        rows.append(LayerRow(layer.name, type(layer).__name__, output_shape(layer), layer.count_params(), depth))
-        if hasattr(layer, "layers") and layer.layers:
-            rows.extend(layer_rows(layer, depth + 1))
-    return rows
-
-
 def summarize(model) -> Summary:
+    """The layer catalogue (with receptive fields) and parameter totals."""
     trainable = _count(model.trainable_weights)
     non_trainable = _count(model.non_trainable_weights)
-    return Summary(model.name, layer_rows(model), trainable + non_trainable, trainable, non_trainable)
+    return Summary(model.name, catalogue(model), trainable + non_trainable, trainable, non_trainable)
+
+
+def _shape_text(shape) -> str:
+    return str((None, *shape)) if shape is not None else "?"
+
+
+def _pair_text(pair) -> str:
+    if pair is None:
+        return "-"
+    values = [f"{v:g}" for v in pair]
+    return values[0] if values[0] == values[1] else "x".join(values)
 
 
 def format_summary(summary: Summary) -> str:
-    """The table as text, like Keras' ``model.summary()``."""
-    header = ("Layer (type)", "Output shape", "Param #")
-    lines = [(f"{'  ' * r.depth}{r.name} ({r.type})",
-              str((None, *r.output_shape)) if r.output_shape is not None else "?",
-              f"{r.params:,}") for r in summary.layers]
+    """The table as text, like Keras' ``model.summary()``, plus each layer's
+    receptive-field size and jump (effective stride) in input pixels."""
+    header = ("Layer (type)", "Output shape", "Param #", "RF size", "RF jump")
+    lines = [(f"{'  ' * r.name.count('/')}{r.name.split('/')[-1]} ({r.type})", _shape_text(r.output_shape),
+              f"{r.params:,}", _pair_text(r.rf_size) if r.rf_size else ("all" if "whole input" in r.note else "?"),
+              _pair_text(r.rf_jump)) for r in summary.layers]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}"
-    rule = "-" * (sum(widths) + 4)
+    fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}  {{:>{widths[4]}}}"
+    rule = "-" * (sum(widths) + 8)
     out = [f'Model: "{summary.model}"', rule, fmt.format(*header), rule]
     out += [fmt.format(*line) for line in lines]
     out += [rule, f"Total params: {summary.total:,}", f"Trainable params: {summary.trainable:,}",
             f"Non-trainable params: {summary.non_trainable:,}"]
-    return "\n".join(out)
+    notes = sorted({r.note for r in summary.layers if r.note and "whole input" not in r.note})
+    return "\n".join(out + [f"Note: {n}" for n in notes])
 
 
 def zoo_listing() -> list[dict]:
