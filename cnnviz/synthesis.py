@@ -1,0 +1,331 @@
+"""Synthesized images by activation maximization (Erhan et al. 2009; Simonyan,
+Vedaldi & Zisserman 2014): gradient ascent on the input, starting from random
+grey, so that one channel (or one unit) fires strongly, or so that one class's
+pre-softmax score is high.
+
+All requested channels (or classes) are optimized together in one batch, each
+image maximizing its own target, with the regularizers that make the results
+readable: random jitter, scale and rotation, L2 decay, periodic blur, total
+variation, optionally a decorrelated Fourier-space parameterization (as in
+Lucid) and several octaves. Images live in [0, 1] pixel space and are turned
+into the model's input (VGG16's ``preprocess_input`` included) inside the graph.
+The random transformations are drawn per step from the seed alone, so a batch
+gives the same images as optimizing each channel on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .errors import CnnvizError
+from .graph import feature_model, get_layer, qualified_name
+from .progress import CancelToken, ProgressFn, check, report
+from .surgery import pre_activation_features
+from .zoo import input_shape, model_info
+
+
+@dataclass(frozen=True)
+class Regularization:
+    """How the optimization is steered towards readable images."""
+
+    steps: int = 256
+    learning_rate: float = 0.05
+    jitter: int = 1              # random shift, pixels
+    scale: float = 0.0           # random zoom, +- fraction
+    rotate: float = 0.0          # random rotation, +- degrees
+    l2: float = 1e-3             # decay towards grey (weight of the mean squared deviation)
+    blur_every: int = 0          # steps between Gaussian blurs (0: never)
+    blur_sigma: float = 0.5
+    tv: float = 0.0              # total-variation weight
+    fourier: bool = False        # decorrelated Fourier-space parameterization
+    octaves: int = 1             # coarse-to-fine stages
+    octave_scale: float = 1.4
+
+
+LEAK = 0.1   # slope given to the negative side of the maximized ReLU
+
+
+def default_regularization(model) -> Regularization:
+    """Defaults that work for the lecture models (28x28, 32x32) and VGG16."""
+    h, w, _ = input_shape(model)
+    side = max(h or 224, w or 224)
+    if side <= 64:
+        return Regularization()
+    return Regularization(steps=128, learning_rate=0.05, jitter=8, scale=0.05, rotate=5.0, l2=1e-4,
+                          blur_every=4, blur_sigma=1.0, tv=0.0, fourier=True, octaves=2)
+
+
+@dataclass
+class Synthesis:
+    target: str                    # layer name, or "class"
+    indices: np.ndarray            # channels or classes, one per image
+    images: np.ndarray             # (N, H, W, C) float in [0, 1]
+    activations: np.ndarray        # (N,) objective reached on the final images (no transformations)
+    history: np.ndarray            # (steps, N) objective during the optimization
+    probabilities: Optional[np.ndarray] = None   # (N,) target class probability, class models only
+    settings: Regularization = field(default_factory=Regularization)
+
+    @property
+    def uint8(self) -> np.ndarray:
+        return np.clip(self.images * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _image_size(model, size) -> tuple[int, int, int]:
+    h, w, c = input_shape(model)
+    if size is not None:
+        h, w = (size, size) if isinstance(size, int) else size
+    if h is None or w is None:
+        h, w = 224, 224
+    return int(h), int(w), int(c)
+
+
+def to_model_input(x01, preprocessing: str):
+    """[0, 1] pixels (a tensor) to the model's input scale, differentiably."""
+    if preprocessing == "scale01":
+        return x01
+    if preprocessing == "raw":
+        return x01 * 255.0
+    if preprocessing == "vgg16":
+        from keras.applications import vgg16
+
+        return vgg16.preprocess_input(x01 * 255.0)
+    raise CnnvizError(f"unknown preprocessing {preprocessing!r}")
+
+
+# ---------------------------------------------------------------- parameterizations
+
+def _fourier_scale(h: int, w: int):
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    freq = np.sqrt(fx ** 2 + fy ** 2)
+    return (1.0 / np.maximum(freq, 1.0 / max(h, w))).astype(np.float32)
+
+
+class _Pixels:
+    """Images as their own [0, 1] pixels, clipped after every step."""
+
+    def __init__(self, init: np.ndarray):
+        self.shape = init.shape
+        self.param = init.astype(np.float32)
+
+    def image(self, param):
+        return param
+
+    def project(self, param):
+        import tensorflow as tf
+
+        return tf.clip_by_value(param, 0.0, 1.0)
+
+
+class _Fourier:
+    """Images as a 1/f-scaled spectrum through a sigmoid (Lucid's decorrelated
+    parameterization): steps move low frequencies first."""
+
+    def __init__(self, init: np.ndarray):
+        n, h, w, c = init.shape
+        self.shape = init.shape
+        self.scale = _fourier_scale(h, w)[None, None] / np.sqrt(h * w)
+        logit = np.log(np.clip(init, 1e-3, 1 - 1e-3) / (1 - np.clip(init, 1e-3, 1 - 1e-3)))
+        spectrum = np.fft.rfft2(logit.transpose(0, 3, 1, 2)) / self.scale
+        self.param = np.stack([spectrum.real, spectrum.imag], -1).astype(np.float32)
+
+    def image(self, param):
+        import tensorflow as tf
+
+        spectrum = tf.complex(param[..., 0], param[..., 1]) * tf.cast(self.scale, tf.complex64)
+        spatial = tf.signal.irfft2d(spectrum, fft_length=self.shape[1:3])
+        return tf.sigmoid(tf.transpose(spatial, (0, 2, 3, 1)))
+
+    def project(self, param):
+        return param
+
+
+# ---------------------------------------------------------------- optimization
+
+def _gaussian_kernel(sigma: float, channels: int):
+    radius = max(1, int(round(2 * sigma)))
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    g = np.exp(-t ** 2 / (2 * sigma ** 2))
+    g /= g.sum()
+    k = np.outer(g, g)[:, :, None, None]
+    return np.repeat(k, channels, axis=2).astype(np.float32)
+
+
+def _transform_params(rng: np.random.Generator, reg: Regularization, steps: int) -> np.ndarray:
+    """Per-step (dy, dx, zoom, angle) drawn from the seed alone."""
+    return np.stack([rng.integers(-reg.jitter, reg.jitter + 1, steps),
+                     rng.integers(-reg.jitter, reg.jitter + 1, steps),
+                     1.0 + rng.uniform(-reg.scale, reg.scale, steps),
+                     np.deg2rad(rng.uniform(-reg.rotate, reg.rotate, steps))], axis=1).astype(np.float32)
+
+
+def _augment(x, t, h, w):
+    """Shift, zoom and rotate a batch by the step's transform (bilinear)."""
+    import keras
+    import tensorflow as tf
+
+    dy, dx, zoom, angle = t[0], t[1], t[2], t[3]
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    # output (y, x) samples input (a0*x + a1*y + a2, b0*x + b1*y + b2)
+    a2 = cx - cos * cx + sin * cy - dx
+    b2 = cy - sin * cx - cos * cy - dy
+    transform = tf.stack([cos, -sin, a2, sin, cos, b2, 0.0, 0.0])[None]
+    transform = tf.tile(transform, (tf.shape(x)[0], 1))
+    return keras.ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="reflect")
+
+
+def _optimize(objective_fn, init: np.ndarray, reg: Regularization, seed: int, preprocessing: str,
+              progress, cancel, label: str):
+    """Adam ascent on objective_fn(model_input) -> (N,) per image, with the
+    regularizers; returns final [0, 1] images and the objective history."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    n, h, w, c = init.shape
+    blur = tf.constant(_gaussian_kernel(reg.blur_sigma, c))
+    sizes = [(max(8, int(round(h / reg.octave_scale ** (reg.octaves - 1 - o)))),
+              max(8, int(round(w / reg.octave_scale ** (reg.octaves - 1 - o))))) for o in range(reg.octaves)]
+    steps_per = [reg.steps // reg.octaves + (1 if o < reg.steps % reg.octaves else 0) for o in range(reg.octaves)]
+    history, image, done = [], init, 0
+    for (oh, ow), steps in zip(sizes, steps_per):
+        start = image if image.shape[1:3] == (oh, ow) else tf.image.resize(image, (oh, ow)).numpy()
+        param_kind = _Fourier(start) if reg.fourier else _Pixels(start)
+        param = tf.Variable(param_kind.param)
+        m, v = tf.zeros_like(param), tf.zeros_like(param)
+
+        @tf.function(reduce_retracing=True)
+        def step(param, m, v, t, i):
+            with tf.GradientTape() as tape:
+                tape.watch(param)
+                img = param_kind.image(param)
+                full = tf.image.resize(img, (h, w)) if (oh, ow) != (h, w) else img
+                values = objective_fn(to_model_input(_augment(full, t, h, w), preprocessing))
+                centred = img - 0.5
+                penalty = reg.l2 * tf.reduce_mean(tf.square(centred), axis=(1, 2, 3))
+                if reg.tv:
+                    penalty += reg.tv * tf.reduce_sum(tf.image.total_variation(img)) / (oh * ow) * tf.ones(n)
+                loss = -tf.reduce_sum(values - penalty)
+            g = tape.gradient(loss, param)
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * tf.square(g)
+            mhat, vhat = m / (1 - 0.9 ** i), v / (1 - 0.999 ** i)
+            new = param_kind.project(param - reg.learning_rate * mhat / (tf.sqrt(vhat) + 1e-8))
+            return new, m, v, values
+
+        transforms = _transform_params(rng, reg, steps)
+        for s in range(steps):
+            check(cancel)
+            new, m, v, values = step(param, m, v, tf.constant(transforms[s]), tf.constant(s + 1.0))
+            if reg.blur_every and not reg.fourier and (s + 1) % reg.blur_every == 0:
+                new = tf.nn.depthwise_conv2d(new, blur, (1, 1, 1, 1), "SAME")
+            param.assign(new)
+            history.append(values.numpy())
+            done += 1
+            report(progress, done, reg.steps, label)
+        image = np.asarray(param_kind.image(param))      # the next octave starts from it, resized
+    return np.clip(image, 0.0, 1.0), np.array(history)
+
+
+def _initial_images(indices, shape, seed: int) -> np.ndarray:
+    """Random grey, drawn per target from (seed, index): a batch starts where
+    each target's own run would."""
+    h, w, c = shape
+    return np.stack([0.5 + 0.02 * np.random.default_rng([seed, int(i)]).standard_normal((h, w, c))
+                     for i in indices]).astype(np.float32)
+
+
+def _settings(model, regularization, overrides) -> Regularization:
+    reg = regularization or default_regularization(model)
+    reg = replace(reg, **{k: v for k, v in overrides.items() if v is not None})
+    if reg.steps < 1 or reg.learning_rate <= 0 or reg.octaves < 1 or reg.jitter < 0 or reg.l2 < 0:
+        raise CnnvizError("steps and octaves must be at least 1, learning rate positive, jitter and l2 not negative")
+    return reg
+
+
+def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = None, *,
+                        unit: Optional[tuple[int, int]] = None, seed: int = 0, size=None,
+                        regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
+                        cancel: Optional[CancelToken] = None, **overrides) -> Synthesis:
+    """Images that maximize the mean activation of each channel of ``layer``
+    (or of one ``unit`` (row, col) of it), all channels in one batch."""
+    import tensorflow as tf
+
+    name = qualified_name(model, layer)
+    out_shape = get_layer(model, name).output.shape
+    if len(out_shape) != 4:
+        raise CnnvizError(f"layer {name} has no spatial output ({tuple(out_shape[1:])}): synthesize a conv or "
+                          "pooling layer's channels, or a class with synthesize_class")
+    n_channels = int(out_shape[-1])
+    channels = np.arange(n_channels) if channels is None else np.asarray(channels, int)
+    if channels.size == 0 or channels.min() < 0 or channels.max() >= n_channels:
+        raise CnnvizError(f"channels out of range: {name} has channels 0..{n_channels - 1}")
+    reg = _settings(model, regularization, overrides)
+    sub = feature_model(model, [name])                # reported: the real activation
+    pre = pre_activation_features(model, name)        # optimized: a leaky ReLU, so silent channels still move
+    index = tf.constant(channels, tf.int32)
+
+    def objective(x, features=sub, leak=0.0):
+        a = features(x, training=False)
+        if leak:
+            a = tf.nn.leaky_relu(a, leak)
+        if unit is not None:
+            a = a[:, unit[0]:unit[0] + 1, unit[1]:unit[1] + 1, :]
+        per_channel = tf.reduce_mean(a, axis=(1, 2))                    # (N, C_all)
+        return tf.reduce_sum(per_channel * tf.one_hot(index, n_channels), axis=1)
+
+    shape = _image_size(model, size)
+    steer = (lambda x: objective(x, pre, LEAK)) if pre is not None else objective
+    images, history = _optimize(steer, _initial_images(channels, shape, seed), reg, seed,
+                                model_info(model).preprocessing, progress, cancel, f"synthesizing {name}")
+    x = to_model_input(tf.constant(images), model_info(model).preprocessing)
+    reached = objective(x).numpy()
+    return Synthesis(name, channels, images, reached, history, settings=reg)
+
+
+def class_index(model, target) -> int:
+    """A class given by index or by name (case-insensitive) for this model."""
+    classes = model_info(model).classes
+    if isinstance(target, (int, np.integer)) or str(target).lstrip("-").isdigit():
+        i = int(target)
+        if not 0 <= i < len(classes):
+            raise CnnvizError(f"class {i} is out of range: {model.name} has classes 0..{len(classes) - 1}")
+        return i
+    lowered = [c.lower() for c in classes]
+    if str(target).lower() in lowered:
+        return lowered.index(str(target).lower())
+    close = [c for c in classes if str(target).lower() in c.lower()][:5]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise CnnvizError(f"unknown class {target!r} for {model.name}{hint}: give a class index or name")
+
+
+def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
+                     regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
+                     cancel: Optional[CancelToken] = None, **overrides) -> Synthesis:
+    """Class model visualization: images maximizing each class's pre-softmax
+    score with L2 regularization, all classes in one batch."""
+    import tensorflow as tf
+
+    from .predict import probabilities
+    from .surgery import logits_model
+
+    if len(model.outputs[0].shape) != 2:
+        raise CnnvizError(f"{model.name} does not output class scores: class images need a classifier")
+    indices = np.array([class_index(model, c) for c in classes])
+    reg = _settings(model, regularization, overrides)
+    logits = logits_model(model)
+    n_classes = int(model.outputs[0].shape[-1])
+    onehot = tf.one_hot(indices, n_classes)
+
+    def objective(x):
+        return tf.reduce_sum(logits(x, training=False) * onehot, axis=1)
+
+    shape = _image_size(model, size)
+    preprocessing = model_info(model).preprocessing
+    images, history = _optimize(objective, _initial_images(indices, shape, seed), reg, seed, preprocessing,
+                                progress, cancel, "synthesizing classes")
+    x = to_model_input(tf.constant(images), preprocessing).numpy()
+    probs = probabilities(model, x)[np.arange(len(indices)), indices]
+    return Synthesis("class", indices, images, objective(x).numpy(), history, probs, reg)
