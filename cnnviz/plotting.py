@@ -157,3 +157,24 @@ def erf_figure(erf, layer: str) -> Figure:
     ax.set_title(f"{layer}, unit {erf.centre}: effective field {erf.size:g} px "
                  f"({erf.mass:.0%} of gradient mass)", fontsize=9)
     return fig
+
+
+def synthesis_figure(result, labels=None, title: str = "") -> Figure:
+    """Synthesized images in a grid, each titled with its target and the
+    activation (or class probability) it reached."""
+    images = result.images
+    n = len(images)
+    rows, cols = _grid(n, max_cols=8)
+    fig = Figure(figsize=(1.6 * cols + 0.3, 1.75 * rows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for i, ax in enumerate(axes[:n]):
+        image = images[i, ..., 0] if images.shape[-1] == 1 else images[i]
+        ax.imshow(image, cmap="gray" if images.shape[-1] == 1 else None, vmin=0, vmax=1)
+        name = labels[i] if labels is not None else f"ch {result.indices[i]}"
+        value = (f"p={result.probabilities[i]:.3f}" if result.probabilities is not None
+                 else f"act {result.activations[i]:.2f}")
+        ax.set_title(f"{name}\n{value}", fontsize=7)
+    fig.suptitle(title or f"{result.target}: synthesized images ({result.settings.steps} steps)", fontsize=10)
+    return fig

@@ -25,6 +25,7 @@ from .fileio import atomic_path
 from .graph import feature_model, qualified_name
 from .progress import CancelToken, ProgressFn, check, report
 from .receptive import receptive_field
+from .zoo import model_info
 
 PER = ("image", "unit")
 STATS = ("max", "mean")
@@ -56,7 +57,7 @@ def parse_channels(spec: Optional[str], n: int) -> np.ndarray:
     try:
         if ":" in spec:
             a, b = spec.split(":", 1)
-            chosen = np.arange(int(a or 0), min(int(b) if b else n, n))
+            chosen = np.arange(int(a or 0), int(b) if b else n)
         else:
             chosen = np.array([int(c) for c in spec.split(",")])
     except ValueError:
@@ -131,7 +132,8 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
         if name not in spatial:
             raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
     n_channels = {n: int(feature_model(model, [n]).outputs[0].shape[-1]) for n in names}
-    chosen = [np.asarray((channels or {}).get(n, np.arange(n_channels[n])), np.int32) for n in names]
+    wanted = {qualified_name(model, layer): c for layer, c in (channels or {}).items()}
+    chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32) for n in names]
 
     key = _cache_key(model, names, chosen, k, per, stat, images)
     path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
@@ -149,6 +151,7 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
         x = dataset_inputs(model, images[start:start + batch_size])
         state = step(tf.constant(x), tf.constant(start, tf.int32), state)
     report(progress, len(images), len(images), "top patches")
+    check(cancel)
 
     result = {}
     for name, c, (v, i, p) in zip(names, chosen, state):
@@ -162,7 +165,6 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
 def _layer_result(model, name, channels, values, index, flat_pos) -> LayerTopK:
     width = int(feature_model(model, [name]).outputs[0].shape[2] or 0)
     rows, cols = np.divmod(flat_pos, max(width, 1))
-    index = np.where(np.isfinite(values), index, -1)
     f = receptive_field(model, name)
     top = f.start[0] + rows * f.jump[0] - (f.size[0] - 1) / 2
     left = f.start[1] + cols * f.jump[1] - (f.size[1] - 1) / 2
@@ -191,7 +193,8 @@ def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndar
 
 def _cache_key(model, names, chosen, k, per, stat, images) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([model.name, names, [c.tolist() for c in chosen], k, per, stat]).encode())
+    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
+                              k, per, stat]).encode())
     for w in model.weights:
         digest.update(np.ascontiguousarray(w.numpy()).tobytes())
     digest.update(str(images.shape).encode())
