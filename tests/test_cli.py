@@ -39,7 +39,9 @@ def test_summary_json_reproduces_lecture_counts(capsys):
     data = json.loads(out)
     assert code == 0 and data["total"] == 14178
     assert [r["params"] for r in data["layers"] if r["params"]] == [80, 584, 12864, 650]
-    assert data["layers"][1]["output_shape"] == [26, 26, 8]
+    conv1, pool2 = data["layers"][0], data["layers"][3]
+    assert conv1["name"] == "conv1" and conv1["output_shape"] == [26, 26, 8] and conv1["rf_size"] == [3, 3]
+    assert pool2["rf_size"] == [10, 10] and pool2["rf_jump"] == [4, 4]
 
 
 def test_models_lists_zoo_with_shipped_accuracy(capsys):
@@ -113,3 +115,49 @@ def test_evaluate_json_has_confusion_matrix(capsys):
     assert code == 0 and data["n"] == 500 and sum(map(sum, data["confusion"])) == 500
     diagonal = sum(data["confusion"][i][i] for i in range(10))
     assert diagonal / 500 == pytest.approx(data["accuracy"])
+
+
+def test_inside_commands_write_figures(capsys, tmp_path):
+    assert run(capsys, "filters", "mnist_small", "--layer", "conv2", "-o", str(tmp_path / "f.png"),
+               "--npz", str(tmp_path / "f.npz"))[0] == 0
+    import numpy as np
+
+    assert np.load(tmp_path / "f.npz")["kernel"].shape == (3, 3, 8, 8)
+    code, out, _ = run(capsys, "activations", "mnist_small", "skimage:camera", "--layer", "conv1",
+                       "--layer", "pool2", "-o", str(tmp_path / "maps.png"))
+    assert code == 0 and "conv1: (1, 26, 26, 8)" in out and "pool2: (1, 5, 5, 8)" in out
+    assert (tmp_path / "maps_conv1.png").is_file() and (tmp_path / "maps_pool2.png").is_file()
+
+
+def test_synthesize_classes_json(capsys, tmp_path):
+    code, out, _ = run(capsys, "synthesize", "mnist_small", "--class", "3,7", "--steps", "40", "--json",
+                       "-o", str(tmp_path / "c.png"))
+    data = json.loads(out)
+    assert code == 0 and [r["index"] for r in data["results"]] == [3, 7] and data["steps"] == 40
+    assert all(r["name"] == str(r["index"]) for r in data["results"])
+    assert (tmp_path / "c.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["synthesize", "mnist_small", "-o", "x.png"], "give either --layer L"),
+    (["synthesize", "mnist_small", "--layer", "conv1", "--channels", "0:99", "-o", "x.png"], "out of range"),
+    (["filters", "mnist_small", "--layer", "dense1", "-o", "x.png"], "has no filters"),
+    (["activations", "mnist_small", "skimage:camera", "--layer", "dense1", "-o", "x.png"], "no spatial output"),
+    (["top-patches", "vgg16_notop", "--weights", "none", "--layer", "block1_conv1", "-o", "x.png"],
+     "no dataset known"),
+])
+def test_inside_command_errors(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    errors = [line for line in err.splitlines() if line.startswith("cnnviz: error: ")]
+    assert code == 2 and len(errors) == 1 and message in errors[0] and "Traceback" not in err
+
+
+@needs_data
+@pytest.mark.data
+def test_top_patches_json(capsys, tmp_path):
+    code, out, _ = run(capsys, "top-patches", "mnist_small", "--layer", "pool2", "--channels", "0:3", "-k", "4",
+                       "--limit", "500", "--json", "-o", str(tmp_path / "p.png"))
+    data = json.loads(out)
+    assert code == 0 and [c["channel"] for c in data["channels"]] == [0, 1, 2]
+    values = data["channels"][0]["values"]
+    assert len(values) == 4 and values == sorted(values, reverse=True)

@@ -1,0 +1,143 @@
+"""Activation maximization: the objective rises, batches equal single runs,
+outputs are valid images, and on the shipped models the synthesized images
+beat the real test set and reach their classes."""
+import keras
+import numpy as np
+import pytest
+
+from cnnviz import CancelToken, Cancelled, CnnvizError, build_model, load_model
+from cnnviz.engine import features
+from cnnviz.evaluate import dataset_inputs
+from cnnviz.synthesis import Regularization, synthesize_channels, synthesize_class
+from conftest import needs_data
+
+
+@pytest.fixture(scope="module")
+def small():
+    keras.utils.set_random_seed(5)
+    return build_model("mnist_small")
+
+
+def test_objective_increases_over_the_first_steps(small):
+    result = synthesize_channels(small, "conv2", [0, 3, 6], steps=30)
+    start, end = result.history[0], result.history[-1]
+    assert result.history.shape == (30, 3)
+    assert (end > start).all()
+
+
+def test_batch_equals_one_channel_at_a_time(small):
+    batch = synthesize_channels(small, "conv2", [1, 4, 7], steps=20, seed=3)
+    for i, channel in enumerate([1, 4, 7]):
+        single = synthesize_channels(small, "conv2", [channel], steps=20, seed=3)
+        np.testing.assert_allclose(single.images[0], batch.images[i], atol=1e-5)
+        assert single.activations[0] == pytest.approx(batch.activations[i], rel=1e-4, abs=1e-6)
+
+
+def test_seed_reproduces_and_changes(small):
+    a = synthesize_channels(small, "conv1", [2], steps=10, seed=1)
+    b = synthesize_channels(small, "conv1", [2], steps=10, seed=1)
+    c = synthesize_channels(small, "conv1", [2], steps=10, seed=2)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.allclose(a.images, c.images)
+
+
+def test_outputs_are_images_in_range(small):
+    gray = synthesize_channels(small, "pool1", None, steps=5)
+    assert gray.images.shape == (8, 28, 28, 1) and gray.uint8.dtype == np.uint8
+    assert gray.images.min() >= 0 and gray.images.max() <= 1
+    colour = build_model("cifar10_cnn")
+    fourier = synthesize_channels(colour, "conv3", [0, 1], steps=6, fourier=True, octaves=2, jitter=2,
+                                  rotate=5.0, scale=0.05, tv=0.1)
+    assert fourier.images.shape == (2, 32, 32, 3)
+    assert 0 <= fourier.images.min() and fourier.images.max() <= 1
+    assert np.isfinite(fourier.activations).all()
+
+
+def test_reached_activation_is_the_real_channel_mean(small):
+    result = synthesize_channels(small, "conv2", [5], steps=15)
+    (maps,) = features(small, result.images, ("conv2",))
+    assert result.activations[0] == pytest.approx(maps[0, ..., 5].mean(), rel=1e-5)
+
+
+def test_single_unit_objective(small):
+    result = synthesize_channels(small, "conv2", [1], unit=(5, 5), steps=15)
+    (maps,) = features(small, result.images, ("conv2",))
+    assert result.activations[0] == pytest.approx(maps[0, 5, 5, 1], rel=1e-5)
+
+
+def test_progress_and_cancel(small):
+    seen = []
+    synthesize_channels(small, "conv1", [0], steps=7, progress=lambda d, t, m: seen.append((d, t)))
+    assert seen[-1] == (7, 7)
+    cancel = CancelToken()
+
+    def stop(done, total, message):
+        if done == 3:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        synthesize_channels(small, "conv1", [0], steps=50, progress=stop, cancel=cancel)
+
+
+def test_clear_errors(small):
+    with pytest.raises(CnnvizError, match="no spatial output"):
+        synthesize_channels(small, "dense1")
+    inputs = keras.Input((10,))
+    dense_only = keras.Model(inputs, keras.layers.Dense(3, name="d")(keras.layers.Dense(4)(inputs)))
+    with pytest.raises(CnnvizError, match="no spatial output|takes inputs of shape"):
+        synthesize_channels(dense_only, "d")
+    with pytest.raises(CnnvizError, match="channels out of range"):
+        synthesize_channels(small, "conv1", [8])
+    with pytest.raises(CnnvizError, match="steps"):
+        synthesize_channels(small, "conv1", [0], steps=0)
+    with pytest.raises(CnnvizError, match="no layer 'nosuch'"):
+        synthesize_channels(small, "nosuch")
+    with pytest.raises(CnnvizError, match="unknown class 'zebra'"):
+        synthesize_class(small, ["zebra"])
+    with pytest.raises(CnnvizError, match="out of range"):
+        synthesize_class(small, [10])
+
+
+def test_default_regularization_depends_on_input_size(small):
+    from cnnviz.synthesis import default_regularization
+
+    assert default_regularization(small) == Regularization()
+    large = default_regularization(build_model("vgg16_notop"))
+    assert large.fourier and large.octaves > 1 and large.jitter > 1
+
+
+# ---------------------------------------------------------------- shipped models, real data
+
+def dataset_max_of_channel_means(model, layer, images, batch=1000):
+    """The most a real image activates each channel (mean over space), streamed."""
+    best = None
+    for start in range(0, len(images), batch):
+        (maps,) = features(model, dataset_inputs(model, images[start:start + batch]), (layer,))
+        means = maps.mean(axis=(1, 2)).max(axis=0)
+        best = means if best is None else np.maximum(best, means)
+    return best
+
+
+@needs_data
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["mnist_cnn", "lenet", "cifar10_cnn"])
+def test_synthesized_images_beat_the_real_test_set(name):
+    from cnnviz.data import load_dataset
+
+    model = load_model(name)
+    images = load_dataset("mnist" if name != "cifar10_cnn" else "cifar10").x_test
+    for layer in [layer.name for layer in model.layers if type(layer).__name__ == "Conv2D"]:
+        n = model.get_layer(layer).filters
+        channels = np.linspace(0, n - 1, 10).round().astype(int)      # a subset keeps CI short
+        result = synthesize_channels(model, layer, channels)
+        real = dataset_max_of_channel_means(model, layer, images)[channels]
+        assert np.mean(result.activations > real) >= 0.9, (layer, result.activations, real)
+
+
+@needs_data
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["mnist_cnn", "cifar10_cnn"])
+def test_class_images_reach_their_class(name):
+    model = load_model(name)
+    result = synthesize_class(model, list(range(10)))
+    assert (result.probabilities >= 0.99).all(), result.probabilities
