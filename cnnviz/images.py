@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 
 from .errors import CnnvizError, short
@@ -166,14 +164,3 @@ def _border_mean(pixels: np.ndarray) -> float:
 def load_image(path: str | os.PathLike, model) -> LoadedImage:
     """Read an image file and prepare it for ``model`` (see :func:`prepare`)."""
     return prepare(read_image(path), model, str(path))
-
-
-def load_images(paths: Sequence, model) -> tuple[np.ndarray, list[LoadedImage]]:
-    """Several images as one batch for ``model`` (they must share a size
-    when the model takes any size)."""
-    loaded = [load_image(p, model) for p in paths]
-    shapes = {im.x.shape for im in loaded}
-    if len(shapes) > 1:
-        raise CnnvizError(f"these images have different sizes {sorted(shapes)} and {model.name} takes any size: "
-                          "give them one at a time")
-    return np.stack([im.x for im in loaded]), loaded

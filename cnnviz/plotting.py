@@ -172,7 +172,8 @@ def synthesis_figure(result, labels=None, title: str = "") -> Figure:
     for i, ax in enumerate(axes[:n]):
         image = images[i, ..., 0] if images.shape[-1] == 1 else images[i]
         ax.imshow(image, cmap="gray" if images.shape[-1] == 1 else None, vmin=0, vmax=1)
-        name = labels[i] if labels is not None else f"ch {result.indices[i]}"
+        kind = "class" if result.target == "class" else "ch"
+        name = labels[i] if labels is not None else f"{kind} {result.indices[i]}"
         value = (f"p={result.probabilities[i]:.3f}" if result.probabilities is not None
                  else f"act {result.activations[i]:.2f}")
         ax.set_title(f"{name}\n{value}", fontsize=7)

@@ -81,7 +81,7 @@ def _image_size(model, size) -> tuple[int, int, int]:
     return int(h), int(w), int(c)
 
 
-def to_model_input(x01, preprocessing: str):
+def pixels_to_input(x01, preprocessing: str):
     """[0, 1] pixels (a tensor) to the model's input scale, differentiably."""
     if preprocessing == "scale01":
         return x01
@@ -202,7 +202,7 @@ def _optimize(objective_fn, init: np.ndarray, reg: Regularization, seed: int, pr
                 tape.watch(param)
                 img = param_kind.image(param)
                 full = tf.image.resize(img, (h, w)) if (oh, ow) != (h, w) else img
-                values = objective_fn(to_model_input(_augment(full, t, h, w), preprocessing))
+                values = objective_fn(pixels_to_input(_augment(full, t, h, w), preprocessing))
                 centred = img - 0.5
                 penalty = reg.l2 * tf.reduce_mean(tf.square(centred), axis=(1, 2, 3))
                 if reg.tv:
@@ -237,8 +237,15 @@ def _initial_images(indices, shape, seed: int) -> np.ndarray:
                      for i in indices]).astype(np.float32)
 
 
-def _settings(model, regularization, overrides) -> Regularization:
-    reg = regularization or default_regularization(model)
+def default_class_regularization(model) -> Regularization:
+    """Class images want a strong pull towards grey (Simonyan et al.'s L2) and
+    blur on small inputs; otherwise their strokes saturate to black and white."""
+    reg = default_regularization(model)
+    return reg if reg.fourier else replace(reg, l2=30.0, blur_every=4)
+
+
+def _settings(model, regularization, overrides, default=default_regularization) -> Regularization:
+    reg = regularization or default(model)
     reg = replace(reg, **{k: v for k, v in overrides.items() if v is not None})
     if reg.steps < 1 or reg.learning_rate <= 0 or reg.octaves < 1 or reg.jitter < 0 or reg.l2 < 0:
         raise CnnvizError("steps and octaves must be at least 1, learning rate positive, jitter and l2 not negative")
@@ -280,7 +287,7 @@ def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = N
     steer = (lambda x: objective(x, pre, LEAK)) if pre is not None else objective
     images, history = _optimize(steer, _initial_images(channels, shape, seed), reg, seed,
                                 model_info(model).preprocessing, progress, cancel, f"synthesizing {name}")
-    x = to_model_input(tf.constant(images), model_info(model).preprocessing)
+    x = pixels_to_input(tf.constant(images), model_info(model).preprocessing)
     reached = objective(x).numpy()
     return Synthesis(name, channels, images, reached, history, settings=reg)
 
@@ -314,7 +321,7 @@ def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
     if len(model.outputs[0].shape) != 2:
         raise CnnvizError(f"{model.name} does not output class scores: class images need a classifier")
     indices = np.array([class_index(model, c) for c in classes])
-    reg = _settings(model, regularization, overrides)
+    reg = _settings(model, regularization, overrides, default_class_regularization)
     logits = logits_model(model)
     n_classes = int(model.outputs[0].shape[-1])
     onehot = tf.one_hot(indices, n_classes)
@@ -326,6 +333,6 @@ def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
     preprocessing = model_info(model).preprocessing
     images, history = _optimize(objective, _initial_images(indices, shape, seed), reg, seed, preprocessing,
                                 progress, cancel, "synthesizing classes")
-    x = to_model_input(tf.constant(images), preprocessing).numpy()
+    x = pixels_to_input(tf.constant(images), preprocessing).numpy()
     probs = probabilities(model, x)[np.arange(len(indices)), indices]
     return Synthesis("class", indices, images, objective(x).numpy(), history, probs, reg)
