@@ -157,7 +157,7 @@ def cmd_train(args) -> int:
 
     command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(args.arch, epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
-                   standardize=args.standardize, out=args.out, resume=args.resume, force=args.force,
+                   standardize=args.standardize, reduce_lr=args.reduce_lr, out=args.out, resume=args.resume, force=args.force,
                    seed=args.seed, progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch,
                    command=command)
     m = result.card["metrics"]
@@ -453,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random rotations, shifts (and flips for CIFAR-10); default on for cifar10_cnn")
     p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
+    p.add_argument("--reduce-lr", action="store_true",
+                   help="halve the learning rate when the validation loss stalls for 3 epochs")
     p.add_argument("--out", help="model file to write (default ./ARCH.keras)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     p.add_argument("--force", action="store_true", help="replace an existing model file")

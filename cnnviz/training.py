@@ -93,7 +93,7 @@ def _datasets(x_train, y_train, x_val, y_val, batch_size, augment, flip, seed):
     return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
 
 
-def _callback(ckpt: Path, history: dict, epochs: int, steps: int, progress, cancel, on_epoch):
+def _callback(ckpt: Path, state: dict, epochs: int, steps: int, progress, cancel, on_epoch):
     """Per-batch progress and cancel, per-epoch checkpoint and report."""
     import keras
 
@@ -114,20 +114,22 @@ def _callback(ckpt: Path, history: dict, epochs: int, steps: int, progress, canc
                 return  # an interrupted epoch is not a finished one
             logs = dict(logs or {})
             logs["time_s"] = time.perf_counter() - self.start
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
             for key, value in logs.items():
-                history.setdefault(key, []).append(float(value))
-            _save_checkpoint(self.model, ckpt, history, epoch + 1)
+                state["history"].setdefault(key, []).append(float(value))
+            state["epochs_done"] = epoch + 1
+            _save_checkpoint(self.model, ckpt, state)
             if on_epoch is not None:
                 on_epoch(epoch + 1, epochs, logs)
 
     return Monitor()
 
 
-def _save_checkpoint(model, ckpt: Path, history: dict, epochs_done: int) -> None:
+def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
     ckpt.mkdir(parents=True, exist_ok=True)
     with atomic_path(ckpt / "model.keras") as tmp:
         model.save(tmp)
-    write_json(ckpt / "state.json", {"epochs_done": epochs_done, "history": history})
+    write_json(ckpt / "state.json", state)
 
 
 def export_model(model, path: Path) -> None:
@@ -146,18 +148,21 @@ def _load_checkpoint(ckpt: Path):
     if not state_file.is_file():
         raise CnnvizError(f"nothing to resume: no checkpoint in {ckpt}; run without --resume to start")
     state = json.loads(state_file.read_text("utf-8"))
+    state.setdefault("commands", [])
     model = keras.models.load_model(ckpt / "model.keras", safe_mode=True)
-    return model, state["history"], int(state["epochs_done"])
+    return model, state
 
 
 def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, augment: Optional[bool] = None,
-          standardize: bool = False, out: Optional[str] = None, resume: bool = False, force: bool = False,
+          standardize: bool = False, reduce_lr: bool = False, out: Optional[str] = None, resume: bool = False, force: bool = False,
           seed: int = 0, limit: Optional[int] = None, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
           cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
     """Train zoo architecture ``arch`` on its dataset and write
     ``out`` (default ``./<arch>.keras``), ``<stem>.card.json`` and ``<stem>.curves.png``.
 
-    ``augment`` defaults to the architecture's recipe (on for CIFAR-10).
+    ``augment`` defaults to the architecture's recipe (on for CIFAR-10);
+    ``reduce_lr`` halves Adam's learning rate when the validation loss stalls
+    for 3 epochs (Keras' ReduceLROnPlateau).
     ``resume`` continues from the per-epoch checkpoint of an interrupted run;
     ``force`` allows replacing an existing model file; ``limit`` trains on
     the first ``limit`` training images only (quick experiments).
@@ -186,7 +191,7 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
     (x_train, y_train), (x_val, y_val) = split_train_validation(x_all, y_all, seed=seed)
 
     if resume:
-        model, history, done = _load_checkpoint(ckpt)
+        model, state = _load_checkpoint(ckpt)
     else:
         shutil.rmtree(ckpt, ignore_errors=True)
         model = zoo.build_model(arch)
@@ -194,21 +199,27 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
             model = with_standardization(model, x_train)
         model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-        history, done = {}, 0
+        state = {"epochs_done": 0, "history": {}, "commands": []}
+    state["commands"].append(command or " ".join(sys.argv))
+    history, done = state["history"], state["epochs_done"]
 
     steps = -(-len(x_train) // batch_size)
     train_ds, val_ds = _datasets(x_train, y_train, x_val, y_val, batch_size, augment, spec.dataset == "cifar10", seed)
-    monitor = _callback(ckpt, history, epochs, steps, progress, cancel, on_epoch)
+    callbacks = [_callback(ckpt, state, epochs, steps, progress, cancel, on_epoch)]
+    if reduce_lr:
+        callbacks.insert(0, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3,
+                                                              min_lr=1e-5))
     start = time.perf_counter()
     if done < epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=done,
-                  callbacks=[monitor], shuffle=False, verbose=0)
+                  callbacks=callbacks, shuffle=False, verbose=0)
     if cancel is not None and cancel.cancelled:
         raise Cancelled(f"training cancelled; continue with --resume (checkpoint in {ckpt})")
 
     test_loss, test_acc = model.evaluate(to_model_input(data.x_test), data.y_test.reshape(-1), batch_size=512, verbose=0)
-    card = _card(arch, data, model, history, epochs, batch_size, augment, standardize, seed, len(x_train),
-                 device, time.perf_counter() - start, float(test_loss), float(test_acc), command)
+    card = _card(arch, data, model, history, epochs, batch_size, augment, standardize, reduce_lr, seed,
+                 len(x_train), device, time.perf_counter() - start, float(test_loss), float(test_acc),
+                 state["commands"])
     export_model(model, model_path)
     write_json(zoo.card_path(model_path), card)
     plot_curves(history, curves_path(model_path), title=f"{arch} on {data.name}")
@@ -217,8 +228,8 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))
 
 
-def _card(arch, data, model, history, epochs, batch_size, augment, standardize, seed, n_train, device,
-          seconds, test_loss, test_acc, command):
+def _card(arch, data, model, history, epochs, batch_size, augment, standardize, reduce_lr, seed, n_train,
+          device, seconds, test_loss, test_acc, commands):
     import keras
     import tensorflow as tf
 
@@ -236,7 +247,7 @@ def _card(arch, data, model, history, epochs, batch_size, augment, standardize, 
         "parameters": int(model.count_params()),
         "recipe": {"optimizer": "Adam", "loss": "sparse_categorical_crossentropy", "batch_size": batch_size,
                    "validation_split": VALIDATION_SPLIT, "augment": augment, "standardize": standardize,
-                   "seed": seed, "train_images": n_train},
+                   "reduce_lr_on_plateau": reduce_lr, "seed": seed, "train_images": n_train},
         "epochs": epochs,
         "metrics": {
             "train_accuracy": last.get("accuracy"), "train_loss": last.get("loss"),
@@ -247,7 +258,8 @@ def _card(arch, data, model, history, epochs, batch_size, augment, standardize, 
         "training_time_s": round(sum(history.get("time_s", [seconds])), 1),
         "device": device,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or " ".join(sys.argv),
+        "command": commands[0],
+        "resumed_with": commands[1:],
         "versions": {"cnnviz": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
     }
 
