@@ -30,11 +30,11 @@ def test_vgg16_fields_match_published_values():
 
 def test_nested_vgg16_in_sequential_is_traversed():
     wrapped = keras.Sequential([keras.Input((64, 64, 3)), build_model("vgg16_notop"),
-                                keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+                                keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="head")])
     fields = receptive_fields(wrapped)
     assert fields["vgg16/block5_conv3"].size == (196, 196)
     assert receptive_field(wrapped, "block4_conv3").size == (92, 92)      # plain names resolve too
-    assert isinstance(fields["dense"], Unmapped) and fields["dense"].global_
+    assert isinstance(fields["head"], Unmapped) and fields["head"].global_
 
 
 def test_catalogue_rows_have_geometry_and_fields():
@@ -161,3 +161,17 @@ def test_intermediate_layer_boxes_match_gradients():
         sub = feature_model(model, [name])
         oh, ow = sub.outputs[0].shape[1:3]
         assert unit_box(model, name, oh // 2, ow // 2).clipped == gradient_box(sub, oh // 2, ow // 2), name
+
+
+def test_depthwise_separable_and_dilated_convolutions():
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", name="dw")(inputs)
+    x = keras.layers.SeparableConv2D(4, 5, dilation_rate=2, name="sep")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    model = keras.Model(inputs, x)
+    fields = receptive_fields(model)
+    assert fields["dw"].size == (3, 3) and fields["dw"].jump == (2, 2)
+    # dilated 5x5 spans 9 positions at jump 2: 3 + 8 * 2
+    assert fields["sep"].size == (19, 19) and fields["sep"].jump == (2, 2)
+    assert fields["relu"] == fields["bn"] == fields["sep"]

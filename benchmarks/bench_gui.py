@@ -1,0 +1,76 @@
+"""Desktop-app benchmarks (offscreen Qt): time from selecting a layer to the
+repainted activation grid, first time (computed off the GUI thread) and
+cached, on a lecture model and on VGG16 (weights=None, 224x224)."""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+FIGURES = Path(__file__).resolve().parent / "figures"
+
+
+def _app():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([])
+
+
+def _wait(app, condition, timeout=120.0):
+    end = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > end:
+            raise TimeoutError("the GUI did not finish in time")
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def layer_switch():
+    from PySide6.QtCore import QSettings
+
+    from cnnviz_gui.app import MainWindow
+
+    app = _app()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, weights, image in (("mnist_cnn", "imagenet", "skimage:camera"),
+                                     ("vgg16", "none", "skimage:chelsea")):
+            window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
+            window.show()
+            window.load_model(spec, weights=weights)
+            _wait(app, lambda: window.model is not None)
+            window.load_image(image)
+            _wait(app, lambda: window.image is not None and window._current_maps() is not None)
+            painted = []
+            original = window._draw_grid
+            window._draw_grid = lambda maps: (original(maps), painted.append(time.perf_counter()))
+            spatial = [i for i, (_, s) in enumerate(window.layer_rows) if s]
+            first, cached = [], []
+            for attempt in (first, cached):
+                for row in spatial:
+                    window.layers.selectRow(window.layers.rowCount() - 1)     # a dense layer: nothing to paint
+                    app.processEvents()
+                    painted.clear()
+                    start = time.perf_counter()
+                    window.layers.selectRow(row)
+                    _wait(app, lambda: painted)
+                    attempt.append(painted[0] - start)
+            if spec == "mnist_cnn":
+                FIGURES.mkdir(exist_ok=True)
+                window.layers.selectRow(spatial[2])
+                _wait(app, lambda: window._current_maps() is not None)
+                window.hover_unit((3, 4, 4))
+                app.processEvents()
+                window.grab().save(str(FIGURES / "gui_mnist_cnn.png"))
+            rows.append([f"{spec} ({len(spatial)} spatial layers)", f"{statistics.median(first) * 1000:.0f}",
+                         f"{max(first) * 1000:.0f}", f"{statistics.median(cached) * 1000:.1f}",
+                         f"{max(cached) * 1000:.1f}"])
+            window.close()
+    return ("cnnviz-gui: select a layer until its activation grid is repainted (offscreen)",
+            ["model", "first: median ms", "first: max ms", "cached: median ms", "cached: max ms"], rows)
+
+
+BENCHMARKS = [layer_switch]
