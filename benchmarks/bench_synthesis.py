@@ -79,14 +79,17 @@ def beats_the_test_set():
                 (maps,) = features(model, dataset_inputs(model, images[start:start + 1000]), (layer,))
                 means = maps.mean(axis=(1, 2)).max(axis=0)
                 best = means if best is None else np.maximum(best, means)
-            ratio = np.median(result.activations / np.maximum(best, 1e-9))
-            rows.append([name, layer, len(result.indices), f"{np.mean(result.activations > best):.0%}",
+            alive = best > 0
+            dead = int(np.sum(~alive & (result.activations == 0)))
+            ratio = np.median(result.activations[alive] / best[alive])
+            rows.append([name, layer, len(result.indices), f"{np.mean(result.activations > best):.0%}", dead,
                          f"{ratio:.1f}x", "-"])
         if name != "lenet":
             classes = synthesize_class(model, range(10))
-            rows.append([name, "classes 0-9", 10, "-", "-", f"{classes.probabilities.min():.4f}"])
+            rows.append([name, "classes 0-9", 10, "-", "-", "-", f"{classes.probabilities.min():.4f}"])
     return ("Synthesized images against the 10,000 real test images (default settings)",
-            ["model", "layer", "channels", "beat the best test image", "median ratio", "min class probability"],
+            ["model", "layer", "channels", "beat the best test image", "dead channels (0 for every input tried)",
+             "median ratio (live channels)", "min class probability"],
             rows)
 
 

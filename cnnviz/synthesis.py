@@ -14,6 +14,7 @@ gives the same images as optimizing each channel on its own.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
@@ -45,6 +46,7 @@ class Regularization:
 
 
 LEAK = 0.1   # slope given to the negative side of the maximized ReLU
+CHUNK = 32   # steps per compiled call; progress and cancel are checked between calls
 
 
 def default_regularization(model) -> Regularization:
@@ -177,11 +179,59 @@ def _augment(x, t, h, w):
     return keras.ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="reflect")
 
 
-def _optimize(objective_fn, init: np.ndarray, reg: Regularization, seed: int, preprocessing: str,
-              progress, cancel, label: str):
-    """Adam ascent on objective_fn(model_input) -> (N,) per image, with the
-    regularizers; returns final [0, 1] images and the objective history."""
+def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, preprocessing: str):
+    """A compiled chunk of ascent steps (Python runs only between chunks)."""
     import tensorflow as tf
+
+    oh, ow, h, w = sizes
+
+    def ascent_step(param, m, v, t, i, selector):
+        with tf.GradientTape() as tape:
+            tape.watch(param)
+            img = param_kind.image(param)
+            full = tf.image.resize(img, (h, w)) if (oh, ow) != (h, w) else img
+            values = objective_fn(pixels_to_input(_augment(full, t, h, w), preprocessing), selector)
+            penalty = reg.l2 * tf.reduce_mean(tf.square(img - 0.5), axis=(1, 2, 3))
+            if reg.tv:
+                penalty += reg.tv * tf.image.total_variation(img) / (oh * ow)
+            loss = -tf.reduce_sum(values - penalty)
+        g = tape.gradient(loss, param)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * tf.square(g)
+        mhat, vhat = m / (1 - 0.9 ** i), v / (1 - 0.999 ** i)
+        new = param_kind.project(param - reg.learning_rate * mhat / (tf.sqrt(vhat) + 1e-8))
+        if reg.blur_every and not reg.fourier:
+            new = tf.cond(tf.equal(tf.math.floormod(i, reg.blur_every), 0),
+                          lambda: tf.nn.depthwise_conv2d(new, blur, (1, 1, 1, 1), "SAME"), lambda: new)
+        return new, m, v, values
+
+    @tf.function(reduce_retracing=True)
+    def run(param, m, v, transforms, first, selector):
+        count = tf.shape(transforms)[0]
+        values = tf.TensorArray(tf.float32, size=count)
+        for k in tf.range(count):
+            param, m, v, value = ascent_step(param, m, v, transforms[k], tf.cast(first + k + 1, tf.float32),
+                                             selector)
+            values = values.write(k, value)
+        return param, m, v, values.stack()
+
+    return run
+
+
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _optimize(model, key: tuple, objective_fn, selector: np.ndarray, init: np.ndarray, reg: Regularization,
+              seed: int, preprocessing: str, progress, cancel, label: str):
+    """Adam ascent on ``objective_fn(model_input, selector) -> (N,)`` (one
+    value per image; ``selector`` says which target each image has), with the
+    regularizers; returns final [0, 1] images and the objective history.
+    The compiled loops are kept per model and ``key`` (the objective), so
+    repeated calls do not trace again."""
+    import tensorflow as tf
+
+    compiled = _COMPILED.setdefault(model, {})
+    selector = tf.constant(selector, tf.float32)
 
     rng = np.random.default_rng(seed)
     n, h, w, c = init.shape
@@ -193,37 +243,20 @@ def _optimize(objective_fn, init: np.ndarray, reg: Regularization, seed: int, pr
     for (oh, ow), steps in zip(sizes, steps_per):
         start = image if image.shape[1:3] == (oh, ow) else tf.image.resize(image, (oh, ow)).numpy()
         param_kind = _Fourier(start) if reg.fourier else _Pixels(start)
-        param = tf.Variable(param_kind.param)
+        param = tf.constant(param_kind.param)
         m, v = tf.zeros_like(param), tf.zeros_like(param)
-
-        @tf.function(reduce_retracing=True)
-        def step(param, m, v, t, i):
-            with tf.GradientTape() as tape:
-                tape.watch(param)
-                img = param_kind.image(param)
-                full = tf.image.resize(img, (h, w)) if (oh, ow) != (h, w) else img
-                values = objective_fn(pixels_to_input(_augment(full, t, h, w), preprocessing))
-                centred = img - 0.5
-                penalty = reg.l2 * tf.reduce_mean(tf.square(centred), axis=(1, 2, 3))
-                if reg.tv:
-                    penalty += reg.tv * tf.reduce_sum(tf.image.total_variation(img)) / (oh * ow) * tf.ones(n)
-                loss = -tf.reduce_sum(values - penalty)
-            g = tape.gradient(loss, param)
-            m = 0.9 * m + 0.1 * g
-            v = 0.999 * v + 0.001 * tf.square(g)
-            mhat, vhat = m / (1 - 0.9 ** i), v / (1 - 0.999 ** i)
-            new = param_kind.project(param - reg.learning_rate * mhat / (tf.sqrt(vhat) + 1e-8))
-            return new, m, v, values
+        run_key = (key, reg, (oh, ow, h, w, c), preprocessing)
+        if run_key not in compiled:
+            compiled[run_key] = _compile_run(objective_fn, param_kind, reg, blur, (oh, ow, h, w), preprocessing)
+        run = compiled[run_key]
 
         transforms = _transform_params(rng, reg, steps)
-        for s in range(steps):
+        for first in range(0, steps, CHUNK):
             check(cancel)
-            new, m, v, values = step(param, m, v, tf.constant(transforms[s]), tf.constant(s + 1.0))
-            if reg.blur_every and not reg.fourier and (s + 1) % reg.blur_every == 0:
-                new = tf.nn.depthwise_conv2d(new, blur, (1, 1, 1, 1), "SAME")
-            param.assign(new)
-            history.append(values.numpy())
-            done += 1
+            chunk = tf.constant(transforms[first:first + CHUNK])
+            param, m, v, values = run(param, m, v, chunk, tf.constant(first), selector)
+            history.extend(values.numpy())
+            done += len(chunk)
             report(progress, done, reg.steps, label)
         image = np.asarray(param_kind.image(param))      # the next octave starts from it, resized
     return np.clip(image, 0.0, 1.0), np.array(history)
@@ -270,26 +303,35 @@ def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = N
     if channels.size == 0 or channels.min() < 0 or channels.max() >= n_channels:
         raise CnnvizError(f"channels out of range: {name} has channels 0..{n_channels - 1}")
     reg = _settings(model, regularization, overrides)
-    sub = feature_model(model, [name])                # reported: the real activation
-    pre = pre_activation_features(model, name)        # optimized: a leaky ReLU, so silent channels still move
-    index = tf.constant(channels, tf.int32)
+    sub, pre = _channel_models(model, name)
+    onehot = np.eye(n_channels, dtype=np.float32)[channels]
 
-    def objective(x, features=sub, leak=0.0):
+    def objective(x, selector, features=sub, leak=0.0):
         a = features(x, training=False)
         if leak:
             a = tf.nn.leaky_relu(a, leak)
         if unit is not None:
             a = a[:, unit[0]:unit[0] + 1, unit[1]:unit[1] + 1, :]
-        per_channel = tf.reduce_mean(a, axis=(1, 2))                    # (N, C_all)
-        return tf.reduce_sum(per_channel * tf.one_hot(index, n_channels), axis=1)
+        return tf.reduce_sum(tf.reduce_mean(a, axis=(1, 2)) * selector, axis=1)     # each image its channel
 
     shape = _image_size(model, size)
-    steer = (lambda x: objective(x, pre, LEAK)) if pre is not None else objective
-    images, history = _optimize(steer, _initial_images(channels, shape, seed), reg, seed,
+    steer = (lambda x, selector: objective(x, selector, pre, LEAK)) if pre is not None else objective
+    images, history = _optimize(model, ("channels", name, unit), steer, onehot, _initial_images(channels, shape, seed), reg, seed,
                                 model_info(model).preprocessing, progress, cancel, f"synthesizing {name}")
     x = pixels_to_input(tf.constant(images), model_info(model).preprocessing)
-    reached = objective(x).numpy()
+    reached = objective(x, tf.constant(onehot)).numpy()
     return Synthesis(name, channels, images, reached, history, settings=reg)
+
+
+_CHANNEL_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _channel_models(model, name: str):
+    """(real features, pre-ReLU features or None) of a layer, built once per model."""
+    per_model = _CHANNEL_MODELS.setdefault(model, {})
+    if name not in per_model:
+        per_model[name] = (feature_model(model, [name]), pre_activation_features(model, name))
+    return per_model[name]
 
 
 def class_index(model, target) -> int:
@@ -324,15 +366,15 @@ def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
     reg = _settings(model, regularization, overrides, default_class_regularization)
     logits = logits_model(model)
     n_classes = int(model.outputs[0].shape[-1])
-    onehot = tf.one_hot(indices, n_classes)
+    onehot = np.eye(n_classes, dtype=np.float32)[indices]
 
-    def objective(x):
-        return tf.reduce_sum(logits(x, training=False) * onehot, axis=1)
+    def objective(x, selector):
+        return tf.reduce_sum(logits(x, training=False) * selector, axis=1)
 
     shape = _image_size(model, size)
     preprocessing = model_info(model).preprocessing
-    images, history = _optimize(objective, _initial_images(indices, shape, seed), reg, seed, preprocessing,
-                                progress, cancel, "synthesizing classes")
+    images, history = _optimize(model, ("class",), objective, onehot, _initial_images(indices, shape, seed), reg,
+                                seed, preprocessing, progress, cancel, "synthesizing classes")
     x = pixels_to_input(tf.constant(images), preprocessing).numpy()
     probs = probabilities(model, x)[np.arange(len(indices)), indices]
-    return Synthesis("class", indices, images, objective(x).numpy(), history, probs, reg)
+    return Synthesis("class", indices, images, objective(x, tf.constant(onehot)).numpy(), history, probs, reg)

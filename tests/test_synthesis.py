@@ -72,11 +72,13 @@ def test_progress_and_cancel(small):
     cancel = CancelToken()
 
     def stop(done, total, message):
-        if done == 3:
-            cancel.cancel()
+        seen.append(done)
+        cancel.cancel()                          # at the first report, long before the end
 
+    seen.clear()
     with pytest.raises(Cancelled):
-        synthesize_channels(small, "conv1", [0], steps=50, progress=stop, cancel=cancel)
+        synthesize_channels(small, "conv1", [0], steps=500, progress=stop, cancel=cancel)
+    assert seen and seen[-1] < 500
 
 
 def test_clear_errors(small):
@@ -131,7 +133,8 @@ def test_synthesized_images_beat_the_real_test_set(name):
         channels = np.linspace(0, n - 1, 10).round().astype(int)      # a subset keeps CI short
         result = synthesize_channels(model, layer, channels)
         real = dataset_max_of_channel_means(model, layer, images)[channels]
-        assert np.mean(result.activations > real) >= 0.9, (layer, result.activations, real)
+        dead = (real == 0) & (result.activations == 0)      # nothing, real or synthesized, activates it
+        assert np.mean((result.activations > real) | dead) >= 0.9, (layer, result.activations, real)
 
 
 @needs_data
