@@ -245,10 +245,10 @@ def cmd_top_patches(args) -> int:
     model = _load(args)
     data = _dataset_images(model, args.dataset)
     images = data.x_test[:args.limit]
-    from .graph import feature_model, qualified_name
+    from .graph import get_layer, qualified_name
 
     layer = qualified_name(model, args.layer)
-    n = int(feature_model(model, [layer]).outputs[0].shape[-1])
+    n = int(get_layer(model, layer).output.shape[-1])
     channels = parse_channels(args.channels, n)
     result = top_patches(model, images, [layer], k=args.k, channels={layer: channels}, per=args.per,
                          stat=args.stat, progress=ProgressBar())

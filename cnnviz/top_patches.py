@@ -20,9 +20,10 @@ import numpy as np
 from . import runtime
 from .activations import spatial_layers
 from .errors import CnnvizError
+from .engine import features
 from .evaluate import dataset_inputs
 from .fileio import atomic_path
-from .graph import feature_model, qualified_name
+from .graph import feature_model, get_layer, qualified_name
 from .progress import CancelToken, ProgressFn, check, report
 from .receptive import receptive_field
 from .zoo import model_info
@@ -131,7 +132,7 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
     for name in names:
         if name not in spatial:
             raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
-    n_channels = {n: int(feature_model(model, [n]).outputs[0].shape[-1]) for n in names}
+    n_channels = {n: int(get_layer(model, n).output.shape[-1]) for n in names}
     wanted = {qualified_name(model, layer): c for layer, c in (channels or {}).items()}
     chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32) for n in names]
 
@@ -153,18 +154,18 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
     report(progress, len(images), len(images), "top patches")
     check(cancel)
 
+    widths = [m.shape[2] for m in features(model, dataset_inputs(model, images[:1]), tuple(names))]
     result = {}
-    for name, c, (v, i, p) in zip(names, chosen, state):
-        result[name] = _layer_result(model, name, c, v.numpy().T, i.numpy().T, p.numpy().T)
+    for name, c, width, (v, i, p) in zip(names, chosen, widths, state):
+        result[name] = _layer_result(model, name, c, width, v.numpy().T, i.numpy().T, p.numpy().T)
     out = TopPatches(result, k, per, stat)
     if cache:
         _write(path, out)
     return out
 
 
-def _layer_result(model, name, channels, values, index, flat_pos) -> LayerTopK:
-    width = int(feature_model(model, [name]).outputs[0].shape[2] or 0)
-    rows, cols = np.divmod(flat_pos, max(width, 1))
+def _layer_result(model, name, channels, width, values, index, flat_pos) -> LayerTopK:
+    rows, cols = np.divmod(flat_pos, width)
     f = receptive_field(model, name)
     top = f.start[0] + rows * f.jump[0] - (f.size[0] - 1) / 2
     left = f.start[1] + cols * f.jump[1] - (f.size[1] - 1) / 2

@@ -517,3 +517,15 @@ def test_effective_receptive_field_lies_inside_the_theoretical_one(small):
     assert (heat[~inside] == 0).all()
     assert (heat[inside] > 0).sum() > 10
     assert 0 < erf.size <= 10
+
+
+def test_top_patches_on_a_model_that_takes_any_size():
+    inputs = keras.Input((None, None, 1))
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c1")(inputs)
+    model = keras.Model(inputs, keras.layers.MaxPooling2D(2, name="p1")(x))
+    images = np.random.default_rng(4).integers(0, 256, (5, 20, 14), dtype=np.uint8)
+    top = top_patches(model, images, ["p1"], k=2, cache=False).layers["p1"]
+    maps = activations(model, images[..., None] / 255.0, ["p1"])["p1"]          # (5, 9, 6, 3): not square
+    for c in range(3):
+        i, (row, col) = top.image_index[c, 0], top.position[c, 0]
+        assert maps[i, row, col, c] == pytest.approx(top.values[c, 0], rel=1e-5)
