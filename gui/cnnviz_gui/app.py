@@ -274,7 +274,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.layer_title, 1)
         row.addWidget(QLabel("normalize per"))
         self.scope = QComboBox()
-        self.scope.addItems(["channel", "layer", "global"])
+        self.scope.addItems(["channel", "layer"])
         self.scope.currentTextChanged.connect(lambda _: self.show_layer())
         row.addWidget(self.scope)
         legend = QLabel()
@@ -541,10 +541,7 @@ class MainWindow(QMainWindow):
             self._draw_grid(maps)
 
     def _draw_grid(self, maps: np.ndarray):
-        scope = self.scope.currentText()
-        if scope == "global":        # one scale for the whole layer and image here
-            scope = "layer"
-        shown = normalize_maps({"m": maps[None]}, scope)["m"][0]
+        shown = normalize_maps({"m": maps[None]}, self.scope.currentText())["m"][0]
         h, w, n = shown.shape
         scale = max(1, TILE // max(h, w))
         tiles = colorize(np.moveaxis(shown, -1, 0))                   # (n, h, w, 3)
