@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
         self.device = QLabel()
         self.model_label = QLabel("no model")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(240)
+        self.progress.setMinimumWidth(320)
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
