@@ -288,6 +288,7 @@ def load_dataset(name: str, input_shape: Optional[tuple] = None, progress=None, 
     if Path(name).is_dir():
         if input_shape is None:
             raise CnnvizError("an image-folder dataset needs the model's input shape to resize to")
-        return image_folder_dataset(name, tuple(input_shape[:2]), input_shape[2], progress, cancel)
+        size = tuple(side or 224 for side in input_shape[:2])     # a model that takes any size: 224x224
+        return image_folder_dataset(name, size, input_shape[2], progress, cancel)
     raise CnnvizError(f"unknown dataset {name!r}: use mnist, cifar10 or a folder of class sub-folders")
 

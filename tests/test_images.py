@@ -22,26 +22,22 @@ def _check_rgb(image, shape):
 
 # ---------------------------------------------------------------- tiny models
 
-@pytest.fixture(scope="module")
-def gray_model():
+def _tiny_classifier(shape, name):
     import keras
 
-    inputs = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(2, 3, activation="relu")(inputs)
-    x = keras.layers.Flatten()(x)
-    outputs = keras.layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="gray28")
+    inputs = keras.Input(shape)
+    x = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, activation="relu")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x), name=name)
+
+
+@pytest.fixture(scope="module")
+def gray_model():
+    return _tiny_classifier((28, 28, 1), "gray28")
 
 
 @pytest.fixture(scope="module")
 def rgb_model():
-    import keras
-
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(2, 3, activation="relu")(inputs)
-    x = keras.layers.Flatten()(x)
-    outputs = keras.layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="rgb32")
+    return _tiny_classifier((32, 32, 3), "rgb32")
 
 
 @pytest.fixture(scope="module")
