@@ -461,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    from . import cli_attack, cli_explain
+
+    cli_explain.register(sub, model_opts)
+    cli_attack.register(sub, model_opts)
     return parser
 
 
