@@ -251,6 +251,26 @@ def _write_cache(path: Path, arrays) -> None:
 
 # ---------------------------------------------------------------- image folders
 
+def image_folder_files(root: str | os.PathLike, flat: bool = False) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The image files under ``root/<class>/`` as (path, class index) in class
+    then file-name order, and the class names (the sorted sub-folder names),
+    without reading any image. With ``flat=True`` a folder of loose images
+    (no class sub-folders) is one class named after the folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CnnvizError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).iterdir())
+             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files and flat:
+        classes = [root.name]
+        files = [(f, 0) for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise CnnvizError(f"{root} has no images in class sub-folders: use the layout {root}/<class>/<image>.jpg"
+                          + (" or put the images in it directly" if flat else ""))
+    return files, classes
+
+
 def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channels: int = 3,
                          progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Dataset:
     """Images under ``root/<class>/`` resized to ``size`` (H, W) with ``channels``
@@ -259,13 +279,7 @@ def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channel
     from .images import conform, read_image
 
     root = Path(root)
-    if not root.is_dir():
-        raise CnnvizError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).iterdir())
-             if f.suffix.lower() in IMAGE_SUFFIXES]
-    if not files:
-        raise CnnvizError(f"{root} has no images in class sub-folders: use the layout {root}/<class>/<image>.jpg")
+    files, classes = image_folder_files(root)
     x = np.empty((len(files), *size, channels), np.uint8)
     y = np.empty(len(files), np.int64)
     for i, (path, label) in enumerate(files):

@@ -17,10 +17,14 @@ from typing import Callable, Optional
 from . import runtime
 from .classes import classes_for
 from .errors import CnnvizError, short
+from .progress import CancelToken, ProgressFn, check, report
 
 PREPROCESSINGS = ("scale01", "vgg16", "raw")
 VGG16_WEIGHTS_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                        False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+VGG16_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"   # as Keras downloads them
+VGG16_WEIGHTS_MD5 = {True: "64373286793e3c8b2b4e3219cbf3544b", False: "6d6bbae143d832006294945121d1f1fc"}
+VGG16_WEIGHTS_BYTES = {True: 553_467_096, False: 58_889_256}
 
 
 @dataclass
@@ -185,6 +189,85 @@ def _vgg16(include_top: bool, weights: Optional[str] = "imagenet"):
     trained = weights is not None
     return _register(model, ModelInfo(name=name, dataset="imagenet" if include_top else None,
                                       preprocessing="vgg16", trained=trained))
+
+
+def keras_models_dir() -> Path:
+    """Where Keras keeps downloaded application weights: ``~/.keras/models``
+    (``$KERAS_HOME/models`` when set before Keras was imported)."""
+    try:
+        from keras.src.backend.config import keras_home
+
+        home = keras_home()
+    except Exception:  # a Keras without the accessor: its documented default
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def vgg16_weights_path(include_top: bool = True, folder: Optional[str | os.PathLike] = None) -> Path:
+    """The file Keras loads VGG16's ImageNet weights from (in ``folder``, by
+    default the Keras cache)."""
+    return Path(folder or keras_models_dir()) / VGG16_WEIGHTS_FILES[include_top]
+
+
+def vgg16_weights_available(include_top: bool = True) -> bool:
+    """Whether VGG16's ImageNet weights load without a download: the file is
+    in the Keras cache, or ``CNNVIZ_VGG16_WEIGHTS`` names a weights file."""
+    source = os.environ.get("CNNVIZ_VGG16_WEIGHTS")
+    if source:
+        return Path(source).is_file()
+    path = vgg16_weights_path(include_top)
+    return path.is_file() and path.stat().st_size > 0
+
+
+def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = None, md5: Optional[str] = None,
+                           folder: Optional[str | os.PathLike] = None, progress: Optional[ProgressFn] = None,
+                           cancel: Optional[CancelToken] = None, timeout: float = 30.0) -> Path:
+    """Download VGG16's ImageNet weights into the Keras cache (or ``folder``),
+    where ``keras.applications.VGG16(weights="imagenet")`` finds them.
+
+    Reports bytes through ``progress`` and stops at ``cancel`` (nothing is left
+    behind: the file appears only once complete and its MD5 checked). ``url``
+    and ``md5`` default to Keras' own; with another ``url`` and no ``md5`` the
+    checksum is not checked. Returns the file's path.
+    """
+    import hashlib
+    import urllib.request
+
+    from .fileio import atomic_path
+
+    name = VGG16_WEIGHTS_FILES[include_top]
+    if url is None:
+        url, md5 = VGG16_WEIGHTS_URL + name, md5 or VGG16_WEIGHTS_MD5[include_top]
+    target = vgg16_weights_path(include_top, folder)
+    label = f"downloading {name}"
+    digest = hashlib.md5()
+    check(cancel)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or VGG16_WEIGHTS_BYTES[include_top]
+            done = 0
+            with atomic_path(target) as tmp, open(tmp, "wb") as out:
+                report(progress, 0, total, label)
+                while True:
+                    check(cancel)
+                    block = response.read(1 << 20)
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    done += len(block)
+                    report(progress, min(done, total), total, label)
+                if md5 and digest.hexdigest() != md5:
+                    raise CnnvizError(f"the download of {name} from {url} is damaged (MD5 {digest.hexdigest()}, "
+                                      f"expected {md5}): try again, or get the file another way")
+    except CnnvizError:            # cancelled, or a damaged download
+        raise
+    except Exception as exc:
+        raise CnnvizError(f"could not download VGG16's ImageNet weights from {url} ({short(exc)}): check the "
+                          f"internet connection, or put {name} in {target.parent} (or choose it as a local "
+                          "weights file), or use random weights") from exc
+    return target
 
 
 # ---------------------------------------------------------------- loading

@@ -456,3 +456,23 @@ def test_hash_helpers(tmp_path):
     a, b = np.arange(4, dtype=np.uint8), np.arange(3, dtype=np.uint8)
     assert data.arrays_sha256(a, b) == hashlib.sha256(a.tobytes() + b.tobytes()).hexdigest()
     assert data.arrays_sha256(a, b) != data.arrays_sha256(b, a)
+
+
+def test_image_folder_files_lists_without_reading(two_class_folder, tmp_path):
+    (two_class_folder / "ant" / "bad.jpg").write_bytes(b"nope")       # listed, not read
+    files, classes = data.image_folder_files(two_class_folder)
+    assert classes == ["ant", "zebra"]
+    assert [(f.name, label) for f, label in files] == [("a1.png", 0), ("a2.PNG", 0), ("bad.jpg", 0),
+                                                       ("z1.jpg", 1), ("z2.jpeg", 1)]
+    flat = tmp_path / "loose"
+    flat.mkdir()
+    Image.new("RGB", (8, 8)).save(flat / "b.png")
+    Image.new("RGB", (8, 8)).save(flat / "a.png")
+    (flat / "notes.txt").write_text("no")
+    with pytest.raises(CnnvizError, match="no images in class sub-folders"):
+        data.image_folder_files(flat)
+    files, classes = data.image_folder_files(flat, flat=True)
+    assert classes == ["loose"] and [(f.name, label) for f, label in files] == [("a.png", 0), ("b.png", 0)]
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(CnnvizError, match="put the images in it directly"):
+        data.image_folder_files(tmp_path / "nothing", flat=True)

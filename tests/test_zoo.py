@@ -137,3 +137,62 @@ def test_summary_expands_nested_models():
     assert "backbone" in names and any(name.startswith("backbone/") for name in names)
     assert summary.total == _nested_model().count_params()
     assert summary.to_json()["layers"][0]["name"] == summary.layers[0].name
+
+
+def _fake_weights(tmp_path, size=3_000_000):
+    import hashlib
+
+    source = tmp_path / "served.h5"
+    source.write_bytes(np.random.default_rng(0).bytes(size))
+    return source, hashlib.md5(source.read_bytes()).hexdigest()
+
+
+def test_vgg16_weights_download_reports_progress_and_checks_md5(tmp_path):
+    from cnnviz.zoo import VGG16_WEIGHTS_FILES, download_vgg16_weights
+
+    source, md5 = _fake_weights(tmp_path)
+    calls = []
+    path = download_vgg16_weights(False, url=source.as_uri(), md5=md5, folder=tmp_path / "models",
+                                  progress=lambda *a: calls.append(a))
+    assert path == tmp_path / "models" / VGG16_WEIGHTS_FILES[False]
+    assert path.read_bytes() == source.read_bytes()
+    assert calls[0][:2] == (0, 3_000_000) and calls[-1][:2] == (3_000_000, 3_000_000) and len(calls) >= 4
+    with pytest.raises(CnnvizError, match="damaged"):
+        download_vgg16_weights(True, url=source.as_uri(), md5="0" * 32, folder=tmp_path / "models")
+    assert not (tmp_path / "models" / VGG16_WEIGHTS_FILES[True]).exists()
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [VGG16_WEIGHTS_FILES[False]]   # no leftovers
+
+
+def test_vgg16_weights_download_cancels_and_fails_clearly(tmp_path):
+    from cnnviz import CancelToken, Cancelled
+    from cnnviz.zoo import download_vgg16_weights
+
+    source, _ = _fake_weights(tmp_path)
+    token = CancelToken()
+
+    def progress(done, total, message):
+        if done >= 1 << 20:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        download_vgg16_weights(url=source.as_uri(), folder=tmp_path / "models", progress=progress, cancel=token)
+    assert list((tmp_path / "models").iterdir()) == []
+    with pytest.raises(CnnvizError, match="could not download VGG16's ImageNet weights.*local weights file"):
+        download_vgg16_weights(url=(tmp_path / "absent.h5").as_uri(), folder=tmp_path / "models")
+
+
+def test_vgg16_weights_available(tmp_path, monkeypatch):
+    from cnnviz import zoo
+
+    monkeypatch.delenv("CNNVIZ_VGG16_WEIGHTS", raising=False)
+    monkeypatch.setattr(zoo, "keras_models_dir", lambda: tmp_path)
+    assert zoo.vgg16_weights_path(True) == tmp_path / zoo.VGG16_WEIGHTS_FILES[True]
+    assert not zoo.vgg16_weights_available(True)
+    zoo.vgg16_weights_path(True).write_bytes(b"x")
+    assert zoo.vgg16_weights_available(True) and not zoo.vgg16_weights_available(False)
+    monkeypatch.setenv("CNNVIZ_VGG16_WEIGHTS", str(tmp_path / "mine.h5"))
+    assert not zoo.vgg16_weights_available(False)
+    (tmp_path / "mine.h5").write_bytes(b"x")
+    assert zoo.vgg16_weights_available(False)
+    monkeypatch.undo()
+    assert zoo.keras_models_dir().name == "models"
