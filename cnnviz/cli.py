@@ -158,7 +158,7 @@ def cmd_train(args) -> int:
     command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(args.arch, epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
                    standardize=args.standardize, reduce_lr=args.reduce_lr, out=args.out, resume=args.resume, force=args.force,
-                   seed=args.seed, progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch,
+                   fine_tune=args.fine_tune, learning_rate=args.lr, seed=args.seed, progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch,
                    command=command)
     m = result.card["metrics"]
     print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
@@ -457,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="halve the learning rate when the validation loss stalls for 3 epochs")
     p.add_argument("--out", help="model file to write (default ./ARCH.keras)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--fine-tune", metavar="MODEL", help="continue training this trained .keras file of ARCH "
+                                                        "for --epochs more epochs (its card's history carries over)")
+    p.add_argument("--lr", type=float, help="Adam's learning rate (default 1e-3)")
     p.add_argument("--force", action="store_true", help="replace an existing model file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -155,6 +155,7 @@ def _load_checkpoint(ckpt: Path):
 
 def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, augment: Optional[bool] = None,
           standardize: bool = False, reduce_lr: bool = False, out: Optional[str] = None, resume: bool = False, force: bool = False,
+          fine_tune: Optional[str] = None, learning_rate: Optional[float] = None,
           seed: int = 0, limit: Optional[int] = None, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
           cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
     """Train zoo architecture ``arch`` on its dataset and write
@@ -166,6 +167,9 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
     ``resume`` continues from the per-epoch checkpoint of an interrupted run;
     ``force`` allows replacing an existing model file; ``limit`` trains on
     the first ``limit`` training images only (quick experiments).
+    ``fine_tune`` continues training a trained model file of this
+    architecture for ``epochs`` more epochs (its card's history and commands
+    carry over), e.g. without augmentation at a lower ``learning_rate``.
     """
     import keras
 
@@ -174,6 +178,10 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
     augment = spec.augment if augment is None else augment
     if epochs < 1 or batch_size < 1:
         raise CnnvizError("--epochs and --batch-size must be at least 1")
+    if learning_rate is not None and not 0 < learning_rate < 1:
+        raise CnnvizError(f"--lr {learning_rate} is out of range: give a learning rate between 0 and 1, e.g. 1e-4")
+    if fine_tune and resume:
+        raise CnnvizError("--fine-tune starts a new run: use --resume alone to continue an interrupted one")
     model_path = Path(out or f"{arch}.keras")
     if model_path.suffix != ".keras":
         raise CnnvizError(f"--out {model_path} must end in .keras")
@@ -194,14 +202,18 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
         model, state = _load_checkpoint(ckpt)
     else:
         shutil.rmtree(ckpt, ignore_errors=True)
-        model = zoo.build_model(arch)
-        if standardize:
-            model = with_standardization(model, x_train)
-        model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        state = {"epochs_done": 0, "history": {}, "commands": []}
+        if fine_tune:
+            model, state = _fine_tune_start(arch, fine_tune, epochs, learning_rate, augment)
+        else:
+            model = zoo.build_model(arch)
+            if standardize:
+                model = with_standardization(model, x_train)
+            state = {"epochs_done": 0, "history": {}, "commands": []}
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate or 1e-3),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     state["commands"].append(command or " ".join(sys.argv))
     history, done = state["history"], state["epochs_done"]
+    epochs = state.get("fine_tune", {}).get("total_epochs", epochs)
 
     steps = -(-len(x_train) // batch_size)
     train_ds, val_ds = _datasets(x_train, y_train, x_val, y_val, batch_size, augment, spec.dataset == "cifar10", seed)
@@ -219,7 +231,7 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
     test_loss, test_acc = model.evaluate(to_model_input(data.x_test), data.y_test.reshape(-1), batch_size=512, verbose=0)
     card = _card(arch, data, model, history, epochs, batch_size, augment, standardize, reduce_lr, seed,
                  len(x_train), device, time.perf_counter() - start, float(test_loss), float(test_acc),
-                 state["commands"])
+                 state["commands"], state.get("fine_tune"))
     export_model(model, model_path)
     write_json(zoo.card_path(model_path), card)
     plot_curves(history, curves_path(model_path), title=f"{arch} on {data.name}")
@@ -228,15 +240,38 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))
 
 
+def _fine_tune_start(arch: str, source: str, epochs: int, learning_rate: Optional[float], augment: bool):
+    """The trained model to continue, and a run state that carries its card's
+    history and commands over."""
+    import keras
+
+    path = Path(source)
+    if not path.is_file():
+        raise CnnvizError(f"--fine-tune {source}: no such model file; give a trained {arch} .keras file")
+    model = keras.models.load_model(path, safe_mode=True)
+    expected = zoo.build_model(arch)
+    if model.count_params() != expected.count_params():
+        raise CnnvizError(f"--fine-tune {source} is not a {arch} model "
+                          f"({model.count_params():,} parameters, {arch} has {expected.count_params():,})")
+    card_file = zoo.card_path(path)
+    card = json.loads(card_file.read_text("utf-8")) if card_file.is_file() else {}
+    done = int(card.get("epochs", 0))
+    commands = [card["command"], *card.get("resumed_with", [])] if "command" in card else []
+    stage = {"from": path.name, "from_epochs": done, "from_test_accuracy": card.get("metrics", {}).get("test_accuracy"),
+             "epochs": epochs, "total_epochs": done + epochs, "learning_rate": learning_rate or 1e-3, "augment": augment}
+    history = {k: list(v) for k, v in card.get("history", {}).items()}
+    return model, {"epochs_done": done, "history": history, "commands": commands, "fine_tune": stage}
+
+
 def _card(arch, data, model, history, epochs, batch_size, augment, standardize, reduce_lr, seed, n_train,
-          device, seconds, test_loss, test_acc, commands):
+          device, seconds, test_loss, test_acc, commands, fine_tune=None):
     import keras
     import tensorflow as tf
 
     from . import __version__
 
     last = {k: v[-1] for k, v in history.items() if v}
-    return {
+    card = {
         "architecture": arch,
         "dataset": data.name,
         "dataset_source": Path(data.source).name,
@@ -262,6 +297,9 @@ def _card(arch, data, model, history, epochs, batch_size, augment, standardize, 
         "resumed_with": commands[1:],
         "versions": {"cnnviz": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
     }
+    if fine_tune:
+        card["fine_tune"] = {k: v for k, v in fine_tune.items() if k != "total_epochs"}
+    return card
 
 
 def plot_curves(history: dict, path: Path, title: str = "") -> None:

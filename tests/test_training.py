@@ -112,3 +112,35 @@ def test_bad_options():
         train("resnet50")
     with pytest.raises(CnnvizError, match="must end in .keras"):
         train("mnist_small", out="model.h5")
+
+
+@needs_data
+@pytest.mark.data
+def test_fine_tune_continues_a_trained_model_and_its_card(tmp_path):
+    first = train("mnist_small", epochs=1, limit=SUBSET, out=str(tmp_path / "a.keras"), command="first")
+    result = train("mnist_small", epochs=2, limit=SUBSET, out=str(tmp_path / "b.keras"), fine_tune=str(first.model_path),
+                   augment=False, learning_rate=1e-4, command="second")
+    card = result.card
+    assert card["epochs"] == 3 and len(card["history"]["loss"]) == 3
+    assert card["history"]["loss"][0] == first.card["history"]["loss"][0]
+    assert card["history"]["learning_rate"][1:] == pytest.approx([1e-4, 1e-4])
+    assert card["command"] == "first" and card["resumed_with"] == ["second"]
+    assert card["fine_tune"] == {"from": "a.keras", "from_epochs": 1, "epochs": 2, "learning_rate": 1e-4,
+                                 "augment": False,
+                                 "from_test_accuracy": first.card["metrics"]["test_accuracy"]}
+    # it started from the trained weights: its first epoch's loss is below the first run's first epoch
+    assert card["history"]["loss"][1] < first.card["history"]["loss"][0]
+
+
+@needs_data
+def test_fine_tune_bad_options(tmp_path):
+    with pytest.raises(CnnvizError, match="no such model file"):
+        train("mnist_small", epochs=1, fine_tune=str(tmp_path / "missing.keras"), out=str(tmp_path / "x.keras"))
+    from cnnviz.runtime import shipped_models_dir
+
+    with pytest.raises(CnnvizError, match="is not a mnist_small model"):
+        train("mnist_small", epochs=1, fine_tune=str(shipped_models_dir() / "lenet.keras"), out=str(tmp_path / "x.keras"))
+    with pytest.raises(CnnvizError, match="learning rate between 0 and 1"):
+        train("mnist_small", epochs=1, learning_rate=5.0, out=str(tmp_path / "x.keras"))
+    with pytest.raises(CnnvizError, match="use --resume alone"):
+        train("mnist_small", epochs=1, fine_tune="x.keras", resume=True, out=str(tmp_path / "x.keras"))
