@@ -207,8 +207,13 @@ def _as_batch(model, images) -> tuple[np.ndarray, bool]:
     return x, single
 
 
-def _check_method(method: str, norm: str) -> tuple[str, str]:
-    method, norm = str(method).lower(), str(norm).lower().replace("l", "")
+def _check_method(method: str, norm: Optional[str]) -> tuple[str, str]:
+    """The method and norm, checked; norm None means L2 for the
+    minimal-perturbation attacks (cw, deepfool) and L-infinity otherwise."""
+    method = str(method).lower()
+    if norm is None:
+        norm = "2" if method in MINIMAL else "inf"
+    norm = str(norm).lower().replace("l", "")
     if norm in ("infinity", "np.inf"):
         norm = "inf"
     if method not in METHODS:
@@ -343,6 +348,19 @@ def _project(x, x0, eps, norm: str):
     return tf.clip_by_value(x0 + delta, 0.0, 1.0)
 
 
+def _cross_entropy(z, cls):
+    """Cross-entropy of logits ``z`` for classes ``cls``, written as
+    softplus(logsumexp_{i != y}(z_i - z_y)): the same value, but its gradient
+    keeps the true class's term when the softmax saturates (the usual form's
+    p_y - 1 rounds to 0 in float32 once p_y > 1 - 6e-8, and the step then
+    only pushes the other classes up)."""
+    import tensorflow as tf
+
+    onehot = tf.one_hot(cls, tf.shape(z)[-1])
+    zy = tf.reduce_sum(z * onehot, -1, keepdims=True)
+    return tf.nn.softplus(tf.reduce_logsumexp(z - zy - 1e30 * onehot, -1))
+
+
 def _build_gradient_attack(model, preprocessing: str, norm: str, targeted: bool):
     """A compiled chunk of (projected) gradient steps on the cross-entropy;
     FGSM is one step of size eps from the original."""
@@ -357,7 +375,7 @@ def _build_gradient_attack(model, preprocessing: str, norm: str, targeted: bool)
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 z = logits(x)
-                loss = tf.nn.sparse_softmax_cross_entropy_with_logits(cls, z)
+                loss = _cross_entropy(z, cls)
             g = tape.gradient(loss, x)
             pred = tf.argmax(z, -1, output_type=tf.int32)
             ok = tf.equal(pred, cls) if targeted else tf.not_equal(pred, cls)
@@ -630,7 +648,7 @@ def quantize(adversarial: np.ndarray, original: np.ndarray, eps: Optional[float]
     return np.clip(q, 0, 255).astype(np.uint8)
 
 
-def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, norm: str = "inf",
+def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, norm: Optional[str] = None,
            steps: Optional[int] = None, step_size: Optional[float] = None, target=None, labels=None,
            seed: int = 0, random_start: bool = True, early_stop: bool = False, batch_size: Optional[int] = None,
            confidence: float = 0.0, binary_steps: int = CW_BINARY_STEPS, learning_rate: float = CW_LEARNING_RATE,
@@ -640,7 +658,8 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     """Adversarial examples for ``images`` (uint8 pixels or floats in [0, 1],
     (N, H, W, C), one image (H, W, C), or gray (N, H, W)) at the model's size.
 
-    ``method``: fgsm, pgd, cw or deepfool; ``norm``: "inf" or "2"; ``eps``: the
+    ``method``: fgsm, pgd, cw or deepfool; ``norm``: "inf" or "2" (default
+    "inf" for fgsm and pgd, "2" for cw and deepfool); ``eps``: the
     budget in [0, 1] pixel units (default :func:`default_eps` for fgsm and pgd;
     for cw and deepfool None, no cap; a cap projects their result onto the
     budget). ``steps``: gradient steps (pgd 40; cw 100 per binary-search step;
@@ -802,8 +821,8 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
 
 
 def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Optional[Sequence[float]] = None,
-               norm: str = "inf", steps: Optional[int] = None, step_size: Optional[float] = None, target=None,
-               seed: int = 0, dataset: Optional[str] = None, n: Optional[int] = 1000,
+               norm: Optional[str] = None, steps: Optional[int] = None, step_size: Optional[float] = None,
+               target=None, seed: int = 0, dataset: Optional[str] = None, n: Optional[int] = 1000,
                batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
                cancel: Optional[CancelToken] = None, **options) -> RobustnessCurve:
     """Accuracy under ``method`` against each budget in ``eps`` (default

@@ -57,12 +57,12 @@ def cmd_attack(args) -> int:
     eps = parse_eps(args.eps) if args.eps is not None else None
     model = _load(args)
     image = load_image(args.image, model)
-    for note in image.notes:
-        print(f"note: {note}", file=sys.stderr)
     result = attack(model, image.pixels, method=args.method, eps=eps, norm=args.norm, steps=args.steps,
                     step_size=args.step_size, target=args.target, labels=args.label, seed=args.seed,
                     early_stop=args.early_stop, confidence=args.confidence, overshoot=args.overshoot,
                     progress=ProgressBar())
+    for note in image.notes:                   # after the attack: a bad option gives one line, nothing before it
+        print(f"note: {note}", file=sys.stderr)
     reloaded = None
     if args.save_adversarial:
         reloaded = _save_adversarial(result, model, args.save_adversarial)
@@ -147,6 +147,10 @@ def cmd_robustness(args) -> int:
     methods = [m.strip().lower() for m in args.method.split(",") if m.strip()]
     if not methods:
         raise CnnvizError("--method needs at least one of fgsm, pgd, cw, deepfool")
+    from .adversarial import _check_method
+
+    for method in methods:
+        _check_method(method, args.norm)
     eps = parse_eps_list(args.eps) if args.eps is not None else None
     if args.n is not None and args.n < 1:
         raise CnnvizError(f"--n must be at least 1 (got {args.n})")
@@ -154,7 +158,8 @@ def cmd_robustness(args) -> int:
     for spec in args.model:
         model = _load(argparse.Namespace(**{**vars(args), "model": spec}))
         for method in methods:
-            curve = robustness(model, method=method, eps=eps, norm=args.norm, steps=args.steps,
+            steps = None if method == "fgsm" else args.steps           # --steps is for the iterative methods
+            curve = robustness(model, method=method, eps=eps, norm=args.norm, steps=steps,
                                step_size=args.step_size, target=args.target, seed=args.seed, dataset=args.dataset,
                                n=args.n, batch_size=args.batch_size, progress=ProgressBar())
             curves.append(curve)
