@@ -135,6 +135,21 @@ def preprocess(pixels: np.ndarray, preprocessing: str) -> np.ndarray:
     raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use scale01, vgg16 or raw")
 
 
+VGG16_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+
+
+def deprocess(x: np.ndarray, preprocessing: str) -> np.ndarray:
+    """Model input back to 0-255 float pixels (RGB or gray): the inverse of :func:`preprocess`."""
+    x = np.asarray(x, dtype=np.float32)
+    if preprocessing == "scale01":
+        return x * 255.0
+    if preprocessing == "vgg16":
+        return (x + VGG16_MEAN_BGR)[..., ::-1]
+    if preprocessing == "raw":
+        return x
+    raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use scale01, vgg16 or raw")
+
+
 def prepare(image: np.ndarray, model, source: str = "image") -> LoadedImage:
     """A uint8 image (gray or RGB) made into ``model``'s input, with notes."""
     from .zoo import input_shape, model_info
