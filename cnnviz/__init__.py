@@ -12,7 +12,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES, imagenet_classes
 from .data import Dataset, image_folder_dataset, load_cifar10, load_dataset, load_mnist
+from .attribution import Attribution
 from .errors import Cancelled, CnnvizError
+from .explain import METHODS as EXPLAIN_METHODS, explain, explain_one
 from .progress import CancelToken
 from .zoo import ARCHS, ZOO_NAMES, ModelInfo, build_model, load_model, model_info
 
@@ -20,5 +22,6 @@ __all__ = [
     "__version__", "CIFAR10_CLASSES", "MNIST_CLASSES", "imagenet_classes",
     "Dataset", "image_folder_dataset", "load_cifar10", "load_dataset", "load_mnist",
     "Cancelled", "CnnvizError", "CancelToken",
+    "Attribution", "EXPLAIN_METHODS", "explain", "explain_one",
     "ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "load_model", "model_info",
 ]

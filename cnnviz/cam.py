@@ -83,18 +83,29 @@ def cam_weights(acts: np.ndarray, grads: np.ndarray, plus: bool) -> np.ndarray:
 def upsample_to_input(model, layer: str, maps: np.ndarray) -> np.ndarray:
     """(N, h, w) layer maps to (N, H, W): linear interpolation between the
     units' receptive-field centres (a plain resize where no field is defined)."""
+    rows, cols = _upsampling(model, layer, maps.shape[1:])
+    return np.einsum("ph,nhw,qw->npq", rows, maps, cols).astype(np.float32)
+
+
+_UPSAMPLING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _upsampling(model, layer: str, size: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column interpolation matrices of a layer, built once per model."""
     from .receptive import receptive_field
 
-    h, w = maps.shape[1:]
-    H, W = (int(s) for s in model.inputs[0].shape[1:3])
-    try:
-        field = receptive_field(model, layer)
-        centres = [field.start[i] + field.jump[i] * np.arange(n) for i, n in enumerate((h, w))]
-    except CnnvizError:
-        centres = [(np.arange(n) + 0.5) * size / n - 0.5 for n, size in ((h, H), (w, W))]
-    rows = _interpolation_matrix(centres[0], H)
-    cols = _interpolation_matrix(centres[1], W)
-    return np.einsum("ph,nhw,qw->npq", rows, maps, cols).astype(np.float32)
+    per_model = _UPSAMPLING.setdefault(model, {})
+    key = (layer, tuple(size))
+    if key not in per_model:
+        h, w = size
+        H, W = (int(s) for s in model.inputs[0].shape[1:3])
+        try:
+            field = receptive_field(model, layer)
+            centres = [field.start[i] + field.jump[i] * np.arange(n) for i, n in enumerate((h, w))]
+        except CnnvizError:
+            centres = [(np.arange(n) + 0.5) * size / n - 0.5 for n, size in ((h, H), (w, W))]
+        per_model[key] = (_interpolation_matrix(centres[0], H), _interpolation_matrix(centres[1], W))
+    return per_model[key]
 
 
 def _interpolation_matrix(centres: np.ndarray, size: int) -> np.ndarray:
