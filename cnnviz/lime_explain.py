@@ -169,7 +169,7 @@ def _offset_progress(progress, offset, total):
 def _unpack(explanation, label: int, features: int) -> dict:
     """The arrays of one ``lime`` explanation."""
     segments = explanation.segments
-    weights = dict(explanation.local_exp[label])
+    weights = {int(k): float(v) for k, v in explanation.local_exp[label]}
     lookup = np.zeros(segments.max() + 1, np.float32)
     for segment, weight in weights.items():
         lookup[segment] = weight
