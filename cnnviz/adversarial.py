@@ -29,9 +29,9 @@ Losses use the pre-softmax logits (:func:`cnnviz.surgery.logits_model`):
 cross-entropy away from the label (untargeted) or towards the target; CW's
 margin on logits; DeepFool's linearized logit differences. Each attack's loop
 is a ``tf.function`` built once per model and configuration and reused (eps,
-step size and step counts are tensors: no retracing between calls); images go
-in batches, steps in compiled chunks, and progress and cancel are checked
-between chunks. Random starts and random targets are drawn per image from
+step size and labels are tensors: no retracing between calls); images go in
+batches, steps in compiled chunks of 10 unrolled steps, and progress and
+cancel are checked between chunks. Random starts and random targets are drawn per image from
 (seed, image index), so a run repeats exactly and does not depend on the
 batch size.
 """
@@ -53,7 +53,7 @@ METHODS = ("fgsm", "pgd", "cw", "deepfool")
 NORMS = ("inf", "2")
 MINIMAL = ("cw", "deepfool")          # minimal-perturbation attacks: eps is an optional cap
 DEFAULT_STEPS = {"fgsm": 1, "pgd": 40, "cw": 100, "deepfool": 50}
-CHUNK = 10                            # steps per compiled call (progress and cancel between calls)
+CHUNK = 10                            # steps per compiled call for small inputs (progress and cancel between calls)
 CW_BINARY_STEPS = 6
 CW_LEARNING_RATE = 0.1
 CW_INITIAL_CONST = 1.0
@@ -284,6 +284,13 @@ def _resolve_target(target, labels: np.ndarray, n_classes: int, model, seed: int
     return resolved
 
 
+def _unroll(model) -> int:
+    """Steps per compiled call: unrolled in the graph, 10 for small inputs; 2
+    for large ones, whose graphs take long to trace."""
+    h, w, c = input_shape(model)
+    return CHUNK if (h or 224) * (w or 224) * c <= 64 * 64 * 3 else 2
+
+
 def _default_batch(model, method: str) -> int:
     h, w, c = input_shape(model)
     per = max(1, (h or 224) * (w or 224) * c)
@@ -313,11 +320,27 @@ def _logits_fn(model, preprocessing: str):
     return lambda x: logits(pixels_to_input(x, preprocessing), training=False)
 
 
+AXES = [1, 2, 3]                      # per-image reductions over (H, W, C)
+
+
 def _per_image(x):
     """Sum over all axes but the first."""
     import tensorflow as tf
 
-    return tf.reduce_sum(x, axis=tf.range(1, tf.rank(x)))
+    return tf.reduce_sum(x, axis=AXES)
+
+
+def _function(fn):
+    """A ``tf.function`` of one model's attack loop. TensorFlow's warning about
+    frequent retracing counts calls per Python code object, i.e. across the
+    separate per-model functions built from the same code; for these (each
+    traced once per model and configuration) it would be a false alarm."""
+    import tensorflow as tf
+
+    compiled = tf.function(fn, reduce_retracing=True)
+    if hasattr(compiled, "_omit_frequent_tracing_warning"):
+        compiled._omit_frequent_tracing_warning = True
+    return compiled
 
 
 def _direction(g, norm: str):
@@ -328,9 +351,9 @@ def _direction(g, norm: str):
 
     if norm == "inf":
         return tf.sign(g)
-    top = tf.reduce_max(tf.abs(g), axis=tf.range(1, tf.rank(g)), keepdims=True)
+    top = tf.reduce_max(tf.abs(g), axis=AXES, keepdims=True)
     g = tf.math.divide_no_nan(g, top)
-    norm2 = tf.sqrt(tf.reduce_sum(tf.square(g), axis=tf.range(1, tf.rank(g)), keepdims=True))
+    norm2 = tf.sqrt(tf.reduce_sum(tf.square(g), axis=AXES, keepdims=True))
     return tf.math.divide_no_nan(g, norm2)
 
 
@@ -343,7 +366,7 @@ def _project(x, x0, eps, norm: str):
     if norm == "inf":
         delta = tf.clip_by_value(delta, -eps, eps)
     else:
-        n = tf.sqrt(tf.reduce_sum(tf.square(delta), axis=tf.range(1, tf.rank(delta)), keepdims=True))
+        n = tf.sqrt(tf.reduce_sum(tf.square(delta), axis=AXES, keepdims=True))
         delta = delta * tf.minimum(1.0, tf.math.divide_no_nan(eps, n) + tf.cast(n <= 0, tf.float32))
     return tf.clip_by_value(x0 + delta, 0.0, 1.0)
 
@@ -361,45 +384,43 @@ def _cross_entropy(z, cls):
     return tf.nn.softplus(tf.reduce_logsumexp(z - zy - 1e30 * onehot, -1))
 
 
-def _build_gradient_attack(model, preprocessing: str, norm: str, targeted: bool):
-    """A compiled chunk of (projected) gradient steps on the cross-entropy;
-    FGSM is one step of size eps from the original."""
+def _build_gradient_attack(model, preprocessing: str, norm: str, targeted: bool, count: int):
+    """A compiled chunk of ``count`` (projected) gradient steps on the
+    cross-entropy; FGSM is one step of size eps from the original."""
     import tensorflow as tf
 
     logits = _logits_fn(model, preprocessing)
     direction = -1.0 if targeted else 1.0
 
-    @tf.function(reduce_retracing=True)
-    def run(x, x0, cls, best, first, eps, alpha, start, count, freeze, last):
-        for k in tf.range(count):
+    def run(x, x0, cls, best, first, eps, alpha, start, freeze):
+        z_first = None
+        for k in range(count):          # unrolled: one flat graph, which Grappler optimizes across steps
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 z = logits(x)
                 loss = _cross_entropy(z, cls)
             g = tape.gradient(loss, x)
+            z_first = z if z_first is None else z_first
             pred = tf.argmax(z, -1, output_type=tf.int32)
             ok = tf.equal(pred, cls) if targeted else tf.not_equal(pred, cls)
             best = tf.where(ok[:, None, None, None], x, best)
             first = tf.where(ok & (first < 0), start + k, first)
             new = _project(x + direction * alpha * _direction(g, norm), x0, eps, norm)
             x = tf.where((ok & freeze)[:, None, None, None], x, new)
-        # after the last chunk: the prediction for the final iterate (no extra call)
-        pred = tf.cond(last, lambda: tf.argmax(logits(x), -1, output_type=tf.int32), lambda: tf.fill(tf.shape(cls), -1))
-        return x, best, first, pred
+        return x, best, first, z_first          # z_first: logits where the chunk started
 
-    return run
+    return _function(run)
 
 
-def _build_cw(model, preprocessing: str, targeted: bool):
+def _build_cw(model, preprocessing: str, targeted: bool, count: int):
     """A compiled chunk of Adam steps on Carlini-Wagner's L2 objective in tanh
     space, keeping each image's smallest successful perturbation."""
     import tensorflow as tf
 
     logits = _logits_fn(model, preprocessing)
 
-    @tf.function(reduce_retracing=True)
-    def run(w, m, v, x0, cls, const, best_l2, best, best_step, found, lr, kappa, t0, start, count):
-        for k in tf.range(count):
+    def run(w, m, v, x0, cls, const, best_l2, best, best_step, found, lr, kappa, t0, start):
+        for k in range(count):
             with tf.GradientTape() as tape:
                 tape.watch(w)
                 x = (tf.tanh(w) + 1.0) / 2.0
@@ -424,10 +445,10 @@ def _build_cw(model, preprocessing: str, targeted: bool):
             w = w - lr * (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
         return w, m, v, best_l2, best, best_step, found
 
-    return run
+    return _function(run)
 
 
-def _build_deepfool(model, preprocessing: str, norm: str, candidates: int, box_aware: bool = True):
+def _build_deepfool(model, preprocessing: str, norm: str, candidates: int, count: int, box_aware: bool = True):
     """A compiled chunk of DeepFool iterations: the gradients of the label's
     and the candidate classes' logits in one batched backward pass (each image
     repeated once per candidate), the step to the nearest linearized boundary."""
@@ -435,10 +456,9 @@ def _build_deepfool(model, preprocessing: str, norm: str, candidates: int, box_a
 
     logits = _logits_fn(model, preprocessing)
 
-    @tf.function(reduce_retracing=True)
-    def run(x0, r, cand, targets, targeted, first, overshoot, start, count):
+    def run(x0, r, cand, targets, targeted, first, overshoot, start):
         n = tf.shape(x0)[0]
-        for k in tf.range(count):
+        for k in range(count):
             x = tf.clip_by_value(x0 + (1.0 + overshoot) * r, 0.0, 1.0)
             xr = tf.repeat(x, candidates, axis=0)
             with tf.GradientTape() as tape:
@@ -473,7 +493,7 @@ def _build_deepfool(model, preprocessing: str, norm: str, candidates: int, box_a
             r = r + tf.where(ok[:, None, None, None], tf.zeros_like(step), step)
         return r, first
 
-    return run
+    return _function(run)
 
 
 # ---------------------------------------------------------------- attacks
@@ -498,33 +518,38 @@ def _gradient_batch(model, x0, cls, targeted, method, norm, eps, steps, alpha, r
     import tensorflow as tf
 
     preprocessing = model_info(model).preprocessing
-    run = _compiled(model, ("gradient", preprocessing, norm, targeted), lambda: _build_gradient_attack(
-        model, preprocessing, norm, targeted))
-    x = _random_start(x0, indices, seed, eps, norm) if (method == "pgd" and random_start and eps > 0) else x0
+
+    def run(count):
+        return _compiled(model, ("gradient", preprocessing, norm, targeted, count), lambda: _build_gradient_attack(
+            model, preprocessing, norm, targeted, count))
+    randomized = method == "pgd" and random_start and eps > 0
+    x = _random_start(x0, indices, seed, eps, norm) if randomized else x0
     x, x0t = tf.constant(x), tf.constant(x0)
     cls_t = tf.constant(cls, tf.int32)
     best, first = x, tf.fill([len(x0)], -1)
     eps_t, alpha_t, freeze = tf.constant(eps, tf.float32), tf.constant(alpha, tf.float32), tf.constant(early_stop)
-    done = 0
-    while True:
+    done, start_logits = 0, None
+    while done < steps:
         check(cancel)
-        count = min(CHUNK, steps - done)
-        last = done + count >= steps or (early_stop and done > 0 and bool(tf.reduce_all(first >= 0)))
-        if last and early_stop and done > 0 and bool(tf.reduce_all(first >= 0)):
-            count = 0                                    # every image fools the model: only the final check
-        x, best, first, pred = run(x, x0t, cls_t, best, first, eps_t, alpha_t, tf.constant(done),
-                                   tf.constant(count), freeze, tf.constant(last))
+        count = min(_unroll(model), steps - done)
+        x, best, first, z = run(count)(x, x0t, cls_t, best, first, eps_t, alpha_t, tf.constant(done), freeze)
+        if done == 0 and not randomized:
+            start_logits = z.numpy()                      # the originals' logits, for free
         done += count
         tick(count)
-        if last:
+        if early_stop and bool(tf.reduce_all(first >= 0)):
             break
-    pred = pred.numpy()
+    # the final iterate, unless it stopped fooling the model after an earlier iterate did
+    x, best, first = x.numpy(), best.numpy(), first.numpy()
+    probs = _probabilities(model, x)
+    pred = probs.argmax(-1)
     ok = pred == cls if targeted else pred != cls
-    first = first.numpy()
-    adversarial = np.where(ok[:, None, None, None], x.numpy(), np.where((first >= 0)[:, None, None, None],
-                                                                         best.numpy(), x.numpy()))
+    back = ~ok & (first >= 0)
+    adversarial = np.where(back[:, None, None, None], best, x)
+    if back.any():
+        probs[back] = _probabilities(model, adversarial[back])
     first = np.where(ok & (first < 0), done, first)
-    return adversarial, np.where(first >= 0, first, done)
+    return adversarial, np.where(first >= 0, first, done), probs, start_logits
 
 
 def _cw_batch(model, x0, cls, targeted, steps, eps_unused, tick, cancel, binary_steps, learning_rate,
@@ -532,7 +557,10 @@ def _cw_batch(model, x0, cls, targeted, steps, eps_unused, tick, cancel, binary_
     import tensorflow as tf
 
     preprocessing = model_info(model).preprocessing
-    run = _compiled(model, ("cw", preprocessing, targeted), lambda: _build_cw(model, preprocessing, targeted))
+
+    def run(count):
+        return _compiled(model, ("cw", preprocessing, targeted, count), lambda: _build_cw(
+            model, preprocessing, targeted, count))
     n = len(x0)
     w0 = np.arctanh(np.clip(2 * x0 - 1, -1 + 1e-6, 1 - 1e-6)).astype(np.float32)
     x0t, cls_t = tf.constant(x0), tf.constant(cls, tf.int32)
@@ -547,11 +575,11 @@ def _cw_batch(model, x0, cls, targeted, steps, eps_unused, tick, cancel, binary_
         done = 0
         while done < steps:
             check(cancel)
-            count = min(CHUNK * 5, steps - done)
-            w, m, v, best_l2, best, best_step, found = run(
+            count = min(_unroll(model), steps - done)
+            w, m, v, best_l2, best, best_step, found = run(count)(
                 w, m, v, x0t, cls_t, tf.constant(const, tf.float32), best_l2, best, best_step, found,
                 tf.constant(learning_rate, tf.float32), tf.constant(confidence, tf.float32),
-                tf.constant(float(done)), tf.constant(b * steps + done), tf.constant(count))
+                tf.constant(float(done)), tf.constant(b * steps + done))
             done += count
             tick(count)
         found = found.numpy()
@@ -560,18 +588,19 @@ def _cw_batch(model, x0, cls, targeted, steps, eps_unused, tick, cancel, binary_
         const = np.where(np.isfinite(hi), (lo + hi) / 2, const * 10)
     best_step = best_step.numpy()
     total = binary_steps * steps
-    return best.numpy(), np.where(best_step >= 0, best_step + 1, total)
+    return best.numpy(), np.where(best_step >= 0, best_step + 1, total), None, None
 
 
 def _deepfool_batch(model, x0, cls, targeted, labels, steps, norm, tick, cancel, overshoot, candidates):
     import tensorflow as tf
 
     preprocessing = model_info(model).preprocessing
-    logits = _logits_fn(model, preprocessing)
     n_classes = int(model.outputs[0].shape[-1])
     kc = 2 if targeted else min(candidates, n_classes)
-    run = _compiled(model, ("deepfool", preprocessing, norm, kc, BOX), lambda: _build_deepfool(
-        model, preprocessing, norm, kc, BOX))
+
+    def run(count):
+        return _compiled(model, ("deepfool", preprocessing, norm, kc, BOX, count), lambda: _build_deepfool(
+            model, preprocessing, norm, kc, count, BOX))
     z0 = _logits_numpy(model, x0)
     if targeted:
         cand = np.stack([labels, cls], axis=1)
@@ -588,17 +617,16 @@ def _deepfool_batch(model, x0, cls, targeted, labels, steps, norm, tick, cancel,
     done = 0
     while done < steps:
         check(cancel)
-        count = min(CHUNK // 2, steps - done)
-        r, first = run(x0t, r, cand_t, target_t, tf.constant(targeted), first,
-                       tf.constant(overshoot, tf.float32), tf.constant(done), tf.constant(count))
+        count = min(max(1, _unroll(model) // 2), steps - done)
+        r, first = run(count)(x0t, r, cand_t, target_t, tf.constant(targeted), first,
+                              tf.constant(overshoot, tf.float32), tf.constant(done))
         done += count
         tick(count)
         if bool(tf.reduce_all(first >= 0)):
             break
     adversarial = np.clip(x0 + (1.0 + overshoot) * r.numpy(), 0.0, 1.0)
     first = first.numpy()
-    del logits
-    return adversarial, np.where(first >= 0, first, done)
+    return adversarial, np.where(first >= 0, first, done), None, None
 
 
 def _logits_numpy(model, x01: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -654,7 +682,7 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
            confidence: float = 0.0, binary_steps: int = CW_BINARY_STEPS, learning_rate: float = CW_LEARNING_RATE,
            initial_const: float = CW_INITIAL_CONST, overshoot: float = DEEPFOOL_OVERSHOOT,
            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
-           _indices: Optional[np.ndarray] = None) -> AttackResult:
+           _indices: Optional[np.ndarray] = None, _original_probs: Optional[np.ndarray] = None) -> AttackResult:
     """Adversarial examples for ``images`` (uint8 pixels or floats in [0, 1],
     (N, H, W, C), one image (H, W, C), or gray (N, H, W)) at the model's size.
 
@@ -700,9 +728,13 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     indices = np.arange(n) if _indices is None else np.asarray(_indices)
     started = time.perf_counter()
 
-    original_probs = _probabilities(model, x0)
     label_kind = "true" if labels is not None else "predicted"
     labels = _check_labels(labels, n, n_classes, model)
+    original_probs = _original_probs
+    # with true labels and no random start, the first step's forward pass gives the originals' predictions
+    deferred = labels is not None and (method == "fgsm" or (method == "pgd" and not random_start))
+    if original_probs is None and not deferred:
+        original_probs = _probabilities(model, x0)
     if labels is None:
         labels = original_probs.argmax(-1)
     tgt = _resolve_target(target, labels, n_classes, model, seed, indices, label_kind)
@@ -717,6 +749,8 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     label = f"{method} ({'targeted' if targeted else 'untargeted'})"
 
     adversarial = np.empty_like(x0)
+    adversarial_probs = np.empty((n, n_classes), np.float32)
+    original_probs_parts = []
     steps_used = np.zeros(n, np.int64)
     for start in range(0, n, batch_size):
         sl = slice(start, start + batch_size)
@@ -727,21 +761,26 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
             report(progress, min(state["done"], total), total, label)
 
         if method in ("fgsm", "pgd"):
-            adv, used = _gradient_batch(model, x0[sl], cls[sl], targeted, method, norm, eps,
+            adv, used, probs, start_logits = _gradient_batch(model, x0[sl], cls[sl], targeted, method, norm, eps,
                                         steps, step_size, random_start, early_stop, seed, indices[sl], tick, cancel)
         elif method == "cw":
-            adv, used = _cw_batch(model, x0[sl], cls[sl], targeted, steps, eps, tick, cancel, binary_steps,
+            adv, used, probs, start_logits = _cw_batch(model, x0[sl], cls[sl], targeted, steps, eps, tick, cancel, binary_steps,
                                   learning_rate, initial_const, confidence)
         else:
-            adv, used = _deepfool_batch(model, x0[sl], cls[sl], targeted, labels[sl], steps, norm, tick, cancel,
+            adv, used, probs, start_logits = _deepfool_batch(model, x0[sl], cls[sl], targeted, labels[sl], steps, norm, tick, cancel,
                                         overshoot, DEEPFOOL_CANDIDATES)
         if method in MINIMAL and eps is not None:
             adv = project(adv, x0[sl], eps, norm)
         adversarial[sl], steps_used[sl] = adv, used
+        adversarial_probs[sl] = _probabilities(model, adv) if probs is None else probs
+        if original_probs is None:
+            original_probs_parts.append(_softmax(start_logits) if start_logits is not None
+                                        else _probabilities(model, x0[sl]))
         state["done"] = (start + size) * per_image
     report(progress, total, total, label)
+    if original_probs is None:
+        original_probs = np.concatenate(original_probs_parts)
 
-    adversarial_probs = _probabilities(model, adversarial)
     success = _fooled(adversarial_probs, labels, tgt)
     rounded = quantize(adversarial, x0, eps, norm)
     rounded_probs = _probabilities(model, rounded.astype(np.float32) / 255.0)
@@ -755,6 +794,12 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
                         adversarial_probs, success, steps_used, rounded, rounded_probs,
                         _fooled(rounded_probs, labels, tgt), tuple(model_info(model).classes),
                         time.perf_counter() - started, notes, model_info(model).name)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    from .predict import softmax
+
+    return softmax(np.asarray(logits, np.float64)).astype(np.float32)
 
 
 def _fooled(probs: np.ndarray, labels: np.ndarray, target: Optional[np.ndarray]) -> np.ndarray:
@@ -862,7 +907,8 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
     x, y = x[keep], y[keep]
 
     batch_size = batch_size or _default_batch(model, method)
-    pred = _probabilities(model, x, batch_size=max(batch_size, 64)).argmax(-1)
+    clean_probs = _probabilities(model, x, batch_size=max(batch_size, 64))
+    pred = clean_probs.argmax(-1)
     correct = np.flatnonzero(pred == y)
     clean = float(np.mean(pred == y))
     xc, yc = x[correct], y[correct]
@@ -878,7 +924,8 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
 
     if method in MINIMAL and len(xc):
         result = attack(model, xc, method=method, norm=norm, steps=steps, target=target, labels=yc, seed=seed,
-                        batch_size=batch_size, progress=scoped(0), cancel=cancel, _indices=keep[correct], **options)
+                        batch_size=batch_size, progress=scoped(0), cancel=cancel, _indices=keep[correct],
+                        _original_probs=clean_probs[correct], **options)
         found_norm = result.linf if norm == "inf" else result.l2
         median_norm = float(np.median(found_norm[result.success])) if result.success.any() else None
         per_eps = result.seconds / max(1, len(grid))
@@ -899,7 +946,8 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
         else:
             result = attack(model, xc, method=method, eps=e, norm=norm, steps=steps, step_size=step_size,
                             target=target, labels=yc, seed=seed, batch_size=batch_size,
-                            progress=scoped(attacked.index(e)), cancel=cancel, _indices=keep[correct], **options)
+                            progress=scoped(attacked.index(e)), cancel=cancel, _indices=keep[correct],
+                            _original_probs=clean_probs[correct], **options)
             fooled, fooled8 = result.success, result.rounded_success
             wrong = result.adversarial_prediction != yc
             wrong8 = result.rounded_probs.argmax(-1) != yc

@@ -164,6 +164,19 @@ def test_budget_and_range_are_respected(tiny, tiny_images, method, norm):
     assert np.array_equal(result.success, result.adversarial_prediction != result.labels)
 
 
+def test_original_predictions_do_not_depend_on_how_they_were_obtained(tiny, tiny_images):
+    """With labels and no random start, the originals' predictions come from
+    the first step's forward pass instead of a separate one."""
+    from cnnviz.predict import probabilities
+
+    labels = np.arange(6) % 4
+    reference = probabilities(tiny, tiny_images.astype(np.float32) / 255)
+    for options in (dict(method="fgsm"), dict(method="pgd", random_start=False, steps=3), dict(method="pgd", steps=3)):
+        for given in (None, labels):
+            result = attack(tiny, tiny_images, eps=4 / 255, labels=given, **options)
+            np.testing.assert_allclose(result.original_probs, reference, atol=1e-5)
+
+
 def test_minimal_attacks_are_unbounded_unless_capped(tiny, tiny_images):
     free = attack(tiny, tiny_images, method="deepfool", norm="2")
     assert free.eps is None and free.success.all()
@@ -278,13 +291,13 @@ def test_progress_reaches_the_end_and_cancel_stops(tiny, tiny_images):
 def test_compiled_once_per_model_and_configuration(tiny, tiny_images):
     from cnnviz import adversarial
 
-    attack(tiny, tiny_images, method="pgd", eps=0.01, steps=3)
-    run = adversarial._COMPILED[tiny][("gradient", "scale01", "inf", False)]
-    traced = run.experimental_get_tracing_count()
-    for eps, steps in ((0.02, 3), (0.05, 7), (0.1, 12)):       # eps, step size and steps are tensors: no retracing
+    attack(tiny, tiny_images, method="pgd", eps=0.01, steps=23)
+    runs = {k: f for k, f in adversarial._COMPILED[tiny].items() if k[:4] == ("gradient", "scale01", "inf", False)}
+    assert {3, 10} <= {k[-1] for k in runs}                       # chunks of 10 unrolled steps and the remainder
+    traced = {k: f.experimental_get_tracing_count() for k, f in runs.items()}
+    for eps, steps in ((0.02, 23), (0.05, 13), (0.1, 30)):       # eps and step size are tensors: no retracing
         attack(tiny, tiny_images, method="pgd", eps=eps, steps=steps)
-    assert run.experimental_get_tracing_count() == traced
-    assert adversarial._COMPILED[tiny][("gradient", "scale01", "inf", False)] is run
+    assert {k: f.experimental_get_tracing_count() for k, f in runs.items()} == traced
 
 
 # ---------------------------------------------------------------- errors
