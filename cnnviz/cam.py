@@ -84,7 +84,7 @@ def upsample_to_input(model, layer: str, maps: np.ndarray) -> np.ndarray:
     """(N, h, w) layer maps to (N, H, W): linear interpolation between the
     units' receptive-field centres (a plain resize where no field is defined)."""
     rows, cols = _upsampling(model, layer, maps.shape[1:])
-    return np.einsum("ph,nhw,qw->npq", rows, maps, cols).astype(np.float32)
+    return (rows.astype(np.float32) @ np.asarray(maps, np.float32) @ cols.T.astype(np.float32)).astype(np.float32)
 
 
 _UPSAMPLING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -132,7 +132,7 @@ def gradcam(model, images, target=None, *, layer: Optional[str] = None, plus: bo
     acts, grads = layer_gradients(model, x, targets, layer, batch_size, progress, cancel)
     if acts.ndim != 4:
         raise CnnvizError(f"layer {layer} has no spatial output {acts.shape[1:]}: give a convolutional layer")
-    cam = np.maximum(np.einsum("nhwk,nk->nhw", acts, cam_weights(acts, grads, plus)), 0)
+    cam = np.maximum((acts @ cam_weights(acts, grads, plus)[:, :, None, None].transpose(0, 2, 1, 3))[..., 0], 0)
     return Attribution("gradcam++" if plus else "gradcam", upsample_to_input(model, layer, cam), targets,
                        params={"layer": layer}, extras={"cam": cam}, seconds=time.perf_counter() - start)
 
