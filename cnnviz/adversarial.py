@@ -225,7 +225,7 @@ def _check_method(method: str, norm: Optional[str]) -> tuple[str, str]:
     return method, norm
 
 
-def _check_eps(eps, norm: str, dims: int, method: str) -> Optional[float]:
+def _check_eps(eps, norm: str, dims: int) -> Optional[float]:
     if eps is None:
         return None
     try:
@@ -522,25 +522,27 @@ def _gradient_batch(model, x0, cls, targeted, method, norm, eps, steps, alpha, r
     def run(count):
         return _compiled(model, ("gradient", preprocessing, norm, targeted, count), lambda: _build_gradient_attack(
             model, preprocessing, norm, targeted, count))
+
     randomized = method == "pgd" and random_start and eps > 0
-    x = _random_start(x0, indices, seed, eps, norm) if randomized else x0
-    x, x0t = tf.constant(x), tf.constant(x0)
-    cls_t = tf.constant(cls, tf.int32)
-    best, first = x, tf.fill([len(x0)], -1)
+    x = _random_start(x0, indices, seed, eps, norm) if randomized else x0.copy()
+    best, first = x.copy(), np.full(len(x0), -1, np.int32)
     eps_t, alpha_t, freeze = tf.constant(eps, tf.float32), tf.constant(alpha, tf.float32), tf.constant(early_stop)
+    active = np.arange(len(x0))         # with early_stop, images that fool the model leave the batch
     done, start_logits = 0, None
-    while done < steps:
+    while done < steps and len(active):
         check(cancel)
         count = min(_unroll(model), steps - done)
-        x, best, first, z = run(count)(x, x0t, cls_t, best, first, eps_t, alpha_t, tf.constant(done), freeze)
+        xa, ba, fa, z = run(count)(tf.constant(x[active]), tf.constant(x0[active]), tf.constant(cls[active], tf.int32),
+                                   tf.constant(best[active]), tf.constant(first[active]), eps_t, alpha_t,
+                                   tf.constant(done), freeze)
+        x[active], best[active], first[active] = xa.numpy(), ba.numpy(), fa.numpy()
         if done == 0 and not randomized:
             start_logits = z.numpy()                      # the originals' logits, for free
         done += count
         tick(count)
-        if early_stop and bool(tf.reduce_all(first >= 0)):
-            break
+        if early_stop:
+            active = active[first[active] < 0]
     # the final iterate, unless it stopped fooling the model after an earlier iterate did
-    x, best, first = x.numpy(), best.numpy(), first.numpy()
     probs = _probabilities(model, x)
     pred = probs.argmax(-1)
     ok = pred == cls if targeted else pred != cls
@@ -549,11 +551,11 @@ def _gradient_batch(model, x0, cls, targeted, method, norm, eps, steps, alpha, r
     if back.any():
         probs[back] = _probabilities(model, adversarial[back])
     first = np.where(ok & (first < 0), done, first)
-    return adversarial, np.where(first >= 0, first, done), probs, start_logits
+    return adversarial, np.where(first >= 0, first, steps), probs, start_logits
 
 
-def _cw_batch(model, x0, cls, targeted, steps, eps_unused, tick, cancel, binary_steps, learning_rate,
-              initial_const, confidence):
+def _cw_batch(model, x0, cls, targeted, steps, tick, cancel, binary_steps, learning_rate, initial_const,
+              confidence):
     import tensorflow as tf
 
     preprocessing = model_info(model).preprocessing
@@ -694,9 +696,10 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     deepfool at most 50); ``step_size``: pgd's step (default 2.5 * eps / steps).
     ``target``: a class index or name, one per image, or "random" (a seeded
     class other than the label); None attacks untargeted. ``labels``: true
-    classes (default: the model's predictions). ``early_stop`` freezes each
-    image once it fools the model (pgd) instead of taking every step (which
-    leaves more margin, e.g. for 8-bit rounding).
+    classes (default: the model's predictions). ``early_stop`` (pgd) stops
+    each image once it fools the model and drops it from the batch: the same
+    images are fooled, much faster, but with less margin than after every
+    step (8-bit rounding undoes more of them).
     """
     method, norm = _check_method(method, norm)
     if len(model.outputs[0].shape) != 2:
@@ -706,7 +709,7 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     n_classes = int(model.outputs[0].shape[-1])
     if eps is None and method not in MINIMAL:
         eps = default_eps(model, norm)
-    eps = _check_eps(eps, norm, dims, method)
+    eps = _check_eps(eps, norm, dims)
     if steps is None:
         steps = DEFAULT_STEPS[method]
     if int(steps) != steps or steps < 1:
@@ -761,14 +764,17 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
             report(progress, min(state["done"], total), total, label)
 
         if method in ("fgsm", "pgd"):
-            adv, used, probs, start_logits = _gradient_batch(model, x0[sl], cls[sl], targeted, method, norm, eps,
-                                        steps, step_size, random_start, early_stop, seed, indices[sl], tick, cancel)
+            adv, used, probs, start_logits = _gradient_batch(
+                model, x0[sl], cls[sl], targeted, method, norm, eps, steps, step_size, random_start, early_stop, seed,
+                indices[sl], tick, cancel)
         elif method == "cw":
-            adv, used, probs, start_logits = _cw_batch(model, x0[sl], cls[sl], targeted, steps, eps, tick, cancel, binary_steps,
-                                  learning_rate, initial_const, confidence)
+            adv, used, probs, start_logits = _cw_batch(
+                model, x0[sl], cls[sl], targeted, steps, tick, cancel, binary_steps, learning_rate, initial_const,
+                confidence)
         else:
-            adv, used, probs, start_logits = _deepfool_batch(model, x0[sl], cls[sl], targeted, labels[sl], steps, norm, tick, cancel,
-                                        overshoot, DEEPFOOL_CANDIDATES)
+            adv, used, probs, start_logits = _deepfool_batch(
+                model, x0[sl], cls[sl], targeted, labels[sl], steps, norm, tick, cancel, overshoot,
+                DEEPFOOL_CANDIDATES)
         if method in MINIMAL and eps is not None:
             adv = project(adv, x0[sl], eps, norm)
         adversarial[sl], steps_used[sl] = adv, used
@@ -890,7 +896,7 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
     n_classes = int(model.outputs[0].shape[-1])
     y = _check_labels(labels, len(x), n_classes, model)
     dims = int(np.prod(x.shape[1:]))
-    grid = default_eps_grid(model, norm) if eps is None else [_check_eps(e, norm, dims, method) for e in eps]
+    grid = default_eps_grid(model, norm) if eps is None else [_check_eps(e, norm, dims) for e in eps]
     if not grid:
         raise CnnvizError("give at least one eps")
     grid = np.array(grid, np.float64)

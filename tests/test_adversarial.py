@@ -271,6 +271,18 @@ def test_random_start_is_drawn_per_image_not_per_batch(tiny_images):
     assert (np.linalg.norm(ball.reshape(6, -1), axis=1) <= 0.5 + 1e-6).all()
 
 
+@needs_data
+def test_early_stop_fools_the_same_images_after_the_same_steps(mnist_cnn, mnist_test):
+    x, y = mnist_test[0][:100], mnist_test[1][:100]
+    full = attack(mnist_cnn, x, labels=y, eps=0.1, steps=20)
+    early = attack(mnist_cnn, x, labels=y, eps=0.1, steps=20, early_stop=True)
+    assert 0.1 < full.success.mean() < 0.9
+    assert np.mean(full.success == early.success) >= 0.98
+    same = full.success & early.success
+    assert np.mean(full.steps_used[same] == early.steps_used[same]) >= 0.95
+    assert (early.linf <= 0.1 + 1e-6).all()
+
+
 def test_progress_reaches_the_end_and_cancel_stops(tiny, tiny_images):
     calls = []
     attack(tiny, tiny_images, method="pgd", steps=25, batch_size=4, progress=lambda d, t, m: calls.append((d, t)))
