@@ -164,7 +164,7 @@ def occlusion_vs_peers():
             ["model", "run", "ms", "time vs cnnviz"], rows)
 
 
-def lime_vs_peers():
+def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
     """1000 samples, same segmentation (about 50 superpixels) and seed."""
     from cnnviz import build_model, load_model
     from cnnviz.engine import compiled
@@ -172,7 +172,8 @@ def lime_vs_peers():
     from cnnviz.lime_explain import Superpixels, classifier_function, lime, pixel_image
 
     rows = []
-    for label, model in (("cifar10_cnn", load_model("cifar10_cnn")), ("vgg16 (weights=None)", build_model("vgg16"))):
+    cases = {"cifar10_cnn": lambda: load_model("cifar10_cnn"), "vgg16": lambda: build_model("vgg16")}
+    for label, model in ((n if n != "vgg16" else "vgg16 (weights=None)", cases[n]()) for n in models):
         x = load_image("skimage:chelsea", model).x[None]
         target = 0
         start = time.perf_counter()
@@ -208,7 +209,7 @@ def lime_vs_peers():
 
             segments = Superpixels("quickshift", 50, 0)(pixel_image(model, x[0]))
             explainer = Lime(model, batch_size=100, nb_samples=1000,
-                             map_to_interpret_space=lambda image: tf.constant(segments))
+                             map_to_interpret_space=lambda image: tf.constant(segments, tf.int32))
             onehot = np.eye(int(model.outputs[0].shape[-1]), dtype=np.float32)[[target]]
             start = time.perf_counter()
             explainer.explain(x, onehot)
