@@ -114,9 +114,13 @@ def robustness_figure(curves, title: str = "", show_8bit: bool = False) -> Figur
     """Accuracy under attack against eps, one line per model and method (one
     panel per norm); dashed lines for the 8-bit rounded adversarials when
     ``show_8bit``."""
+    import textwrap
+
     curves = list(curves)
     norms = list(dict.fromkeys(c.norm for c in curves))
-    fig = Figure(figsize=(5.6 * len(norms) + 0.4, 4.2), layout="constrained")
+    outside = len(curves) > 3                 # many lines: the legend goes beside the plot, not over it
+    width = 5.6 * len(norms) + (3.0 if outside else 0.4)
+    fig = Figure(figsize=(width, 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(norms), squeeze=False)[0])
     colours = {}
     for ax, norm in zip(axes, norms):
@@ -138,11 +142,14 @@ def robustness_figure(curves, title: str = "", show_8bit: bool = False) -> Figur
         ax.set_ylabel("accuracy under attack")
         if show_8bit:
             ax.plot([], [], ":", color="grey", label="dotted: adversarials rounded to 8 bits")
-        ax.legend(fontsize=7, loc="upper right")
+        if outside:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        else:
+            ax.legend(fontsize=7, loc="upper right")
     first = curves[0] if curves else None
     default = "Accuracy under attack"
     if first is not None:
         default += f" ({first.dataset or 'images'}, {first.n} images" + (
             f", {first.steps} steps)" if first.method == "pgd" else ")")
-    fig.suptitle(title or default, fontsize=11)
+    fig.suptitle(textwrap.fill(title or default, int(width * 11)), fontsize=11)
     return fig
