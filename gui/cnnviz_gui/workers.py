@@ -1,12 +1,20 @@
 """Running cnnviz work off the GUI thread: one job per view at a time; a new
 request for a view cancels the old one, and results of superseded jobs are
-dropped, so a view never shows an answer to a question it no longer asks."""
+dropped, so a view never shows an answer to a question it no longer asks.
+
+The workers are long-lived Python threads, not a ``QThreadPool``: TensorFlow
+keeps per-thread interpreter state, and pooled Qt threads get a fresh Python
+thread state for every job, which crashes TensorFlow's second job on a thread.
+"""
 from __future__ import annotations
 
+import queue
+import threading
+import time
 import traceback
 from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
 from cnnviz import CancelToken, Cancelled, CnnvizError
 
@@ -17,27 +25,6 @@ class _Signals(QObject):
     progress = Signal(str, int, int, int, str)
 
 
-class _Job(QRunnable):
-    def __init__(self, view: str, serial: int, fn: Callable, signals: _Signals, cancel: CancelToken):
-        super().__init__()
-        self.view, self.serial, self.fn, self.signals, self.cancel = view, serial, fn, signals, cancel
-
-    def run(self) -> None:
-        def progress(done: int, total: int, message: str = "") -> None:
-            self.signals.progress.emit(self.view, self.serial, done, total, message)
-
-        try:
-            result = self.fn(progress=progress, cancel=self.cancel)
-        except Cancelled:
-            self.signals.failed.emit(self.view, self.serial, "")
-        except CnnvizError as exc:
-            self.signals.failed.emit(self.view, self.serial, str(exc))
-        except Exception as exc:  # a bug: show it rather than losing it
-            self.signals.failed.emit(self.view, self.serial, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-        else:
-            self.signals.done.emit(self.view, self.serial, result)
-
-
 class Runner(QObject):
     """Submit ``fn(progress=..., cancel=...)`` for a view; its ``on_done``
     runs on the GUI thread with the result, unless the job was superseded."""
@@ -45,44 +32,83 @@ class Runner(QObject):
     progress = Signal(str, int, int, str)     # view, done, total, message
     busy = Signal(bool)
 
-    def __init__(self, parent: Optional[QObject] = None, threads: int = 2):
+    def __init__(self, parent: Optional[QObject] = None, threads: int = 3):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(threads)
         self._signals = _Signals()
         self._signals.done.connect(self._done)
         self._signals.failed.connect(self._failed)
         self._signals.progress.connect(self._progress)
         self._serial = 0
         self._current: dict[str, tuple[int, CancelToken, Callable, Callable]] = {}
+        self._quiet: set[str] = set()
+        self._queue: queue.Queue = queue.Queue()
+        self._active = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._loop, name=f"cnnviz-worker-{i}", daemon=True)
+                         for i in range(threads)]
+        for t in self._threads:
+            t.start()
 
-    def submit(self, view: str, fn: Callable, on_done: Callable, on_error: Callable) -> None:
+    # -------------------------------------------------------------- GUI thread
+    def submit(self, view: str, fn: Callable, on_done: Callable, on_error: Callable, quiet: bool = False) -> None:
+        """``quiet`` jobs (housekeeping) do not show the progress bar and
+        Cancel button and are not stopped by :meth:`cancel` of all views."""
         self.cancel(view)
         self._serial += 1
         token = CancelToken()
         self._current[view] = (self._serial, token, on_done, on_error)
-        self.busy.emit(True)
-        self.pool.start(_Job(view, self._serial, fn, self._signals, token))
+        if quiet:
+            self._quiet.add(view)
+        else:
+            self._quiet.discard(view)
+            self.busy.emit(True)
+        with self._lock:
+            self._active += 1
+        self._queue.put((view, self._serial, fn, token))
 
     def cancel(self, view: Optional[str] = None) -> None:
-        """Cancel the job of one view, or of all views."""
-        for key in ([view] if view else list(self._current)):
+        """Cancel the job of one view, or of all views (but quiet ones)."""
+        for key in ([view] if view else [v for v in self._current if v not in self._quiet]):
             entry = self._current.pop(key, None)
             if entry is not None:
                 entry[1].cancel()
-        if not self._current:
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        if not any(v not in self._quiet for v in self._current):
             self.busy.emit(False)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel everything and stop the worker threads."""
+        self._quiet.clear()
+        self.cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, end - time.monotonic()))
 
     def running(self, view: str) -> bool:
         return view in self._current
+
+    def idle(self) -> bool:
+        """No job queued or executing (including cancelled ones still winding down)."""
+        return self._active == 0
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while not self.idle():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _take(self, view: str, serial: int):
         entry = self._current.get(view)
         if entry is None or entry[0] != serial:
             return None                       # superseded or cancelled: drop it
         del self._current[view]
-        if not self._current:
-            self.busy.emit(False)
+        self._update_busy()
         return entry
 
     def _done(self, view, serial, result):
@@ -97,5 +123,38 @@ class Runner(QObject):
 
     def _progress(self, view, serial, done, total, message):
         entry = self._current.get(view)
-        if entry is not None and entry[0] == serial:
+        if entry is not None and entry[0] == serial and view not in self._quiet:
             self.progress.emit(view, done, total, message)
+
+    # -------------------------------------------------------------- worker threads
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            view, serial, fn, token = job
+            try:
+                self._run(view, serial, fn, token)
+            finally:
+                with self._lock:
+                    self._active -= 1
+
+    def _run(self, view, serial, fn, token) -> None:
+        signals = self._signals
+        if token.cancelled:                   # superseded while it waited
+            signals.failed.emit(view, serial, "")
+            return
+
+        def progress(done: int, total: int, message: str = "") -> None:
+            signals.progress.emit(view, serial, int(done), int(total), message)
+
+        try:
+            result = fn(progress=progress, cancel=token)
+        except Cancelled:
+            signals.failed.emit(view, serial, "")
+        except CnnvizError as exc:
+            signals.failed.emit(view, serial, str(exc))
+        except Exception as exc:  # a bug: show it rather than losing it
+            signals.failed.emit(view, serial, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        else:
+            signals.done.emit(view, serial, result)
