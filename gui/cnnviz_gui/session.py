@@ -1,0 +1,344 @@
+"""The app's state (model, image, layer, channel) and how views compute from it.
+
+Views ask :meth:`Session.compute` for a result under a key that names
+everything it depends on (model, image, layer, method, parameters). A result
+already in the in-memory :class:`ResultCache` arrives at once; otherwise the
+work runs off the GUI thread (:class:`~cnnviz_gui.workers.Runner`), is cached
+when it finishes (even if nobody waits for it any more), and is handed to the
+view only if the view still wants that key: a newer request from the same view
+supersedes the old one, so a view never shows an answer to a question it no
+longer asks. Dataset-wide work (top patches) is also cached on disk by cnnviz.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+import cnnviz
+from cnnviz import zoo
+from cnnviz.activations import activations, spatial_layers
+from cnnviz.data import load_dataset
+from cnnviz.images import prepare, read_image
+from cnnviz.summary import summarize
+
+from .workers import Runner
+
+KNOWN_DATASETS = ("mnist", "cifar10")
+
+
+def _nbytes(value: Any, depth: int = 0) -> int:
+    """Rough memory size of a result (its NumPy arrays)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if depth > 3:
+        return 64
+    if isinstance(value, (tuple, list)):
+        return 64 + sum(_nbytes(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return 64 + sum(_nbytes(v, depth + 1) for v in value.values())
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields:
+        return 64 + sum(_nbytes(getattr(value, f, None), depth + 1) for f in fields)
+    return 64
+
+
+class ResultCache:
+    """A thread-safe least-recently-used cache bounded by the memory its
+    arrays take."""
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def put(self, key, value) -> None:
+        size = _nbytes(value)
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+@dataclass
+class LayerRow:
+    """One line of the layer browser."""
+
+    name: str
+    type: str
+    shape: str              # e.g. "11x11x64"
+    params: int
+    rf: str                 # receptive field, e.g. "8 (jump 2)", or "all"
+    spatial: bool           # has (h, w, c) maps
+    channels: int
+
+
+def _rows(summary, spatial: set) -> list[LayerRow]:
+    rows = []
+    for e in summary.layers:
+        shape = tuple(e.output_shape or ())
+        rf = f"{e.rf_size[0]:g} (jump {e.rf_jump[0]:g})" if e.rf_size else "all"
+        channels = int(shape[-1]) if shape and shape[-1] is not None else 0
+        rows.append(LayerRow(e.name, e.type, "x".join("?" if s is None else str(s) for s in shape), e.params, rf,
+                             e.name in spatial, channels))
+    return rows
+
+
+def model_key(spec: str, weights) -> str:
+    """What identifies a model's weights for caching: its name or file (with
+    the file's modification time) and the weights it was loaded with."""
+    path = Path(spec)
+    stamp = f"@{path.stat().st_mtime_ns}" if path.is_file() else ""
+    return f"{spec}{stamp}|{weights}"
+
+
+class Session(QObject):
+    model_changed = Signal()
+    image_changed = Signal()
+    layer_changed = Signal()
+    channel_changed = Signal()
+    model_failed = Signal(str, str, str)      # spec, weights, message
+    weights_needed = Signal(str)              # a VGG16 name whose ImageNet weights are not cached
+    error = Signal(str)
+
+    def __init__(self, parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.runner = Runner(self)
+        self.cache = ResultCache()
+        self.model = None
+        self.info: Optional[cnnviz.ModelInfo] = None
+        self.summary = None
+        self.rows: list[LayerRow] = []
+        self.model_key: Optional[str] = None
+        self.model_spec: Optional[str] = None
+        self.image = None                     # cnnviz.images.LoadedImage, prepared for self.model
+        self.raw: Optional[tuple[np.ndarray, str, Optional[str]]] = None   # (pixels as read, source, path)
+        self.image_key: Optional[str] = None
+        self.layer: Optional[str] = None
+        self.channel = 0
+        self.folder: Optional[str] = None     # the image folder top patches use for models without a test set
+        self._datasets: dict = {}
+        self._datasets_lock = threading.Lock()
+        self._models: OrderedDict = OrderedDict()
+        self._wanted: dict[str, Any] = {}
+        self._callbacks: dict[str, tuple[Callable, Callable]] = {}
+        self._running: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ computing
+    def key(self, method: str, *params, image: bool = True, layer: Optional[str] = None) -> tuple:
+        """A cache key: model, image (unless ``image=False``), layer, method, parameters."""
+        return (self.model_key, self.image_key if image else None, layer, method, params)
+
+    def compute(self, view: str, key: tuple, fn: Callable, on_done: Callable,
+                on_error: Optional[Callable] = None) -> bool:
+        """Get ``fn(progress, cancel)``'s result for ``view`` under ``key``:
+        from the cache at once (returns True), or computed off the GUI thread."""
+        self._wanted[view] = key
+        self._callbacks[view] = (on_done, on_error or self.error.emit)
+        hit = self.cache.get(key, _MISSING)
+        if hit is not _MISSING:
+            self.runner.cancel(view)
+            on_done(hit)
+            return True
+        if self.runner.running(view) and self._running.get(view) == key:
+            return False                      # the same question is already being answered
+
+        def job(progress, cancel):
+            result = fn(progress, cancel)
+            self.cache.put(key, result)
+            return result
+
+        def done(result):
+            if self._wanted.get(view) == key:
+                self._callbacks[view][0](result)
+
+        def failed(message):
+            if self._wanted.get(view) == key:
+                self._callbacks[view][1](message)
+
+        self._running[view] = key
+        self.runner.submit(view, job, done, failed)
+        return False
+
+    def forget(self, view: str) -> None:
+        """The view no longer wants its pending result."""
+        self._wanted.pop(view, None)
+        self.runner.cancel(view)
+
+    def wanted(self, view: str):
+        return self._wanted.get(view)
+
+    # ------------------------------------------------------------ model
+    def load_model(self, spec: str, weights: str = "imagenet", check_weights: bool = True) -> None:
+        """Load a zoo model or a model file off the GUI thread. A VGG16 name
+        whose ImageNet weights are not cached emits ``weights_needed`` instead."""
+        spec = str(spec)
+        key = model_key(spec, weights)
+
+        def work(progress, cancel):
+            if key in self._models:
+                return self._models[key]
+            if (check_weights and spec in zoo.VGG16_NAMES and weights == "imagenet"
+                    and not zoo.vgg16_weights_available(zoo.VGG16_NAMES[spec])):
+                return None
+            progress(0, 0, f"loading {Path(spec).name}")
+            model = cnnviz.load_model(spec, weights=weights)
+            progress(0, 0, "reading its layers")
+            return model, summarize(model), spatial_layers(model)
+
+        def done(result):
+            if result is None:
+                self.weights_needed.emit(spec)
+                return
+            self._models[key] = result
+            self._models.move_to_end(key)
+            while len(self._models) > 3:
+                self._models.popitem(last=False)
+            self._set_model(spec, key, *result)
+
+        self.runner.submit("model", work, done, lambda message: self.model_failed.emit(spec, weights, message))
+
+    def _set_model(self, spec, key, model, summary, spatial):
+        self.model, self.summary, self.model_spec, self.model_key = model, summary, spec, key
+        self.info = cnnviz.model_info(model)
+        self.rows = _rows(summary, set(spatial))
+        first = next((r.name for r in self.rows if r.spatial), self.rows[0].name if self.rows else None)
+        self.layer, self.channel = first, 0
+        self.image, self.image_key = None, None
+        self.model_changed.emit()
+        if self.raw is not None:                       # the same picture, prepared for the new model
+            pixels, source, path = self.raw
+            self.load_image(path, pixels=pixels, source=source)
+
+    def row(self, name: Optional[str] = None) -> Optional[LayerRow]:
+        name = name or self.layer
+        return next((r for r in self.rows if r.name == name), None)
+
+    def row_index(self, name: Optional[str] = None) -> int:
+        name = name or self.layer
+        return next((i for i, r in enumerate(self.rows) if r.name == name), -1)
+
+    # ------------------------------------------------------------ image
+    def load_image(self, path: Optional[str] = None, pixels: Optional[np.ndarray] = None,
+                   source: Optional[str] = None) -> None:
+        """Read ``path`` (or take ``pixels``) off the GUI thread and prepare it
+        for the model (kept and prepared later when no model is loaded yet)."""
+        model, source = self.model, source or str(path)
+
+        def work(progress, cancel):
+            raw = pixels if pixels is not None else read_image(path)
+            if model is None:
+                return raw, None, None
+            image = prepare(raw, model, source)
+            return raw, image, hashlib.sha1(np.ascontiguousarray(image.x).tobytes()).hexdigest()[:16]
+
+        def done(result):
+            raw, image, key = result
+            self.raw = (raw, source, path)
+            if self.model is None:
+                return
+            if image is None or model is not self.model:       # the model changed meanwhile: prepare again
+                self.load_image(path, pixels=raw, source=source)
+                return
+            self.image, self.image_key = image, key
+            self.image_changed.emit()
+
+        self.runner.submit("image", work, done, self.error.emit)
+
+    # ------------------------------------------------------------ layer, channel
+    def set_layer(self, name: str) -> None:
+        if name != self.layer and self.row(name) is not None:
+            self.layer, self.channel = name, 0
+            self.layer_changed.emit()
+
+    def set_channel(self, channel: int) -> None:
+        row = self.row()
+        if row is None or not row.spatial:
+            return
+        channel = int(channel) % max(row.channels, 1)
+        if channel != self.channel:
+            self.channel = channel
+            self.channel_changed.emit()
+
+    def layer_maps(self, view: str, on_done: Callable, on_error: Optional[Callable] = None) -> bool:
+        """The current image's activation maps (h, w, C) at the current layer."""
+        model, image, layer = self.model, self.image, self.layer
+        return self.compute(view, self.key("activations", layer=layer),
+                            lambda progress, cancel: activations(model, image.x[None], [layer])[layer][0],
+                            on_done, on_error)
+
+    def cached_maps(self) -> Optional[np.ndarray]:
+        if self.model is None or self.image is None or self.layer is None:
+            return None
+        return self.cache.get(self.key("activations", layer=self.layer))
+
+    # ------------------------------------------------------------ datasets
+    def patch_dataset_name(self) -> Optional[str]:
+        """The dataset top patches come from: the model's own test set, or the
+        image folder the user chose."""
+        dataset = self.info.dataset if self.info else None
+        return dataset if dataset in KNOWN_DATASETS else self.folder
+
+    def dataset(self, name: str, progress=None, cancel=None, input_shape: Optional[tuple] = None):
+        """A dataset, loaded once per session (thread-safe)."""
+        key = (name, input_shape if name not in KNOWN_DATASETS else None)
+        with self._datasets_lock:
+            if key in self._datasets:
+                return self._datasets[key]
+        data = load_dataset(name, input_shape, progress, cancel)
+        with self._datasets_lock:
+            if len(self._datasets) >= 3:
+                self._datasets.pop(next(iter(self._datasets)))
+            self._datasets[key] = data
+        return data
+
+    def has_dataset(self, name: str) -> bool:
+        return any(k[0] == name for k in self._datasets)
+
+
+_MISSING = object()
+
+
+def describe_path(path: str) -> str:
+    """A short name for a file path in menus."""
+    p = Path(path)
+    return f"{p.name}  ({p.parent})" if str(p.parent) not in ("", ".") else p.name
+
+
+def existing(paths) -> list[str]:
+    return [p for p in paths if p and (str(p).startswith("skimage:") or os.path.exists(p))]

@@ -1,0 +1,8 @@
+"""The main window's tabs, one module each (see :mod:`.base`)."""
+from .base import View
+from .layer import LayerView
+from .unit import UnitView
+
+VIEWS: list[type[View]] = [LayerView, UnitView]
+
+__all__ = ["View", "VIEWS", "LayerView", "UnitView"]

@@ -1,0 +1,79 @@
+"""What every tab of the main window is: a :class:`View` follows the
+session's model, image, layer and channel, computes only while it is the
+visible tab (work for a hidden view waits until it is shown), and can export
+what it shows (PNG) and its raw arrays (NPZ).
+
+A new view is one module: subclass :class:`View`, implement :meth:`refresh`
+(and :meth:`export_arrays`), and add the class to ``cnnviz_gui.views.VIEWS``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget
+
+from ..session import Session
+
+
+class View(QWidget):
+    title = "View"             # tab title
+    name = "view"              # job names start with it; used in file names
+
+    message = Signal(str)      # a line for the status bar
+    input_box = Signal(object)  # a receptive-field box to draw on the input image, or None
+    open_unit = Signal(int)    # ask the window to show a channel's unit page
+
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self._pending = {"model", "image", "layer", "channel"}
+        self._current = False
+        session.model_changed.connect(lambda: self._changed("model"))
+        session.image_changed.connect(lambda: self._changed("image"))
+        session.layer_changed.connect(lambda: self._changed("layer"))
+        session.channel_changed.connect(lambda: self._changed("channel"))
+
+    # -------------------------------------------------------------- visibility
+    def set_current(self, current: bool) -> None:
+        """The window tells the view whether it is the visible tab."""
+        self._current = current
+        if current and self._pending:
+            pending, self._pending = self._pending, set()
+            self.refresh(pending)
+        elif not current:
+            self.left()
+
+    def _changed(self, what: str) -> None:
+        if self._current:
+            self.refresh({what})
+        else:
+            self._pending.add(what)
+
+    def is_current(self) -> bool:
+        return self._current
+
+    # -------------------------------------------------------------- for subclasses
+    def refresh(self, changed: set) -> None:
+        """Show the current state; ``changed`` names what changed since the
+        last refresh (model, image, layer, channel)."""
+
+    def left(self) -> None:
+        """The user switched to another tab: results still computing for this
+        view keep going into the cache but will not be shown."""
+
+    def cancelled(self) -> None:
+        """The user pressed Cancel: say so where a result was awaited."""
+
+    def jobs(self, suffix: str) -> str:
+        return f"{self.name}.{suffix}"
+
+    def export_arrays(self) -> Optional[dict[str, np.ndarray]]:
+        """The raw arrays behind what the view shows, or None."""
+        return None
+
+    def export_name(self) -> str:
+        s = self.session
+        layer = (s.layer or "").replace("/", "_")
+        return f"{self.name}_{layer}" if layer else self.name

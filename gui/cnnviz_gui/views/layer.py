@@ -1,0 +1,230 @@
+"""The layer view: the activation maps of every channel of the current layer
+for the current image (normalized per channel or over the layer, with its
+colour scale), and the layer's filter weights. Hovering a map position draws
+that unit's receptive field on the input; clicking a map opens its unit page."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
+
+from cnnviz import CnnvizError
+from cnnviz.filters import filter_weights
+from cnnviz.receptive import unit_box
+
+from ..render import MAPS_CMAP, WEIGHTS_CMAP, colorize, format_value, signed_unit
+from ..widgets import ColorBar, MosaicArea, heading
+from .base import View
+
+
+class LayerView(View):
+    title = "Layer"
+    name = "layer"
+    maps_shown = Signal()          # the activation grid was (re)drawn
+
+    def __init__(self, session):
+        super().__init__(session)
+        self.maps: Optional[np.ndarray] = None          # (h, w, C) shown now
+        self.weights = None                             # cnnviz.filters.FilterWeights of the layer, or None
+        box = QVBoxLayout(self)
+        self.header = heading("")
+        box.addWidget(self.header)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Normalize"))
+        self.scope = QComboBox()
+        self.scope.addItem("per channel", "channel")
+        self.scope.addItem("over the layer", "layer")
+        self.scope.setToolTip("per channel: each map stretched to its own min..max (shows the pattern of weak "
+                              "channels); over the layer: one scale for all (shows which channels respond most)")
+        self.scope.currentIndexChanged.connect(lambda _: self._draw())
+        row.addWidget(self.scope)
+        row.addSpacing(12)
+        self.colorbar = ColorBar(MAPS_CMAP)
+        row.addWidget(self.colorbar, 1)
+        box.addLayout(row)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.grid = MosaicArea(min_tile=28, max_tile=220)
+        self.grid.canvas.hovered.connect(self._hover)
+        self.grid.canvas.clicked.connect(self._click)
+        split.addWidget(self.grid)
+        filters = QWidget()
+        fbox = QVBoxLayout(filters)
+        fbox.setContentsMargins(0, 0, 0, 0)
+        self.filters_header = heading("")
+        fbox.addWidget(self.filters_header)
+        frow = QHBoxLayout()
+        self.input_label = QLabel("input channel")
+        frow.addWidget(self.input_label)
+        self.input_channel = QSpinBox()
+        self.input_channel.setToolTip("which input channel of each filter to show (RGB: all three as colour)")
+        self.input_channel.valueChanged.connect(lambda _: self._draw_filters())
+        frow.addWidget(self.input_channel)
+        frow.addSpacing(12)
+        self.filters_colorbar = ColorBar(WEIGHTS_CMAP)
+        frow.addWidget(self.filters_colorbar, 1)
+        fbox.addLayout(frow)
+        self.filters = MosaicArea(min_tile=22, max_tile=96, max_scale=24, label_min=56)
+        self.filters.canvas.clicked.connect(self._click)
+        fbox.addWidget(self.filters, 1)
+        split.addWidget(filters)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 200])
+        self.splitter = split
+        box.addWidget(split, 1)
+
+    # -------------------------------------------------------------- state
+    def refresh(self, changed: set) -> None:
+        s = self.session
+        if s.model is None or s.layer is None:
+            self.header.setText("No model loaded: pick one in the toolbar or File > Open model")
+            self._clear_maps("")
+            return
+        if changed & {"model", "layer"}:
+            self._show_filters()
+        row = s.row()
+        if not row.spatial:
+            self.header.setText(f"<b>Layer {row.name}</b> ({row.type}, output {row.shape}) has no spatial maps: it is "
+                                "a dense or flattened layer. Pick a convolution or pooling layer to see maps.")
+            self._clear_maps("no activation maps for this layer")
+            return
+        if s.image is None:
+            self.header.setText(f"<b>Layer {row.name}</b> ({row.type}, output {row.shape})")
+            self._clear_maps("Open an image to see this layer's activation maps.")
+            return
+        if changed == {"channel"} and self.maps is not None:
+            self.grid.canvas.set_selected(s.channel)
+            self.filters.canvas.set_selected(s.channel if self.weights is not None else None)
+            return
+        if not s.layer_maps(self.jobs("maps"), self._got_maps, self._failed):
+            self.maps = None
+            self.header.setText(f"<b>Layer {row.name}</b> ({row.type}, output {row.shape}): computing the "
+                                f"activation maps for {s.image.source}…")
+
+    def left(self) -> None:
+        self.session.forget(self.jobs("maps"))
+
+    def _clear_maps(self, text: str) -> None:
+        self.maps = None
+        self.grid.canvas.set_placeholder(text)
+        self.colorbar.setVisible(False)
+
+    def _failed(self, message: str) -> None:
+        self._clear_maps(f"cannot compute this layer's maps: {message}")
+        self.session.error.emit(message)
+
+    def _got_maps(self, maps: np.ndarray) -> None:
+        self.maps = maps
+        self._draw()
+
+    def _draw(self) -> None:
+        s = self.session
+        maps = self.maps
+        if maps is None or s.image is None:
+            return
+        scope = self.scope.currentData()
+        h, w, n = maps.shape
+        if scope == "channel":
+            lo, hi = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+            shown = (maps - lo) / np.maximum(hi - lo, 1e-12)
+            self.colorbar.set_scale(MAPS_CMAP, "its min", "its max", "colour, each map from")
+        else:
+            lo, hi = float(maps.min()), float(maps.max())
+            shown = (maps - lo) / max(hi - lo, 1e-12)
+            self.colorbar.set_scale(MAPS_CMAP, format_value(lo), format_value(hi), "colour, whole layer:")
+        self.colorbar.setVisible(True)
+        tiles = colorize(np.moveaxis(shown, -1, 0))
+        self.grid.canvas.set_tiles(tiles, labels=[str(i) for i in range(n)])
+        self.grid.canvas.set_selected(s.channel)
+        row = s.row()
+        dead = int((maps.max(axis=(0, 1)) <= 0).sum())
+        dead_text = f" {dead} of them are zero everywhere for this image." if dead else ""
+        self.header.setText(
+            f"<b>Layer {row.name}</b> ({row.type}): activation maps of all {n} channels ({h}×{w}) for "
+            f"<i>{s.image.source}</i>, normalized {self.scope.currentText()}.{dead_text}<br>"
+            "Hover a map: the unit's receptive field on the input. Click: the channel's unit page. "
+            "Keys: PgUp/PgDn layer, ,/. channel.")
+        self.maps_shown.emit()
+
+    # -------------------------------------------------------------- filters
+    def _show_filters(self) -> None:
+        s = self.session
+        try:
+            self.weights = filter_weights(s.model, s.layer)
+        except CnnvizError:
+            self.weights = None
+        visible = self.weights is not None
+        for widget in (self.input_label, self.input_channel, self.filters_colorbar):
+            widget.setVisible(visible)
+        if not visible:
+            row = s.row()
+            self.filters_header.setText(f"<b>Filters</b>: a {row.type} layer has no filter weights "
+                                        "(only convolutions have).")
+            self.filters.canvas.set_tiles(None)
+            return
+        n_in = self.weights.kernel.shape[2]
+        self.input_channel.blockSignals(True)
+        self.input_channel.setRange(-1 if n_in == 3 else 0, n_in - 1)
+        self.input_channel.setSpecialValueText("RGB" if n_in == 3 else "")
+        self.input_channel.setValue(-1 if n_in == 3 else 0)
+        self.input_channel.blockSignals(False)
+        self._draw_filters()
+
+    def _draw_filters(self) -> None:
+        if self.weights is None:
+            return
+        kernel = self.weights.kernel                      # (kh, kw, in, out)
+        kh, kw, n_in, n_out = kernel.shape
+        c = self.input_channel.value()
+        if c < 0:
+            tiles = (self.weights.as_rgb * 255).astype(np.uint8)
+            self.filters_colorbar.set_scale(WEIGHTS_CMAP, "", "", "colour: the filter as an RGB image, each scaled "
+                                            "to its own range")
+            self.filters_colorbar.bar.setVisible(False)
+            what = "as RGB images"
+        else:
+            scaled, _ = signed_unit(np.moveaxis(kernel[:, :, c, :], -1, 0), axes=(1, 2))
+            tiles = colorize(scaled, WEIGHTS_CMAP)
+            self.filters_colorbar.bar.setVisible(True)
+            self.filters_colorbar.set_scale(WEIGHTS_CMAP, "−max", "+max (white: 0)", "weight, each filter from")
+            what = f"input channel {c} of each"
+        self.filters.canvas.set_tiles(tiles, labels=[str(i) for i in range(n_out)])
+        self.filters.canvas.set_selected(self.session.channel)
+        self.filters_header.setText(f"<b>Filters of {self.weights.layer}</b>: {n_out} filters of {kh}×{kw}×{n_in}, "
+                                    f"showing {what}. Click one for its unit page.")
+
+    # -------------------------------------------------------------- mouse
+    def _hover(self, unit) -> None:
+        s = self.session
+        if unit is None or self.maps is None or s.image is None:
+            self.input_box.emit(None)
+            return
+        channel, row, col = unit
+        try:
+            box = unit_box(s.model, s.layer, row, col, s.image.pixels.shape[:2])
+        except CnnvizError as exc:
+            self.message.emit(str(exc))
+            return
+        value = self.maps[row, col, channel]
+        t, l, b, r = box.clipped
+        self.message.emit(f"{s.layer} channel {channel} unit ({row}, {col}) = {format_value(value)}; "
+                          f"sees input rows {t}-{b}, columns {l}-{r}")
+        self.input_box.emit(box.clipped)
+
+    def _click(self, channel: int) -> None:
+        self.session.set_channel(channel)
+        self.open_unit.emit(channel)
+
+    # -------------------------------------------------------------- export
+    def export_arrays(self):
+        s = self.session
+        if self.maps is None:
+            return None
+        arrays = {"activations": self.maps, "input": s.image.x, "layer": np.array(s.layer),
+                  "normalization": np.array(self.scope.currentData()), "image_source": np.array(s.image.source)}
+        if self.weights is not None:
+            arrays["kernel"] = self.weights.kernel
+        return arrays

@@ -1,0 +1,410 @@
+"""Reusable widgets: labelled tile mosaics that fit their space, colour bars,
+the input image with a receptive-field box, the top-5 prediction bars and the
+digit pad."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QSizePolicy,
+                               QStyle, QWidget)
+
+from .render import as_rgb, colorbar, fit_scale, format_value, to_pixmap, to_qimage
+
+
+def heading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
+
+
+class ColorBar(QWidget):
+    """``caption  low [gradient] high`` — what a view's colours mean."""
+
+    def __init__(self, cmap: str = "inferno", width: int = 140):
+        super().__init__()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        self.caption, self.low, self.high = QLabel(), QLabel(), QLabel()
+        self.bar = QLabel()
+        self.bar.setFrameShape(QFrame.Shape.Box)
+        self._width = width
+        for w in (self.caption, self.low, self.bar, self.high):
+            row.addWidget(w)
+        row.addStretch(1)
+        self.set_scale(cmap, "low", "high")
+
+    def set_scale(self, cmap: str, low: str, high: str, caption: str = "colour:") -> None:
+        self.cmap = cmap
+        self.bar.setPixmap(to_pixmap(colorbar(cmap, self._width, 12)))
+        self.low.setText(low)
+        self.high.setText(high)
+        self.caption.setText(caption)
+
+    def text(self) -> str:
+        return f"{self.caption.text()} {self.low.text()} [{self.cmap}] {self.high.text()}"
+
+
+class MosaicCanvas(QWidget):
+    """Equal tiles in a grid, drawn as large as the space allows, each with an
+    optional label in its corner and caption below; reports the tile (and the
+    position inside it, in the tile's own pixels) under the mouse."""
+
+    hovered = Signal(object)        # (index, row, col) or None
+    clicked = Signal(int)
+
+    GAP = 3
+
+    def __init__(self, min_tile: int = 28, max_tile: int = 256, max_scale: int = 12, label_min: int = 40):
+        super().__init__()
+        self.setMouseTracking(True)
+        self.min_tile, self.max_tile, self.max_scale, self.label_min = min_tile, max_tile, max_scale, label_min
+        self.image = None           # QImage of all tiles stacked vertically
+        self.n = 0
+        self.tile_shape = (1, 1)    # (h, w) of one tile in its own pixels
+        self.labels: list[str] = []
+        self.captions: list[str] = []
+        self.selected: Optional[int] = None
+        self.hover: Optional[int] = None
+        self.columns, self.size_ = 1, 0          # layout: columns, on-screen tile side
+        self.placeholder = ""
+        self._viewport = QSize(400, 300)
+
+    # -------------------------------------------------------------- content
+    def set_tiles(self, tiles: Optional[np.ndarray], labels: Sequence[str] = (), captions: Sequence[str] = ()) -> None:
+        """(N, h, w[, 3]) uint8 tiles, or None to clear."""
+        if tiles is None or len(tiles) == 0:
+            self.image, self.n = None, 0
+        else:
+            tiles = np.asarray(tiles)
+            self.n = len(tiles)
+            self.tile_shape = tiles.shape[1:3]
+            stacked = tiles.reshape(self.n * tiles.shape[1], *tiles.shape[2:])
+            self.image = to_qimage(as_rgb(stacked))
+        self.labels, self.captions = list(labels), list(captions)
+        self.hover = None
+        self.relayout()
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        self.set_tiles(None)
+
+    # -------------------------------------------------------------- layout
+    def caption_height(self) -> int:
+        return self.fontMetrics().height() + 2 if self.captions else 0
+
+    def relayout(self, viewport: Optional[QSize] = None) -> None:
+        """Choose columns and tile size to fill ``viewport`` (scroll beyond it
+        only when the tiles would get smaller than ``min_tile``)."""
+        if viewport is not None:
+            self._viewport = viewport
+        W, H = max(self._viewport.width() - 2, 50), max(self._viewport.height() - 2, 50)
+        if self.n == 0:
+            self.setMinimumSize(0, 0)
+            self.resize(W, H)
+            self.update()
+            return
+        th, tw = self.tile_shape
+        aspect = th / tw
+        cap = self.caption_height()
+        limit = min(self.max_tile, self.max_scale * max(th, tw))
+        best = (1, 0.0)
+        for cols in range(1, self.n + 1):
+            rows = -(-self.n // cols)
+            side = min((W - self.GAP * (cols - 1)) / cols,
+                       ((H - self.GAP * (rows - 1)) / rows - cap) / aspect)
+            if side > best[1]:
+                best = (cols, side)
+        cols, side = best
+        side = min(side, limit)
+        if side < self.min_tile:                   # too many tiles for the space: scroll (beside the scroll bar)
+            side = self.min_tile
+            W -= self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) + 2
+            cols = max(1, int((W + self.GAP) // (side + self.GAP)))
+        if side >= max(th, tw):                    # whole-pixel enlargement keeps the pixels square
+            side = max(th, tw) * int(side // max(th, tw))
+        self.columns, self.size_ = cols, int(side)
+        rows = -(-self.n // cols)
+        height = rows * (self._tile_h() + cap + self.GAP)
+        self.setMinimumSize(cols * (self.size_ + self.GAP), height)
+        self.resize(max(W, cols * (self.size_ + self.GAP)), max(H, height))
+        self.update()
+
+    def _tile_h(self) -> int:
+        th, tw = self.tile_shape
+        return max(1, int(round(self.size_ * th / tw)))
+
+    def tile_rect(self, i: int) -> QRect:
+        r, c = divmod(i, self.columns)
+        h = self._tile_h() + self.caption_height()
+        return QRect(c * (self.size_ + self.GAP), r * (h + self.GAP), self.size_, self._tile_h())
+
+    def unit_at(self, pos: QPoint):
+        """(tile index, row, col) in the tile's own pixels, or None."""
+        if self.n == 0 or self.size_ == 0:
+            return None
+        h = self._tile_h() + self.caption_height()
+        c, x = divmod(pos.x(), self.size_ + self.GAP)
+        r, y = divmod(pos.y(), h + self.GAP)
+        i = r * self.columns + c
+        if c >= self.columns or i >= self.n or x >= self.size_ or y >= self._tile_h():
+            return None
+        th, tw = self.tile_shape
+        return int(i), int(y * th // self._tile_h()), int(x * tw // self.size_)
+
+    # -------------------------------------------------------------- painting, mouse
+    def paintEvent(self, event):
+        painter = QPainter(self)
+        if self.image is None:
+            if self.placeholder:
+                painter.setPen(self.palette().color(self.foregroundRole()))
+                painter.drawText(self.rect().adjusted(8, 8, -8, -8),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                                 self.placeholder)
+            return
+        th, tw = self.tile_shape
+        smooth = self.size_ < max(th, tw)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        font = QFont(painter.font())
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        visible = event.rect()
+        for i in range(self.n):
+            rect = self.tile_rect(i)
+            if not rect.adjusted(-2, -2, 2, 2 + self.caption_height()).intersects(visible):
+                continue
+            painter.drawImage(rect, self.image, QRect(0, i * th, tw, th))
+            if i < len(self.labels) and self.labels[i] and self.size_ >= self.label_min:
+                text = self.labels[i]
+                box = QRect(rect.left(), rect.top(), metrics.horizontalAdvance(text) + 4, metrics.height())
+                painter.fillRect(box, QColor(0, 0, 0, 150))
+                painter.setPen(QColor(235, 235, 235))
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+            if i < len(self.captions) and self.captions[i]:
+                painter.setPen(self.palette().color(self.foregroundRole()))
+                cap = QRect(rect.left() - 1, rect.bottom() + 1, rect.width() + 2, self.caption_height())
+                painter.drawText(cap, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 metrics.elidedText(self.captions[i], Qt.TextElideMode.ElideRight, rect.width() + 2))
+            if i == self.selected:
+                painter.setPen(QPen(QColor(0, 200, 255), 3))
+                painter.drawRect(rect.adjusted(-1, -1, 0, 0))
+            elif i == self.hover:
+                painter.setPen(QPen(QColor(255, 255, 255), 2))
+                painter.drawRect(rect.adjusted(-1, -1, 0, 0))
+
+    def mouseMoveEvent(self, event):
+        unit = self.unit_at(event.position().toPoint())
+        index = unit[0] if unit else None
+        if index != self.hover:
+            self.hover = index
+            self.update()
+        self.hovered.emit(unit)
+
+    def leaveEvent(self, event):
+        self.hover = None
+        self.update()
+        self.hovered.emit(None)
+
+    def mousePressEvent(self, event):
+        unit = self.unit_at(event.position().toPoint())
+        if unit is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(unit[0])
+
+    def set_selected(self, index: Optional[int]) -> None:
+        self.selected = index
+        self.update()
+
+    def scroll_to(self, index: int) -> None:
+        area = self.parentWidget().parentWidget() if self.parentWidget() else None
+        if isinstance(area, QScrollArea):
+            rect = self.tile_rect(index)
+            area.ensureVisible(rect.center().x(), rect.center().y(), rect.width(), rect.height())
+
+
+class MosaicArea(QScrollArea):
+    """A :class:`MosaicCanvas` that refits itself when the area is resized."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.canvas = MosaicCanvas(**kwargs)
+        self.setWidget(self.canvas)
+        self.setWidgetResizable(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMinimumHeight(60)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        self._fit()
+
+    def _fit(self):
+        # the size without scroll bars: fitting to the current viewport would make the tiles
+        # grow and shrink forever as the scroll bar comes and goes
+        size = self.maximumViewportSize()
+        if size != self.canvas._viewport or self.canvas.size_ == 0:
+            self.canvas.relayout(size)
+
+
+class ImageLabel(QLabel):
+    """An image shown at a whole-pixel enlargement near ``size`` pixels."""
+
+    def __init__(self, size: int = 200, placeholder: str = ""):
+        super().__init__(placeholder)
+        self.size_ = size
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(min(size, 120), min(size, 120))
+        self.setWordWrap(True)
+
+    def show_array(self, rgb: Optional[np.ndarray], note: str = "") -> None:
+        if rgb is None:
+            self.clear()
+            self.setText(note)
+            return
+        self.setPixmap(to_pixmap(rgb, fit_scale(rgb.shape, self.size_)))
+        self.setToolTip(note)
+
+
+class InputView(QLabel):
+    """The image as the model sees it (its input size), with the receptive
+    field of the unit under the mouse drawn on it."""
+
+    def __init__(self, size: int = 280):
+        super().__init__("Open an image: File > Open image, drag and drop, Ctrl+V, a sample photo, or a dataset image")
+        self.size_ = size
+        self.pixels = None
+        self.box = None
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(size, size)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+    def show_pixels(self, pixels: Optional[np.ndarray]) -> None:
+        self.pixels = None if pixels is None else as_rgb(pixels)
+        self.box = None
+        self._paint()
+
+    def set_box(self, box) -> None:
+        """(top, left, bottom, right) inclusive, in input pixels, or None."""
+        if box != self.box:
+            self.box = box
+            self._paint()
+
+    def scale(self) -> int:
+        return fit_scale(self.pixels.shape, self.size_) if self.pixels is not None else 1
+
+    def _paint(self):
+        if self.pixels is None:
+            self.setPixmap(QPixmap())
+            return
+        scale = self.scale()
+        pixmap = to_pixmap(self.pixels, scale)
+        if self.box is not None:
+            top, left, bottom, right = self.box
+            painter = QPainter(pixmap)
+            painter.setPen(QPen(QColor(0, 255, 0), 2))
+            painter.drawRect(left * scale, top * scale, (right - left + 1) * scale - 1, (bottom - top + 1) * scale - 1)
+            painter.end()
+        self.setPixmap(pixmap)
+
+
+class PredictionPanel(QWidget):
+    """The top-5 classes as labelled bars."""
+
+    def __init__(self, rows: int = 5):
+        super().__init__()
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.names, self.bars = [], []
+        for i in range(rows):
+            name, bar = QLabel(""), QProgressBar()
+            name.setMinimumWidth(120)
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            layout.addWidget(name, i, 0)
+            layout.addWidget(bar, i, 1)
+            self.names.append(name)
+            self.bars.append(bar)
+
+    def show_predictions(self, preds) -> None:
+        for i, (name, bar) in enumerate(zip(self.names, self.bars)):
+            if i < len(preds):
+                name.setText(f"{preds[i].name} [{preds[i].index}]")
+                name.setToolTip(preds[i].name)
+                bar.setValue(int(round(preds[i].probability * 1000)))
+                bar.setFormat(f"{preds[i].probability:.1%}")
+            else:
+                name.setText("")
+                bar.setValue(0)
+                bar.setFormat("")
+
+    def clear(self) -> None:
+        self.show_predictions([])
+
+    def text(self) -> str:
+        return "; ".join(f"{n.text()} {b.format()}" for n, b in zip(self.names, self.bars) if n.text())
+
+
+class DrawPad(QLabel):
+    """Draw a digit with the mouse (white on black, like MNIST); ``drawn``
+    fires with the 28x28 uint8 image while drawing (at most every 150 ms) and
+    when a stroke ends."""
+
+    SIZE, SCALE = 28, 8
+    drawn = Signal(object)
+
+    def __init__(self):
+        super().__init__()
+        self.canvas = np.zeros((self.SIZE * self.SCALE,) * 2, np.uint8)
+        self.setFixedSize(self.SIZE * self.SCALE, self.SIZE * self.SCALE)
+        self.setToolTip("draw a digit with the left button; right-click clears")
+        self._live = QTimer(self)
+        self._live.setSingleShot(True)
+        self._live.setInterval(150)
+        self._live.timeout.connect(self._emit)
+        self._paint()
+
+    def _paint(self):
+        self.setPixmap(to_pixmap(self.canvas))
+
+    def digit(self) -> np.ndarray:
+        small = self.canvas.reshape(self.SIZE, self.SCALE, self.SIZE, self.SCALE).mean(axis=(1, 3))
+        return small.astype(np.uint8)
+
+    def _emit(self):
+        self.drawn.emit(self.digit())
+
+    def clear(self):
+        self.canvas[:] = 0
+        self._paint()
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MouseButton.RightButton:
+            self.clear()
+        else:
+            self.mouseMoveEvent(event)
+
+    def mouseMoveEvent(self, event):
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            p = event.position().toPoint()
+            y, x = np.ogrid[:self.canvas.shape[0], :self.canvas.shape[1]]
+            self.canvas[(y - p.y()) ** 2 + (x - p.x()) ** 2 <= (1.4 * self.SCALE) ** 2] = 255
+            self._paint()
+            if not self._live.isActive():
+                self._live.start()
+
+    def mouseReleaseEvent(self, event):
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._live.stop()
+            self._emit()
+
+
+def value_captions(values: Sequence[float]) -> list[str]:
+    return [format_value(v) for v in values]
