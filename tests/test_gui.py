@@ -394,3 +394,23 @@ def test_long_job_cancels_and_the_event_loop_stays_responsive(qtbot, window, tmp
     qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)
     assert window.unit_view.crops is None
     assert len(gaps) > 50 and max(gaps) < 0.1, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+
+
+def test_command_line_opens_model_and_image(qtbot, tmp_path, monkeypatch):
+    from cnnviz_gui import app as gui_app
+
+    seen = {}
+
+    def run_until_loaded(self):
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        qtbot.waitUntil(lambda: window.session.image is not None and window.layer_view.maps is not None,
+                        timeout=60000)
+        seen.update(model=window.session.model_spec, image=window.session.image.source, title=window.windowTitle())
+        window.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", run_until_loaded)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    assert gui_app.main(["cnnviz-gui", "lenet", "skimage:coffee"], settings) == 0
+    assert seen == {"model": "lenet", "image": "skimage:coffee", "title": "cnnviz — lenet — skimage:coffee"}
+    assert settings.value("model") == "lenet"

@@ -143,7 +143,7 @@ class MainWindow(QMainWindow):
         self.progress.setMinimumWidth(320)
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("stop the running computation")
+        self.cancel_button.setToolTip("stop the running computation (Esc)")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_jobs)
         status = self.statusBar()
@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         for keys, slot in ((",", lambda: self.step_channel(-1)), (".", lambda: self.step_channel(+1)),
                            ("PgUp", lambda: self.step_layer(-1)), ("PgDown", lambda: self.step_layer(+1))):
             QShortcut(QKeySequence(keys), self, activated=slot)
+        QShortcut(QKeySequence("Esc"), self, activated=self.cancel_jobs)
         for i in range(len(self.views)):
             QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
         self.setAcceptDrops(True)
@@ -442,6 +443,7 @@ class MainWindow(QMainWindow):
             self.layers.selectRow(row)
             self.layers.blockSignals(False)
         self.input_view.set_box(None)
+        self.statusBar().clearMessage()
 
     def step_layer(self, delta: int):
         row = self.session.row_index() + delta
@@ -572,6 +574,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ progress, errors
     def cancel_jobs(self):
+        if not self.cancel_button.isVisible():
+            return
         self.runner.cancel()
         for view in self.views:
             view.cancelled()
@@ -623,14 +627,14 @@ def _shipped_cards() -> dict:
     return rows
 
 
-def main(argv=None) -> int:
+def main(argv=None, settings: Optional[QSettings] = None) -> int:
     argv = sys.argv if argv is None else argv
     if any(a in ("-h", "--help") for a in argv[1:]):
         print(__doc__.strip())
         return 0
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("cnnviz")
-    window = MainWindow()
+    window = MainWindow(settings)
     args = [a for a in argv[1:] if not a.startswith("-")]
     window.show()
     window.load_model(args[0] if args else window.settings.value("model", "mnist_cnn"))

@@ -31,7 +31,9 @@ class LayerView(View):
         box = QVBoxLayout(self)
         self.header = heading("")
         box.addWidget(self.header)
-        row = QHBoxLayout()
+        self.controls = QWidget()
+        row = QHBoxLayout(self.controls)
+        row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Normalize"))
         self.scope = QComboBox()
         self.scope.addItem("per channel", "channel")
@@ -43,7 +45,7 @@ class LayerView(View):
         row.addSpacing(12)
         self.colorbar = ColorBar(MAPS_CMAP)
         row.addWidget(self.colorbar, 1)
-        box.addLayout(row)
+        box.addWidget(self.controls)
 
         split = QSplitter(Qt.Orientation.Vertical)
         self.grid = MosaicArea(min_tile=28, max_tile=220)
@@ -110,7 +112,7 @@ class LayerView(View):
     def _clear_maps(self, text: str) -> None:
         self.maps = None
         self.grid.canvas.set_placeholder(text)
-        self.colorbar.setVisible(False)
+        self.controls.setVisible(False)
 
     def _failed(self, message: str) -> None:
         self._clear_maps(f"cannot compute this layer's maps: {message}")
@@ -135,7 +137,7 @@ class LayerView(View):
             lo, hi = float(maps.min()), float(maps.max())
             shown = (maps - lo) / max(hi - lo, 1e-12)
             self.colorbar.set_scale(MAPS_CMAP, format_value(lo), format_value(hi), "colour, whole layer:")
-        self.colorbar.setVisible(True)
+        self.controls.setVisible(True)
         tiles = colorize(np.moveaxis(shown, -1, 0))
         self.grid.canvas.set_tiles(tiles, labels=[str(i) for i in range(n)])
         self.grid.canvas.set_selected(s.channel)
