@@ -306,7 +306,7 @@ class DatasetBrowser(QDialog):
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)
         self.view.setIconSize(QSize(THUMB, THUMB))
-        self.view.setGridSize(QSize(THUMB + 24, THUMB + 26))
+        self.view.setGridSize(QSize(THUMB + 28, THUMB + 36))
         self.view.setSpacing(2)
         self.view.setModel(self.model)
         self.view.activated.connect(self._open)          # double-click or Enter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 
 _LUTS: dict[str, np.ndarray] = {}
@@ -72,6 +73,21 @@ def fit_scale(shape, size: int) -> int:
     """The integer enlargement that brings the larger side of ``shape`` closest
     to ``size`` pixels without exceeding it (at least 1)."""
     return max(1, size // max(int(shape[0]), int(shape[1]), 1))
+
+
+def fit_pixmap(rgb: np.ndarray, size: int) -> tuple[QPixmap, float]:
+    """The image as a pixmap whose larger side is about ``size`` pixels, and
+    its scale: whole-pixel enlargement (crisp pixels) when it fits at least
+    twice, else scaled (smoothly when shrinking)."""
+    h, w = rgb.shape[:2]
+    k = size // max(h, w, 1)
+    if k >= 2:
+        return to_pixmap(rgb, k), float(k)
+    scale = size / max(h, w, 1)
+    pixmap = to_pixmap(rgb)
+    mode = Qt.TransformationMode.SmoothTransformation if scale < 1 else Qt.TransformationMode.FastTransformation
+    return pixmap.scaled(max(1, round(w * scale)), max(1, round(h * scale)),
+                         Qt.AspectRatioMode.IgnoreAspectRatio, mode), scale
 
 
 def colorbar(cmap: str, width: int = 160, height: int = 12) -> np.ndarray:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QSizePolicy,
                                QStyle, QWidget)
 
-from .render import as_rgb, colorbar, fit_scale, format_value, to_pixmap, to_qimage
+from .render import as_rgb, colorbar, fit_pixmap, to_pixmap, to_qimage
 
 
 def heading(text: str) -> QLabel:
@@ -268,7 +268,7 @@ class ImageLabel(QLabel):
             self.clear()
             self.setText(note)
             return
-        self.setPixmap(to_pixmap(rgb, fit_scale(rgb.shape, self.size_)))
+        self.setPixmap(fit_pixmap(rgb, self.size_)[0])
         self.setToolTip(note)
 
 
@@ -297,20 +297,17 @@ class InputView(QLabel):
             self.box = box
             self._paint()
 
-    def scale(self) -> int:
-        return fit_scale(self.pixels.shape, self.size_) if self.pixels is not None else 1
-
     def _paint(self):
         if self.pixels is None:
             self.setPixmap(QPixmap())
             return
-        scale = self.scale()
-        pixmap = to_pixmap(self.pixels, scale)
+        pixmap, scale = fit_pixmap(self.pixels, self.size_)
         if self.box is not None:
             top, left, bottom, right = self.box
             painter = QPainter(pixmap)
             painter.setPen(QPen(QColor(0, 255, 0), 2))
-            painter.drawRect(left * scale, top * scale, (right - left + 1) * scale - 1, (bottom - top + 1) * scale - 1)
+            painter.drawRect(QRectF(left * scale, top * scale, (right - left + 1) * scale - 1,
+                                    (bottom - top + 1) * scale - 1))
             painter.end()
         self.setPixmap(pixmap)
 
@@ -404,7 +401,3 @@ class DrawPad(QLabel):
         if event.button() == Qt.MouseButton.LeftButton:
             self._live.stop()
             self._emit()
-
-
-def value_captions(values: Sequence[float]) -> list[str]:
-    return [format_value(v) for v in values]

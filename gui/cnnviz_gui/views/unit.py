@@ -127,6 +127,7 @@ class UnitView(View):
         row.addWidget(self.patches_title, 1)
         col.addLayout(row)
         self.patches = MosaicArea(min_tile=40, max_tile=150)
+        self.patches.setMinimumHeight(150)
         self.patches.canvas.clicked.connect(self._patch_clicked)
         self.patches.canvas.setToolTip("click a patch to open its whole image")
         col.addWidget(self.patches, 1)
@@ -218,8 +219,9 @@ class UnitView(View):
             t, l, b, rr = box
             image = image.copy()
             green = np.array([0, 255, 0], np.uint8)
-            image[t, l:rr + 1] = image[b, l:rr + 1] = green
-            image[t:b + 1, l] = image[t:b + 1, rr] = green
+            w = max(1, int(round(max(image.shape[:2]) / PANEL)))          # about one screen pixel wide
+            image[t:t + w, l:rr + 1] = image[max(t, b - w + 1):b + 1, l:rr + 1] = green
+            image[t:b + 1, l:l + w] = image[t:b + 1, max(l, rr - w + 1):rr + 1] = green
         self.overlay_view.show_array(image)
         self.overlay_caption.setText("the map stretched over the input (bright: high); green: receptive field of "
                                      "the strongest unit" if hi > 0 else "the channel is silent on this image")
