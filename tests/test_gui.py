@@ -402,7 +402,7 @@ def test_command_line_opens_model_and_image(qtbot, tmp_path, monkeypatch):
     seen = {}
 
     def run_until_loaded(self):
-        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.settings is settings)
         qtbot.waitUntil(lambda: window.session.image is not None and window.layer_view.maps is not None,
                         timeout=60000)
         seen.update(model=window.session.model_spec, image=window.session.image.source, title=window.windowTitle())
@@ -414,3 +414,31 @@ def test_command_line_opens_model_and_image(qtbot, tmp_path, monkeypatch):
     assert gui_app.main(["cnnviz-gui", "lenet", "skimage:coffee"], settings) == 0
     assert seen == {"model": "lenet", "image": "skimage:coffee", "title": "cnnviz — lenet — skimage:coffee"}
     assert settings.value("model") == "lenet"
+
+
+def test_a_new_view_is_one_module_and_computes_only_when_shown(qtbot, window):
+    from cnnviz_gui.views import View
+
+    class Probe(View):
+        title, name = "Probe", "probe"
+
+        def __init__(self, session):
+            super().__init__(session)
+            self.calls = []
+
+        def refresh(self, changed):
+            self.calls.append(set(changed))
+
+    probe = Probe(window.session)
+    window.add_view(probe)
+    assert window.tabs.tabText(window.tabs.count() - 1) == "Probe" and probe.calls == []
+    window.session.layer_changed.emit()
+    window.session.channel_changed.emit()
+    assert probe.calls == []                                   # hidden: nothing computed yet
+    window.tabs.setCurrentWidget(probe)
+    assert probe.calls == [{"model", "image", "layer", "channel"}]
+    window.session.image_changed.emit()
+    assert probe.calls[-1] == {"image"}
+    window.tabs.setCurrentIndex(0)
+    window.session.image_changed.emit()
+    assert len(probe.calls) == 2

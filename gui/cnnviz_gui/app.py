@@ -517,6 +517,8 @@ class MainWindow(QMainWindow):
     def _image_changed(self):
         s = self.session
         image = s.image
+        if image is None or s.model is None:
+            return
         notes = f" ({'; '.join(image.notes)})" if image.notes else ""
         self.input_caption.setText(f"{image.source}{notes}")
         self.input_view.show_pixels(image.pixels)
