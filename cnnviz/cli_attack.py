@@ -121,10 +121,11 @@ def _print_attack(result, source: str) -> None:
            else f"untargeted, away from {result.classes[result.labels[i]]} [{result.labels[i]}]")
     print(f"{source}: {result.model}, {settings}, {aim}")
     orig, adv, rounded = (result.top(w)[i] for w in ("original", "adversarial", "rounded"))
-    print(f"  {'original':<28}  {'adversarial':<28}  8-bit adversarial")
+    cell = lambda p: f"{p.probability:7.2%}  {p.name} [{p.index}]"
+    width = max(len(cell(p)) for p in (*orig, *adv)) + 2
+    print(f"  {'original':<{width}}{'adversarial':<{width}}8-bit adversarial")
     for o, a, r in zip(orig, adv, rounded):
-        cell = lambda p: f"{p.probability:7.2%}  {p.name} [{p.index}]"
-        print(f"  {cell(o):<28}  {cell(a):<28}  {cell(r)}")
+        print(f"  {cell(o):<{width}}{cell(a):<{width}}{cell(r)}")
     outcome = (f"success after {result.steps_used[i]} step(s)" if result.success[i]
                else f"no success in {result.steps_used[i]} step(s)")
     print(f"{outcome}; perturbation L-inf {result.linf[i]:.4f} (= {result.linf[i] * 255:.1f}/255), "
