@@ -20,12 +20,25 @@ def _app():
 
 
 def _wait(app, condition, timeout=120.0):
-    end = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > end:
-            raise TimeoutError("the GUI did not finish in time")
-        app.processEvents()
-        time.sleep(0.001)
+    """Run the event loop (idle as in the app, not busy-polling) until ``condition()``."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    if condition():
+        return
+    loop, end = QEventLoop(), time.perf_counter() + timeout
+    timer = QTimer()
+    timer.setInterval(1)
+
+    def check():
+        if condition() or time.perf_counter() > end:
+            loop.quit()
+
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    if not condition():
+        raise TimeoutError("the GUI did not finish in time")
 
 
 def layer_switch():
@@ -46,6 +59,7 @@ def layer_switch():
             _wait(app, lambda: window.session.model_spec == spec and not window.runner.running("model"))
             window.load_image(image)
             _wait(app, lambda: window.session.image is not None and view.maps is not None)
+            _wait(app, window.runner.idle)                                     # nothing else running
             painted = []
             view.maps_shown.connect(lambda: painted.append(time.perf_counter()))
             spatial = [i for i, r in enumerate(window.session.rows) if r.spatial]

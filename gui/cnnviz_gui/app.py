@@ -299,6 +299,8 @@ class MainWindow(QMainWindow):
             self._select_in_model_box()
 
     def _list_models(self):
+        """The full zoo listing, off the GUI thread, when the picker first opens
+        (it builds VGG16 to count its parameters: seconds of CPU)."""
         if self.listing is not None or self.runner.running("listing"):
             return
 
@@ -429,7 +431,6 @@ class MainWindow(QMainWindow):
             self.splitter.setSizes([sizes[0] + grow, sizes[1], sizes[2] - grow])
         self.layers.blockSignals(False)
         self._layer_changed()
-        self._list_models()
 
     # ------------------------------------------------------------ layers and channels
     def _row_selected(self, row: int):
