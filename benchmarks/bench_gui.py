@@ -79,6 +79,8 @@ def layer_switch():
                 window.layers.selectRow(spatial[2])
                 _wait(app, lambda: view.maps is not None)
                 view._hover((3, 4, 4))
+                view.grid.canvas.hover = 3                                     # as the mouse would
+                view.grid.canvas.update()
                 app.processEvents()
                 window.grab().save(str(FIGURES / "gui_mnist_cnn.png"))
             rows.append([f"{spec} ({len(spatial)} spatial layers)", f"{statistics.median(first) * 1000:.0f}",
