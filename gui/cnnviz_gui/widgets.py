@@ -194,7 +194,7 @@ class MosaicCanvas(QWidget):
                 painter.setPen(QPen(QColor(0, 200, 255), 3))
                 painter.drawRect(rect.adjusted(-1, -1, 0, 0))
             elif i == self.hover:
-                painter.setPen(QPen(QColor(255, 255, 255), 2))
+                painter.setPen(QPen(QColor(0, 200, 0), 3))          # green, as the receptive-field box
                 painter.drawRect(rect.adjusted(-1, -1, 0, 0))
 
     def mouseMoveEvent(self, event):
