@@ -12,6 +12,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES, imagenet_classes
 from .data import Dataset, image_folder_dataset, load_cifar10, load_dataset, load_mnist
+from .adversarial import AttackResult, RobustnessCurve, attack, robustness
 from .attribution import Attribution
 from .errors import Cancelled, CnnvizError
 from .explain import METHODS as EXPLAIN_METHODS, explain, explain_one
@@ -23,5 +24,6 @@ __all__ = [
     "Dataset", "image_folder_dataset", "load_cifar10", "load_dataset", "load_mnist",
     "Cancelled", "CnnvizError", "CancelToken",
     "Attribution", "EXPLAIN_METHODS", "explain", "explain_one",
+    "AttackResult", "RobustnessCurve", "attack", "robustness",
     "ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "load_model", "model_info",
 ]
