@@ -105,6 +105,23 @@ def reduce_channels(gradients: np.ndarray, how: str) -> np.ndarray:
     raise ValueError(f"unknown channel reduction {how!r}")
 
 
+def run_batches(fn, model, x: np.ndarray, targets: np.ndarray, batch_size: Optional[int] = None, progress=None,
+                cancel=None, message: str = "") -> list[np.ndarray]:
+    """``fn(x_batch, onehot_batch)`` over ``x`` in batches, with progress and
+    cancel; each of its outputs concatenated over the batches."""
+    from .progress import check, report
+
+    selector = onehot(targets, n_classes(model))
+    batch_size = batch_size or batch_size_for(x)
+    outputs = []
+    for start in range(0, len(x), batch_size):
+        check(cancel)
+        report(progress, start, len(x), message)
+        outputs.append([np.asarray(o) for o in fn(x[start:start + batch_size], selector[start:start + batch_size])])
+    report(progress, len(x), len(x), message)
+    return [np.concatenate(parts) for parts in zip(*outputs)]
+
+
 def batch_size_for(x: np.ndarray, budget: int = 1 << 22) -> int:
     """A batch size that keeps one batch of inputs around 16 MB."""
     per_image = int(np.prod(x.shape[1:]))

@@ -10,9 +10,9 @@ from typing import Optional
 
 import numpy as np
 
-from .attribution import Attribution, batch_size_for, check_images, n_classes, onehot, resolve_targets
+from .attribution import Attribution, check_images, resolve_targets, run_batches
 from .errors import CnnvizError
-from .progress import CancelToken, ProgressFn, check, report
+from .progress import CancelToken, ProgressFn
 
 _CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -55,18 +55,9 @@ def _cam_function(model, layer: str):
 def layer_gradients(model, x: np.ndarray, targets: np.ndarray, layer: str, batch_size: Optional[int] = None,
                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
     """Activations (N, h, w, K) of ``layer`` and the gradients of the target logits with respect to them."""
-    fn = _cam_function(model, layer)
-    selector = onehot(targets, n_classes(model))
-    batch_size = batch_size or batch_size_for(x)
-    acts, grads = [], []
-    for start in range(0, len(x), batch_size):
-        check(cancel)
-        report(progress, start, len(x), f"Grad-CAM at {layer}")
-        a, g, _ = fn(x[start:start + batch_size], selector[start:start + batch_size])
-        acts.append(np.asarray(a))
-        grads.append(np.asarray(g))
-    report(progress, len(x), len(x), f"Grad-CAM at {layer}")
-    return np.concatenate(acts), np.concatenate(grads)
+    acts, grads, _ = run_batches(_cam_function(model, layer), model, x, targets, batch_size, progress, cancel,
+                                 f"Grad-CAM at {layer}")
+    return acts, grads
 
 
 def cam_weights(acts: np.ndarray, grads: np.ndarray, plus: bool) -> np.ndarray:

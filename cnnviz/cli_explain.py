@@ -30,11 +30,9 @@ def _options(args, methods) -> dict:
 
 def _report_path(path: str, source: str, many: bool) -> str:
     """``report.png`` for one image, ``report_<image>.png`` for each of several."""
-    if not many:
-        return path
-    p = Path(path)
-    stem = Path(source.replace("skimage:", "")).stem
-    return str(p.with_name(f"{p.stem}_{stem}{p.suffix}"))
+    from .cli import _per_layer_path
+
+    return _per_layer_path(path, Path(source.replace("skimage:", "")).stem, many)
 
 
 def cmd_explain(args) -> int:
@@ -59,7 +57,8 @@ def cmd_explain(args) -> int:
     for group in groups:
         x = np.stack([loaded[i].x for i in group])
         preds = predict(model, x, 5)
-        results = explain(model, x, methods, args.target, options=options, progress=ProgressBar())
+        target = args.target if args.target is not None else [p[0].index for p in preds]   # no second forward pass
+        results = explain(model, x, methods, target, options=options, progress=ProgressBar())
         for j, i in enumerate(group):
             im = loaded[i]
             _print_prediction(im, preds[j])
@@ -68,7 +67,7 @@ def cmd_explain(args) -> int:
             records.append({"image": im.source, "notes": im.notes, "top": [p._asdict() for p in preds[j]],
                             "methods": _one(summary(results), j)})
             for name, result in results.items():
-                npz[f"{_key(im.source, i, len(loaded))}{name}"] = result.maps[j]
+                npz[f"{_key(i, len(loaded))}{name}"] = result.maps[j]
     if args.json:
         _emit_json(records if len(records) > 1 else records[0], args.json)
     if args.npz:
@@ -84,7 +83,7 @@ def _same_shape_groups(loaded) -> list[list[int]]:
     return list(groups.values())
 
 
-def _key(source: str, index: int, n: int) -> str:
+def _key(index: int, n: int) -> str:
     return "" if n == 1 else f"image{index}_"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .attribution import Attribution, check_images, resolve_targets
 from .errors import CnnvizError
-from .progress import CancelToken, ProgressFn
+from .progress import CancelToken, ProgressFn, stage
 
 
 def _methods() -> dict[str, Callable]:
@@ -93,18 +93,11 @@ def explain(model, images, methods: Sequence[str] = DEFAULT_METHODS, target=None
     options = {method_name(k): v for k, v in (options or {}).items()}
     results = {}
     for k, name in enumerate(names):
-        stage = None if progress is None else _stage(progress, k, len(names), name)
-        results[name] = explain_one(model, x, name, targets, progress=stage, cancel=cancel, **options.get(name, {}))
+        results[name] = explain_one(model, x, name, targets, progress=stage(progress, k, len(names), name),
+                                    cancel=cancel, **options.get(name, {}))
     if progress is not None:
         progress(len(names), len(names), "done")
     return results
-
-
-def _stage(progress: ProgressFn, k: int, n: int, name: str) -> ProgressFn:
-    def report(done: int, total: int, message: str = "") -> None:
-        progress(k * 1000 + int(1000 * done / max(total, 1)), n * 1000, f"{name}: {message}" if message else name)
-
-    return report
 
 
 def parse_options(items: Sequence[str], methods: Sequence[str]) -> dict:

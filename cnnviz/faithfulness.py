@@ -25,7 +25,7 @@ import numpy as np
 from .attribution import batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
 from .engine import compiled
 from .errors import CnnvizError
-from .progress import CancelToken, ProgressFn, check, report
+from .progress import CancelToken, ProgressFn, check, report, stage
 
 MODES = ("deletion", "insertion")
 BASELINES = ("blurred", "black")
@@ -91,8 +91,7 @@ def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletio
     """Deletion or insertion curves of ``maps`` (N, H, W) for ``images``:
     regions of ``region`` pixels square (default :func:`default_region`) in
     ``steps`` about equal increments; all steps of all images batched."""
-    from .predict import softmax
-    from .surgery import outputs_probabilities
+    from .predict import as_probabilities
 
     if mode not in MODES:
         raise CnnvizError(f"unknown mode {mode!r}: use deletion or insertion")
@@ -112,7 +111,7 @@ def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletio
     n_pixels = order.shape[1]
     picks = np.round(np.linspace(0, bounds.shape[1] - 1, min(steps, bounds.shape[1] - 1) + 1)).astype(int)
     counts = bounds[:, picks]                                   # pixels removed at each step, per image
-    fn, as_probs = compiled(model), outputs_probabilities(model)
+    fn = compiled(model)
     jobs = [(i, c) for i in range(len(x)) for c in counts[i]]
     batch_size = batch_size or batch_size_for(x)
     scores = []
@@ -124,8 +123,7 @@ def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletio
             image = begin[i].reshape(n_pixels, -1).copy()
             image[order[i, :count]] = end[i].reshape(n_pixels, -1)[order[i, :count]]
             batch.append(image.reshape(x.shape[1:]))
-        out = np.asarray(fn(np.stack(batch)))
-        scores.append(out if as_probs else softmax(out))
+        scores.append(as_probabilities(model, np.asarray(fn(np.stack(batch)))))
     report(progress, len(jobs), len(jobs), mode)
     probs = np.concatenate(scores).reshape(len(x), len(picks), -1)
     target_scores = probs[np.arange(len(x)), :, targets]
@@ -166,12 +164,11 @@ def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 
     names = list(methods) + ["random"]
     deletion, insertion, seconds, params = {}, {}, {}, {}
     for k, name in enumerate(names):
-        stage = _stage(progress, k, len(names), name)
         start = time.perf_counter()
         if name == "random":
             maps = random_maps(x.shape[:3], seed)
         else:
-            result = explain_one(model, x, name, targets, progress=stage, cancel=cancel, **(options or {}).get(name, {}))
+            result = explain_one(model, x, name, targets, progress=stage(progress, k, len(names), name), cancel=cancel, **(options or {}).get(name, {}))
             maps, params[name] = result.maps, result.describe()
         seconds[name] = time.perf_counter() - start
         for mode, store in (("deletion", deletion), ("insertion", insertion)):
@@ -180,9 +177,3 @@ def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 
     report(progress, len(names), len(names), "compared")
     return Ranking(names, deletion, insertion, seconds, len(x), params)
 
-
-def _stage(progress, k: int, n: int, name: str):
-    if progress is None:
-        return None
-    return lambda done, total, message="": progress(k * 1000 + int(1000 * done / max(total, 1)), n * 1000,
-                                                   f"{name}: {message}")

@@ -15,10 +15,10 @@ from typing import Optional
 
 import numpy as np
 
-from .attribution import (Attribution, batch_size_for, check_images, gaussian_blur, n_classes, onehot,
-                          pixel_value, reduce_channels, resolve_targets)
+from .attribution import (Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets,
+                          run_batches)
 from .errors import CnnvizError
-from .progress import CancelToken, ProgressFn, check, report
+from .progress import CancelToken, ProgressFn
 
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -51,18 +51,8 @@ def input_gradients(model, x: np.ndarray, targets: np.ndarray, rule: str = "plai
                     message: str = "gradients") -> tuple[np.ndarray, np.ndarray]:
     """Gradients (N, H, W, C) of each input's target logit, and the logits
     (N,), in batches."""
-    fn = gradient_function(model, rule)
-    selector = onehot(targets, n_classes(model))
-    batch_size = batch_size or batch_size_for(x)
-    grads, scores = [], []
-    for start in range(0, len(x), batch_size):
-        check(cancel)
-        report(progress, start, len(x), message)
-        g, s = fn(x[start:start + batch_size], selector[start:start + batch_size])
-        grads.append(np.asarray(g))
-        scores.append(np.asarray(s))
-    report(progress, len(x), len(x), message)
-    return np.concatenate(grads), np.concatenate(scores)
+    grads, scores = run_batches(gradient_function(model, rule), model, x, targets, batch_size, progress, cancel, message)
+    return grads, scores
 
 
 def _begin(model, images):

@@ -95,16 +95,14 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
 
 def _occluded_probabilities(model, x, fills, boxes, targets, batch_size, progress, cancel) -> np.ndarray:
     """Target probability for every (image, patch position): (N, positions)."""
-    from .predict import softmax
-    from .surgery import outputs_probabilities
+    from .predict import as_probabilities
 
-    fn, as_probs = compiled(model), outputs_probabilities(model)
+    fn = compiled(model)
     total, done, scores = len(x) * len(boxes), 0, []
     for batch in _copies(x, fills, boxes, batch_size):
         check(cancel)
         report(progress, done, total, "occlusion")
-        out = np.asarray(fn(batch))
-        scores.append(out if as_probs else softmax(out))
+        scores.append(as_probabilities(model, np.asarray(fn(batch))))
         done += len(batch)
     report(progress, total, total, "occlusion")
     out = np.concatenate(scores).reshape(len(x), len(boxes), -1)

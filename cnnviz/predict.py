@@ -22,11 +22,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def as_probabilities(model, outputs: np.ndarray) -> np.ndarray:
+    """The model's outputs as probabilities: a softmax for a model that ends in logits."""
+    return outputs if outputs_probabilities(model) else softmax(outputs)
+
+
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
-    """Class probabilities (N, classes) for preprocessed inputs ``x``; a model
-    that ends in logits gets a softmax."""
-    out = forward(model, x, **kwargs)
-    return out if outputs_probabilities(model) else softmax(out)
+    """Class probabilities (N, classes) for preprocessed inputs ``x``."""
+    return as_probabilities(model, forward(model, x, **kwargs))
 
 
 def top_k(probs: np.ndarray, classes, k: int = 5) -> list[list[Prediction]]:

@@ -39,6 +39,17 @@ def report(progress: Optional[ProgressFn], done: int, total: int, message: str =
         progress(done, total, message)
 
 
+def stage(progress: Optional[ProgressFn], k: int, n: int, name: str) -> Optional[ProgressFn]:
+    """Progress of part ``k`` of ``n`` (named ``name``) as a share of the whole."""
+    if progress is None:
+        return None
+
+    def report_part(done: int, total: int, message: str = "") -> None:
+        progress(k * 1000 + int(1000 * done / max(total, 1)), n * 1000, f"{name}: {message}" if message else name)
+
+    return report_part
+
+
 def check(cancel: Optional[CancelToken]) -> None:
     """Raise :class:`Cancelled` if ``cancel`` was set."""
     if cancel is not None:
