@@ -40,7 +40,8 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from functools import cached_property
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -95,7 +96,8 @@ class AttackResult:
     ``labels`` are the classes the attack moved away from (the true labels
     when given, else the model's predictions); ``target`` the classes it moved
     towards (None when untargeted). ``success`` is judged on ``adversarial``;
-    ``rounded_*`` on its 8-bit quantization (:attr:`rounded`).
+    ``rounded_*`` on its 8-bit quantization (:attr:`rounded`), whose
+    predictions are computed when first asked for (one more forward pass).
     """
 
     method: str
@@ -113,16 +115,34 @@ class AttackResult:
     success: np.ndarray                  # (N,) bool
     steps_used: np.ndarray               # (N,) steps until the image first fooled the model (all steps on failure)
     rounded: np.ndarray                  # (N, H, W, C) uint8 within the budget
-    rounded_probs: np.ndarray
-    rounded_success: np.ndarray
     classes: tuple = ()
     seconds: float = 0.0
-    notes: list = field(default_factory=list)
+    attack_notes: list = field(default_factory=list)
     model: str = ""
+    predict: Optional[Callable] = field(default=None, repr=False, compare=False)  # [0, 1] pixels -> probabilities
 
     @property
     def targeted(self) -> bool:
         return self.target is not None
+
+    @cached_property
+    def rounded_probs(self) -> np.ndarray:
+        """The model's probabilities for the 8-bit images."""
+        if self.predict is None:
+            raise CnnvizError("this result has no model to predict its 8-bit images with")
+        return self.predict(self.rounded.astype(np.float32) / 255.0)
+
+    @property
+    def rounded_success(self) -> np.ndarray:
+        """(N,) bool: whether each 8-bit image still fools the model."""
+        return _fooled(self.rounded_probs, self.labels, self.target)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the attack had to do, and where 8-bit rounding undid it."""
+        lost = int(np.sum(self.success & ~self.rounded_success))
+        rounding = [f"8-bit rounding undoes the attack on {lost} of {int(self.success.sum())} fooled images"]
+        return list(self.attack_notes) + (rounding if lost else [])
 
     @property
     def perturbation(self) -> np.ndarray:
@@ -664,14 +684,14 @@ def quantize(adversarial: np.ndarray, original: np.ndarray, eps: Optional[float]
     that level lies outside [original - eps, original + eps], or (L2) in
     images whose rounded perturbation would exceed eps, where it is rounded
     towards the original instead. Exact for 8-bit originals."""
-    a = np.asarray(adversarial, np.float64) * 255.0
-    o = np.asarray(original, np.float64) * 255.0
+    a = np.asarray(adversarial, np.float32) * np.float32(255)
+    o = np.asarray(original, np.float32) * np.float32(255)
     q = np.rint(a)
     if eps is not None:
         if norm == "inf":
             q = np.clip(q, np.ceil(o - eps * 255.0 - 1e-3), np.floor(o + eps * 255.0 + 1e-3))
         else:
-            size = np.sqrt(np.square(q - o).reshape(len(q), -1).sum(1)) / 255.0
+            size = np.sqrt(np.square(q - o, dtype=np.float64).reshape(len(q), -1).sum(1)) / 255.0
             over = size > eps + BUDGET_TOLERANCE
             toward = np.where(a >= o, np.floor(a + 1e-6), np.ceil(a - 1e-6))
             q[over] = toward[over]
@@ -787,19 +807,14 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     if original_probs is None:
         original_probs = np.concatenate(original_probs_parts)
 
-    success = _fooled(adversarial_probs, labels, tgt)
-    rounded = quantize(adversarial, x0, eps, norm)
-    rounded_probs = _probabilities(model, rounded.astype(np.float32) / 255.0)
     notes = []
     if method in MINIMAL and eps is not None:
         notes.append(f"{method} finds the smallest perturbation it can; it was projected onto eps={eps:g}")
-    if np.any(success & ~(_fooled(rounded_probs, labels, tgt))):
-        lost = int(np.sum(success & ~_fooled(rounded_probs, labels, tgt)))
-        notes.append(f"8-bit rounding undoes the attack on {lost} of {int(success.sum())} fooled images")
     return AttackResult(method, norm, eps, steps, step_size, seed, x0, adversarial, labels, tgt, original_probs,
-                        adversarial_probs, success, steps_used, rounded, rounded_probs,
-                        _fooled(rounded_probs, labels, tgt), tuple(model_info(model).classes),
-                        time.perf_counter() - started, notes, model_info(model).name)
+                        adversarial_probs, _fooled(adversarial_probs, labels, tgt), steps_used,
+                        quantize(adversarial, x0, eps, norm), tuple(model_info(model).classes),
+                        time.perf_counter() - started, notes, model_info(model).name,
+                        lambda x01: _probabilities(model, x01))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
