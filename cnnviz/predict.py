@@ -6,6 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .engine import forward
+from .errors import CnnvizError
 from .surgery import outputs_probabilities
 from .zoo import model_info
 
@@ -27,8 +28,33 @@ def as_probabilities(model, outputs: np.ndarray) -> np.ndarray:
     return outputs if outputs_probabilities(model) else softmax(outputs)
 
 
+def check_classifier(model) -> None:
+    """Raise a :class:`CnnvizError` unless ``model`` ends in a vector of at
+    least two class scores (what predictions, attributions and attacks need)."""
+    shape, name = tuple(model.outputs[0].shape)[1:], model_info(model).name
+    if len(shape) != 1:
+        shown = "x".join("?" if d is None else str(d) for d in shape)
+        raise CnnvizError(f"{name} is no classifier: it outputs {shown} feature maps per image, not class "
+                          "scores; predictions need a model ending in Dense(classes) (its activations and filters "
+                          "can still be shown)")
+    if shape[0] is not None and shape[0] < 2:
+        raise CnnvizError(f"{name} has a single output unit, not class scores: predictions need a classifier "
+                          "with one output per class (at least two), e.g. Dense(2, activation='softmax')")
+
+
+def is_classifier(model) -> bool:
+    """Whether :func:`check_classifier` accepts ``model``."""
+    try:
+        check_classifier(model)
+    except CnnvizError:
+        return False
+    return True
+
+
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
-    """Class probabilities (N, classes) for preprocessed inputs ``x``."""
+    """Class probabilities (N, classes) for preprocessed inputs ``x``; a
+    :class:`CnnvizError` for a model that is no classifier."""
+    check_classifier(model)
     return as_probabilities(model, forward(model, x, **kwargs))
 
 
