@@ -1,6 +1,7 @@
-"""Figures for adversarial examples. Drawing only: the functions take what
+"""Figures for adversarial examples: the functions take what
 :mod:`cnnviz.adversarial` returned and give back a matplotlib Figure
-(``cnnviz.fileio.save_figure`` writes it atomically)."""
+(``cnnviz.fileio.save_figure`` writes it atomically); and
+:func:`save_adversarial`, the adversarial image itself as a file."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -153,3 +154,25 @@ def robustness_figure(curves, title: str = "", show_8bit: bool = False) -> Figur
             f", {first.steps} steps)" if first.method == "pgd" else ")")
     fig.suptitle(textwrap.fill(title or default, int(width * 11)), fontsize=11)
     return fig
+
+
+LOSSLESS_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
+
+
+def save_adversarial(result, path, index: int = 0) -> None:
+    """Write image ``index``'s 8-bit adversarial (:attr:`AttackResult.rounded`,
+    within the budget; ``result.rounded_success`` says whether it still fools
+    the model) atomically, in a lossless format chosen by the suffix."""
+    from pathlib import Path
+
+    import imageio.v3 as iio
+
+    from .errors import CnnvizError
+    from .fileio import atomic_path
+
+    if Path(path).suffix.lower() not in LOSSLESS_SUFFIXES:
+        raise CnnvizError(f"cannot save the adversarial image as {Path(path).name}: use a lossless format "
+                          f"({', '.join(LOSSLESS_SUFFIXES)}); JPEG compression would destroy the perturbation")
+    pixels = result.rounded[index]
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, pixels[..., 0] if pixels.shape[-1] == 1 else pixels, extension=tmp.suffix)

@@ -8,6 +8,7 @@ guided_gradcam, occlusion, lime.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -57,6 +58,8 @@ def _parameters(name: str) -> list:
     fn = _function(method_name(name))
     if fn.__name__ == "<lambda>":
         fn = _function("saliency")
+    elif fn.__name__ == "gradcam_plus_plus":          # passes its options on to gradcam
+        fn = _function("gradcam")
     skip = {"model", "images", "target", "progress", "cancel", "signed", "plus"}
     return [p for p in inspect.signature(fn).parameters.values() if p.kind == p.KEYWORD_ONLY and p.name not in skip]
 
@@ -148,3 +151,79 @@ def summary(results: dict[str, Attribution]) -> dict:
                 entry[key] = np.asarray(r.extras[key]).tolist()
         out[name] = entry
     return out
+
+
+LABELS = {"saliency": "Saliency", "gradient": "Gradient (signed)", "smoothgrad": "SmoothGrad",
+          "gradient_x_input": "Gradient × input", "integrated_gradients": "Integrated Gradients",
+          "guided_backprop": "Guided backprop", "deconvnet": "Deconvnet", "gradcam": "Grad-CAM",
+          "gradcam++": "Grad-CAM++", "guided_gradcam": "Guided Grad-CAM", "occlusion": "Occlusion", "lime": "LIME"}
+VALUES = {"saliency": "|gradient| of the class score", "gradient": "gradient of the class score",
+          "smoothgrad": "mean |gradient| over noisy copies", "gradient_x_input": "gradient × input",
+          "integrated_gradients": "share of the score change (sums to it)",
+          "guided_backprop": "guided gradient", "deconvnet": "deconvnet signal",
+          "gradcam": "weighted activations of the layer", "gradcam++": "weighted activations of the layer",
+          "guided_gradcam": "guided gradient × Grad-CAM", "occlusion": "drop in the class probability when covered",
+          "lime": "weight of the superpixel in LIME's linear fit"}
+ENGINE_OPTIONS = ("batch_size",)      # options that change speed and memory, never the map
+
+
+def method_label(name: str) -> str:
+    """A method's name as people write it (``integrated_gradients`` -> "Integrated Gradients")."""
+    return LABELS[method_name(name)]
+
+
+def method_values(name: str) -> str:
+    """What the values of a method's maps are, for colour-bar captions."""
+    return VALUES[method_name(name)]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One keyword option of a method, enough to build an editor for it."""
+
+    name: str
+    default: object
+    kind: type                   # bool, int, float or str
+    optional: bool               # None allowed (the method then chooses, e.g. a patch size from the image)
+    choices: tuple = ()          # the allowed values when they form a fixed set
+
+
+def _choices(option: str, model) -> tuple:
+    from .gradients import BASELINES
+    from .lime_explain import SEGMENTATIONS
+    from .occlusion import FILLS
+
+    if option == "layer" and model is not None:
+        from .activations import spatial_layers
+        from .graph import get_layer
+
+        return tuple(n for n in spatial_layers(model) if type(get_layer(model, n)).__name__ != "InputLayer")
+    return {"baseline": BASELINES, "fill": FILLS, "segmentation": SEGMENTATIONS}.get(option, ())
+
+
+def option_specs(name: str, model=None, engine: bool = False) -> list[OptionSpec]:
+    """A method's options with their defaults, types and choices (Grad-CAM's
+    ``layer`` choices come from ``model`` when given), for generic editors.
+    Options in ``ENGINE_OPTIONS`` (speed only) are left out unless ``engine``."""
+    specs = []
+    for p in _parameters(name):
+        if p.name in ENGINE_OPTIONS and not engine:
+            continue
+        default, annotation = p.default, str(p.annotation)
+        kind = type(default) if default is not None else next(
+            (t for t in (bool, int, float) if t.__name__ in annotation), str)
+        specs.append(OptionSpec(p.name, default, kind, default is None or "Optional" in annotation,
+                                _choices(p.name, model)))
+    return specs
+
+
+def convert_option(name: str, option: str, text: str):
+    """``text`` as a value of ``name``'s ``option`` (empty: None, the
+    method's automatic choice, for optional options), or a CnnvizError."""
+    spec = next((s for s in option_specs(name, engine=True) if s.name == option), None)
+    if spec is None:
+        raise CnnvizError(f"{method_name(name)} has no option {option!r}")
+    if not text.strip() and spec.optional:
+        return None
+    label = f"{method_name(name)}.{option}"
+    return parse_options([f"{label}={text.strip()}"], [name])[method_name(name)][option]

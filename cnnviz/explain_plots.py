@@ -18,12 +18,25 @@ def scale(amap: np.ndarray, signed: bool, percentile: float = 99.0) -> np.ndarra
     """A map scaled for display: absolute maps to [0, 1] by their
     ``percentile``; signed maps to [-1, 1] by that percentile of |map|."""
     amap = np.asarray(amap, np.float64)
-    values = np.abs(amap) if signed else amap - amap.min()
-    top = np.percentile(values, percentile)
-    top = top if top > 0 else (values.max() or 1.0)
+    top = _clip_top(amap, signed, percentile)
     if signed:
         return np.clip(amap / top, -1, 1)
     return np.clip((amap - amap.min()) / top, 0, 1)
+
+
+def _clip_top(amap: np.ndarray, signed: bool, percentile: float) -> float:
+    """What :func:`scale` maps to 1: the percentile of |map| (signed) or of map - min."""
+    values = np.abs(amap) if signed else amap - amap.min()
+    top = float(np.percentile(values, percentile))
+    return top if top > 0 else (float(values.max()) or 1.0)
+
+
+def scale_limits(amap: np.ndarray, signed: bool, percentile: float = 99.0) -> tuple[float, float]:
+    """The map values at the two ends of :func:`scale`'s range (what a colour
+    bar's ends mean): (-top, top) for signed maps, (min, min + top) otherwise."""
+    amap = np.asarray(amap, np.float64)
+    top = _clip_top(amap, signed, percentile)
+    return (-top, top) if signed else (float(amap.min()), float(amap.min()) + top)
 
 
 def heatmap_rgb(amap: np.ndarray, signed: bool, percentile: float = 99.0) -> np.ndarray:
