@@ -42,15 +42,6 @@ def check_classifier(model) -> None:
                           "with one output per class (at least two), e.g. Dense(2, activation='softmax')")
 
 
-def is_classifier(model) -> bool:
-    """Whether :func:`check_classifier` accepts ``model``."""
-    try:
-        check_classifier(model)
-    except CnnvizError:
-        return False
-    return True
-
-
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
     """Class probabilities (N, classes) for preprocessed inputs ``x``; a
     :class:`CnnvizError` for a model that is no classifier."""
