@@ -6,6 +6,7 @@ a channel's unit page), with the input and the prediction always in view.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,7 +20,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
 
 from cnnviz import zoo
 from cnnviz.images import SAMPLE_PREFIX, SAMPLES
-from cnnviz.predict import predict
+from cnnviz import CnnvizError
+from cnnviz.predict import check_classifier
 from cnnviz.runtime import setup_devices
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
@@ -209,8 +211,7 @@ class MainWindow(QMainWindow):
         view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         view.input_box.connect(self.input_view.set_box)
         view.open_unit.connect(self.open_unit)
-        if hasattr(view, "patch_picked"):
-            view.patch_picked.connect(lambda pixels, source: self.load_image(None, pixels=pixels, source=source))
+        view.image_picked.connect(lambda pixels, source: self.load_image(None, pixels=pixels, source=source))
         if len(self.views) == 1:
             view.set_current(True)
 
@@ -232,6 +233,7 @@ class MainWindow(QMainWindow):
             if view is not current:
                 view.set_current(False)
         if isinstance(current, View):
+            self.layers.setVisible(current.uses_layers)
             current.set_current(True)
 
     # ------------------------------------------------------------ settings
@@ -249,6 +251,11 @@ class MainWindow(QMainWindow):
         self.layer_view.scope.setCurrentIndex(max(scope, 0))
         self.unit_view.auto.setChecked(st.value("auto_top_patches", "true") in (True, "true"))
         self.session.folder = st.value("folders/patches") or None
+        for view in self.views:
+            try:
+                view.restore(json.loads(st.value(f"views/{view.name}", "{}") or "{}"))
+            except (TypeError, ValueError):
+                pass                                         # written by another version: keep the defaults
         self.tabs.setCurrentIndex(int(st.value("tab", 0) or 0))
 
     def _save(self):
@@ -259,6 +266,8 @@ class MainWindow(QMainWindow):
         st.setValue("normalization", self.layer_view.scope.currentData())
         st.setValue("auto_top_patches", self.unit_view.auto.isChecked())
         st.setValue("tab", self.tabs.currentIndex())
+        for view in self.views:
+            st.setValue(f"views/{view.name}", json.dumps(view.settings()))
         if self.session.folder:
             st.setValue("folders/patches", self.session.folder)
         if self.browser is not None and self.browser.folder:
@@ -405,11 +414,11 @@ class MainWindow(QMainWindow):
         self.draw_pad.setVisible(mnist)
         self.draw_title.setVisible(mnist)
         self.prediction.clear()
-        classifier = len(s.model.outputs[0].shape) == 2
-        self.prediction.setVisible(classifier)
-        self.prediction_title.setText(
-            ("<b>Prediction</b> (top 5)" if classifier else "<b>Prediction</b>: none, the model ends in feature maps "
-             "(no classifier)") + ("" if s.info.trained else " — <b>untrained model</b>: meaningless"))
+        try:
+            check_classifier(s.model)
+            self._show_prediction_title()
+        except CnnvizError as exc:
+            self._prediction_failed(str(exc))
         self.statusBar().clearMessage()
         self.input_view.show_pixels(None)
         self.layers.blockSignals(True)
@@ -527,12 +536,23 @@ class MainWindow(QMainWindow):
         path = s.raw[2] if s.raw else None
         if path and not str(path).startswith(SAMPLE_PREFIX):
             self._remember("images", str(Path(path).resolve()))
-        model = s.model
-        if len(model.outputs[0].shape) != 2:           # ends in feature maps (e.g. vgg16_notop): no classes
-            self.prediction.clear()
-            return
-        s.compute("predict", s.key("predict"), lambda progress, cancel: predict(model, image.x[None], 5)[0],
-                  self.prediction.show_predictions)
+        s.predictions("predict", self._show_predictions, self._prediction_failed)
+
+    def _show_prediction_title(self):
+        trained = self.session.info.trained
+        self.prediction_title.setText("<b>Prediction</b> (top 5)" + ("" if trained else
+                                                                     " — <b>untrained model</b>: meaningless"))
+
+    def _show_predictions(self, predictions):
+        self._show_prediction_title()
+        self.prediction.setVisible(True)
+        self.prediction.show_predictions(predictions)
+
+    def _prediction_failed(self, message: str):
+        """Inline under the input, not a dialog: a model without classes is no error of the user's."""
+        self.prediction.clear()
+        self.prediction.setVisible(False)
+        self.prediction_title.setText(f"<b>Prediction</b>: none. {message.splitlines()[0]}")
 
     # ------------------------------------------------------------ export
     def current_view(self) -> Optional[View]:

@@ -27,6 +27,7 @@ from cnnviz import zoo
 from cnnviz.activations import activations, spatial_layers
 from cnnviz.data import load_dataset
 from cnnviz.images import prepare, read_image
+from cnnviz.predict import predict
 from cnnviz.summary import summarize
 
 from .workers import Runner
@@ -301,6 +302,18 @@ class Session(QObject):
         return self.compute(view, self.key("activations", layer=layer),
                             lambda progress, cancel: activations(model, image.x[None], [layer])[layer][0],
                             on_done, on_error)
+
+    def predictions(self, view: str, on_done: Callable, on_error: Optional[Callable] = None) -> bool:
+        """The current image's top-5 predictions (a list of cnnviz.predict.Prediction);
+        a model that is no classifier gives its cnnviz error to ``on_error``."""
+        model, image = self.model, self.image
+        return self.compute(view, self.key("predict"), lambda progress, cancel: predict(model, image.x[None], 5)[0],
+                            on_done, on_error)
+
+    def cached_predictions(self) -> Optional[list]:
+        if self.model is None or self.image is None:
+            return None
+        return self.cache.get(self.key("predict"))
 
     def cached_maps(self) -> Optional[np.ndarray]:
         if self.model is None or self.image is None or self.layer is None:

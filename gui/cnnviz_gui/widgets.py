@@ -45,6 +45,11 @@ class ColorBar(QWidget):
         self.high.setText(high)
         self.caption.setText(caption)
 
+    def set_width(self, width: int) -> None:
+        """The gradient's length in pixels."""
+        self._width = width
+        self.bar.setPixmap(to_pixmap(colorbar(self.cmap, width, 12)))
+
     def text(self) -> str:
         return f"{self.caption.text()} {self.low.text()} [{self.cmap}] {self.high.text()}"
 
@@ -259,17 +264,27 @@ class ImageLabel(QLabel):
     def __init__(self, size: int = 200, placeholder: str = ""):
         super().__init__(placeholder)
         self.size_ = size
+        self.rgb: Optional[np.ndarray] = None
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(min(size, 120), min(size, 120))
         self.setWordWrap(True)
 
     def show_array(self, rgb: Optional[np.ndarray], note: str = "") -> None:
+        self.rgb = rgb
         if rgb is None:
             self.clear()
             self.setText(note)
             return
         self.setPixmap(fit_pixmap(rgb, self.size_)[0])
         self.setToolTip(note)
+
+    def set_side(self, size: int) -> None:
+        """Show the image near ``size`` pixels from now on."""
+        if size != self.size_:
+            self.size_ = size
+            self.setMinimumSize(size, size)
+            if self.rgb is not None:
+                self.setPixmap(fit_pixmap(self.rgb, size)[0])
 
 
 class InputView(QLabel):

@@ -20,10 +20,12 @@ from ..session import Session
 class View(QWidget):
     title = "View"             # tab title
     name = "view"              # job names start with it; used in file names
+    uses_layers = True         # whether the window shows the layer list beside it
 
     message = Signal(str)      # a line for the status bar
     input_box = Signal(object)  # a receptive-field box to draw on the input image, or None
     open_unit = Signal(int)    # ask the window to show a channel's unit page
+    image_picked = Signal(object, str)   # pixels and a source text: make them the input image
 
     def __init__(self, session: Session):
         super().__init__()
@@ -54,6 +56,11 @@ class View(QWidget):
     def is_current(self) -> bool:
         return self._current
 
+    def refresh_when_shown(self, what: str = "work") -> None:
+        """Refresh (with ``what`` among the changes) the next time the view is
+        shown, e.g. to resume work that leaving the tab stopped."""
+        self._pending.add(what)
+
     # -------------------------------------------------------------- for subclasses
     def refresh(self, changed: set) -> None:
         """Show the current state; ``changed`` names what changed since the
@@ -72,6 +79,13 @@ class View(QWidget):
     def export_arrays(self) -> Optional[dict[str, np.ndarray]]:
         """The raw arrays behind what the view shows, or None."""
         return None
+
+    def settings(self) -> dict:
+        """The view's choices to remember across sessions (JSON-ready)."""
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Take back what :meth:`settings` gave (possibly from an older version)."""
 
     def export_name(self) -> str:
         s = self.session

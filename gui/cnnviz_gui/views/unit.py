@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QPushButton,
                                QScrollArea, QVBoxLayout, QWidget)
 
@@ -34,7 +33,6 @@ def _panel(title: str) -> tuple[QGroupBox, QVBoxLayout]:
 class UnitView(View):
     title = "Unit"
     name = "unit"
-    patch_picked = Signal(object, str)      # dataset pixels, source text: open that image
 
     def __init__(self, session):
         super().__init__(session)
@@ -382,7 +380,7 @@ class UnitView(View):
         dataset = self.top[0]
         data = self.session.dataset(dataset, input_shape=tuple(self.session.model.inputs[0].shape[1:]))
         index, name = self._patch_sources[i]
-        self.patch_picked.emit(data.x_test[index], f"{self._dataset_label(dataset)} #{index} (label {name})")
+        self.image_picked.emit(data.x_test[index], f"{self._dataset_label(dataset)} #{index} (label {name})")
 
     # -------------------------------------------------------------- export
     def export_arrays(self):
