@@ -1,8 +1,9 @@
 """The main window's tabs, one module each (see :mod:`.base`)."""
 from .base import View
+from .explain import ExplainView
 from .layer import LayerView
 from .unit import UnitView
 
-VIEWS: list[type[View]] = [LayerView, UnitView]
+VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView]
 
-__all__ = ["View", "VIEWS", "LayerView", "UnitView"]
+__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView"]
