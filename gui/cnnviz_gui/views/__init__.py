@@ -1,9 +1,10 @@
 """The main window's tabs, one module each (see :mod:`.base`)."""
+from .adversarial import AdversarialView
 from .base import View
 from .explain import ExplainView
 from .layer import LayerView
 from .unit import UnitView
 
-VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView]
+VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView]
 
-__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView"]
+__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView"]

@@ -1,0 +1,414 @@
+"""The adversarial view: attack the current image (FGSM, PGD, Carlini-Wagner
+or DeepFool; L-infinity or L2; untargeted or towards a class) and show the
+original, the perturbation amplified to be visible and the adversarial image,
+with both top-5 predictions, the perturbation's norms, whether the attack
+succeeded and whether its 8-bit version (what "Save adversarial image" writes)
+still fools the model. The attack runs in a worker job with progress and
+cancel, and is cached per (model, image, settings)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from cnnviz import CnnvizError
+from cnnviz.adversarial import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
+from cnnviz.adversarial_plots import LOSSLESS_SUFFIXES, save_adversarial
+from cnnviz.predict import check_classifier
+
+from ..render import WEIGHTS_CMAP, as_rgb, colorize, format_value, signed_unit
+from ..widgets import ColorBar, ImageLabel, PredictionPanel, heading
+from .base import View
+
+MIN_SIDE, MAX_SIDE = 120, 360     # on-screen size of the three images
+LABELS = {"fgsm": "FGSM", "pgd": "PGD", "cw": "Carlini-Wagner L2", "deepfool": "DeepFool"}
+TIPS = {"fgsm": "the fast gradient sign method: one step of size eps", "pgd": "projected gradient descent: "
+        "steps inside the eps budget from a random start", "cw": "Carlini-Wagner: the smallest L2 perturbation "
+        "found by optimization", "deepfool": "DeepFool: steps to the nearest linearized decision boundary"}
+ERROR_STYLE = "color: #b00020"
+
+
+def _uint8(image01: np.ndarray) -> np.ndarray:
+    return as_rgb(np.clip(np.round(image01 * 255), 0, 255).astype(np.uint8))
+
+
+def _budget_text(eps: Optional[float], norm: str) -> str:
+    norm_text = "L-inf" if norm == "inf" else "L2"
+    if eps is None:
+        return f"{norm_text}, no budget (the smallest perturbation it finds)"
+    return f"{norm_text} eps {format_value(eps)}" + (f" (= {eps * 255:.3g}/255)" if norm == "inf" else "")
+
+
+def _pct(p: float) -> str:
+    return f"{p:.1%}" if p >= 0.001 else f"{p:.1e}"
+
+
+class AdversarialView(View):
+    title = "Adversarial"
+    name = "adversarial"
+    uses_layers = False
+
+    def __init__(self, session):
+        super().__init__(session)
+        self.result = None                  # the AttackResult shown
+        self._run_later = QTimer(self)      # settings apply once editing pauses
+        self._run_later.setSingleShot(True)
+        self._run_later.setInterval(400)
+        self._run_later.timeout.connect(self.run)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        page = QWidget()
+        scroll.setWidget(page)
+        outer.addWidget(scroll)
+        box = QVBoxLayout(page)
+        self.settings_group = self._settings()
+        box.addWidget(self.settings_group)
+        self.summary = heading("")
+        box.addWidget(self.summary)
+        columns = QHBoxLayout()
+        for group in self._columns():
+            columns.addWidget(group, 1)
+        box.addLayout(columns)
+        box.addStretch(1)
+        self._method_changed()
+
+    # -------------------------------------------------------------- layout
+    def _settings(self) -> QGroupBox:
+        group = QGroupBox("Attack")
+        grid = QGridLayout(group)
+        self.method = QComboBox()
+        for i, method in enumerate(METHODS):
+            self.method.addItem(LABELS.get(method, method), method)
+            self.method.setItemData(i, TIPS.get(method, ""), Qt.ItemDataRole.ToolTipRole)
+        self.method.setCurrentIndex(self.method.findData("pgd"))
+        self.norm = QComboBox()
+        self.norm.addItem("L-inf", "inf")
+        self.norm.addItem("L2", "2")
+        self.norm.setToolTip("L-inf: every pixel changes by at most eps; L2: the change's Euclidean length is at "
+                             "most eps")
+        self.eps = QDoubleSpinBox()
+        self.eps.setToolTip("the perturbation budget, in pixel values (L-inf: in 1/255 steps of the 8-bit range)")
+        self.eps_note = QLabel()
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 100000)
+        self.steps.setToolTip("gradient steps (C&W: Adam steps per binary-search step; DeepFool: at most)")
+        self.target = QComboBox()
+        self.target.setToolTip("untargeted: any other class will do; a class: make the model say that class")
+        self.run_button = QPushButton("Run attack")
+        self.run_button.clicked.connect(self.run)
+        self.save_button = QPushButton("Save adversarial image…")
+        self.save_button.setToolTip("write the 8-bit adversarial image (PNG, lossless) to open it later anywhere")
+        self.save_button.clicked.connect(lambda: self.save_image())
+        self.use_button = QPushButton("Use as input")
+        self.use_button.setToolTip("make the 8-bit adversarial the input image (then explain it, or browse its layers)")
+        self.use_button.clicked.connect(self.use_as_input)
+        eps_row = QHBoxLayout()
+        eps_row.addWidget(self.eps)
+        eps_row.addWidget(self.eps_note, 1)
+        for col, (label, widget) in enumerate((("Method", self.method), ("Norm", self.norm), ("Steps", self.steps))):
+            grid.addWidget(QLabel(label), 0, 2 * col)
+            grid.addWidget(widget, 0, 2 * col + 1)
+        grid.addWidget(QLabel("eps"), 1, 0)
+        grid.addLayout(eps_row, 1, 1, 1, 3)
+        grid.addWidget(QLabel("Target"), 1, 4)
+        grid.addWidget(self.target, 1, 5)
+        buttons = QHBoxLayout()
+        for button in (self.run_button, self.save_button, self.use_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        grid.addLayout(buttons, 2, 0, 1, 6)
+        grid.setColumnStretch(6, 1)
+        self.method.currentIndexChanged.connect(lambda _: self._method_changed())
+        self.norm.currentIndexChanged.connect(lambda _: self._norm_changed())
+        for signal in (self.eps.valueChanged, self.steps.valueChanged, self.target.currentIndexChanged):
+            signal.connect(lambda *_: self._settings_changed())
+        return group
+
+    def _columns(self) -> list[QGroupBox]:
+        self.original_group = QGroupBox("Original")
+        box = QVBoxLayout(self.original_group)
+        self.original_view = ImageLabel(MIN_SIDE)
+        self.original_caption = heading("")
+        self.original_top = PredictionPanel()
+        for widget in (self.original_view, self.original_caption, self.original_top):
+            box.addWidget(widget)
+        box.addStretch(1)
+
+        self.perturbation_group = QGroupBox("Perturbation (amplified to be visible)")
+        box = QVBoxLayout(self.perturbation_group)
+        self.perturbation_view = ImageLabel(MIN_SIDE)
+        self.perturbation_bar = ColorBar(WEIGHTS_CMAP, width=80)
+        self.perturbation_caption = heading("")
+        for widget in (self.perturbation_view, self.perturbation_bar, self.perturbation_caption):
+            box.addWidget(widget)
+        box.addStretch(1)
+
+        self.adversarial_group = QGroupBox("Adversarial")
+        box = QVBoxLayout(self.adversarial_group)
+        self.adversarial_view = ImageLabel(MIN_SIDE)
+        self.adversarial_caption = heading("")
+        self.adversarial_top = PredictionPanel()
+        for widget in (self.adversarial_view, self.adversarial_caption, self.adversarial_top):
+            box.addWidget(widget)
+        box.addStretch(1)
+        return [self.original_group, self.perturbation_group, self.adversarial_group]
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        side = int(np.clip((event.size().width() - 60) // 3 - 60, MIN_SIDE, MAX_SIDE))
+        for view in (self.original_view, self.perturbation_view, self.adversarial_view):
+            view.set_side(side)
+
+    # -------------------------------------------------------------- settings
+    def _method_changed(self) -> None:
+        """The method's usual norm (L2 for the minimal-perturbation attacks) and steps."""
+        method = self.method.currentData()
+        self.norm.blockSignals(True)
+        self.norm.setCurrentIndex(self.norm.findData("2" if method in MINIMAL else "inf"))
+        self.norm.setEnabled(method != "cw")
+        self.norm.blockSignals(False)
+        self.steps.blockSignals(True)
+        self.steps.setValue(DEFAULT_STEPS[method])
+        self.steps.setEnabled(method != "fgsm")
+        self.steps.blockSignals(False)
+        self._norm_changed()
+
+    def _norm_changed(self) -> None:
+        """The eps editor in the norm's units, at the usual budget (none for
+        the minimal-perturbation attacks)."""
+        s, norm, method = self.session, self.norm.currentData(), self.method.currentData()
+        self.eps.blockSignals(True)
+        if norm == "inf":
+            self.eps.setRange(0, 255)
+            self.eps.setDecimals(1)
+            self.eps.setSingleStep(1)
+            self.eps.setSuffix(" /255")
+        else:
+            self.eps.setRange(0, 1000)
+            self.eps.setDecimals(3)
+            self.eps.setSingleStep(0.1)
+            self.eps.setSuffix("")
+        minimal = method in MINIMAL
+        self.eps.setSpecialValueText("no cap" if minimal else "")
+        if minimal or s.model is None:
+            self.eps.setValue(0)
+        else:
+            eps = default_eps(s.model, norm)
+            self.eps.setValue(eps * 255 if norm == "inf" else eps)
+        self.eps.blockSignals(False)
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        eps = self._eps()
+        self.eps_note.setText("" if eps is None else f"= {format_value(eps)} in [0, 1] pixel units"
+                              if self.norm.currentData() == "inf" else "in [0, 1] pixel units")
+        if self.is_current():
+            self._run_later.start()
+
+    def _eps(self) -> Optional[float]:
+        value = self.eps.value()
+        if self.method.currentData() in MINIMAL and value == 0:
+            return None
+        return value / 255 if self.norm.currentData() == "inf" else value
+
+    def _fill_targets(self) -> None:
+        s = self.session
+        self.target.blockSignals(True)
+        self.target.clear()
+        self.target.addItem("untargeted (any other class)", None)
+        for i, name in enumerate(s.info.classes if s.info else ()):
+            self.target.addItem(f"{i}: {name}", i)
+        self.target.blockSignals(False)
+
+    def set_target(self, index: Optional[int]) -> None:
+        """Attack towards class ``index`` (None: untargeted)."""
+        self.target.setCurrentIndex(self.target.findData(index) if index is not None else 0)
+
+    # -------------------------------------------------------------- state
+    def refresh(self, changed: set) -> None:
+        if "model" in changed:
+            self._fill_targets()
+            self._norm_changed()                      # the model's usual budget
+        if changed & {"model", "image", "work"}:
+            self.run()
+
+    def left(self) -> None:
+        self._run_later.stop()
+        self.session.forget(self.jobs("attack"))
+        self.refresh_when_shown()                     # from the cache when it had finished
+
+    def cancelled(self) -> None:
+        if self.session.wanted(self.jobs("attack")) is not None and self.result is None:
+            self._clear("Cancelled: press “Run attack” to try again.")
+        self.session.forget(self.jobs("attack"))
+
+    def _problem(self) -> Optional[str]:
+        s = self.session
+        if s.model is None:
+            return "No model loaded: pick one in the toolbar or File > Open model."
+        try:
+            check_classifier(s.model)
+        except CnnvizError as exc:
+            return f"Nothing to attack: {exc}"
+        if s.image is None:
+            return "Open an image to attack."
+        return None
+
+    def _clear(self, text: str, error: bool = False) -> None:
+        self.result = None
+        self.summary.setText(text)
+        self.summary.setStyleSheet(ERROR_STYLE if error else "")
+        for view in (self.original_view, self.perturbation_view, self.adversarial_view):
+            view.show_array(None, "")
+        for label in (self.original_caption, self.perturbation_caption, self.adversarial_caption):
+            label.setText("")
+        for panel in (self.original_top, self.adversarial_top):
+            panel.clear()
+        self.perturbation_bar.setVisible(False)
+        for button in (self.save_button, self.use_button):
+            button.setEnabled(False)
+
+    # -------------------------------------------------------------- attacking
+    def run(self) -> None:
+        """Attack the current image with the current settings (cached)."""
+        self._run_later.stop()
+        if not self.is_current():
+            self.refresh_when_shown()
+            return
+        problem = self._problem()
+        self.settings_group.setEnabled(problem is None)
+        if problem:
+            self.session.forget(self.jobs("attack"))
+            self._clear(f"<b>Adversarial</b>: {problem}")
+            return
+        s = self.session
+        model, pixels = s.model, s.image.pixels
+        settings = dict(method=self.method.currentData(), norm=self.norm.currentData(), eps=self._eps(),
+                        steps=self.steps.value() if self.method.currentData() != "fgsm" else None,
+                        target=self.target.currentData())
+        def work(progress, cancel):
+            result = attack(model, pixels, progress=progress, cancel=cancel, **settings)
+            result.rounded_probs          # the 8-bit image's predictions (a forward pass): here, not on the GUI thread
+            return result
+
+        if not s.compute(self.jobs("attack"), s.key("attack", *settings.items()), work, self._show, self._failed):
+            self._clear(f"Attacking <i>{s.image.source}</i> with {LABELS[settings['method']]}…")
+
+    def _failed(self, message: str) -> None:
+        self._clear(f"Cannot attack: {message.splitlines()[0]}", error=True)
+
+    def _show(self, result) -> None:
+        self.result = result
+        self.summary.setStyleSheet("")
+        self.summary.setText(self._summary(result))
+        orig, adv = result.top("original")[0], result.top("adversarial")[0]
+        self.original_view.show_array(_uint8(result.original[0]))
+        self.original_caption.setText(f"the model says <b>{orig[0].name}</b> ({_pct(orig[0].probability)})")
+        self.original_top.show_predictions(orig)
+        self.adversarial_view.show_array(_uint8(result.adversarial[0]))
+        verdict = "<b style='color:#b00020'>fooled</b>" if result.success[0] else "not fooled"
+        self.adversarial_caption.setText(f"the model says <b>{adv[0].name}</b> ({_pct(adv[0].probability)}): "
+                                         f"{verdict}")
+        self.adversarial_top.show_predictions(adv)
+        self._show_perturbation(result.perturbation[0])
+        for button in (self.save_button, self.use_button):
+            button.setEnabled(True)
+
+    def _show_perturbation(self, delta: np.ndarray) -> None:
+        """Gray images: the signed change in red (brighter) and blue (darker);
+        colour images: the change itself, stretched so the largest is full range."""
+        size = float(np.abs(delta).max())
+        self.perturbation_bar.setVisible(delta.shape[-1] == 1)
+        if delta.shape[-1] == 1:
+            scaled, _ = signed_unit(delta[..., 0])
+            self.perturbation_view.show_array(colorize(scaled, WEIGHTS_CMAP))
+            self.perturbation_bar.set_scale(WEIGHTS_CMAP, f"−{format_value(size)}", f"+{format_value(size)}", "")
+            how = "pixel change: red brighter, blue darker, white unchanged"
+        else:
+            amp = 0.5 / size if size > 0 else 1.0
+            self.perturbation_view.show_array(_uint8(np.clip(0.5 + amp * delta, 0, 1)))
+            how = f"the change ×{amp:.0f}, grey: unchanged"
+        r = self.result
+        self.perturbation_caption.setText(f"{how}<br>L-inf {r.linf[0]:.4f} (= {r.linf[0] * 255:.1f}/255), "
+                                          f"L2 {r.l2[0]:.3f}")
+
+    def _summary(self, r) -> str:
+        name = lambda c: f"“{r.classes[int(c)]}” [{int(c)}]"
+        settings = f"<b>{LABELS[r.method]}</b>, {_budget_text(r.eps, r.norm)}"
+        if r.method == "pgd":
+            settings += f", {r.steps} steps of {format_value(r.step_size)}"
+        elif r.method in MINIMAL:
+            settings += f", at most {r.steps} steps" + (" per binary-search step" if r.method == "cw" else "")
+        aim = f"targeted at {name(r.target[0])}" if r.targeted else f"untargeted, away from {name(r.labels[0])}"
+        adv = r.top("adversarial", 1)[0][0]
+        outcome = (f"<b style='color:#b00020'>Fools the model</b> after {int(r.steps_used[0])} step(s): now "
+                   f"{name(adv.index)} ({_pct(adv.probability)})" if r.success[0]
+                   else f"<b>Does not fool the model</b> in {int(r.steps_used[0])} step(s): still "
+                        f"{name(adv.index)} ({_pct(adv.probability)})")
+        rounded = r.top("rounded", 1)[0][0]
+        verdict = ("still fools the model" if r.rounded_success[0] else
+                   "rounding to 8 bits undoes the attack" if r.success[0] else "does not fool it either")
+        lines = [f"{settings}; {aim}.", f"{outcome}. {r.seconds:.2f} s.",
+                 f"8-bit image (what Save writes): {name(rounded.index)} ({_pct(rounded.probability)}): {verdict}."]
+        lines += [f"<small>{note}</small>" for note in r.notes if "8-bit" not in note]
+        return "<br>".join(lines)
+
+    # -------------------------------------------------------------- saving
+    def save_image(self, path: Optional[str] = None) -> Optional[str]:
+        """Write the 8-bit adversarial image (a lossless format)."""
+        if self.result is None:
+            return None
+        if path is None:
+            stem = Path(self.session.image.source.replace("skimage:", "")).stem or "image"
+            suffixes = " ".join(f"*{suffix}" for suffix in LOSSLESS_SUFFIXES)
+            path, _ = QFileDialog.getSaveFileName(self, "Save the adversarial image",
+                                                  f"{stem}_{self.result.method}_adversarial.png",
+                                                  f"Lossless images ({suffixes})")
+        if not path:
+            return None
+        try:
+            save_adversarial(self.result, path)
+        except (CnnvizError, OSError) as exc:
+            self.message.emit(f"cannot save {path}: {exc}")
+            self.session.error.emit(f"cannot save the adversarial image: {exc}")
+            return None
+        fools = "still fools" if self.result.rounded_success[0] else "does not fool"
+        self.message.emit(f"saved {path}: the 8-bit adversarial image, which {fools} the model")
+        return path
+
+    def use_as_input(self) -> None:
+        if self.result is not None:
+            pixels = self.result.rounded[0]
+            source = f"{self.result.method} adversarial of {self.session.image.source}"
+            self.image_picked.emit(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, source)
+
+    # -------------------------------------------------------------- export, settings
+    def export_arrays(self):
+        r = self.result
+        if r is None:
+            return None
+        return {"original": r.original[0], "adversarial": r.adversarial[0], "perturbation": r.perturbation[0],
+                "adversarial_8bit": r.rounded[0], "original_probs": r.original_probs[0],
+                "adversarial_probs": r.adversarial_probs[0], "adversarial_8bit_probs": r.rounded_probs[0],
+                "method": np.array(r.method), "norm": np.array(r.norm), "eps": np.array(np.nan if r.eps is None
+                                                                                         else r.eps),
+                "steps": np.array(r.steps), "target": np.array(-1 if r.target is None else int(r.target[0])),
+                "success": np.array(bool(r.success[0])), "success_8bit": np.array(bool(r.rounded_success[0]))}
+
+    def export_name(self) -> str:
+        return f"adversarial_{self.method.currentData()}"
+
+    def settings(self) -> dict:
+        return {"method": self.method.currentData(), "norm": self.norm.currentData()}
+
+    def restore(self, state: dict) -> None:
+        for box, value in ((self.method, state.get("method")), (self.norm, state.get("norm"))):
+            if box.findData(value) >= 0:
+                box.setCurrentIndex(box.findData(value))
