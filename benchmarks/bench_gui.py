@@ -1,6 +1,8 @@
 """Desktop-app benchmarks (offscreen Qt): time from selecting a layer to the
 repainted activation grid, first time (computed off the GUI thread) and
-cached, on a lecture model and on VGG16 (weights=None, 224x224)."""
+cached, on a lecture model and on VGG16 (weights=None, 224x224); and how
+responsive the event loop stays while LIME runs in a worker (the gaps between
+the ticks of a 10 ms timer, against the same timer on an idle loop)."""
 from __future__ import annotations
 
 import os
@@ -91,4 +93,71 @@ def layer_switch():
             ["model", "first: median ms", "first: max ms", "cached: median ms", "cached: max ms"], rows)
 
 
-BENCHMARKS = [layer_switch]
+def _gaps(until, timeout: float = 300.0):
+    """Gaps (s) between the ticks of a 10 ms timer while the event loop runs until ``until()``."""
+    import numpy as np
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop, gaps, last = QEventLoop(), [], [time.perf_counter()]
+    end = last[0] + timeout
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+        if until() or now > end:
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    return np.array(gaps)
+
+
+def _row(what: str, seconds: float, gaps) -> list:
+    import numpy as np
+
+    return [what, f"{seconds:.2f}", len(gaps), f"{np.median(gaps) * 1000:.1f}", f"{np.percentile(gaps, 99) * 1000:.1f}",
+            f"{gaps.max() * 1000:.1f}"]
+
+
+def event_loop_latency():
+    from PySide6.QtCore import QSettings
+
+    from cnnviz_gui.app import MainWindow
+
+    app = _app()
+    start = time.perf_counter()
+    rows = [_row("idle event loop (no job)", 2.0, _gaps(lambda: time.perf_counter() > start + 2.0))]
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, image, samples in (("mnist_cnn", "skimage:camera", 20000), ("cifar10_cnn", "skimage:chelsea", 6000)):
+            window = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat))
+            window.resize(1500, 900)
+            window.show()
+            window.load_model(spec)
+            _wait(app, lambda: window.session.model_spec == spec and not window.runner.running("model"))
+            window.load_image(image)
+            _wait(app, lambda: window.session.image is not None)
+            view = window.view("explain")
+            window.tabs.setCurrentWidget(view)
+            view.mode.setCurrentIndex(view.mode.findData("single"))
+            view.methods.setCurrentRow(view.methods.count() - 1)                  # LIME
+            done = lambda: view.result("lime") is not None and view.computing is None     # noqa: E731
+            _wait(app, done)                                                   # warm-up at 1000 samples
+            _wait(app, window.runner.idle)
+            view.form.editors["samples"][1].setValue(samples)
+            _wait(app, lambda: view.computing == "lime")
+            start = time.perf_counter()
+            gaps = _gaps(done)
+            superpixels = view.result("lime").params["superpixels"]
+            rows.append(_row(f"{spec}: LIME, {samples} samples, {superpixels} superpixels",
+                             time.perf_counter() - start, gaps))
+            window.close()
+    return ("cnnviz-gui: event-loop latency while LIME runs in a worker (10 ms timer; offscreen)",
+            ["while", "seconds", "ticks", "median gap ms", "p99 gap ms", "max gap ms"], rows)
+
+
+BENCHMARKS = [layer_switch, event_loop_latency]

@@ -305,7 +305,7 @@ class ExplainView(View):
     def cancelled(self) -> None:
         if self.queue or self.computing:
             for method in self._shown():
-                if self.session.cache.get(self._key(method)) is None and method in self.panels:
+                if self.result(method) is None and method in self.panels:
                     self.panels[method].show_state("cancelled: press “Compute missing maps”")
         self._stop()
 
@@ -338,6 +338,10 @@ class ExplainView(View):
     def _key(self, method: str) -> tuple:
         options = tuple(sorted(self.options.get(method, {}).items()))
         return self.session.key("explain", method, options, self.target.currentData())
+
+    def result(self, method: str):
+        """The method's Attribution for the current image, options and class, when computed."""
+        return self.session.cache.get(self._key(method)) if self._problem() is None else None
 
     # -------------------------------------------------------------- computing
     def _restart(self) -> None:
@@ -530,7 +534,7 @@ class ExplainView(View):
     def _redraw(self) -> None:
         self.opacity_label.setText(f"{self.opacity.value()}%")
         for method in self.panels:
-            result = self.session.cache.get(self._key(method)) if self.session.image is not None else None
+            result = self.result(method)
             if result is not None:
                 self._draw(method, result)
 
@@ -586,7 +590,7 @@ class ExplainView(View):
     def score_faithfulness(self) -> None:
         """Deletion and insertion AUC of every map shown, and of a random map."""
         s = self.session
-        done = [(self._key(m), s.cache.get(self._key(m))) for m in self.panels] if s.image is not None else []
+        done = [(self._key(m), self.result(m)) for m in self.panels]
         done = [(key, result) for key, result in done if result is not None]
         if not done:
             self.random_scores.setText("No maps to score yet.")
@@ -628,8 +632,7 @@ class ExplainView(View):
             return None
         arrays = {"input": s.image.x, "image_source": np.array(s.image.source)}
         for method in self.panels:
-            key = self._key(method)
-            result = s.cache.get(key)
+            key, result = self._key(method), self.result(method)
             if result is None:
                 continue
             arrays[f"{method}_map"] = result.maps[0]
