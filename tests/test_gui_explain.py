@@ -94,7 +94,7 @@ def test_explain_grid_target_faithfulness_and_export(qtbot, window, tmp_path):
         assert set(f) >= {f"{m}_map" for m in view.panels} | {"input", "image_source"}
 
 
-def test_explain_options_bad_values_and_one_at_a_time(qtbot, window):
+def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tmp_path):
     open_model(qtbot, window)
     open_image(qtbot, window)
     view = explain_view(qtbot, window)
@@ -124,6 +124,15 @@ def test_explain_options_bad_values_and_one_at_a_time(qtbot, window):
     layers.setCurrentIndex(layers.findText("conv2"))
     qtbot.waitUntil(lambda: maps_ready(view) and "layer=conv2" in view.panels["gradcam"].title.text(), timeout=30000)
     assert view.export_name() == "explain_gradcam"
+    view.opacity.setValue(70)
+    window.close()
+    again = test_gui.make_window(qtbot, tmp_path / "settings.ini")           # the choices are remembered
+    try:
+        remembered = again.view("explain")
+        assert remembered.mode.currentData() == "single" and remembered.selected == "gradcam"
+        assert remembered.settings() == view.settings() and remembered.opacity.value() == 70
+    finally:
+        again.runner.shutdown()
 
 
 def test_lime_keeps_the_event_loop_responsive_and_cancels(qtbot, window):
@@ -213,6 +222,27 @@ def test_adversarial_attacks_save_and_errors(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: view.result is not None and view.result.steps == 10, timeout=60000)
     view.use_as_input()
     qtbot.waitUntil(lambda: "pgd adversarial of skimage:camera" in window.session.image.source, timeout=30000)
+
+
+def test_long_jobs_wait_to_be_asked_for_on_large_inputs(qtbot, window, monkeypatch):
+    from cnnviz_gui.views import adversarial, explain
+
+    monkeypatch.setattr(explain, "SMALL_INPUT", 0)                        # as if 28x28 were VGG16's 224x224
+    monkeypatch.setattr(adversarial, "SMALL_INPUT", 0)
+    open_model(qtbot, window)
+    open_image(qtbot, window)
+    view = explain_view(qtbot, window)
+    qtbot.waitUntil(lambda: view.result("gradcam") is not None and not view.queue and view.computing is None,
+                    timeout=60000)
+    assert view.result("lime") is None and "LIME takes long on 28×28 images" in view.panels["lime"].overlay.text()
+    qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: maps_ready(view), timeout=60000)
+    attack = adversarial_view(window)
+    assert attack.result is None and "press “Run attack”" in attack.summary.text()
+    qtbot.mouseClick(attack.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: attack.result is not None, timeout=60000)
+    attack.steps.setValue(20)                                              # asked once: changes run at once
+    qtbot.waitUntil(lambda: attack.result is not None and attack.result.steps == 20, timeout=60000)
 
 
 def test_models_that_are_no_classifier_are_named_inline(qtbot, window, tmp_path):

@@ -25,6 +25,7 @@ from ..widgets import ColorBar, ImageLabel, PredictionPanel, heading
 from .base import View
 
 MIN_SIDE, MAX_SIDE = 120, 360     # on-screen size of the three images
+SMALL_INPUT = 64 * 64               # pixels: larger inputs (VGG16: a minute of CPU) wait for "Run attack"
 LABELS = {"fgsm": "FGSM", "pgd": "PGD", "cw": "Carlini-Wagner L2", "deepfool": "DeepFool"}
 TIPS = {"fgsm": "the fast gradient sign method: one step of size eps", "pgd": "projected gradient descent: "
         "steps inside the eps budget from a random start", "cw": "Carlini-Wagner: the smallest L2 perturbation "
@@ -55,10 +56,11 @@ class AdversarialView(View):
     def __init__(self, session):
         super().__init__(session)
         self.result = None                  # the AttackResult shown
+        self.asked = False                  # the user pressed "Run attack" for this model and image
         self._run_later = QTimer(self)      # settings apply once editing pauses
         self._run_later.setSingleShot(True)
         self._run_later.setInterval(400)
-        self._run_later.timeout.connect(self.run)
+        self._run_later.timeout.connect(self._attack)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
@@ -68,7 +70,7 @@ class AdversarialView(View):
         scroll.setWidget(page)
         outer.addWidget(scroll)
         box = QVBoxLayout(page)
-        self.settings_group = self._settings()
+        self.settings_group = self._controls()
         box.addWidget(self.settings_group)
         self.summary = heading("")
         box.addWidget(self.summary)
@@ -80,7 +82,7 @@ class AdversarialView(View):
         self._method_changed()
 
     # -------------------------------------------------------------- layout
-    def _settings(self) -> QGroupBox:
+    def _controls(self) -> QGroupBox:
         group = QGroupBox("Attack")
         grid = QGridLayout(group)
         self.method = QComboBox()
@@ -236,8 +238,10 @@ class AdversarialView(View):
         if "model" in changed:
             self._fill_targets()
             self._norm_changed()                      # the model's usual budget
+        if changed & {"model", "image"}:
+            self.asked = False
         if changed & {"model", "image", "work"}:
-            self.run()
+            self._attack()
 
     def left(self) -> None:
         self._run_later.stop()
@@ -277,7 +281,17 @@ class AdversarialView(View):
 
     # -------------------------------------------------------------- attacking
     def run(self) -> None:
-        """Attack the current image with the current settings (cached)."""
+        """Attack the current image with the current settings (the "Run attack" button)."""
+        self.asked = True
+        self._attack()
+
+    def _settings(self) -> dict:
+        method = self.method.currentData()
+        return dict(method=method, norm=self.norm.currentData(), eps=self._eps(),
+                    steps=self.steps.value() if method != "fgsm" else None, target=self.target.currentData())
+
+    def _attack(self) -> None:
+        """Attack at once (or show the cached attack); on a large input only once asked to."""
         self._run_later.stop()
         if not self.is_current():
             self.refresh_when_shown()
@@ -289,16 +303,21 @@ class AdversarialView(View):
             self._clear(f"<b>Adversarial</b>: {problem}")
             return
         s = self.session
-        model, pixels = s.model, s.image.pixels
-        settings = dict(method=self.method.currentData(), norm=self.norm.currentData(), eps=self._eps(),
-                        steps=self.steps.value() if self.method.currentData() != "fgsm" else None,
-                        target=self.target.currentData())
+        model, pixels, settings = s.model, s.image.pixels, self._settings()
+        key = s.key("attack", *settings.items())
+        h, w = pixels.shape[:2]
+        if h * w > SMALL_INPUT and not self.asked and key not in s.cache:
+            s.forget(self.jobs("attack"))
+            self._clear(f"Attacks on {h}×{w} images take a while here (a forward and backward pass per step): "
+                        "choose the settings and press “Run attack”.")
+            return
+
         def work(progress, cancel):
             result = attack(model, pixels, progress=progress, cancel=cancel, **settings)
             result.rounded_probs          # the 8-bit image's predictions (a forward pass): here, not on the GUI thread
             return result
 
-        if not s.compute(self.jobs("attack"), s.key("attack", *settings.items()), work, self._show, self._failed):
+        if not s.compute(self.jobs("attack"), key, work, self._show, self._failed):
             self._clear(f"Attacking <i>{s.image.source}</i> with {LABELS[settings['method']]}…")
 
     def _failed(self, message: str) -> None:

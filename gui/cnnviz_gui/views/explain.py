@@ -33,6 +33,7 @@ from .base import View
 
 SIDE_BY_SIDE = ("saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam", "occlusion", "lime")
 LONG = ("occlusion", "lime")           # computed after the others: seconds rather than milliseconds
+SMALL_INPUT = 64 * 64                  # pixels: on larger inputs (VGG16: minutes) long methods wait to be asked for
 TEXT_HEIGHT = 150                      # a panel's title, colour bar and notes below its image
 FRAME = 40                             # a panel's margins and the grid's spacing
 MIN_SIDE, MAX_SIDE = 150, 560          # a map's on-screen size
@@ -152,6 +153,7 @@ class ExplainView(View):
         self.selected = "gradcam"
         self.options: dict[str, dict] = {}          # per method: the options that differ from their defaults
         self.failed: dict[tuple, str] = {}          # cache key -> why that map could not be computed
+        self.asked: set[str] = set()                # long methods the user asked for on a large input
         self.queue: list[str] = []                  # methods still to compute, in order
         self.computing: Optional[str] = None
         self.scoring = False                        # a faithfulness job is running
@@ -294,6 +296,7 @@ class ExplainView(View):
             self._select(self.selected)                # Grad-CAM's layers are the new model's
         if changed & {"model", "image"}:
             self.failed.clear()
+            self.asked.clear()
             self.random_scores.setText("")
         if changed & {"model", "image", "work"}:
             self._restart()
@@ -375,12 +378,22 @@ class ExplainView(View):
                 panel.show_state("computing…")
             elif key in self.failed:
                 panel.show_state(f"cannot compute: {self.failed[key].splitlines()[0]}", error=True)
+            elif not self._automatic(method):
+                h, w = s.image.x.shape[:2]
+                panel.show_state(f"{method_label(method)} takes long on {h}×{w} images: press “Compute missing "
+                                 "maps” (or edit its options)")
             else:
                 self.queue.append(method)
                 panel.show_state("waiting…")
         self.queue.sort(key=lambda m: m in LONG)
         self._header()
         self._next()
+
+    def _automatic(self, method: str) -> bool:
+        """Whether the method runs without being asked: long ones only on small inputs."""
+        h, w = self.session.image.x.shape[:2]
+        return (method not in LONG or h * w <= SMALL_INPUT or method in self.asked
+                or self.mode.currentData() == "single")
 
     def _next(self) -> None:
         s = self.session
@@ -426,6 +439,7 @@ class ExplainView(View):
 
     def _compute_missing(self) -> None:
         self.failed.clear()
+        self.asked.update(LONG)
         self._restart()
 
     def _progress(self, view: str, done: int, total: int, message: str) -> None:
@@ -454,6 +468,7 @@ class ExplainView(View):
         if values is None:                                    # a value the library cannot read: shown inline
             return
         self.options[self.selected] = values
+        self.asked.add(self.selected)
         self._restart()
 
     def _defaults(self) -> None:
