@@ -1,6 +1,7 @@
 """The cnnviz main window: pick a model and an image, browse the layers, and
 look at them through the views (tabs: the layer's activation maps and filters,
-a channel's unit page), with the input and the prediction always in view.
+a channel's unit page, attribution maps explaining a class, adversarial
+examples), with the input and the prediction always in view.
 
     cnnviz-gui [MODEL] [IMAGE]
 """
