@@ -301,7 +301,7 @@ def cmd_synthesize(args) -> int:
         raise CnnvizError("give either --layer L (filter images) or --class C (class images)")
     if args.classes is not None:
         targets = [c.strip() for c in args.classes.split(",")]
-        result = synthesize_class(model, targets, seed=args.seed, progress=ProgressBar(), **options)
+        result = synthesize_class(model, targets, seed=args.seed, progress=ProgressBar(), cache=args.cache, **options)
         names = [model_info(model).classes[i] for i in result.indices]
         title = f"{model.name}: class model visualization ({result.settings.steps} steps)"
     else:
@@ -312,15 +312,18 @@ def cmd_synthesize(args) -> int:
         n = int(get_layer(model, layer).output.shape[-1])
         unit = tuple(int(v) for v in args.unit.split(",")) if args.unit else None
         result = synthesize_channels(model, layer, parse_channels(args.channels, n), unit=unit, seed=args.seed,
-                                     progress=ProgressBar(), **options)
+                                     progress=ProgressBar(), cache=args.cache, **options)
         names, title = None, ""
     rows = [{"index": int(i), "activation": float(a)} for i, a in zip(result.indices, result.activations)]
     if result.probabilities is not None:
         for row, p, name in zip(rows, result.probabilities, names):
             row.update(probability=float(p), name=name)
     if args.json:
-        _emit_json({"target": result.target, "steps": result.settings.steps, "results": rows}, "-")
+        _emit_json({"target": result.target, "steps": result.settings.steps, "from_cache": result.from_cache,
+                    "results": rows}, "-")
     else:
+        if result.from_cache:
+            print("(from cache)")
         for row in rows:
             extra = f"  p={row['probability']:.4f} {row['name']}" if "probability" in row else ""
             print(f"{result.target} {row['index']}: activation {row['activation']:.4f}{extra}")
@@ -439,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fourier", action=argparse.BooleanOptionalAction, default=None,
                    help="decorrelated Fourier-space parameterization (default on for large inputs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep results on disk and reuse them (default on)")
     p.add_argument("-o", "--output", required=True, help="figure to write")
     p.add_argument("--npz", help="also write the images and values as NPZ")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

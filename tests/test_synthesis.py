@@ -100,6 +100,63 @@ def test_clear_errors(small):
         synthesize_class(small, [10])
 
 
+def test_fourier_reaches_the_pixel_activations(small):
+    pixels = synthesize_channels(small, "conv2", [0, 3, 6], steps=60)
+    fourier = synthesize_channels(small, "conv2", [0, 3, 6], steps=60, fourier=True)
+    assert np.median(fourier.activations / pixels.activations) > 0.5
+
+
+@pytest.mark.parametrize("strides, padding, dilation", [(1, "valid", 1), (2, "same", 1), (1, "same", 2)])
+def test_own_channel_conv_head_equals_the_layer(strides, padding, dilation):
+    import tensorflow as tf
+
+    from cnnviz.surgery import pre_activation_features
+    from cnnviz.synthesis import LEAK, _channel_maps
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(5, 3, strides=strides, padding=padding, dilation_rate=dilation, activation="relu",
+                            name="c2")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    images = np.random.default_rng(0).random((3, 12, 12, 3)).astype(np.float32)
+    channels = np.array([4, 0, 2])
+    steered, _ = _channel_maps(model, "c2")
+    expected = pre_activation_features(model, "c2")(images).numpy()[np.arange(3), ..., channels]
+    got = steered(tf.constant(images), tf.constant(channels))
+    np.testing.assert_allclose(got, tf.nn.leaky_relu(expected, LEAK), rtol=1e-5, atol=1e-6)
+
+
+def test_cache_serves_repeats_and_recomputes_damaged_entries(small, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))
+    first = synthesize_channels(small, "conv1", [1, 2], steps=8, cache=True)
+    again = synthesize_channels(small, "conv1", [1, 2], steps=8, cache=True)
+    assert not first.from_cache and again.from_cache
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.history, again.history)
+    other = synthesize_channels(small, "conv1", [1, 2], steps=8, l2=0.5, cache=True)
+    assert not other.from_cache and not np.array_equal(other.images, first.images)
+    assert not synthesize_channels(small, "conv1", [1, 2], steps=8, seed=1, cache=True).from_cache
+    assert not synthesize_channels(small, "conv1", [1, 2], steps=8).from_cache          # cache off by default
+    files = list((tmp_path / "synthesis").glob("*.npz"))
+    assert len(files) == 3
+    for f in files:
+        f.write_bytes(f.read_bytes()[:100])
+    repaired = synthesize_channels(small, "conv1", [1, 2], steps=8, cache=True)
+    assert not repaired.from_cache
+    np.testing.assert_array_equal(repaired.images, first.images)
+    assert synthesize_channels(small, "conv1", [1, 2], steps=8, cache=True).from_cache
+
+
+def test_class_cache_keeps_probabilities(small, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))
+    first = synthesize_class(small, [3, 7], steps=5, cache=True)
+    again = synthesize_class(small, [3, 7], steps=5, cache=True)
+    assert again.from_cache and again.target == "class"
+    np.testing.assert_array_equal(first.probabilities, again.probabilities)
+    assert not synthesize_class(small, [7, 3], steps=5, cache=True).from_cache
+
+
 def test_default_regularization_depends_on_input_size(small):
     from cnnviz.synthesis import default_regularization
 
@@ -144,3 +201,19 @@ def test_class_images_reach_their_class(name):
     model = load_model(name)
     result = synthesize_class(model, list(range(10)))
     assert (result.probabilities >= 0.99).all(), result.probabilities
+
+
+def test_command_line_reuses_the_cache(capsys, tmp_path, monkeypatch):
+    import json
+
+    from cnnviz.cli import main
+
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))
+    argv = ["synthesize", "mnist_small", "--layer", "conv1", "--channels", "0:2", "--steps", "6", "--json",
+            "-o", str(tmp_path / "g.png")]
+    runs = []
+    for extra in ([], [], ["--no-cache"]):
+        assert main(argv + extra) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert [r["from_cache"] for r in runs] == [False, True, False]
+    assert runs[0]["results"] == runs[1]["results"] == runs[2]["results"]
