@@ -395,7 +395,6 @@ class AdversarialView(View):
         try:
             save_adversarial(self.result, path)
         except (CnnvizError, OSError) as exc:
-            self.message.emit(f"cannot save {path}: {exc}")
             self.session.error.emit(f"cannot save the adversarial image: {exc}")
             return None
         fools = "still fools" if self.result.rounded_success[0] else "does not fool"

@@ -397,6 +397,7 @@ class ExplainView(View):
                 or self.mode.currentData() == "single")
 
     def _next(self) -> None:
+        """Start the next queued map: one job at a time, each answer starts the next."""
         s = self.session
         if s.runner.running(self.jobs("map")):
             return                                   # its answer calls _next again
@@ -416,8 +417,9 @@ class ExplainView(View):
         label = method_label(method)
 
         def work(progress, cancel):
-            labelled = lambda done, total, message="": progress(done, total, label if message.lower() in
-                                                                ("", label.lower()) else f"{label}: {message}")
+            def labelled(done, total, message=""):
+                progress(done, total, label if message.lower() in ("", label.lower()) else f"{label}: {message}")
+
             return explain_one(model, x, method, target, progress=labelled, cancel=cancel, **options)
 
         return work
@@ -434,7 +436,7 @@ class ExplainView(View):
         self.failed[key] = message
         if method in self.panels and self._key(method) == key:
             self.panels[method].show_state(f"cannot compute: {message.splitlines()[0]}", error=True)
-        if method == self.selected:
+        if method == self.selected and self._key(method) == key:
             self.form.show_error(message)
         self._next()
 
