@@ -169,7 +169,7 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
     from cnnviz import build_model, load_model
     from cnnviz.engine import compiled
     from cnnviz.images import load_image
-    from cnnviz.lime_explain import Superpixels, classifier_function, lime, pixel_image
+    from cnnviz.lime_explain import Superpixels, lime, pixel_image
 
     rows = []
     cases = {"cifar10_cnn": lambda: load_model("cifar10_cnn"), "vgg16": lambda: build_model("vgg16")}

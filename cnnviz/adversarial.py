@@ -953,15 +953,13 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
     for k, e in enumerate(grid):
         started = time.perf_counter()
         if len(xc) == 0 or e == 0:
-            fooled = fooled8 = np.zeros(len(xc), bool)
-            wrong = fooled
+            fooled = wrong = np.zeros(len(xc), bool)
         elif method in MINIMAL:
             adv = project(result.adversarial, result.original, e, norm)
             probs = _probabilities(model, adv, batch_size)
             probs8 = _probabilities(model, quantize(adv, result.original, e, norm).astype(np.float32) / 255.0,
                                     batch_size)
             fooled = _fooled(probs, yc, result.target)
-            fooled8 = _fooled(probs8, yc, result.target)
             wrong = probs.argmax(-1) != yc
             wrong8 = probs8.argmax(-1) != yc
         else:
@@ -969,7 +967,7 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
                             target=target, labels=yc, seed=seed, batch_size=batch_size,
                             progress=scoped(attacked.index(e)), cancel=cancel, _indices=keep[correct],
                             _original_probs=clean_probs[correct], **options)
-            fooled, fooled8 = result.success, result.rounded_success
+            fooled = result.success
             wrong = result.adversarial_prediction != yc
             wrong8 = result.rounded_probs.argmax(-1) != yc
         if len(xc) == 0 or e == 0:

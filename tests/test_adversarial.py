@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnviz import CancelToken, Cancelled, CnnvizError, load_model, model_info
+from cnnviz import CancelToken, Cancelled, CnnvizError, load_model
 from cnnviz.adversarial import (AttackResult, attack, default_eps, project, quantize, robustness,
                                 _random_start)
 from cnnviz.cli import main

@@ -1,8 +1,6 @@
 """Seeing inside a CNN: filter images, activation maps, top-activating dataset
 patches (checked against brute force), patch crops and the effective
 receptive field."""
-import os
-from pathlib import Path
 
 import keras
 import numpy as np

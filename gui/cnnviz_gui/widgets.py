@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QSizePolicy,
-                               QStyle, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
+                               QSizePolicy, QStyle, QVBoxLayout, QWidget)
 
 from .render import as_rgb, colorbar, fit_pixmap, to_pixmap, to_qimage
 
@@ -19,6 +19,30 @@ def heading(text: str) -> QLabel:
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.RichText)
     return label
+
+
+def scroll_page(widget: QWidget) -> QWidget:
+    """Give ``widget`` a frameless scroll area filling it (narrow windows
+    scroll rather than clip); returns the page to lay out inside it."""
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    page = QWidget()
+    scroll.setWidget(page)
+    outer.addWidget(scroll)
+    return page
+
+
+def fill_class_combo(combo: QComboBox, classes: Sequence[str], first: str) -> None:
+    """``combo`` lists ``first`` (data None), then "index: name" for every class."""
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItem(first, None)
+    for i, name in enumerate(classes):
+        combo.addItem(f"{i}: {name}", i)
+    combo.blockSignals(False)
 
 
 class ColorBar(QWidget):

@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSpinBox, QVBoxLayout)
 
 from cnnviz import CnnvizError
 from cnnviz.adversarial import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
@@ -21,7 +21,7 @@ from cnnviz.adversarial_plots import LOSSLESS_SUFFIXES, save_adversarial
 from cnnviz.predict import check_classifier
 
 from ..render import WEIGHTS_CMAP, as_rgb, colorize, format_value, signed_unit
-from ..widgets import ColorBar, ImageLabel, PredictionPanel, heading
+from ..widgets import ColorBar, ImageLabel, PredictionPanel, fill_class_combo, heading, scroll_page
 from .base import View
 
 MIN_SIDE, MAX_SIDE = 120, 360     # on-screen size of the three images
@@ -61,15 +61,7 @@ class AdversarialView(View):
         self._run_later.setSingleShot(True)
         self._run_later.setInterval(400)
         self._run_later.timeout.connect(self._attack)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        page = QWidget()
-        scroll.setWidget(page)
-        outer.addWidget(scroll)
-        box = QVBoxLayout(page)
+        box = QVBoxLayout(scroll_page(self))
         self.settings_group = self._controls()
         box.addWidget(self.settings_group)
         self.summary = heading("")
@@ -221,13 +213,8 @@ class AdversarialView(View):
         return value / 255 if self.norm.currentData() == "inf" else value
 
     def _fill_targets(self) -> None:
-        s = self.session
-        self.target.blockSignals(True)
-        self.target.clear()
-        self.target.addItem("untargeted (any other class)", None)
-        for i, name in enumerate(s.info.classes if s.info else ()):
-            self.target.addItem(f"{i}: {name}", i)
-        self.target.blockSignals(False)
+        info = self.session.info
+        fill_class_combo(self.target, info.classes if info else (), "untargeted (any other class)")
 
     def set_target(self, index: Optional[int]) -> None:
         """Attack towards class ``index`` (None: untargeted)."""

@@ -28,7 +28,7 @@ from cnnviz.progress import stage
 
 from ..editors import OptionForm
 from ..render import fit_pixmap, format_value
-from ..widgets import ColorBar, heading
+from ..widgets import ColorBar, fill_class_combo, heading
 from .base import View
 
 SIDE_BY_SIDE = ("saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam", "occlusion", "lime")
@@ -494,13 +494,8 @@ class ExplainView(View):
         self.mode.setCurrentIndex(self.mode.findData("single"))
 
     def _fill_targets(self) -> None:
-        s = self.session
-        self.target.blockSignals(True)
-        self.target.clear()
-        self.target.addItem("the predicted class", None)
-        for i, name in enumerate(s.info.classes if s.info else ()):
-            self.target.addItem(f"{i}: {name}", i)
-        self.target.blockSignals(False)
+        info = self.session.info
+        fill_class_combo(self.target, info.classes if info else (), "the predicted class")
 
     def set_target(self, index: Optional[int]) -> None:
         """Explain class ``index`` (None: the predicted class)."""

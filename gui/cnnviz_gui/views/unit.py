@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from cnnviz import CnnvizError
 from cnnviz.filters import filter_weights
@@ -17,7 +16,7 @@ from cnnviz.synthesis import synthesize_channels
 from cnnviz.top_patches import LayerTopK, patch_crops, top_patches
 
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, as_rgb, colorize, format_value, overlay, signed_unit
-from ..widgets import ColorBar, ImageLabel, MosaicArea, heading
+from ..widgets import ColorBar, ImageLabel, MosaicArea, heading, scroll_page
 from .base import View
 
 K = 9            # top patches per channel
@@ -40,15 +39,7 @@ class UnitView(View):
         self.top: Optional[tuple] = None             # (dataset name, LayerTopK of the whole layer)
         self.crops: Optional[np.ndarray] = None      # (k, r, r, ch) of the current channel
         self.synthesis = None
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()                       # narrow windows scroll rather than clip
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        page = QWidget()
-        scroll.setWidget(page)
-        outer.addWidget(scroll)
-        box = QVBoxLayout(page)
+        box = QVBoxLayout(scroll_page(self))
         top = QHBoxLayout()
         self.header = heading("")
         top.addWidget(self.header, 1)
