@@ -124,6 +124,12 @@ def test_browse_layers_hover_and_unit_page(qtbot, window):
     shot(window, "unit_conv2_6")
     qtbot.keyClick(window, Qt.Key.Key_Comma)
     assert window.session.channel == 5 and uv.synthesis is None                 # channel 5 not synthesized
+    window.session.cache.clear()                      # as in a new session: channel 6 comes from the disk cache
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    assert uv.synthesis is None
+    uv.synthesize()
+    qtbot.waitUntil(lambda: uv.synthesis is not None, timeout=60000)
+    assert "drives channel 6" in uv.synth_caption.text() and "from the disk cache" in uv.synth_caption.text()
     window.layers.selectRow(6)                                                    # dense1: no maps
     assert "no channels with maps" in uv.header.text()
     window.tabs.setCurrentIndex(0)

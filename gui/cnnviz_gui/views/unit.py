@@ -258,7 +258,7 @@ class UnitView(View):
         self.synth_view.show_array(None, "synthesizing…")
         s.compute(self.jobs("synthesis"), self._synthesis_key(),
                   lambda progress, cancel: synthesize_channels(model, layer, [channel], progress=progress,
-                                                               cancel=cancel),
+                                                               cancel=cancel, cache=True),
                   self._synthesized, self._synthesis_failed)
 
     def _synthesized(self, result) -> None:
@@ -267,7 +267,8 @@ class UnitView(View):
         self.synth_view.show_array(as_rgb(image))
         self.synth_caption.setText(f"{image.shape[0]}×{image.shape[1]} image that drives channel "
                                    f"{int(result.indices[0])}'s mean activation to "
-                                   f"{format_value(result.activations[0])}")
+                                   f"{format_value(result.activations[0])}"
+                                   + (" (from the disk cache)" if result.from_cache else ""))
 
     def _synthesis_failed(self, message: str) -> None:
         self.synth_view.show_array(None, "synthesis failed")
