@@ -230,7 +230,12 @@ def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, pre
                           lambda: tf.nn.depthwise_conv2d(new, blur, (1, 1, 1, 1), "SAME"), lambda: new)
         return new, m, v, values
 
-    @tf.function(reduce_retracing=True)
+    # traced once for any batch size and any number of steps per chunk
+    state = tf.TensorSpec((None, *param_kind.param.shape[1:]), tf.float32)
+    signature = [state, state, state, tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((), tf.int32),
+                 tf.TensorSpec((None,), tf.int32)]
+
+    @tf.function(input_signature=signature)
     def run(param, m, v, transforms, first, targets):
         count = tf.shape(transforms)[0]
         values = tf.TensorArray(tf.float32, size=count)
@@ -270,7 +275,7 @@ def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.nda
         param_kind = _Fourier(start) if reg.fourier else _Pixels(start)
         param = tf.constant(param_kind.param)
         m, v = tf.zeros_like(param), tf.zeros_like(param)
-        run_key = (key, reg, (oh, ow, h, w, c), preprocessing)
+        run_key = (key, replace(reg, steps=0), (oh, ow, h, w, c), preprocessing)     # any step count reuses it
         if run_key not in compiled:
             compiled[run_key] = _compile_run(objective_fn, param_kind, reg, blur, (oh, ow, h, w), preprocessing)
         run = compiled[run_key]
@@ -279,7 +284,7 @@ def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.nda
         for first in range(0, steps, CHUNK):
             check(cancel)
             chunk = tf.constant(transforms[first:first + CHUNK])
-            param, m, v, values = run(param, m, v, chunk, tf.constant(first), targets)
+            param, m, v, values = run(param, m, v, chunk, tf.constant(first, tf.int32), targets)
             history.extend(values.numpy())
             done += len(chunk)
             report(progress, done, reg.steps, label)
