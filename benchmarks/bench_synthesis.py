@@ -80,6 +80,7 @@ def beats_the_test_set():
     space) more than the best real test image, every conv layer, all channels;
     and the class probability reached by class images."""
     from cnnviz import load_model
+    from cnnviz.bounds import dead_channels
     from cnnviz.data import load_dataset
     from cnnviz.synthesis import synthesize_channels, synthesize_class
 
@@ -94,16 +95,18 @@ def beats_the_test_set():
             best = _test_set_best(model, layer, images)
             beat = result.activations > best
             dead = (best == 0) & (result.activations == 0)
+            proven = dead_channels(model, layer)
             alive = best > 0
             ratio = np.median(result.activations[alive] / best[alive])
-            rows.append([name, layer, len(result.indices), f"{np.mean(beat):.0%}", int(dead.sum()),
-                         f"{np.mean(beat | dead):.0%}", f"{ratio:.1f}x", f"{seconds:.1f}", "-"])
+            rows.append([name, layer, len(result.indices), f"{np.mean(beat):.0%}", int(dead.sum()), int(proven.sum()),
+                         f"{np.mean(beat | proven):.0%}", f"{ratio:.1f}x", f"{seconds:.1f}", "-"])
         if name != "lenet":
             classes = synthesize_class(model, range(10))
-            rows.append([name, "classes 0-9", 10, "-", "-", "-", "-", "-", f"{classes.probabilities.min():.4f}"])
+            rows.append([name, "classes 0-9", 10, "-", "-", "-", "-", "-", "-", f"{classes.probabilities.min():.4f}"])
     return ("Synthesized images against the 10,000 real test images (default settings)",
             ["model", "layer", "channels", "beat the best test image", "dead (0 for every input tried)",
-             "beat or dead", "median ratio (live channels)", "seconds (all channels)", "min class probability"],
+             "proven dead (no valid image can activate)", "beat or proven dead", "median ratio (live channels)",
+             "seconds (all channels)", "min class probability"],
             rows)
 
 

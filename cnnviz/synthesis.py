@@ -53,7 +53,7 @@ class Regularization:
 
 LEAK = 0.1   # slope given to the negative side of the maximized ReLU
 CHUNK = 32   # steps per compiled call; progress and cancel are checked between calls
-CACHE_VERSION = 1   # part of every cache key: bump when the optimization changes
+CACHE_VERSION = 2   # part of every cache key: bump when the optimization changes
 
 
 def default_regularization(model) -> Regularization:
@@ -320,7 +320,8 @@ def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = N
                         regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
                         cancel: Optional[CancelToken] = None, cache: bool = False, **overrides) -> Synthesis:
     """Images that maximize the mean activation of each channel of ``layer``
-    (or of one ``unit`` (row, col) of it), all channels in one batch.
+    (or of one ``unit`` (row, col) of it), all channels in one batch; a
+    channel the mean leaves silent is started from its centre unit.
     ``cache=True`` keeps the result on disk and serves repeated calls from it."""
     name = qualified_name(model, layer)
     out_shape = get_layer(model, name).output.shape
@@ -351,8 +352,31 @@ def _channels(model, name, channels, unit, shape, seed, reg, progress, cancel) -
                                 _initial_images(channels, shape, seed), reg, seed, preprocessing, progress, cancel,
                                 f"synthesizing {name}")
     x = pixels_to_input(tf.constant(images), preprocessing)
-    reached = statistic(real(x, tf.constant(channels, tf.int32))).numpy()
+    maps = real(x, tf.constant(channels, tf.int32))
+    reached = statistic(maps).numpy()
+    if unit is None and (reached <= 0).any():
+        _unstick(model, name, channels, images, reached, tuple(maps.shape[1:3]), shape, seed, reg, cancel)
     return Synthesis(name, channels, images, reached, history, settings=reg)
+
+
+def _unstick(model, name, channels, images, reached, map_size, shape, seed, reg, cancel) -> None:
+    """Channels left silent: below zero the leaky ReLU's gradient is linear,
+    and summed over all positions it favours flat images, which may never
+    switch the channel on. Their centre unit alone is driven instead (no
+    transformations: it must be the same unit at every step), which makes the
+    channel's mean positive. Updates ``images`` and ``reached`` in place."""
+    import tensorflow as tf
+
+    stuck = np.flatnonzero(reached <= 0)
+    centre = (map_size[0] // 2, map_size[1] // 2)
+    still = replace(reg, jitter=0, scale=0.0, rotate=0.0, blur_every=0)
+    seeded = _channels(model, name, channels[stuck], centre, shape, seed, still, None, cancel)
+    real = _channel_maps(model, name)[1]
+    x = pixels_to_input(tf.constant(seeded.images), model_info(model).preprocessing)
+    means = tf.reduce_mean(real(x, tf.constant(channels[stuck], tf.int32)), axis=(1, 2)).numpy()
+    better = means > reached[stuck]
+    images[stuck[better]] = seeded.images[better]
+    reached[stuck[better]] = means[better]
 
 
 # ---------------------------------------------------------------- channel objectives

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnnviz import CancelToken, Cancelled, CnnvizError, build_model, load_model
+from cnnviz.bounds import dead_channels, layer_bounds
 from cnnviz.engine import features
 from cnnviz.evaluate import dataset_inputs
 from cnnviz.synthesis import Regularization, synthesize_channels, synthesize_class
@@ -190,8 +191,16 @@ def test_synthesized_images_beat_the_real_test_set(name):
         channels = np.linspace(0, n - 1, 10).round().astype(int)      # a subset keeps CI short
         result = synthesize_channels(model, layer, channels)
         real = dataset_max_of_channel_means(model, layer, images)[channels]
-        dead = (real == 0) & (result.activations == 0)      # nothing, real or synthesized, activates it
+        dead = dead_channels(model, layer)[channels]        # proven: no valid image can activate them
         assert np.mean((result.activations > real) | dead) >= 0.9, (layer, result.activations, real)
+
+
+def test_a_channel_the_mean_leaves_silent_starts_from_its_centre_unit():
+    model = load_model("cifar10_cnn")
+    silent = [1, 29]                   # conv1 channels no test image activates, nor the mean objective alone
+    result = synthesize_channels(model, "conv1", silent)
+    reachable = layer_bounds(model, "conv1").hi.max(axis=(0, 1, 2))[silent]
+    assert (result.activations > 0).all() and (result.activations <= reachable).all(), result.activations
 
 
 @needs_data
