@@ -46,15 +46,25 @@ def fill_images(model, x: np.ndarray, fill: str, patch: int) -> np.ndarray:
     raise CnnvizError(f"unknown fill {fill!r}: use {', '.join(FILLS)}")
 
 
-def _copies(x, fills, boxes, batch_size) -> Iterator[np.ndarray]:
-    """Occluded copies, image by image and patch by patch, in batches."""
-    jobs = [(i, box) for i in range(len(x)) for box in boxes]
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start:start + batch_size]
-        batch = np.stack([x[i] for i, _ in chunk])
-        for j, (i, (r, c, p)) in enumerate(chunk):
-            batch[j, r:r + p[0], c:c + p[1]] = fills[i, r:r + p[0], c:c + p[1]]
-        yield batch
+def patch_masks(H: int, W: int, rows: list[int], cols: list[int], patch: int) -> np.ndarray:
+    """(positions, H, W) bool: the pixels each patch position covers, row by row."""
+    masks = np.zeros((len(rows), len(cols), H, W), bool)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            masks[i, j, r:r + patch, c:c + patch] = True
+    return masks.reshape(-1, H, W)
+
+
+def _inputs(x, fills, masks, batch_size) -> Iterator[np.ndarray]:
+    """The images themselves, then every occluded copy of each, in batches."""
+    n, k = len(x), len(masks)
+    total = n + n * k
+    for start in range(0, total, batch_size):
+        jobs = np.arange(start, min(start + batch_size, total))
+        originals, copies = jobs[jobs < n], jobs[jobs >= n] - n
+        image, position = copies // k, copies % k
+        occluded = np.where(masks[position][..., None], fills[image], x[image])
+        yield np.concatenate([x[originals], occluded]) if len(originals) else occluded
 
 
 def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride: Optional[int] = None,
@@ -64,8 +74,6 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     square (moved by ``stride``) is covered with ``fill``: each pixel gets the
     mean drop of the patches covering it. ``extras["grid"]`` holds the drop
     per patch position (N, rows, cols)."""
-    from .predict import probabilities
-
     start = time.perf_counter()
     x = check_images(model, images)
     H, W = x.shape[1:3]
@@ -74,36 +82,33 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     if not 1 <= patch <= min(H, W) or stride < 1:
         raise CnnvizError(f"patch {patch}, stride {stride} do not fit a {H}x{W} image: "
                           f"give 1 <= patch <= {min(H, W)} and stride >= 1")
-    probs = probabilities(model, x)
-    targets = resolve_targets(model, x, target, predicted=probs)
     rows, cols = positions(H, patch, stride), positions(W, patch, stride)
-    boxes = [(r, c, (patch, patch)) for r in rows for c in cols]
+    masks = patch_masks(H, W, rows, cols, patch)
     fills = np.ascontiguousarray(fill_images(model, x, fill, patch), np.float32)
-    batch_size = batch_size or batch_size_for(x)
-    occluded = _occluded_probabilities(model, x, fills, boxes, targets, batch_size, progress, cancel)
-    drops = probs[np.arange(len(x)), targets][:, None] - occluded
-    maps = np.zeros(x.shape[:3], np.float64)
-    counts = np.zeros((H, W))
-    for k, (r, c, _) in enumerate(boxes):
-        maps[:, r:r + patch, c:c + patch] += drops[:, k, None, None]
-        counts[r:r + patch, c:c + patch] += 1
-    return Attribution("occlusion", (maps / counts).astype(np.float32), targets, signed=True,
+    probs, occluded = _probabilities(model, x, fills, masks, batch_size or batch_size_for(x), progress, cancel)
+    targets = resolve_targets(model, x, target, predicted=probs)
+    pick = lambda p: np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
+    drops = pick(probs)[:, None] - pick(occluded)
+    flat = masks.reshape(len(masks), -1).astype(np.float32)
+    maps = (drops.astype(np.float32) @ flat) / flat.sum(axis=0)
+    return Attribution("occlusion", maps.reshape(x.shape[:3]), targets, signed=True,
                        params={"patch": patch, "stride": stride, "fill": fill},
                        extras={"grid": drops.reshape(len(x), len(rows), len(cols)).astype(np.float32)},
                        seconds=time.perf_counter() - start)
 
 
-def _occluded_probabilities(model, x, fills, boxes, targets, batch_size, progress, cancel) -> np.ndarray:
-    """Target probability for every (image, patch position): (N, positions)."""
+def _probabilities(model, x, fills, masks, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of the images (N, classes) and of every occluded
+    copy (N, positions, classes), from one batched pass."""
     from .predict import as_probabilities
 
     fn = compiled(model)
-    total, done, scores = len(x) * len(boxes), 0, []
-    for batch in _copies(x, fills, boxes, batch_size):
+    total, done, out = len(x) * (1 + len(masks)), 0, []
+    for batch in _inputs(x, fills, masks, batch_size):
         check(cancel)
         report(progress, done, total, "occlusion")
-        scores.append(as_probabilities(model, np.asarray(fn(batch))))
+        out.append(as_probabilities(model, np.asarray(fn(batch))))
         done += len(batch)
     report(progress, total, total, "occlusion")
-    out = np.concatenate(scores).reshape(len(x), len(boxes), -1)
-    return np.take_along_axis(out, targets[:, None, None], axis=2)[..., 0]
+    out = np.concatenate(out)
+    return out[:len(x)], out[len(x):].reshape(len(x), len(masks), -1)
