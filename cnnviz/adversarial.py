@@ -267,7 +267,11 @@ def _check_labels(labels, n: int, n_classes: int, model) -> Optional[np.ndarray]
         return None
     if np.ndim(labels) == 0 and not isinstance(labels, (list, tuple)):
         labels = [labels] * n
-    resolved = np.array([class_index(model, c) for c in np.asarray(labels, dtype=object).reshape(-1)], np.int64)
+    array = np.asarray(labels).reshape(-1)
+    if array.dtype.kind in "iu" and array.size and 0 <= array.min() and array.max() < n_classes:
+        resolved = array.astype(np.int64)                        # class indices: nothing to look up
+    else:
+        resolved = np.array([class_index(model, c) for c in np.asarray(labels, dtype=object).reshape(-1)], np.int64)
     if len(resolved) != n:
         raise CnnvizError(f"{len(resolved)} labels for {n} images: give one label per image")
     return resolved
