@@ -8,8 +8,6 @@ import sys
 
 from .errors import CnnvizError
 
-LOSSLESS = (".png", ".bmp", ".tif", ".tiff")
-
 
 def parse_eps(text: str) -> float:
     """A budget such as ``0.3`` or ``8/255``."""
@@ -46,14 +44,14 @@ def cmd_attack(args) -> int:
     from pathlib import Path
 
     from .adversarial import attack
-    from .adversarial_plots import attack_figure
+    from .adversarial_plots import LOSSLESS_SUFFIXES, attack_figure
     from .cli import ProgressBar, _emit_json, _load, _save
     from .images import load_image
     from .zoo import model_info
 
-    if args.save_adversarial and Path(args.save_adversarial).suffix.lower() not in LOSSLESS:
+    if args.save_adversarial and Path(args.save_adversarial).suffix.lower() not in LOSSLESS_SUFFIXES:
         raise CnnvizError(f"--save-adversarial {args.save_adversarial}: use a lossless format "
-                          f"({', '.join(LOSSLESS)}); JPEG compression would destroy the perturbation")
+                          f"({', '.join(LOSSLESS_SUFFIXES)}); JPEG compression would destroy the perturbation")
     eps = parse_eps(args.eps) if args.eps is not None else None
     model = _load(args)
     image = load_image(args.image, model)
@@ -91,16 +89,14 @@ def cmd_attack(args) -> int:
 def _save_adversarial(result, model, path: str) -> dict:
     """Write the 8-bit adversarial as a lossless image, read it back as a user
     would and ask the model again."""
-    import imageio.v3 as iio
     import numpy as np
 
-    from .fileio import atomic_path
+    from .adversarial_plots import save_adversarial
     from .images import load_image
     from .predict import predict
 
+    save_adversarial(result, path)
     pixels = result.rounded[0]
-    with atomic_path(path) as tmp:
-        iio.imwrite(tmp, pixels[..., 0] if pixels.shape[-1] == 1 else pixels, extension=tmp.suffix)
     print(f"wrote {path}", file=sys.stderr)
     again = load_image(path, model)
     top = predict(model, again.x[None])[0]

@@ -560,16 +560,23 @@ class MainWindow(QMainWindow):
         view = self.tabs.currentWidget()
         return view if isinstance(view, View) else None
 
+    def _export_path(self, path: Optional[str], view: View, suffix: str, title: str, kinds: str) -> Optional[str]:
+        """``path``, or where the user chooses (starting in the last export
+        folder); the folder is remembered."""
+        if path is None:
+            default = str(Path(self.settings.value("folders/export", "")) / f"{view.export_name()}.{suffix}")
+            path, _ = QFileDialog.getSaveFileName(self, title, default, kinds)
+        if path:
+            self.settings.setValue("folders/export", str(Path(path).parent))
+        return path or None
+
     def export_png(self, path: Optional[str] = None) -> Optional[str]:
         view = self.current_view()
-        if path is None:
-            default = str(Path(self.settings.value("folders/export", "")) / f"{view.export_name()}.png")
-            path, _ = QFileDialog.getSaveFileName(self, "Export the view as PNG", default, "PNG (*.png)")
+        path = self._export_path(path, view, "png", "Export the view as PNG", "PNG (*.png)")
         if not path:
             return None
         from cnnviz.fileio import atomic_path
 
-        self.settings.setValue("folders/export", str(Path(path).parent))
         with atomic_path(path) as tmp:
             if not view.grab().save(str(tmp), "PNG"):
                 self.error(f"could not write {path}: check the folder is writable")
@@ -583,14 +590,11 @@ class MainWindow(QMainWindow):
         if not arrays:
             self.error("nothing to export yet: open a model and an image, and pick a layer with maps")
             return None
-        if path is None:
-            default = str(Path(self.settings.value("folders/export", "")) / f"{view.export_name()}.npz")
-            path, _ = QFileDialog.getSaveFileName(self, "Export the view's arrays as NPZ", default, "NumPy (*.npz)")
+        path = self._export_path(path, view, "npz", "Export the view's arrays as NPZ", "NumPy (*.npz)")
         if not path:
             return None
         from cnnviz.fileio import atomic_path
 
-        self.settings.setValue("folders/export", str(Path(path).parent))
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **arrays)
         self.statusBar().showMessage(f"saved {path}: {', '.join(arrays)}", 5000)

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayo
 from cnnviz import CnnvizError
 from cnnviz.adversarial import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
 from cnnviz.adversarial_plots import LOSSLESS_SUFFIXES, save_adversarial
-from cnnviz.predict import check_classifier
 
 from ..render import WEIGHTS_CMAP, as_rgb, colorize, format_value, signed_unit
 from ..widgets import ColorBar, ImageLabel, PredictionPanel, fill_class_combo, heading, scroll_page
@@ -241,16 +240,7 @@ class AdversarialView(View):
         self.session.forget(self.jobs("attack"))
 
     def _problem(self) -> Optional[str]:
-        s = self.session
-        if s.model is None:
-            return "No model loaded: pick one in the toolbar or File > Open model."
-        try:
-            check_classifier(s.model)
-        except CnnvizError as exc:
-            return f"Nothing to attack: {exc}"
-        if s.image is None:
-            return "Open an image to attack."
-        return None
+        return self.classifier_problem("attack", "Open an image to attack.")
 
     def _clear(self, text: str, error: bool = False) -> None:
         self.result = None

@@ -14,6 +14,9 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
+from cnnviz import CnnvizError
+from cnnviz.predict import check_classifier
+
 from ..session import Session
 
 
@@ -72,6 +75,17 @@ class View(QWidget):
 
     def cancelled(self) -> None:
         """The user pressed Cancel: say so where a result was awaited."""
+
+    def classifier_problem(self, action: str, no_image: str) -> Optional[str]:
+        """Why this view cannot ``action`` the current model and image, or None."""
+        s = self.session
+        if s.model is None:
+            return "No model loaded: pick one in the toolbar or File > Open model."
+        try:
+            check_classifier(s.model)
+        except CnnvizError as exc:
+            return f"Nothing to {action}: {exc}"
+        return no_image if s.image is None else None
 
     def jobs(self, suffix: str) -> str:
         return f"{self.name}.{suffix}"

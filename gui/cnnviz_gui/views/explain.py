@@ -19,11 +19,10 @@ from PySide6.QtWidgets import (QBoxLayout, QComboBox, QDoubleSpinBox, QFormLayou
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSlider,
                                QStyle, QVBoxLayout, QWidget)
 
-from cnnviz import EXPLAIN_METHODS, CnnvizError
+from cnnviz import EXPLAIN_METHODS
 from cnnviz.explain import explain_one, method_label, method_values, option_specs
 from cnnviz.explain_plots import ABS_CMAP, SIGNED_CMAP, heatmap_rgb, overlay_rgb, scale_limits
 from cnnviz.faithfulness import MODES, curves, random_maps
-from cnnviz.predict import check_classifier
 from cnnviz.progress import stage
 
 from ..editors import OptionForm
@@ -321,16 +320,7 @@ class ExplainView(View):
             self.session.forget(self.jobs(job))
 
     def _problem(self) -> Optional[str]:
-        s = self.session
-        if s.model is None:
-            return "No model loaded: pick one in the toolbar or File > Open model."
-        try:
-            check_classifier(s.model)
-        except CnnvizError as exc:
-            return f"Nothing to explain: {exc}"
-        if s.image is None:
-            return "Open an image to explain the model's decision on it."
-        return None
+        return self.classifier_problem("explain", "Open an image to explain the model's decision on it.")
 
     def _shown(self) -> list[str]:
         return [self.selected] if self.mode.currentData() == "single" else self._ticked()
