@@ -40,7 +40,7 @@ def _budget(result) -> str:
 
 def _literature(name: str, dataset: str, attacks):
     from cnnviz import load_model
-    from cnnviz.adversarial import attack
+    from cnnviz.adversarial.attacks import attack
 
     model = load_model(name)
     x, y = _test_set(dataset)
@@ -94,9 +94,9 @@ def adversarial_robustness_mnist():
     """Accuracy under FGSM and PGD-40 against eps for the four MNIST models,
     with DeepFool's median minimal L2 perturbation; writes the curves."""
     from cnnviz import load_model
-    from cnnviz.adversarial import robustness
-    from cnnviz.adversarial_plots import robustness_figure
-    from cnnviz.fileio import save_figure
+    from cnnviz.adversarial.robustness import robustness
+    from cnnviz.common.fileio import save_figure
+    from cnnviz.plots.adversarial import robustness_figure
 
     x, y = _test_set("mnist")
     grid = [0, 0.05, 0.1, 0.2, 0.3]
@@ -122,9 +122,9 @@ def adversarial_attack_figure():
     """The lecture's three columns for three digits sent to "3" (not a table
     of timings: the success of each, for the figure's caption)."""
     from cnnviz import load_model
-    from cnnviz.adversarial import attack
-    from cnnviz.adversarial_plots import attack_figure
-    from cnnviz.fileio import save_figure
+    from cnnviz.adversarial.attacks import attack
+    from cnnviz.common.fileio import save_figure
+    from cnnviz.plots.adversarial import attack_figure
 
     model = load_model("mnist_cnn")
     x, y = _test_set("mnist", 4)
@@ -145,7 +145,7 @@ def _eager_loop(model, x, y, eps, steps, alpha):
     """The lecture's code: one image at a time, an eager GradientTape per step."""
     import tensorflow as tf
 
-    from cnnviz.surgery import logits_model
+    from cnnviz.models.surgery import logits_model
 
     logits = logits_model(model)
     out = []
@@ -165,7 +165,7 @@ def _eager_loop(model, x, y, eps, steps, alpha):
 def adversarial_batched_vs_loop():
     """PGD-40 at L-inf eps 0.3 on 1,000 MNIST images (mnist_cnn)."""
     from cnnviz import load_model
-    from cnnviz.adversarial import attack
+    from cnnviz.adversarial.attacks import attack
 
     model = load_model("mnist_cnn")
     x, y = _test_set("mnist")
@@ -237,9 +237,9 @@ def adversarial_vs_peers(repeats: int = 3):
     images' predictions, which cnnviz computes when first asked); median of
     ``repeats`` runs taken in turn after a warm-up, as the machine is shared."""
     from cnnviz import load_model
-    from cnnviz.adversarial import attack
-    from cnnviz.predict import probabilities
-    from cnnviz.surgery import logits_model
+    from cnnviz.adversarial.attacks import attack
+    from cnnviz.models.predict import probabilities
+    from cnnviz.models.surgery import logits_model
 
     model = load_model("mnist_cnn")
     logits = logits_model(model)

@@ -36,7 +36,7 @@ def _plain(model, layer=None):
     """The bar to reach: 10 lines of GradientTape in one tf.function."""
     import tensorflow as tf
 
-    from cnnviz.surgery import logits_model
+    from cnnviz.models.surgery import logits_model
 
     logits = logits_model(model)
     if layer is None:
@@ -48,7 +48,7 @@ def _plain(model, layer=None):
             return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1)
 
         return saliency
-    from cnnviz.graph import feature_model, layer_names
+    from cnnviz.inside.graph import feature_model, layer_names
 
     both = feature_model(logits, [layer, layer_names(logits)[-1]])
 
@@ -73,9 +73,9 @@ def _cases():
 
 def gradients_vs_peers():
     """Saliency and Grad-CAM, batch 1 and 32 (VGG16: batch 1), median of 5."""
-    from cnnviz.cam import gradcam
-    from cnnviz.gradients import saliency
-    from cnnviz.surgery import logits_model
+    from cnnviz.attribution.cam import gradcam
+    from cnnviz.attribution.gradients import saliency
+    from cnnviz.models.surgery import logits_model
 
     rows = []
     for label, model, layer in _cases():
@@ -126,7 +126,7 @@ def _peer_gradient_runs(method, model, logits, layer, x, targets, onehot) -> dic
 
 def _inner(model, layer):
     """Peers find layers by plain name on the outer model; VGG16's are nested."""
-    from cnnviz.graph import get_layer
+    from cnnviz.inside.graph import get_layer
 
     return get_layer(model, layer).name if layer in [l.name for l in model.layers] else layer
 
@@ -135,8 +135,8 @@ def occlusion_vs_peers():
     """Lecture size: 28x28, patch 4, stride 2 (169 copies); VGG16 224x224,
     patch 32, stride 16 (169 copies) against the floor and a per-patch loop."""
     from cnnviz import build_model, load_model
-    from cnnviz.engine import compiled
-    from cnnviz.occlusion import occlusion
+    from cnnviz.attribution.occlusion import occlusion
+    from cnnviz.models.engine import compiled
 
     rows = []
     for label, model, patch, stride in (("mnist_cnn", load_model("mnist_cnn"), 4, 2),
@@ -171,9 +171,9 @@ def occlusion_vs_peers():
 def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
     """1000 samples, same segmentation (about 50 superpixels) and seed."""
     from cnnviz import build_model, load_model
-    from cnnviz.engine import compiled
-    from cnnviz.images import load_image
-    from cnnviz.lime_explain import Superpixels, lime, pixel_image
+    from cnnviz.attribution.lime import Superpixels, lime, pixel_image
+    from cnnviz.data.images import load_image
+    from cnnviz.models.engine import compiled
 
     rows = []
     cases = {"cifar10_cnn": lambda: load_model("cifar10_cnn"), "vgg16": lambda: build_model("vgg16")}
@@ -196,8 +196,8 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
             from lime.lime_image import LimeImageExplainer
 
             def predict_fn(images):                     # lime's usual recipe: model.predict per batch of 10
-                from cnnviz.images import preprocess
-                from cnnviz.zoo import model_info
+                from cnnviz.data.images import preprocess
+                from cnnviz.models.zoo import model_info
 
                 return model.predict(preprocess(images * 255.0, model_info(model).preprocessing), verbose=0)
 
@@ -235,12 +235,12 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
 def faithfulness():
     """Every method on 100 test images of each shipped lecture model."""
     from cnnviz import load_model
-    from cnnviz.data import load_dataset
-    from cnnviz.evaluate import dataset_inputs
-    from cnnviz.explain import METHODS
-    from cnnviz.explain_plots import curves_figure
-    from cnnviz.faithfulness import compare
-    from cnnviz.fileio import save_figure
+    from cnnviz.attribution.faithfulness import compare
+    from cnnviz.attribution.registry import METHODS
+    from cnnviz.common.fileio import save_figure
+    from cnnviz.data.datasets import load_dataset
+    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.plots.attribution import curves_figure
 
     rows = []
     for name, dataset in (("mnist_cnn", "mnist"), ("cifar10_cnn", "cifar10")):

@@ -16,8 +16,8 @@ def training_throughput():
     import keras
 
     from cnnviz import build_model
-    from cnnviz.data import mnist_dataset
-    from cnnviz.training import split_train_validation, to_model_input, train
+    from cnnviz.data.datasets import mnist_dataset
+    from cnnviz.models.training import split_train_validation, to_model_input, train
 
     data = mnist_dataset()
     x, y = to_model_input(data.x_train), data.y_train.astype("int64")
@@ -51,7 +51,7 @@ def training_throughput():
 def cifar_loading():
     """CIFAR-10 from the JPEG zip: first load decodes 60,000 images, the second
     reads the cache."""
-    from cnnviz.data import cifar10_dataset
+    from cnnviz.data.datasets import cifar10_dataset
 
     rows, saved = [], os.environ.get("CNNVIZ_CACHE")
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,9 +44,8 @@ def _wait(app, condition, timeout=120.0):
 
 
 def layer_switch():
-    from PySide6.QtCore import QSettings
-
     from cnnviz_gui.app import MainWindow
+    from PySide6.QtCore import QSettings
 
     app = _app()
     rows = []
@@ -125,9 +124,8 @@ def _row(what: str, seconds: float, gaps) -> list:
 
 
 def event_loop_latency():
-    from PySide6.QtCore import QSettings
-
     from cnnviz_gui.app import MainWindow
+    from PySide6.QtCore import QSettings
 
     app = _app()
     start = time.perf_counter()

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,10 @@ def _naive_top_patches(model, x, layers, k=9):
 
 def _save_gallery(model, result, images, layer="conv4", channels=8):
     """The full-size figure of the run: conv4's first channels' top-9 patches."""
-    from cnnviz.fileio import save_figure
-    from cnnviz.plotting import top_patches_figure
-    from cnnviz.receptive import receptive_field
-    from cnnviz.top_patches import LayerTopK, patch_crops
+    from cnnviz.common.fileio import save_figure
+    from cnnviz.inside.receptive import receptive_field
+    from cnnviz.inside.top_patches import LayerTopK, patch_crops
+    from cnnviz.plots.inside import top_patches_figure
 
     top = result.layers[layer]
     top = LayerTopK(layer, top.channels[:channels], top.values[:channels], top.image_index[:channels],
@@ -51,9 +50,9 @@ def _save_gallery(model, result, images, layer="conv4", channels=8):
 def top_patches_speed():
     """All channels of cifar10_cnn's four conv layers over the CIFAR-10 test set."""
     from cnnviz import load_model
-    from cnnviz.data import cifar10_dataset
-    from cnnviz.evaluate import dataset_inputs
-    from cnnviz.top_patches import top_patches
+    from cnnviz.data.datasets import cifar10_dataset
+    from cnnviz.inside.top_patches import top_patches
+    from cnnviz.models.evaluate import dataset_inputs
 
     model = load_model("cifar10_cnn")
     images = cifar10_dataset().x_test
@@ -79,8 +78,8 @@ _MEMORY_PROBE = """
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from cnnviz import load_model
-from cnnviz.data import cifar10_dataset
-from cnnviz.top_patches import top_patches
+from cnnviz.data.datasets import cifar10_dataset
+from cnnviz.inside.top_patches import top_patches
 
 def rss(field):
     for line in open("/proc/self/status"):
@@ -113,7 +112,7 @@ def vgg16_activations():
     import keras
 
     from cnnviz import build_model
-    from cnnviz.activations import activations
+    from cnnviz.inside.activations import activations
 
     model = build_model("vgg16_notop")
     convs = [layer.name for layer in model.layers if "conv" in layer.name]

@@ -44,7 +44,7 @@ def batched_vs_loop(rounds: int = 2):
     """All 64 channels of cifar10_cnn conv4, same number of steps; the two
     interleaved ``rounds`` times, best of each (the machine is shared)."""
     from cnnviz import load_model
-    from cnnviz.synthesis import synthesize_channels
+    from cnnviz.synthesis.maximize import synthesize_channels
 
     model = load_model("cifar10_cnn")
     synthesize_channels(model, "conv4", range(64), steps=2)                 # compile once
@@ -64,8 +64,8 @@ def batched_vs_loop(rounds: int = 2):
 
 def _test_set_best(model, layer, images):
     """The most any real image activates each channel (mean over space)."""
-    from cnnviz.engine import features
-    from cnnviz.evaluate import dataset_inputs
+    from cnnviz.models.engine import features
+    from cnnviz.models.evaluate import dataset_inputs
 
     best = None
     for start in range(0, len(images), 1000):
@@ -80,9 +80,9 @@ def beats_the_test_set():
     space) more than the best real test image, every conv layer, all channels;
     and the class probability reached by class images."""
     from cnnviz import load_model
-    from cnnviz.bounds import dead_channels
-    from cnnviz.data import load_dataset
-    from cnnviz.synthesis import synthesize_channels, synthesize_class
+    from cnnviz.data.datasets import load_dataset
+    from cnnviz.inside.bounds import dead_channels
+    from cnnviz.synthesis.maximize import synthesize_channels, synthesize_class
 
     rows = []
     for name, dataset in (("mnist_cnn", "mnist"), ("lenet", "mnist"), ("cifar10_cnn", "cifar10")):
@@ -111,7 +111,7 @@ def beats_the_test_set():
 
 
 def _ours(model, layer, channel, steps):
-    from cnnviz.synthesis import synthesize_channels
+    from cnnviz.synthesis.maximize import synthesize_channels
 
     return synthesize_channels(model, layer, [channel], steps=steps).images[0]
 
@@ -173,7 +173,7 @@ def against_peers():
 def _save_gallery(gallery):
     from matplotlib.figure import Figure
 
-    from cnnviz.fileio import save_figure
+    from cnnviz.common.fileio import save_figure
 
     names = list(gallery[0][2])
     fig = Figure(figsize=(2.4 * len(names), 2.5 * len(gallery)), layout="constrained")
@@ -198,9 +198,9 @@ def readable_and_maximal():
     import importlib.util
 
     from cnnviz import load_model
-    from cnnviz.data import load_dataset
-    from cnnviz.engine import features
-    from cnnviz.synthesis import synthesize_channels
+    from cnnviz.data.datasets import load_dataset
+    from cnnviz.models.engine import features
+    from cnnviz.synthesis.maximize import synthesize_channels
 
     libraries = {"cnnviz default": lambda model, layer, channels: synthesize_channels(model, layer, channels).images,
                  "cnnviz fourier": lambda model, layer, channels: synthesize_channels(model, layer, channels,
@@ -241,7 +241,7 @@ def _xplique_channels(model, layer, channels):
 def _save_channel_gallery(gallery):
     from matplotlib.figure import Figure
 
-    from cnnviz.fileio import save_figure
+    from cnnviz.common.fileio import save_figure
 
     cols = max(len(channels) for _, _, channels, _, _ in gallery)
     fig = Figure(figsize=(1.25 * cols, 1.45 * len(gallery)), layout="constrained")

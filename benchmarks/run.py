@@ -31,7 +31,7 @@ def table(title: str, header, rows) -> str:
 def machine() -> str:
     import tensorflow as tf
 
-    from cnnviz.runtime import setup_devices
+    from cnnviz.common.runtime import setup_devices
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {setup_devices()}, "
             f"TF {tf.__version__}, Python {platform.python_version()}, {datetime.date.today()}")

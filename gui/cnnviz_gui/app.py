@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
-from cnnviz import zoo
-from cnnviz.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz import CnnvizError
-from cnnviz.predict import check_classifier
-from cnnviz.runtime import setup_devices
+from cnnviz.common.runtime import setup_devices
+from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
+from cnnviz.models import zoo
+from cnnviz.models.predict import check_classifier
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .session import Session, describe_path, existing
@@ -43,7 +43,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("cnnviz", "cnnviz-gui")
         self.session = Session(self)
         self.runner = self.session.runner
-        self.listing: Optional[list] = None          # cnnviz.summary.zoo_listing(), filled off the GUI thread
+        self.listing: Optional[list] = None          # cnnviz.inside.summary.zoo_listing(), filled off the GUI thread
         self.browser: Optional[DatasetBrowser] = None
         self.picker: Optional[ModelPicker] = None
         self.weights_dialog: Optional[WeightsDialog] = None
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
                 self.picker.set_listing(rows)
 
         def work(progress, cancel):
-            from cnnviz.summary import zoo_listing
+            from cnnviz.inside.summary import zoo_listing
 
             rows = zoo_listing()
             for row in rows:
@@ -575,7 +575,7 @@ class MainWindow(QMainWindow):
         path = self._export_path(path, view, "png", "Export the view as PNG", "PNG (*.png)")
         if not path:
             return None
-        from cnnviz.fileio import atomic_path
+        from cnnviz.common.fileio import atomic_path
 
         with atomic_path(path) as tmp:
             if not view.grab().save(str(tmp), "PNG"):
@@ -593,7 +593,7 @@ class MainWindow(QMainWindow):
         path = self._export_path(path, view, "npz", "Export the view's arrays as NPZ", "NumPy (*.npz)")
         if not path:
             return None
-        from cnnviz.fileio import atomic_path
+        from cnnviz.common.fileio import atomic_path
 
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **arrays)

@@ -12,9 +12,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QListView,
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from cnnviz import zoo
-from cnnviz.data import image_folder_files
-from cnnviz.images import conform, read_image
+from cnnviz.data.datasets import image_folder_files
+from cnnviz.data.images import conform, read_image
+from cnnviz.models import zoo
 
 from .render import as_rgb, fit_scale, to_pixmap
 from .session import Session

@@ -1,5 +1,5 @@
 """Editors for a method's options, built from the library's description of
-them (:func:`cnnviz.explain.option_specs`): a check box for a flag, spin boxes
+them (:func:`cnnviz.attribution.registry.option_specs`): a check box for a flag, spin boxes
 for numbers, a list for a fixed set of choices, a text field (empty: "auto")
 for optional values. The library converts and checks the values, so a bad
 one comes back as its one-line error, shown under the form."""
@@ -12,13 +12,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout, QWidget)
 
 from cnnviz import CnnvizError
-from cnnviz.explain import OptionSpec, convert_option
+from cnnviz.attribution.registry import Option, convert_option
 
 AUTO = "auto"
 LIMIT = 10 ** 8          # spin-box range: the library, not the editor, says what is too small or too large
 
 
-def _editor(spec: OptionSpec, value) -> QWidget:
+def _editor(spec: Option, value) -> QWidget:
     if spec.kind is bool:
         editor = QCheckBox()
         editor.setChecked(bool(value))
@@ -74,9 +74,9 @@ class OptionForm(QWidget):
         self.error.setVisible(False)
         box.addWidget(self.error)
         self.method: Optional[str] = None
-        self.editors: dict[str, tuple[OptionSpec, QWidget]] = {}
+        self.editors: dict[str, tuple[Option, QWidget]] = {}
 
-    def build(self, method: str, specs: list[OptionSpec], values: dict) -> None:
+    def build(self, method: str, specs: list[Option], values: dict) -> None:
         """Editors for ``specs``, showing ``values`` (defaults for the rest)."""
         while self.form.rowCount():
             self.form.removeRow(0)
@@ -100,7 +100,7 @@ class OptionForm(QWidget):
                 out[name] = value
         return out
 
-    def _read(self, spec: OptionSpec, editor: QWidget):
+    def _read(self, spec: Option, editor: QWidget):
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
         if isinstance(editor, QComboBox):

@@ -23,12 +23,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import cnnviz
-from cnnviz import zoo
-from cnnviz.activations import activations, spatial_layers
-from cnnviz.data import load_dataset
-from cnnviz.images import prepare, read_image
-from cnnviz.predict import predict
-from cnnviz.summary import summarize
+from cnnviz.data.datasets import load_dataset
+from cnnviz.data.images import prepare, read_image
+from cnnviz.inside.activations import activations, spatial_layers
+from cnnviz.inside.summary import summarize
+from cnnviz.models import zoo
+from cnnviz.models.predict import predict
 
 from .workers import Runner
 
@@ -147,7 +147,7 @@ class Session(QObject):
         self.rows: list[LayerRow] = []
         self.model_key: Optional[str] = None
         self.model_spec: Optional[str] = None
-        self.image = None                     # cnnviz.images.LoadedImage, prepared for self.model
+        self.image = None                     # cnnviz.data.images.LoadedImage, prepared for self.model
         self.raw: Optional[tuple[np.ndarray, str, Optional[str]]] = None   # (pixels as read, source, path)
         self.image_key: Optional[str] = None
         self.layer: Optional[str] = None
@@ -304,7 +304,7 @@ class Session(QObject):
                             on_done, on_error)
 
     def predictions(self, view: str, on_done: Callable, on_error: Optional[Callable] = None) -> bool:
-        """The current image's top-5 predictions (a list of cnnviz.predict.Prediction);
+        """The current image's top-5 predictions (a list of cnnviz.models.predict.Prediction);
         a model that is no classifier gives its cnnviz error to ``on_error``."""
         model, image = self.model, self.image
         return self.compute(view, self.key("predict"), lambda progress, cancel: predict(model, image.x[None], 5)[0],

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, Signal
 
-from cnnviz import CancelToken, Cancelled, CnnvizError
+from cnnviz import Cancelled, CancelToken, CnnvizError
 
 
 class _Signals(QObject):

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayo
                                QPushButton, QSpinBox, QVBoxLayout)
 
 from cnnviz import CnnvizError
-from cnnviz.adversarial import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
-from cnnviz.adversarial_plots import LOSSLESS_SUFFIXES, save_adversarial
+from cnnviz.adversarial.attacks import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
+from cnnviz.plots.adversarial import LOSSLESS_SUFFIXES, save_adversarial
 
 from ..render import WEIGHTS_CMAP, as_rgb, colorize, format_value, signed_unit
 from ..widgets import ColorBar, ImageLabel, PredictionPanel, fill_class_combo, heading, scroll_page

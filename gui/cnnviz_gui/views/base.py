@@ -15,7 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from cnnviz import CnnvizError
-from cnnviz.predict import check_classifier
+from cnnviz.models.predict import check_classifier
 
 from ..session import Session
 

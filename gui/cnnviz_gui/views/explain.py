@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (QBoxLayout, QComboBox, QDoubleSpinBox, QFormLayou
                                QStyle, QVBoxLayout, QWidget)
 
 from cnnviz import EXPLAIN_METHODS
-from cnnviz.explain import explain_one, method_label, method_values, option_specs
-from cnnviz.explain_plots import ABS_CMAP, SIGNED_CMAP, heatmap_rgb, overlay_rgb, scale_limits
-from cnnviz.faithfulness import MODES, curves, random_maps
-from cnnviz.progress import stage
+from cnnviz.attribution.faithfulness import MODES, curves, random_maps
+from cnnviz.attribution.registry import explain_one, method_label, method_values, option_specs
+from cnnviz.common.progress import stage
+from cnnviz.plots.attribution import ABS_CMAP, SIGNED_CMAP, heatmap_rgb, overlay_rgb, scale_limits
 
 from ..editors import OptionForm
 from ..render import fit_pixmap, format_value

@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
 from cnnviz import CnnvizError
-from cnnviz.filters import filter_weights
-from cnnviz.receptive import unit_box
+from cnnviz.inside.filters import filter_weights
+from cnnviz.inside.receptive import unit_box
 
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, colorize, format_value, signed_unit
 from ..widgets import ColorBar, MosaicArea, heading
@@ -27,7 +27,7 @@ class LayerView(View):
     def __init__(self, session):
         super().__init__(session)
         self.maps: Optional[np.ndarray] = None          # (h, w, C) shown now
-        self.weights = None                             # cnnviz.filters.FilterWeights of the layer, or None
+        self.weights = None                             # cnnviz.inside.filters.FilterWeights of the layer, or None
         box = QVBoxLayout(self)
         self.header = heading("")
         box.addWidget(self.header)

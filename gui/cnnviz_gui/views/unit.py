@@ -10,10 +10,10 @@ import numpy as np
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from cnnviz import CnnvizError
-from cnnviz.filters import filter_weights
-from cnnviz.receptive import unit_box
-from cnnviz.synthesis import synthesize_channels
-from cnnviz.top_patches import LayerTopK, patch_crops, top_patches
+from cnnviz.inside.filters import filter_weights
+from cnnviz.inside.receptive import unit_box
+from cnnviz.inside.top_patches import LayerTopK, patch_crops, top_patches
+from cnnviz.synthesis.maximize import synthesize_channels
 
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, as_rgb, colorize, format_value, overlay, signed_unit
 from ..widgets import ColorBar, ImageLabel, MosaicArea, heading, scroll_page

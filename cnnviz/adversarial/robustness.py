@@ -1,0 +1,167 @@
+"""Robustness curves: a model's accuracy under attack as the budget grows,
+on a labelled image set (Madry et al. 2018 plot accuracy against eps)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..common.errors import CnnvizError
+from ..common.progress import CancelToken, ProgressFn
+from ..models.zoo import input_shape, model_info
+from ..synthesis.maximize import class_index
+from .attacks import (CW_BINARY_STEPS, DEFAULT_STEPS, MINIMAL, _as_batch, _check_eps, _check_labels, _check_method,
+                      _default_batch, _probabilities, attack, default_eps_grid, is_fooled, project, quantize)
+
+
+@dataclass
+class RobustnessCurve:
+    """Accuracy under attack against the budget on a labelled image set."""
+
+    model: str
+    method: str
+    norm: str
+    eps: np.ndarray                    # budgets, [0, 1] pixel units
+    accuracy: np.ndarray               # share classified correctly under attack
+    accuracy_8bit: np.ndarray          # the same with the adversarials rounded to 8 bits
+    success_rate: np.ndarray           # share of the correctly classified images fooled (targeted: sent to the target)
+    clean_accuracy: float
+    n: int
+    steps: int
+    targeted: bool = False
+    target: Optional[str] = None
+    seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    median_norm: Optional[float] = None   # cw / deepfool: median size of the perturbations that fool
+    dataset: Optional[str] = None
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        norm = "L-inf" if self.norm == "inf" else "L2"
+        return f"{self.model} {self.method} {norm}" + (f" -> {self.target}" if self.targeted else "")
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "method": self.method, "norm": self.norm, "targeted": self.targeted,
+                "target": self.target, "dataset": self.dataset, "n": self.n, "steps": self.steps, "seed": self.seed,
+                "clean_accuracy": self.clean_accuracy, "median_norm": self.median_norm,
+                "points": [{"eps": float(e), "accuracy": float(a), "accuracy_8bit": float(q),
+                            "success_rate": float(s), "seconds": float(t)}
+                           for e, a, q, s, t in zip(self.eps, self.accuracy, self.accuracy_8bit,
+                                                    self.success_rate, self.seconds)]}
+
+
+def _test_images(model, dataset: Optional[str], n: Optional[int]):
+    """The first ``n`` uint8 test images of a dataset at the model's size, with labels."""
+    from ..data.datasets import load_dataset
+    from ..data.images import conform
+
+    name = dataset or model_info(model).dataset
+    if name is None or name == "imagenet":
+        raise CnnvizError(f"no test set known for {model.name}: pass dataset='mnist', 'cifar10' or an image folder")
+    if n is not None and n < 1:
+        raise CnnvizError(f"n must be at least 1 (got {n})")
+    data = load_dataset(name, input_shape(model))
+    x, y = data.x_test[:n], data.y_test.reshape(-1)[:n].astype(np.int64)
+    if x.ndim == 3:
+        x = x[..., None]
+    shape = input_shape(model)
+    if any(s is not None and s != d for s, d in zip(shape, x.shape[1:])):
+        x = np.stack([conform(im[..., 0] if im.shape[-1] == 1 else im, shape[:2], shape[2]) for im in x])
+    return x, y, data.name
+
+
+def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Optional[Sequence[float]] = None,
+               norm: Optional[str] = None, steps: Optional[int] = None, step_size: Optional[float] = None,
+               target=None, seed: int = 0, dataset: Optional[str] = None, n: Optional[int] = 1000,
+               batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
+               cancel: Optional[CancelToken] = None, **options) -> RobustnessCurve:
+    """Accuracy under ``method`` against each budget in ``eps`` (default
+    :func:`default_eps_grid`), on ``images`` with true ``labels``, or on the
+    first ``n`` test images of ``dataset`` (default the model's own).
+
+    Only correctly classified images are attacked (the others count as wrong
+    at every budget). fgsm and pgd run once per budget; cw and deepfool run
+    once, unbounded, and each budget counts the perturbations that fool
+    within it (projected onto the budget). A fixed ``target`` skips images of
+    that class; ``target="random"`` gives each image a seeded other class.
+    """
+    method, norm = _check_method(method, norm)
+    name = None
+    if images is None:
+        images, labels, name = _test_images(model, dataset, n)
+    elif labels is None:
+        raise CnnvizError("robustness needs the true labels of the images")
+    x, _ = _as_batch(model, images)
+    n_classes = int(model.outputs[0].shape[-1])
+    y = _check_labels(labels, len(x), n_classes, model)
+    dims = int(np.prod(x.shape[1:]))
+    grid = default_eps_grid(model, norm) if eps is None else [_check_eps(e, norm, dims) for e in eps]
+    if not grid:
+        raise CnnvizError("give at least one eps")
+    grid = np.array(grid, np.float64)
+    keep = np.arange(len(x))
+    target_name = None
+    if target is not None and not (isinstance(target, str) and target.lower() == "random"):
+        t = class_index(model, target)
+        target_name = model_info(model).classes[t] if t < len(model_info(model).classes) else str(t)
+        keep = np.flatnonzero(y != t)
+        if len(keep) == 0:
+            raise CnnvizError(f"every image is of the target class {target_name!r}: pick another target")
+    elif target is not None:
+        target_name = "random"
+    x, y = x[keep], y[keep]
+
+    batch_size = batch_size or _default_batch(model, method)
+    clean_probs = _probabilities(model, x, batch_size=max(batch_size, 64))
+    pred = clean_probs.argmax(-1)
+    correct = np.flatnonzero(pred == y)
+    clean = float(np.mean(pred == y))
+    xc, yc = x[correct], y[correct]
+    attacked = [e for e in grid if e > 0] if method not in MINIMAL else [None]
+    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps", CW_BINARY_STEPS) if method == "cw" else 1)
+    total = max(1, len(attacked) * len(xc) * steps_per)
+    acc, acc8, rate, seconds = [], [], [], []
+    median_norm = None
+
+    def scoped(k):
+        return None if progress is None else (lambda done, tot, msg: progress(
+            k * len(xc) * steps_per + done, total, f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg))
+
+    if method in MINIMAL and len(xc):
+        result = attack(model, xc, method=method, norm=norm, steps=steps, target=target, labels=yc, seed=seed,
+                        batch_size=batch_size, progress=scoped(0), cancel=cancel, _indices=keep[correct],
+                        _original_probs=clean_probs[correct], **options)
+        found_norm = result.linf if norm == "inf" else result.l2
+        median_norm = float(np.median(found_norm[result.success])) if result.success.any() else None
+        per_eps = result.seconds / max(1, len(grid))
+    for k, e in enumerate(grid):
+        started = time.perf_counter()
+        if len(xc) == 0 or e == 0:
+            fooled = wrong = np.zeros(len(xc), bool)
+        elif method in MINIMAL:
+            adv = project(result.adversarial, result.original, e, norm)
+            probs = _probabilities(model, adv, batch_size)
+            probs8 = _probabilities(model, quantize(adv, result.original, e, norm).astype(np.float32) / 255.0,
+                                    batch_size)
+            fooled = is_fooled(probs, yc, result.target)
+            wrong = probs.argmax(-1) != yc
+            wrong8 = probs8.argmax(-1) != yc
+        else:
+            result = attack(model, xc, method=method, eps=e, norm=norm, steps=steps, step_size=step_size,
+                            target=target, labels=yc, seed=seed, batch_size=batch_size,
+                            progress=scoped(attacked.index(e)), cancel=cancel, _indices=keep[correct],
+                            _original_probs=clean_probs[correct], **options)
+            fooled = result.success
+            wrong = result.adversarial_prediction != yc
+            wrong8 = result.rounded_probs.argmax(-1) != yc
+        if len(xc) == 0 or e == 0:
+            wrong8 = wrong
+        acc.append(float(np.sum(~wrong)) / len(x))
+        acc8.append(float(np.sum(~wrong8)) / len(x))
+        rate.append(float(np.mean(fooled)) if len(xc) else 0.0)
+        seconds.append(time.perf_counter() - started + (per_eps if method in MINIMAL and len(xc) else 0.0))
+    return RobustnessCurve(model_info(model).name, method, norm, grid, np.array(acc), np.array(acc8), np.array(rate),
+                           clean, len(x), steps or DEFAULT_STEPS[method], target is not None, target_name,
+                           np.array(seconds), median_norm, name, seed)

@@ -1,0 +1,114 @@
+"""Occlusion maps (Zeiler & Fergus 2014): slide a patch over the image and
+record how much the target class's probability drops. All occluded copies of
+all images go through the compiled model in a few large batches."""
+from __future__ import annotations
+
+import time
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ..common.errors import CnnvizError
+from ..common.progress import CancelToken, ProgressFn, check, report
+from ..models.engine import compiled
+from .base import Attribution, batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
+
+FILLS = ("grey", "mean", "zero", "blurred")
+
+
+def default_patch(shape: tuple) -> tuple[int, int]:
+    """A patch of about a seventh of the image side, and half of it as stride
+    (4 and 2 for MNIST, 32 and 16 for 224x224)."""
+    patch = max(2, int(round(min(shape[:2]) / 7)))
+    return patch, max(1, patch // 2)
+
+
+def positions(size: int, patch: int, stride: int) -> list[int]:
+    """Patch offsets along one axis, the last one flush with the far edge so
+    that every pixel is covered."""
+    offsets = list(range(0, size - patch + 1, stride))
+    if offsets[-1] != size - patch:
+        offsets.append(size - patch)
+    return offsets
+
+
+def fill_images(model, x: np.ndarray, fill: str, patch: int) -> np.ndarray:
+    """What an occluded region shows, per image (N, H, W, C)."""
+    channels = x.shape[-1]
+    if fill == "grey":
+        return np.broadcast_to(pixel_value(model, 127.5, channels), x.shape)
+    if fill == "zero":
+        return np.zeros_like(x)
+    if fill == "mean":
+        return np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape)
+    if fill == "blurred":
+        return gaussian_blur(x, sigma=patch / 2)
+    raise CnnvizError(f"unknown fill {fill!r}: use {', '.join(FILLS)}")
+
+
+def patch_masks(H: int, W: int, rows: list[int], cols: list[int], patch: int) -> np.ndarray:
+    """(positions, H, W) bool: the pixels each patch position covers, row by row."""
+    masks = np.zeros((len(rows), len(cols), H, W), bool)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            masks[i, j, r:r + patch, c:c + patch] = True
+    return masks.reshape(-1, H, W)
+
+
+def _inputs(x, fills, masks, batch_size) -> Iterator[np.ndarray]:
+    """The images themselves, then every occluded copy of each, in batches."""
+    n, k = len(x), len(masks)
+    total = n + n * k
+    for start in range(0, total, batch_size):
+        jobs = np.arange(start, min(start + batch_size, total))
+        originals, copies = jobs[jobs < n], jobs[jobs >= n] - n
+        image, position = copies // k, copies % k
+        occluded = np.where(masks[position][..., None], fills[image], x[image])
+        yield np.concatenate([x[originals], occluded]) if len(originals) else occluded
+
+
+def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride: Optional[int] = None,
+              fill: str = "grey", batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelToken] = None) -> Attribution:
+    """The drop of the target's probability when a ``patch`` x ``patch``
+    square (moved by ``stride``) is covered with ``fill``: each pixel gets the
+    mean drop of the patches covering it. ``extras["grid"]`` holds the drop
+    per patch position (N, rows, cols)."""
+    start = time.perf_counter()
+    x = check_images(model, images)
+    H, W = x.shape[1:3]
+    patch = default_patch((H, W))[0] if patch is None else patch
+    stride = max(1, patch // 2) if stride is None else stride
+    if not 1 <= patch <= min(H, W) or stride < 1:
+        raise CnnvizError(f"patch {patch}, stride {stride} do not fit a {H}x{W} image: "
+                          f"give 1 <= patch <= {min(H, W)} and stride >= 1")
+    rows, cols = positions(H, patch, stride), positions(W, patch, stride)
+    masks = patch_masks(H, W, rows, cols, patch)
+    fills = np.ascontiguousarray(fill_images(model, x, fill, patch), np.float32)
+    probs, occluded = _probabilities(model, x, fills, masks, batch_size or batch_size_for(x), progress, cancel)
+    targets = resolve_targets(model, x, target, predicted=probs)
+    pick = lambda p: np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
+    drops = pick(probs)[:, None] - pick(occluded)
+    flat = masks.reshape(len(masks), -1).astype(np.float32)
+    maps = (drops.astype(np.float32) @ flat) / flat.sum(axis=0)
+    return Attribution("occlusion", maps.reshape(x.shape[:3]), targets, signed=True,
+                       params={"patch": patch, "stride": stride, "fill": fill},
+                       extras={"grid": drops.reshape(len(x), len(rows), len(cols)).astype(np.float32)},
+                       seconds=time.perf_counter() - start)
+
+
+def _probabilities(model, x, fills, masks, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of the images (N, classes) and of every occluded
+    copy (N, positions, classes), from one batched pass."""
+    from ..models.predict import as_probabilities
+
+    fn = compiled(model)
+    total, done, out = len(x) * (1 + len(masks)), 0, []
+    for batch in _inputs(x, fills, masks, batch_size):
+        check(cancel)
+        report(progress, done, total, "occlusion")
+        out.append(as_probabilities(model, np.asarray(fn(batch))))
+        done += len(batch)
+    report(progress, total, total, "occlusion")
+    out = np.concatenate(out)
+    return out[:len(x)], out[len(x):].reshape(len(x), len(masks), -1)

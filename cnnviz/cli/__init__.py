@@ -1,0 +1,4 @@
+"""The ``cnnviz`` command line."""
+from .main import build_parser, main
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,140 @@
+"""The ``cnnviz`` commands that look inside a model: filter weights, activation
+maps, top-activating dataset patches and effective receptive fields."""
+from __future__ import annotations
+
+import sys
+
+from .common import MODEL_HELP, ProgressBar, dataset_images, emit_json, open_model, per_item_path, save, save_npz
+
+
+def cmd_filters(args) -> int:
+    from ..inside.filters import filter_weights
+    from ..plots.inside import filters_figure
+
+    weights = filter_weights(open_model(args), args.layer, args.normalize)
+    print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
+    save(filters_figure(weights, args.max_filters), args.output)
+    if args.npz:
+        save_npz(args.npz, kernel=weights.kernel, images=weights.images)
+    return 0
+
+
+def cmd_activations(args) -> int:
+    from ..data.images import load_image
+    from ..inside.activations import activations, normalize_maps
+    from ..plots.inside import activation_figure
+
+    model = open_model(args)
+    image = load_image(args.image, model)
+    for note in image.notes:
+        print(f"note: {note}", file=sys.stderr)
+    maps = activations(model, image.x[None], args.layer)
+    shown = normalize_maps(maps, args.scope)
+    for name, m in maps.items():
+        print(f"{name}: {m.shape}")
+        display = image.pixels[..., 0] if image.pixels.shape[-1] == 1 else image.pixels
+        fig = activation_figure(shown[name][0], name, display, args.overlay, args.scope, args.max_channels)
+        save(fig, per_item_path(args.output, name, len(maps) > 1))
+    if args.npz:
+        save_npz(args.npz, **{name.replace("/", "__"): m for name, m in maps.items()})
+    return 0
+
+
+def cmd_top_patches(args) -> int:
+    from ..inside.receptive import receptive_field
+    from ..inside.top_patches import parse_channels, patch_crops, top_patches
+    from ..plots.inside import top_patches_figure
+
+    model = open_model(args)
+    data = dataset_images(model, args.dataset)
+    images = data.x_test[:args.limit]
+    from ..inside.graph import get_layer, qualified_name
+
+    layer = qualified_name(model, args.layer)
+    n = int(get_layer(model, layer).output.shape[-1])
+    channels = parse_channels(args.channels, n)
+    result = top_patches(model, images, [layer], k=args.k, channels={layer: channels}, per=args.per,
+                         stat=args.stat, progress=ProgressBar())
+    top = result.layers[layer]
+    crops = patch_crops(top, images)
+    field = receptive_field(model, layer).size
+    if args.json:
+        emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": args.k, "per": args.per,
+                    "stat": args.stat, "channels": [
+                        {"channel": int(c), "values": top.values[i].tolist(), "image_index": top.image_index[i].tolist(),
+                         "position": top.position[i].tolist(), "box": top.boxes[i].tolist()}
+                        for i, c in enumerate(top.channels)]}, "-")
+    else:
+        print(f"{layer}: top-{args.k} of {len(images)} {data.name} images for {len(channels)} channels"
+              + (" (from cache)" if result.from_cache else ""))
+    save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
+    return 0
+
+
+def cmd_erf(args) -> int:
+    from ..inside.receptive import effective_receptive_field
+    from ..models.evaluate import dataset_inputs
+    from ..plots.inside import erf_figure
+
+    model = open_model(args)
+    data = dataset_images(model, args.dataset)
+    erf = effective_receptive_field(model, dataset_inputs(model, data.x_test[:args.n]), args.layer)
+    summary = {"layer": args.layer, "unit": list(erf.centre), "images": min(args.n, len(data.x_test)),
+               "theoretical_size": list(erf.theoretical.size), "effective_size": erf.size, "mass": erf.mass}
+    if args.json:
+        emit_json(summary, "-")
+    else:
+        print(f"{args.layer}: theoretical field {erf.theoretical.size[0]:g} px, effective field {erf.size:g} px "
+              f"({erf.mass:.0%} of the gradient mass, {summary['images']} images)")
+    if args.output:
+        save(erf_figure(erf, args.layer), args.output)
+    return 0
+
+
+def register(sub, model_opts) -> None:
+    """Add this family's commands to the ``cnnviz`` parser."""
+    p = sub.add_parser("filters", help="filter weights as images", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", help="a convolution layer (default: the first)")
+    p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
+                   help="scale each filter by its own range or all by the layer's (default filter)")
+    p.add_argument("--max-filters", type=int, default=64)
+    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--npz", help="also write the raw kernel as NPZ")
+    p.set_defaults(func=cmd_filters)
+
+    p = sub.add_parser("activations", help="activation maps of layers for an image", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("image", help="an image file, or skimage:chelsea etc.")
+    p.add_argument("--layer", action="append", help="layer to show (repeatable; default every spatial layer)")
+    p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
+                   help="normalization scope of the colour scale (default channel)")
+    p.add_argument("--overlay", action="store_true", help="draw the maps over the input instead of beside it")
+    p.add_argument("--max-channels", type=int, default=64)
+    p.add_argument("-o", "--output", required=True, help="figure to write (one per layer: NAME_LAYER.png)")
+    p.add_argument("--npz", help="also write the raw maps as NPZ")
+    p.set_defaults(func=cmd_activations)
+
+    p = sub.add_parser("top-patches", help="the dataset patches that activate each channel most",
+                       parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's); test split")
+    p.add_argument("-k", type=int, default=9, help="patches per channel (default 9)")
+    p.add_argument("--channels", help="e.g. 0:16, 5 or 1,4,9 (default all)")
+    p.add_argument("--per", choices=("image", "unit"), default="image",
+                   help="one best position per image (default) or rank every unit")
+    p.add_argument("--stat", choices=("max", "mean"), default="max", help="rank images by max or mean over space")
+    p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("-o", "--output", required=True, help="figure to write")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_top_patches)
+
+    p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
+    p.add_argument("--n", type=int, default=64, help="images to average over (default 64)")
+    p.add_argument("-o", "--output", help="figure to write")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_erf)

@@ -1,0 +1,81 @@
+"""The ``cnnviz synthesize`` command: images that maximize a channel or a class."""
+from __future__ import annotations
+
+import argparse
+
+from ..common.errors import CnnvizError
+from .common import MODEL_HELP, ProgressBar, emit_json, open_model, save, save_npz
+
+
+def cmd_synthesize(args) -> int:
+    from ..models.zoo import model_info
+    from ..plots.inside import synthesis_figure
+    from ..synthesis.maximize import synthesize_channels, synthesize_class
+
+    model = open_model(args)
+    options = dict(steps=args.steps, learning_rate=args.lr, jitter=args.jitter, l2=args.l2, tv=args.tv,
+                   blur_every=args.blur_every, octaves=args.octaves, fourier=args.fourier)
+    if (args.layer is None) == (args.classes is None):
+        raise CnnvizError("give either --layer L (filter images) or --class C (class images)")
+    if args.classes is not None:
+        targets = [c.strip() for c in args.classes.split(",")]
+        result = synthesize_class(model, targets, seed=args.seed, progress=ProgressBar(), cache=args.cache, **options)
+        names = [model_info(model).classes[i] for i in result.indices]
+        title = f"{model.name}: class model visualization ({result.settings.steps} steps)"
+    else:
+        from ..inside.graph import get_layer, qualified_name
+        from ..inside.top_patches import parse_channels
+
+        layer = qualified_name(model, args.layer)
+        n = int(get_layer(model, layer).output.shape[-1])
+        unit = tuple(int(v) for v in args.unit.split(",")) if args.unit else None
+        result = synthesize_channels(model, layer, parse_channels(args.channels, n), unit=unit, seed=args.seed,
+                                     progress=ProgressBar(), cache=args.cache, **options)
+        names, title = None, ""
+    rows = [{"index": int(i), "activation": float(a)} for i, a in zip(result.indices, result.activations)]
+    if result.probabilities is not None:
+        for row, p, name in zip(rows, result.probabilities, names):
+            row.update(probability=float(p), name=name)
+    if args.json:
+        emit_json({"target": result.target, "steps": result.settings.steps, "from_cache": result.from_cache,
+                    "results": rows}, "-")
+    else:
+        if result.from_cache:
+            print("(from cache)")
+        for row in rows:
+            extra = f"  p={row['probability']:.4f} {row['name']}" if "probability" in row else ""
+            print(f"{result.target} {row['index']}: activation {row['activation']:.4f}{extra}")
+    save(synthesis_figure(result, names, title), args.output)
+    if args.npz:
+        save_npz(args.npz, images=result.images, indices=result.indices, activations=result.activations,
+                  history=result.history)
+    return 0
+
+
+def register(sub, model_opts) -> None:
+    """Add this family's commands to the ``cnnviz`` parser."""
+    p = sub.add_parser("synthesize", help="images that maximize channels or classes (activation maximization)",
+                       parents=[model_opts])
+    p.add_argument("model", help=MODEL_HELP)
+    target = p.add_argument_group("what to maximize (one of)")
+    target.add_argument("--layer", help="maximize this layer's channels")
+    target.add_argument("--class", dest="classes", metavar="C",
+                        help="maximize class scores: indices or names, comma-separated (e.g. 3 or cat,dog)")
+    p.add_argument("--channels", help="channels of --layer, e.g. 0:16, 5 or 1,4,9 (default all)")
+    p.add_argument("--unit", help="maximize one unit ROW,COL of each channel instead of the mean")
+    p.add_argument("--steps", type=int, help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
+    p.add_argument("--lr", type=float, help="learning rate (Adam, on [0, 1] pixels)")
+    p.add_argument("--jitter", type=int, help="random shift in pixels per step")
+    p.add_argument("--l2", type=float, help="L2 decay weight")
+    p.add_argument("--tv", type=float, help="total-variation weight")
+    p.add_argument("--blur-every", type=int, help="blur every N steps (0: never)")
+    p.add_argument("--octaves", type=int, help="coarse-to-fine stages")
+    p.add_argument("--fourier", action=argparse.BooleanOptionalAction, default=None,
+                   help="decorrelated Fourier-space parameterization (default on for large inputs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep results on disk and reuse them (default on)")
+    p.add_argument("-o", "--output", required=True, help="figure to write")
+    p.add_argument("--npz", help="also write the images and values as NPZ")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=cmd_synthesize)

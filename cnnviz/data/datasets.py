@@ -1,0 +1,308 @@
+"""Datasets: MNIST and CIFAR-10 as ``keras.datasets`` returns them, from a local
+folder (``CNNVIZ_DATA``) when one is configured, otherwise downloaded by Keras;
+and image folders (``root/<class>/*.jpg``) for users' own data.
+
+Decoded CIFAR-10 images are cached as an ``.npz`` keyed by the source's hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..common import runtime
+from ..common.errors import CnnvizError, short
+from ..common.fileio import atomic_path
+from ..common.progress import CancelToken, ProgressFn, check, report
+from .classes import CIFAR10_CLASSES, MNIST_CLASSES
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
+_NO_DATA_HINT = "set CNNVIZ_DATA to a folder holding {what} (see README: offline data)"
+
+
+@dataclass
+class Dataset:
+    """Train and test arrays (uint8 images, integer labels) with their provenance."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    source: str
+    sha256: str = field(repr=False)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        shape = self.x_train.shape[1:] if len(self.x_train) else self.x_test.shape[1:]
+        return tuple(shape) if len(shape) == 3 else (*shape, 1)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def arrays_sha256(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- MNIST
+
+def load_mnist():
+    """MNIST as ``keras.datasets.mnist.load_data()``: ``(x_train, y_train), (x_test, y_test)``."""
+    d = mnist_dataset()
+    return (d.x_train, d.y_train), (d.x_test, d.y_test)
+
+
+def mnist_dataset() -> Dataset:
+    local = runtime.data_dir()
+    if local is not None:
+        path = local / "mnist.npz"
+        if not path.is_file():
+            raise CnnvizError(f"no mnist.npz in CNNVIZ_DATA={local}: put mnist.npz there or unset CNNVIZ_DATA to download")
+        arrays = _read_mnist_npz(path)
+        return Dataset("mnist", *arrays, classes=list(MNIST_CLASSES), source=str(path), sha256=file_sha256(path))
+    import keras
+
+    try:
+        (xa, ya), (xb, yb) = keras.datasets.mnist.load_data()
+    except Exception as exc:
+        raise CnnvizError(f"could not download MNIST ({short(exc)}): " + _NO_DATA_HINT.format(what="mnist.npz")) from exc
+    return Dataset("mnist", xa, ya, xb, yb, list(MNIST_CLASSES), "keras.datasets.mnist", arrays_sha256(xa, ya, xb, yb))
+
+
+def _read_mnist_npz(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = tuple(f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CnnvizError(f"{path} is not a valid mnist.npz ({short(exc)}): replace it with the file keras.datasets.mnist uses") from exc
+    x_train, y_train, x_test, y_test = arrays
+    if any(x.ndim != 3 or x.shape[1:] != (28, 28) for x in (x_train, x_test)) \
+            or len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise CnnvizError(f"{path} does not hold 28x28 MNIST arrays: replace it with the file keras.datasets.mnist uses")
+    return arrays
+
+
+# ---------------------------------------------------------------- CIFAR-10
+
+def load_cifar10(progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
+    """CIFAR-10 as ``keras.datasets.cifar10.load_data()`` (labels shaped ``(N, 1)``)."""
+    d = cifar10_dataset(progress, cancel)
+    return (d.x_train, d.y_train), (d.x_test, d.y_test)
+
+
+def cifar10_dataset(progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Dataset:
+    local = runtime.data_dir()
+    if local is None:
+        return _download_cifar10()
+    source = _find_cifar_source(local)
+    digest = file_sha256(source) if source.is_file() else _folder_fingerprint(source)
+    cache = runtime.cache_dir() / "datasets" / f"cifar10-{digest[:16]}.npz"
+    arrays = _read_cache(cache)
+    if arrays is None:
+        if source.is_file():
+            arrays = _decode_cifar_zip(source, progress, cancel)
+        elif (source / "data_batch_1").exists():
+            arrays = _read_cifar_batches(source)
+        else:
+            arrays = _decode_cifar_folder(source, progress, cancel)
+        _write_cache(cache, arrays)
+    return Dataset("cifar10", *arrays, classes=list(CIFAR10_CLASSES), source=str(source), sha256=digest)
+
+
+def _download_cifar10() -> Dataset:
+    import keras
+
+    try:
+        (xa, ya), (xb, yb) = keras.datasets.cifar10.load_data()
+    except Exception as exc:
+        raise CnnvizError(f"could not download CIFAR-10 ({short(exc)}): " + _NO_DATA_HINT.format(what="cifar10-jpg.zip")) from exc
+    return Dataset("cifar10", xa, ya, xb, yb, list(CIFAR10_CLASSES), "keras.datasets.cifar10", arrays_sha256(xa, ya, xb, yb))
+
+
+def _find_cifar_source(local: Path) -> Path:
+    for name in ("cifar10-jpg.zip", "cifar10.zip", "cifar10-jpg", "cifar10", "cifar-10-batches-py"):
+        candidate = local / name
+        if candidate.exists():
+            return candidate
+    raise CnnvizError(
+        f"no CIFAR-10 in CNNVIZ_DATA={local}: put cifar10-jpg.zip, a cifar10/ image folder or "
+        "cifar-10-batches-py/ there, or unset CNNVIZ_DATA to download")
+
+
+def _decode_cifar_zip(path: Path, progress, cancel):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise CnnvizError(f"{path} is not a readable zip ({short(exc)}): replace it with cifar10-jpg.zip") from exc
+    with archive:
+        names = [n for n in archive.namelist() if n.lower().endswith(".jpg")]
+        split = {}
+        for subset in ("train", "test"):
+            entries = _cifar_entries(names, subset, path)
+            split[subset] = _decode_entries(entries, lambda n: archive.read(n), progress, cancel, subset)
+    return (*split["train"], *split["test"])
+
+
+def _decode_cifar_folder(root: Path, progress, cancel):
+    names = [str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*.jpg")]
+    split = {}
+    for subset in ("train", "test"):
+        entries = _cifar_entries(names, subset, root)
+        split[subset] = _decode_entries(entries, lambda n: (root / n).read_bytes(), progress, cancel, subset)
+    return (*split["train"], *split["test"])
+
+
+def _cifar_entries(names: Sequence[str], subset: str, source: Path) -> list[tuple[str, int]]:
+    """(member name, label) for ``subset/<class>/*.jpg`` in label then file order."""
+    index = {c: i for i, c in enumerate(CIFAR10_CLASSES)}
+    entries = []
+    for name in names:
+        parts = name.split("/")
+        if len(parts) >= 3 and parts[-3] == subset and parts[-2] in index:
+            entries.append((name, index[parts[-2]]))
+    if not entries:
+        raise CnnvizError(f"{source} has no {subset}/<class>/*.jpg images: use the layout train/<class>/, test/<class>/")
+    entries.sort(key=lambda e: (e[1], e[0]))
+    return entries
+
+
+def _decode_entries(entries, read, progress, cancel, label):
+    import skimage.io
+
+    x = np.empty((len(entries), 32, 32, 3), np.uint8)
+    y = np.empty((len(entries), 1), np.uint8)
+    step = max(1, len(entries) // 50)
+    for i, (name, cls) in enumerate(entries):
+        if i % step == 0:
+            check(cancel)
+            report(progress, i, len(entries), f"decoding CIFAR-10 {label}")
+        try:
+            image = skimage.io.imread(io.BytesIO(read(name)))
+        except Exception as exc:
+            raise CnnvizError(f"cannot decode {name} ({short(exc)}): the CIFAR-10 source is damaged, replace it") from exc
+        if image.shape != (32, 32, 3):
+            raise CnnvizError(f"{name} is {image.shape}, not a 32x32 RGB image: the CIFAR-10 source is damaged, replace it")
+        x[i], y[i] = image, cls
+    report(progress, len(entries), len(entries), f"decoding CIFAR-10 {label}")
+    return x, y
+
+
+def _read_cifar_batches(folder: Path):
+    """The original CIFAR-10 python release (pickled batches), as Keras reads it."""
+    def batch(name):
+        path = folder / name
+        try:
+            with open(path, "rb") as f:
+                d = pickle.load(f, encoding="bytes")
+        except Exception as exc:
+            raise CnnvizError(f"cannot read {path} ({short(exc)}): replace the CIFAR-10 python batches") from exc
+        x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(d[b"labels"], np.uint8).reshape(-1, 1)
+
+    train = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    x_test, y_test = batch("test_batch")
+    return np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train]), x_test, y_test
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            digest.update(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _read_cache(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return tuple(f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+
+
+def _write_cache(path: Path, arrays) -> None:
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)))
+    except OSError:  # a read-only cache folder only costs speed
+        pass
+
+
+# ---------------------------------------------------------------- image folders
+
+def image_folder_files(root: str | os.PathLike, flat: bool = False) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The image files under ``root/<class>/`` as (path, class index) in class
+    then file-name order, and the class names (the sorted sub-folder names),
+    without reading any image. With ``flat=True`` a folder of loose images
+    (no class sub-folders) is one class named after the folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CnnvizError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).iterdir())
+             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files and flat:
+        classes = [root.name]
+        files = [(f, 0) for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise CnnvizError(f"{root} has no images in class sub-folders: use the layout {root}/<class>/<image>.jpg"
+                          + (" or put the images in it directly" if flat else ""))
+    return files, classes
+
+
+def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channels: int = 3,
+                         progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Dataset:
+    """Images under ``root/<class>/`` resized to ``size`` (H, W) with ``channels``
+    channels, as uint8. Classes are the sub-folder names in sorted order; all
+    images go to the test split."""
+    from .images import conform, read_image
+
+    root = Path(root)
+    files, classes = image_folder_files(root)
+    x = np.empty((len(files), *size, channels), np.uint8)
+    y = np.empty(len(files), np.int64)
+    for i, (path, label) in enumerate(files):
+        check(cancel)
+        report(progress, i, len(files), f"reading {root.name}")
+        x[i] = conform(read_image(path), size, channels)
+        y[i] = label
+    report(progress, len(files), len(files), f"reading {root.name}")
+    empty = np.empty((0, *size, channels), np.uint8)
+    return Dataset(root.name, empty, np.empty(0, np.int64), x, y, classes, str(root), _folder_fingerprint(root))
+
+
+def load_dataset(name: str, input_shape: Optional[tuple] = None, progress=None, cancel=None) -> Dataset:
+    """``"mnist"``, ``"cifar10"`` or an image folder (resized to ``input_shape``)."""
+    key = str(name).lower()
+    if key == "mnist":
+        return mnist_dataset()
+    if key in ("cifar10", "cifar-10"):
+        return cifar10_dataset(progress, cancel)
+    if Path(name).is_dir():
+        if input_shape is None:
+            raise CnnvizError("an image-folder dataset needs the model's input shape to resize to")
+        size = tuple(side or 224 for side in input_shape[:2])     # a model that takes any size: 224x224
+        return image_folder_dataset(name, size, input_shape[2], progress, cancel)
+    raise CnnvizError(f"unknown dataset {name!r}: use mnist, cifar10 or a folder of class sub-folders")
+

@@ -1,0 +1,229 @@
+"""Top-activating dataset patches: for each channel of one or more layers, the
+k dataset images (and positions) that activate it most, shown as the crop of
+that unit's receptive field (the lecture's "images from the data set exciting
+the first filters"; the Deep Visualization Toolbox's top-9).
+
+One streaming pass over the data for all layers and channels at once: a
+running top-k per channel kept on the device, so memory does not grow with the
+dataset. Results are cached on disk (NPZ, keyed by the model's weights, the
+layers, the options and the data).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..common import runtime
+from ..common.errors import CnnvizError
+from ..common.fileio import atomic_path
+from ..common.progress import CancelToken, ProgressFn, check, report
+from ..models.engine import features
+from ..models.evaluate import dataset_inputs
+from ..models.zoo import model_info
+from .activations import spatial_layers
+from .graph import feature_model, get_layer, qualified_name
+from .receptive import receptive_field
+
+PER = ("image", "unit")
+STATS = ("max", "mean")
+
+
+@dataclass
+class LayerTopK:
+    layer: str
+    channels: np.ndarray        # (C,) channel indices
+    values: np.ndarray          # (C, k) activation statistic, best first
+    image_index: np.ndarray     # (C, k) dataset index (-1 where the dataset had fewer candidates)
+    position: np.ndarray        # (C, k, 2) (row, col) of the unit in the layer's map
+    boxes: np.ndarray           # (C, k, 4) receptive-field boxes (top, left, bottom, right) in input pixels
+
+
+@dataclass
+class TopPatches:
+    layers: dict[str, LayerTopK]
+    k: int
+    per: str
+    stat: str
+    from_cache: bool = False
+
+
+def parse_channels(spec: Optional[str], n: int) -> np.ndarray:
+    """"0:16", "3", "1,5,9" or None (all) to channel indices below ``n``."""
+    if spec is None or spec == "":
+        return np.arange(n)
+    try:
+        if ":" in spec:
+            a, b = spec.split(":", 1)
+            chosen = np.arange(int(a or 0), int(b) if b else n)
+        else:
+            chosen = np.array([int(c) for c in spec.split(",")])
+    except ValueError:
+        raise CnnvizError(f"bad channel list {spec!r}: use START:STOP, a number, or numbers separated by commas") from None
+    if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= n:
+        raise CnnvizError(f"channels {spec} are out of range: the layer has channels 0..{n - 1}")
+    return chosen
+
+
+def _step_function(model, layers, channels, k, per, stat):
+    """One compiled step: forward a batch, merge its candidates into the running top-k."""
+    import tensorflow as tf
+
+    sub = feature_model(model, list(layers))
+    gathers = [tf.constant(c, tf.int32) for c in channels]
+
+    @tf.function(reduce_retracing=True)
+    def step(x, offset, state):
+        outs = sub(x, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        new_state = []
+        for a, idx, (best_v, best_i, best_p) in zip(outs, gathers, state):
+            a = tf.gather(a, idx, axis=-1)
+            b, h, w, c = tf.shape(a)[0], tf.shape(a)[1], tf.shape(a)[2], tf.shape(a)[3]
+            flat = tf.reshape(a, (b, h * w, c))
+            images = offset + tf.range(b)
+            if per == "image":
+                pos = tf.argmax(flat, axis=1, output_type=tf.int32)                      # (B, C)
+                v = tf.reduce_max(flat, axis=1) if stat == "max" else tf.reduce_mean(flat, axis=1)
+                img = tf.tile(images[:, None], (1, c))
+            else:
+                v = tf.reshape(flat, (b * h * w, c))
+                pos = tf.tile(tf.tile(tf.range(h * w)[None, :], (b, 1))[..., None], (1, 1, c))
+                pos = tf.reshape(pos, (b * h * w, c))
+                img = tf.tile(tf.repeat(images, h * w)[:, None], (1, c))
+            cand_v = tf.concat([best_v, v], 0)
+            cand_i = tf.concat([best_i, img], 0)
+            cand_p = tf.concat([best_p, pos], 0)
+            top = tf.math.top_k(tf.transpose(cand_v), k=k)                              # (C, k)
+
+            def pick(candidates):
+                return tf.transpose(tf.gather(tf.transpose(candidates), top.indices, batch_dims=1))
+
+            new_state.append((tf.transpose(top.values), pick(cand_i), pick(cand_p)))
+        return new_state
+
+    return step
+
+
+def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
+                channels: Optional[dict] = None, per: str = "image", stat: str = "max", batch_size: int = 256,
+                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                cache: bool = True) -> TopPatches:
+    """The ``k`` most activating dataset units for every chosen channel of ``layers``.
+
+    ``images``: uint8 dataset images (N, H, W[, C]), preprocessed here batch by
+    batch. ``channels``: ``{layer: indices}`` (default all). ``per="image"``
+    keeps each image's best position once per channel; ``per="unit"`` ranks
+    every position. ``stat`` ranks images by the max or the mean over space.
+    """
+    import tensorflow as tf
+
+    if per not in PER or stat not in STATS:
+        raise CnnvizError(f"per must be one of {PER} and stat one of {STATS}")
+    if k < 1:
+        raise CnnvizError("k must be at least 1")
+    if len(images) == 0:
+        raise CnnvizError("the dataset is empty: give at least one image")
+    spatial = spatial_layers(model)
+    names = [qualified_name(model, layer) for layer in layers]
+    for name in names:
+        if name not in spatial:
+            raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
+    n_channels = {n: int(get_layer(model, n).output.shape[-1]) for n in names}
+    wanted = {qualified_name(model, layer): c for layer, c in (channels or {}).items()}
+    chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32) for n in names]
+
+    key = _cache_key(model, names, chosen, k, per, stat, images)
+    path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
+    if cache:
+        cached = _read(path, model, names, chosen, k, per, stat)
+        if cached is not None:
+            return cached
+
+    step = _step_function(model, names, chosen, k, per, stat)
+    state = [(tf.fill((k, len(c)), -np.inf), tf.fill((k, len(c)), -1), tf.zeros((k, len(c)), tf.int32))
+             for c in chosen]
+    for start in range(0, len(images), batch_size):
+        check(cancel)
+        report(progress, start, len(images), "top patches")
+        x = dataset_inputs(model, images[start:start + batch_size])
+        state = step(tf.constant(x), tf.constant(start, tf.int32), state)
+    report(progress, len(images), len(images), "top patches")
+    check(cancel)
+
+    widths = [m.shape[2] for m in features(model, dataset_inputs(model, images[:1]), tuple(names))]
+    result = {}
+    for name, c, width, (v, i, p) in zip(names, chosen, widths, state):
+        result[name] = _layer_result(model, name, c, width, v.numpy().T, i.numpy().T, p.numpy().T)
+    out = TopPatches(result, k, per, stat)
+    if cache:
+        _write(path, out)
+    return out
+
+
+def _layer_result(model, name, channels, width, values, index, flat_pos) -> LayerTopK:
+    rows, cols = np.divmod(flat_pos, width)
+    f = receptive_field(model, name)
+    top = f.start[0] + rows * f.jump[0] - (f.size[0] - 1) / 2
+    left = f.start[1] + cols * f.jump[1] - (f.size[1] - 1) / 2
+    boxes = np.stack([top, left, top + f.size[0] - 1, left + f.size[1] - 1], axis=-1).round().astype(int)
+    return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
+
+
+def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndarray:
+    """The receptive-field crops (C, k, r, r, ch) uint8 of a layer's top units,
+    padded with ``fill`` where the field leaves the image."""
+    images = images[..., None] if images.ndim == 3 else images
+    top, left, bottom, right = (result.boxes[..., i] for i in range(4))
+    rh, rw = int(bottom.max() - top.max() + 1), int(right.max() - left.max() + 1)
+    pad = max(rh, rw)
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=fill)
+    crops = np.full((*result.values.shape, rh, rw, images.shape[-1]), fill, np.uint8)
+    for c, j in np.ndindex(result.values.shape):
+        i = result.image_index[c, j]
+        if i >= 0:
+            t, l = top[c, j] + pad, left[c, j] + pad
+            crops[c, j] = padded[i, t:t + rh, l:l + rw]
+    return crops
+
+
+# ---------------------------------------------------------------- cache
+
+def _cache_key(model, names, chosen, k, per, stat, images) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
+                              k, per, stat]).encode())
+    for w in model.weights:
+        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(str(images.shape).encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _write(path, result: TopPatches) -> None:
+    arrays = {"layers": np.array(list(result.layers))}
+    for i, r in enumerate(result.layers.values()):
+        arrays.update({f"{i}_channels": r.channels, f"{i}_values": r.values, f"{i}_index": r.image_index,
+                       f"{i}_position": r.position, f"{i}_boxes": r.boxes})
+    try:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
+    except OSError:  # an unwritable cache folder only costs speed
+        pass
+
+
+def _read(path, model, names, chosen, k, per, stat) -> Optional[TopPatches]:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if list(f["layers"]) != names:
+                return None
+            layers = {n: LayerTopK(n, f[f"{i}_channels"], f[f"{i}_values"], f[f"{i}_index"],
+                                   f[f"{i}_position"], f[f"{i}_boxes"]) for i, n in enumerate(names)}
+    except Exception:  # a damaged cache entry is recomputed, never trusted
+        return None
+    return TopPatches(layers, k, per, stat, from_cache=True)

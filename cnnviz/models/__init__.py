@@ -1,0 +1,9 @@
+"""Models: the zoo and shipped models, loading (safe by default), training,
+the compiled forward pass, predictions, evaluation, and model surgery
+(softmax to logits, guided ReLUs, sub-models) in one place."""
+from .zoo import ARCHS, ZOO_NAMES, ModelInfo, build_model, input_shape, load_model, model_info
+from .predict import Prediction, predict, probabilities
+from .evaluate import Evaluation, evaluate
+from .training import TrainResult, train
+
+__all__ = ["ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "input_shape", "load_model", "model_info", "Prediction", "predict", "probabilities", "Evaluation", "evaluate", "TrainResult", "train"]

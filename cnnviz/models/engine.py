@@ -1,0 +1,61 @@
+"""Running models fast: one compiled forward function per model, reused, and
+batched calls over many inputs (never one ``model.predict`` per image)."""
+from __future__ import annotations
+
+import weakref
+from typing import Optional
+
+import numpy as np
+
+from ..common.progress import CancelToken, ProgressFn, check, report
+
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+DEFAULT_BATCH = 256
+
+
+def compiled(model):
+    """``model(x, training=False)`` as a ``tf.function``, built once per model."""
+    fn = _COMPILED.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        _COMPILED[model] = fn
+    return fn
+
+
+def forward(model, x: np.ndarray, batch_size: int = DEFAULT_BATCH, progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelToken] = None, message: str = "running the model") -> np.ndarray:
+    """The model's output for every input in ``x``, in batches of ``batch_size``."""
+    fn = compiled(model)
+    outputs = []
+    for start in range(0, len(x), batch_size):
+        check(cancel)
+        report(progress, start, len(x), message)
+        outputs.append(np.asarray(fn(np.asarray(x[start:start + batch_size], np.float32))))
+    report(progress, len(x), len(x), message)
+    return np.concatenate(outputs) if outputs else np.empty((0,) + tuple(model.outputs[0].shape[1:]), np.float32)
+
+
+_FEATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def feature_function(model, layers: tuple[str, ...]):
+    """A compiled function from input to the outputs of ``layers`` (a list, one
+    array per layer), built once per model and layer set and reused."""
+    from ..inside.graph import feature_model
+
+    per_model = _FEATURES.setdefault(model, {})
+    key = tuple(layers)
+    if key not in per_model:
+        import tensorflow as tf
+
+        sub = feature_model(model, list(key))
+        per_model[key] = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
+    return per_model[key]
+
+
+def features(model, x: np.ndarray, layers: tuple[str, ...]) -> list[np.ndarray]:
+    """Outputs of ``layers`` for inputs ``x``, in one forward pass."""
+    outs = feature_function(model, tuple(layers))(np.asarray(x, np.float32))
+    return [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]

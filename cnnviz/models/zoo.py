@@ -1,0 +1,394 @@
+"""The lecture CNNs (buildable untrained by name, loadable trained by the same
+name), VGG16, and loading users' ``.keras`` / ``.h5`` models safely.
+
+Every model cnnviz hands out has a :class:`ModelInfo` (dataset, class names,
+input preprocessing) that :func:`model_info` returns.
+"""
+from __future__ import annotations
+
+import json
+import os
+import weakref
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..common import runtime
+from ..common.errors import CnnvizError, short
+from ..common.progress import CancelToken, ProgressFn, check, report
+from ..data.classes import classes_for
+
+PREPROCESSINGS = ("scale01", "vgg16", "raw")
+VGG16_WEIGHTS_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                       False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+VGG16_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"   # as Keras downloads them
+VGG16_WEIGHTS_MD5 = {True: "64373286793e3c8b2b4e3219cbf3544b", False: "6d6bbae143d832006294945121d1f1fc"}
+VGG16_WEIGHTS_BYTES = {True: 553_467_096, False: 58_889_256}
+
+
+@dataclass
+class ModelInfo:
+    """What cnnviz knows about a model beyond its Keras graph."""
+
+    name: str
+    dataset: Optional[str] = None          # "mnist", "cifar10", "imagenet" or None
+    classes: tuple[str, ...] = ()
+    preprocessing: str = "scale01"         # how uint8 pixels become model input
+    trained: bool = True
+    path: Optional[str] = None
+    card: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    dataset: str
+    build: Callable
+    epochs: int          # epochs of the lecture recipe for this model
+    augment: bool        # whether the shipped model was trained with augmentation
+    description: str
+
+
+_INFO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def model_info(model) -> ModelInfo:
+    """The :class:`ModelInfo` of a model cnnviz built or loaded; a neutral one
+    (inputs scaled to [0, 1], classes named "class i") for any other model."""
+    info = _INFO.get(model)
+    if info is None:
+        info = ModelInfo(name=model.name, classes=classes_for(None, _n_outputs(model)))
+        _INFO[model] = info
+    return info
+
+
+def _register(model, info: ModelInfo):
+    if not info.classes:
+        info.classes = classes_for(info.dataset, _n_outputs(model))
+    _INFO[model] = info
+    return model
+
+
+def _n_outputs(model) -> int:
+    shape = model.outputs[0].shape
+    return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else 0
+
+
+# ---------------------------------------------------------------- architectures
+
+def _stack(name: str, input_shape, layers):
+    import keras
+
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _mnist_small(batch_norm: bool = False, name: str = "mnist_small"):
+    from keras import layers as L
+
+    def conv_block(i):
+        block = [L.Conv2D(8, 3, activation="relu", name=f"conv{i}")]
+        if batch_norm:
+            block.append(L.BatchNormalization(name=f"bn{i}"))
+        return block + [L.MaxPooling2D(2, name=f"pool{i}")]
+
+    return _stack(name, (28, 28, 1), [
+        *conv_block(1), *conv_block(2), L.Flatten(name="flatten"),
+        L.Dense(64, activation="relu", name="dense1"),
+        L.Dense(10, activation="softmax", name="predictions")])
+
+
+def _mnist_cnn():
+    from keras import layers as L
+
+    return _stack("mnist_cnn", (28, 28, 1), [
+        L.Conv2D(32, 3, activation="relu", name="conv1"), L.MaxPooling2D(2, name="pool1"),
+        L.Conv2D(64, 3, activation="relu", name="conv2"), L.MaxPooling2D(2, name="pool2"),
+        L.Conv2D(64, 3, activation="relu", name="conv3"), L.Flatten(name="flatten"),
+        L.Dense(64, activation="relu", name="dense1"),
+        L.Dense(10, activation="softmax", name="predictions")])
+
+
+def _lenet():
+    from keras import layers as L
+
+    return _stack("lenet", (28, 28, 1), [
+        L.Conv2D(20, 5, padding="same", activation="relu", name="conv1"),
+        L.MaxPooling2D(2, strides=2, name="pool1"),
+        L.Conv2D(50, 5, padding="same", activation="relu", name="conv2"),
+        L.MaxPooling2D(2, strides=2, name="pool2"), L.Flatten(name="flatten"),
+        L.Dense(500, activation="relu", name="dense1"),
+        L.Dense(10, activation="softmax", name="predictions")])
+
+
+def _cifar10_cnn():
+    from keras import layers as L
+
+    return _stack("cifar10_cnn", (32, 32, 3), [
+        L.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+        L.Conv2D(32, 3, activation="relu", name="conv2"),
+        L.MaxPooling2D(2, name="pool1"), L.Dropout(0.25, name="dropout1"),
+        L.Conv2D(64, 3, padding="same", activation="relu", name="conv3"),
+        L.Conv2D(64, 3, activation="relu", name="conv4"),
+        L.MaxPooling2D(2, name="pool2"), L.Dropout(0.25, name="dropout2"),
+        L.Flatten(name="flatten"), L.Dense(512, activation="relu", name="dense1"),
+        L.Dropout(0.5, name="dropout3"), L.Dense(10, activation="softmax", name="predictions")])
+
+
+ARCHS = {a.name: a for a in (
+    Arch("mnist_small", "mnist", _mnist_small, 15, False, "the lecture's small MNIST CNN (14,178 parameters)"),
+    Arch("mnist_small_bn", "mnist", lambda: _mnist_small(True, "mnist_small_bn"), 15, False,
+         "mnist_small with batch normalization after each convolution"),
+    Arch("mnist_cnn", "mnist", _mnist_cnn, 12, False, "three-convolution MNIST CNN (Keras tutorial)"),
+    Arch("lenet", "mnist", _lenet, 12, False, "LeNet-style CNN, 20 and 50 5x5 filters"),
+    Arch("cifar10_cnn", "cifar10", _cifar10_cnn, 60, True, "the Keras CIFAR-10 CNN (1,250,858 parameters)"),
+)}
+VGG16_NAMES = {"vgg16": True, "vgg16_notop": False}   # name -> include_top
+ZOO_NAMES = (*ARCHS, *VGG16_NAMES)
+
+
+def build_model(name: str):
+    """An untrained zoo model by name (VGG16 with random weights)."""
+    if name in VGG16_NAMES:
+        return _vgg16(VGG16_NAMES[name], weights=None)
+    arch = _arch(name)
+    return _register(arch.build(), ModelInfo(name=name, dataset=arch.dataset, trained=False))
+
+
+def _arch(name: str) -> Arch:
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(ZOO_NAMES)} or a .keras/.h5 file") from None
+
+
+# ---------------------------------------------------------------- VGG16
+
+def _vgg16(include_top: bool, weights: Optional[str] = "imagenet"):
+    """``keras.applications.VGG16``; ``weights`` is "imagenet" (downloaded by
+    Keras on first use, with a progress bar), a local weights file, or None."""
+    import keras
+
+    runtime.setup_devices()
+    source = os.environ.get("CNNVIZ_VGG16_WEIGHTS") if weights == "imagenet" else None
+    try:
+        model = keras.applications.VGG16(weights=source or weights, include_top=include_top)
+    except Exception as exc:
+        if weights != "imagenet" or source:
+            raise CnnvizError(f"cannot load VGG16 weights from {source or weights} ({short(exc)}): "
+                              f"give Keras' {VGG16_WEIGHTS_FILES[include_top]}") from exc
+        raise CnnvizError(
+            f"VGG16's ImageNet weights could not be downloaded ({short(exc)}): when offline, put "
+            f"{VGG16_WEIGHTS_FILES[include_top]} in ~/.keras/models/ or pass --weights FILE "
+            f"(or set CNNVIZ_VGG16_WEIGHTS), or use a shipped model: {', '.join(ARCHS)}") from exc
+    name = "vgg16" if include_top else "vgg16_notop"
+    trained = weights is not None
+    return _register(model, ModelInfo(name=name, dataset="imagenet" if include_top else None,
+                                      preprocessing="vgg16", trained=trained))
+
+
+def keras_models_dir() -> Path:
+    """Where Keras keeps downloaded application weights: ``~/.keras/models``
+    (``$KERAS_HOME/models`` when set before Keras was imported)."""
+    try:
+        from keras.src.backend.config import keras_home
+
+        home = keras_home()
+    except Exception:  # a Keras without the accessor: its documented default
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def vgg16_weights_path(include_top: bool = True, folder: Optional[str | os.PathLike] = None) -> Path:
+    """The file Keras loads VGG16's ImageNet weights from (in ``folder``, by
+    default the Keras cache)."""
+    return Path(folder or keras_models_dir()) / VGG16_WEIGHTS_FILES[include_top]
+
+
+def vgg16_weights_available(include_top: bool = True) -> bool:
+    """Whether VGG16's ImageNet weights load without a download: the file is
+    in the Keras cache, or ``CNNVIZ_VGG16_WEIGHTS`` names a weights file."""
+    source = os.environ.get("CNNVIZ_VGG16_WEIGHTS")
+    if source:
+        return Path(source).is_file()
+    path = vgg16_weights_path(include_top)
+    return path.is_file() and path.stat().st_size > 0
+
+
+def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = None, md5: Optional[str] = None,
+                           folder: Optional[str | os.PathLike] = None, progress: Optional[ProgressFn] = None,
+                           cancel: Optional[CancelToken] = None, timeout: float = 30.0) -> Path:
+    """Download VGG16's ImageNet weights into the Keras cache (or ``folder``),
+    where ``keras.applications.VGG16(weights="imagenet")`` finds them.
+
+    Reports bytes through ``progress`` and stops at ``cancel`` (nothing is left
+    behind: the file appears only once complete and its MD5 checked). ``url``
+    and ``md5`` default to Keras' own; with another ``url`` and no ``md5`` the
+    checksum is not checked. Returns the file's path.
+    """
+    import hashlib
+    import urllib.request
+
+    from ..common.fileio import atomic_path
+
+    name = VGG16_WEIGHTS_FILES[include_top]
+    if url is None:
+        url, md5 = VGG16_WEIGHTS_URL + name, md5 or VGG16_WEIGHTS_MD5[include_top]
+    target = vgg16_weights_path(include_top, folder)
+    label = f"downloading {name}"
+    digest = hashlib.md5()
+    check(cancel)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or VGG16_WEIGHTS_BYTES[include_top]
+            done = 0
+            with atomic_path(target) as tmp, open(tmp, "wb") as out:
+                report(progress, 0, total, label)
+                while True:
+                    check(cancel)
+                    block = response.read(1 << 20)
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    done += len(block)
+                    report(progress, min(done, total), total, label)
+                if md5 and digest.hexdigest() != md5:
+                    raise CnnvizError(f"the download of {name} from {url} is damaged (MD5 {digest.hexdigest()}, "
+                                      f"expected {md5}): try again, or get the file another way")
+    except CnnvizError:            # cancelled, or a damaged download
+        raise
+    except Exception as exc:
+        raise CnnvizError(f"could not download VGG16's ImageNet weights from {url} ({short(exc)}): check the "
+                          f"internet connection, or put {name} in {target.parent} (or choose it as a local "
+                          "weights file), or use random weights") from exc
+    return target
+
+
+# ---------------------------------------------------------------- loading
+
+def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "imagenet",
+               preprocessing: Optional[str] = None):
+    """A trained model by zoo name (shipped weights; VGG16 with ``weights``) or
+    a ``.keras`` / ``.h5`` file path.
+
+    Files load with Keras ``safe_mode`` on; a model holding Lambda layers (code
+    that runs on load) needs ``unsafe=True``. ``preprocessing`` overrides how
+    pixels are scaled for the model (``scale01``, ``vgg16`` or ``raw``).
+    """
+    runtime.setup_devices()
+    if preprocessing is not None and preprocessing not in PREPROCESSINGS:
+        raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSINGS)}")
+    spec = str(spec)
+    if spec in VGG16_NAMES:
+        w = None if weights in (None, "none", "random") else weights
+        model = _vgg16(VGG16_NAMES[spec], w)
+    elif spec in ARCHS:
+        path = shipped_model_path(spec)
+        if not path.is_file():
+            raise CnnvizError(f"no trained {spec} in {path.parent}: train it with `cnnviz train {spec}` "
+                              f"or pick a shipped model (`cnnviz models`)")
+        model = load_model_file(path, unsafe=unsafe)
+    elif Path(spec).suffix.lower() in (".keras", ".h5", ".hdf5") or os.sep in spec or Path(spec).exists():
+        model = load_model_file(spec, unsafe=unsafe)
+    else:
+        raise CnnvizError(f"unknown model {spec!r}: use one of {', '.join(ZOO_NAMES)} or a .keras/.h5 file")
+    if preprocessing is not None:
+        model_info(model).preprocessing = preprocessing
+    return model
+
+
+def shipped_model_path(name: str) -> Path:
+    return runtime.shipped_models_dir() / f"{name}.keras"
+
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    """The model card JSON that sits beside a model file."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".card.json")
+
+
+def read_card(model_path: str | os.PathLike) -> dict:
+    path = card_path(model_path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def load_model_file(path: str | os.PathLike, *, unsafe: bool = False):
+    """Load a ``.keras`` or ``.h5`` model with ``safe_mode`` on (see :func:`load_model`)."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name ({', '.join(ZOO_NAMES)})")
+    suffix = path.suffix.lower()
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise CnnvizError(f"{path} is not a .keras or .h5 model file: save the model with model.save('model.keras')")
+    lambdas = _lambda_layers(path)
+    if lambdas and not unsafe:
+        raise CnnvizError(f"{path.name} contains Lambda layer(s) {', '.join(lambdas)} whose code would run on load: "
+                          "pass --unsafe (unsafe=True) only if you trust this file")
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+    except Exception as exc:
+        raise CnnvizError(f"cannot load {path} ({short(exc)}): is it a Keras model saved with model.save()?") from exc
+    if not isinstance(model, keras.Model):
+        raise CnnvizError(f"{path} holds a {type(model).__name__}, not a Keras model")
+    card = read_card(path)
+    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"),
+                     preprocessing=card.get("preprocessing", "scale01"), path=str(path), card=card)
+    return _register(model, info)
+
+
+def _lambda_layers(path: Path) -> list[str]:
+    """Names of Lambda layers in a saved model's config, read without loading it."""
+    try:
+        if path.suffix.lower() == ".keras":
+            with zipfile.ZipFile(path) as z:
+                config = json.loads(z.read("config.json"))
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+            if raw is None:
+                return []
+            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except Exception as exc:
+        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): re-save it with model.save()") from exc
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append(node.get("config", {}).get("name", "?"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found
+
+
+def input_shape(model) -> tuple:
+    """The model's input shape without the batch axis, e.g. (28, 28, 1)."""
+    if not model.inputs:
+        raise CnnvizError(f"model {model.name} has no defined input: build it with keras.Input(shape=...)")
+    if len(model.inputs) != 1:
+        raise CnnvizError(f"model {model.name} has {len(model.inputs)} inputs: cnnviz needs a single image input")
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3:
+        raise CnnvizError(f"model {model.name} takes inputs of shape {shape}, not images (H, W, C)")
+    return shape
+

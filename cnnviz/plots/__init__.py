@@ -1,0 +1,1 @@
+"""Figures with matplotlib, one module per family; compute lives elsewhere."""

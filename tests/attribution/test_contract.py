@@ -1,0 +1,50 @@
+"""The contract every attribution method keeps, on every zoo model (VGG16
+with random weights), gray and colour, for a batch of 4 and a batch of 1:
+one finite float32 map per image at the input's resolution, the predicted
+class explained by default, and each image's map independent of the batch
+it came in."""
+import numpy as np
+import pytest
+
+from cnnviz import ZOO_NAMES, build_model, load_model
+from cnnviz.attribution.registry import METHODS, explain_one
+from cnnviz.models.predict import probabilities
+
+# light settings: the contract is about shapes and frames, not quality
+LIGHT = {"smoothgrad": {"samples": 2}, "integrated_gradients": {"steps": 2}, "lime": {"samples": 12, "segments": 8,
+                                                                                        "segmentation": "slic"}}
+CLASSIFIERS = [name for name in ZOO_NAMES if name != "vgg16_notop"]
+
+
+@pytest.fixture(scope="module", params=CLASSIFIERS)
+def model_and_images(request):
+    name = request.param
+    model = build_model(name) if name == "vgg16" else load_model(name)
+    shape = tuple(model.inputs[0].shape[1:])
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (4,) + shape).astype(np.float32)
+    from cnnviz.data.images import preprocess
+    from cnnviz.models.zoo import model_info
+
+    return model, preprocess(pixels, model_info(model).preprocessing)
+
+
+def _options(method, x):
+    options = dict(LIGHT.get(method, {}))
+    if method == "occlusion":
+        options.update(patch=x.shape[1] // 2, stride=x.shape[1] // 2)
+    return options
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_contract(model_and_images, method):
+    model, x = model_and_images
+    options = _options(method, x)
+    batch = explain_one(model, x, method, **options)
+    single = explain_one(model, x[:1], method, **options)
+    assert batch.maps.shape == x.shape[:3] and single.maps.shape == (1,) + x.shape[1:3]
+    assert batch.maps.dtype == np.float32 and np.all(np.isfinite(batch.maps))
+    assert list(batch.targets) == list(np.argmax(probabilities(model, x), axis=-1))
+    scale = max(float(np.abs(batch.maps[0]).max()), 1e-12)
+    np.testing.assert_allclose(single.maps[0] / scale, batch.maps[0] / scale, atol=2e-3)
+    assert batch.method == method and batch.seconds > 0

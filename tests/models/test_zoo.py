@@ -1,0 +1,198 @@
+"""The model zoo reproduces the lecture's parameter counts; models load safely
+and round-trip through files."""
+import keras
+import numpy as np
+import pytest
+
+from cnnviz import CnnvizError, build_model, load_model, model_info
+from cnnviz.inside.summary import format_summary, summarize
+from cnnviz.models.zoo import load_model_file
+
+
+def params_by_layer(model):
+    return {layer.name: layer.count_params() for layer in model.layers if layer.count_params()}
+
+
+def test_mnist_small_matches_lecture_counts():
+    model = build_model("mnist_small")
+    assert params_by_layer(model) == {"conv1": 80, "conv2": 584, "dense1": 12864, "predictions": 650}
+    assert model.count_params() == 14178
+    text = format_summary(summarize(model))
+    for figure in ("80", "584", "12,864", "650", "Total params: 14,178"):
+        assert figure in text
+
+
+@pytest.mark.parametrize("name, total", [
+    ("mnist_small_bn", 14178 + 2 * 4 * 8),
+    ("mnist_cnn", 93322),
+    ("lenet", 1256080),
+    ("cifar10_cnn", 1250858),
+    ("vgg16_notop", 14714688),
+    ("vgg16", 138357544),
+])
+def test_zoo_parameter_counts(name, total):
+    assert build_model(name).count_params() == total
+
+
+def test_zoo_layer_structure():
+    bn = build_model("mnist_small_bn")
+    assert [type(layer).__name__ for layer in bn.layers[1:4]] == ["Conv2D", "BatchNormalization", "MaxPooling2D"]
+    lenet = build_model("lenet")
+    assert lenet.get_layer("conv1").kernel_size == (5, 5) and lenet.get_layer("conv1").padding == "same"
+    assert tuple(lenet.get_layer("pool2").output.shape[1:]) == (7, 7, 50)
+    cifar = build_model("cifar10_cnn")
+    assert [layer.rate for layer in cifar.layers if isinstance(layer, keras.layers.Dropout)] == [0.25, 0.25, 0.5]
+    vgg = build_model("vgg16_notop")
+    assert tuple(vgg.inputs[0].shape[1:]) == (None, None, 3)
+    assert vgg.get_layer("block1_conv1").get_weights()[0].shape == (3, 3, 3, 64)
+
+
+def test_zoo_models_know_their_classes():
+    assert model_info(build_model("cifar10_cnn")).classes[3] == "cat"
+    info = model_info(build_model("vgg16"))
+    assert len(info.classes) == 1000 and info.classes[9] == "ostrich" and info.preprocessing == "vgg16"
+    assert info.trained is False
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(CnnvizError, match="unknown model 'resnet'.*mnist_small"):
+        load_model("resnet")
+    with pytest.raises(CnnvizError, match="does not exist"):
+        load_model("missing/model.keras")
+
+
+def _nested_model():
+    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D()], name="backbone")
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(3, activation="softmax")(inner(inputs))
+    return keras.Model(inputs, outputs, name="nested")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("make", ["sequential", "functional", "nested"])
+def test_save_load_round_trip_identical_predictions(tmp_path, suffix, make, rng):
+    keras.utils.set_random_seed(3)
+    if make == "sequential":
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                                  keras.layers.Dense(3, activation="softmax")])
+    elif make == "functional":
+        model = build_model("mnist_small")
+    else:
+        model = _nested_model()
+    x = rng.random((4, *model.inputs[0].shape[1:]), dtype=np.float32)
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    loaded = load_model(str(path))
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+def _lambda_model():
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    return keras.Model(inputs, keras.layers.Flatten()(x))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_lambda_layers_need_explicit_opt_in(tmp_path, suffix):
+    path = tmp_path / f"lambda{suffix}"
+    _lambda_model().save(path)
+    with pytest.raises(CnnvizError, match=r"Lambda layer\(s\) double.*--unsafe"):
+        load_model_file(path)
+    model = load_model_file(path, unsafe=True)
+    np.testing.assert_allclose(model(np.ones((1, 4, 4, 1), np.float32)).numpy(), 2.0)
+
+
+def test_corrupt_and_wrong_files_give_clear_errors(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip at all")
+    with pytest.raises(CnnvizError, match="bad.keras is not a readable Keras model file"):
+        load_model(str(bad))
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(CnnvizError, match="not a .keras or .h5 model file"):
+        load_model(str(text))
+
+
+def test_card_beside_model_file_sets_dataset(tmp_path):
+    import json
+
+    model = build_model("mnist_small")
+    path = tmp_path / "mine.keras"
+    model.save(path)
+    (tmp_path / "mine.card.json").write_text(json.dumps({"architecture": "mnist_small", "dataset": "mnist"}))
+    info = model_info(load_model(str(path)))
+    assert info.dataset == "mnist" and info.classes[7] == "7" and info.path == str(path)
+
+
+def test_user_model_without_card_gets_neutral_info(tiny_cnn):
+    info = model_info(tiny_cnn)
+    assert info.classes == ("class 0", "class 1", "class 2", "class 3")
+    assert info.preprocessing == "scale01"
+
+
+def test_summary_expands_nested_models():
+    summary = summarize(_nested_model())
+    names = [r.name for r in summary.layers]
+    assert "backbone" in names and any(name.startswith("backbone/") for name in names)
+    assert summary.total == _nested_model().count_params()
+    assert summary.to_json()["layers"][0]["name"] == summary.layers[0].name
+
+
+def _fake_weights(tmp_path, size=3_000_000):
+    import hashlib
+
+    source = tmp_path / "served.h5"
+    source.write_bytes(np.random.default_rng(0).bytes(size))
+    return source, hashlib.md5(source.read_bytes()).hexdigest()
+
+
+def test_vgg16_weights_download_reports_progress_and_checks_md5(tmp_path):
+    from cnnviz.models.zoo import VGG16_WEIGHTS_FILES, download_vgg16_weights
+
+    source, md5 = _fake_weights(tmp_path)
+    calls = []
+    path = download_vgg16_weights(False, url=source.as_uri(), md5=md5, folder=tmp_path / "models",
+                                  progress=lambda *a: calls.append(a))
+    assert path == tmp_path / "models" / VGG16_WEIGHTS_FILES[False]
+    assert path.read_bytes() == source.read_bytes()
+    assert calls[0][:2] == (0, 3_000_000) and calls[-1][:2] == (3_000_000, 3_000_000) and len(calls) >= 4
+    with pytest.raises(CnnvizError, match="damaged"):
+        download_vgg16_weights(True, url=source.as_uri(), md5="0" * 32, folder=tmp_path / "models")
+    assert not (tmp_path / "models" / VGG16_WEIGHTS_FILES[True]).exists()
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [VGG16_WEIGHTS_FILES[False]]   # no leftovers
+
+
+def test_vgg16_weights_download_cancels_and_fails_clearly(tmp_path):
+    from cnnviz import Cancelled, CancelToken
+    from cnnviz.models.zoo import download_vgg16_weights
+
+    source, _ = _fake_weights(tmp_path)
+    token = CancelToken()
+
+    def progress(done, total, message):
+        if done >= 1 << 20:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        download_vgg16_weights(url=source.as_uri(), folder=tmp_path / "models", progress=progress, cancel=token)
+    assert list((tmp_path / "models").iterdir()) == []
+    with pytest.raises(CnnvizError, match="could not download VGG16's ImageNet weights.*local weights file"):
+        download_vgg16_weights(url=(tmp_path / "absent.h5").as_uri(), folder=tmp_path / "models")
+
+
+def test_vgg16_weights_available(tmp_path, monkeypatch):
+    from cnnviz.models import zoo
+
+    monkeypatch.delenv("CNNVIZ_VGG16_WEIGHTS", raising=False)
+    monkeypatch.setattr(zoo, "keras_models_dir", lambda: tmp_path)
+    assert zoo.vgg16_weights_path(True) == tmp_path / zoo.VGG16_WEIGHTS_FILES[True]
+    assert not zoo.vgg16_weights_available(True)
+    zoo.vgg16_weights_path(True).write_bytes(b"x")
+    assert zoo.vgg16_weights_available(True) and not zoo.vgg16_weights_available(False)
+    monkeypatch.setenv("CNNVIZ_VGG16_WEIGHTS", str(tmp_path / "mine.h5"))
+    assert not zoo.vgg16_weights_available(False)
+    (tmp_path / "mine.h5").write_bytes(b"x")
+    assert zoo.vgg16_weights_available(False)
+    monkeypatch.undo()
+    assert zoo.keras_models_dir().name == "models"
