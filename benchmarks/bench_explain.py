@@ -48,7 +48,7 @@ def _plain(model, layer=None):
             return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1)
 
         return saliency
-    from cnnviz.inside.graph import feature_model, layer_names
+    from cnnviz.models.graph import feature_model, layer_names
 
     both = feature_model(logits, [layer, layer_names(logits)[-1]])
 
@@ -126,7 +126,7 @@ def _peer_gradient_runs(method, model, logits, layer, x, targets, onehot) -> dic
 
 def _inner(model, layer):
     """Peers find layers by plain name on the outer model; VGG16's are nested."""
-    from cnnviz.inside.graph import get_layer
+    from cnnviz.models.graph import get_layer
 
     return get_layer(model, layer).name if layer in [l.name for l in model.layers] else layer
 

@@ -21,7 +21,7 @@ def default_layer(model) -> str:
     """The last convolutional layer (else the last layer with a spatial
     output): Grad-CAM's usual choice."""
     from ..inside.activations import spatial_layers
-    from ..inside.graph import get_layer
+    from ..models.graph import get_layer
 
     spatial = [name for name in spatial_layers(model) if type(get_layer(model, name)).__name__ != "InputLayer"]
     if not spatial:
@@ -114,7 +114,7 @@ def gradcam(model, images, target=None, *, layer: Optional[str] = None, plus: bo
     """Grad-CAM (or Grad-CAM++ with ``plus``): ReLU of the channel-weighted sum
     of ``layer``'s activations (default: the last spatial layer), upsampled to
     the input. ``extras["cam"]`` is the map at the layer's resolution."""
-    from ..inside.graph import qualified_name
+    from ..models.graph import qualified_name
 
     start = time.perf_counter()
     x = check_images(model, images)

@@ -259,7 +259,7 @@ def option_specs(name: str, model=None, engine: bool = False) -> list[Option]:
 
 def _layer_choices(model) -> tuple:
     from ..inside.activations import spatial_layers
-    from ..inside.graph import get_layer
+    from ..models.graph import get_layer
 
     return tuple(n for n in spatial_layers(model) if type(get_layer(model, n)).__name__ != "InputLayer")
 

@@ -48,7 +48,7 @@ def cmd_top_patches(args) -> int:
     model = open_model(args)
     data = dataset_images(model, args.dataset)
     images = data.x_test[:args.limit]
-    from ..inside.graph import get_layer, qualified_name
+    from ..models.graph import get_layer, qualified_name
 
     layer = qualified_name(model, args.layer)
     n = int(get_layer(model, layer).output.shape[-1])

@@ -23,7 +23,7 @@ def cmd_synthesize(args) -> int:
         names = [model_info(model).classes[i] for i in result.indices]
         title = f"{model.name}: class model visualization ({result.settings.steps} steps)"
     else:
-        from ..inside.graph import get_layer, qualified_name
+        from ..models.graph import get_layer, qualified_name
         from ..inside.top_patches import parse_channels
 
         layer = qualified_name(model, args.layer)

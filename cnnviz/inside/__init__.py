@@ -1,4 +1,4 @@
-"""What a network computes, layer by layer: the layer graph, receptive fields,
+"""What a network computes, layer by layer: receptive fields,
 the layer table, activation maps, filter weights, top-activating dataset
 patches and interval bounds of every unit."""
 from .activations import activations, normalize_maps, spatial_layers

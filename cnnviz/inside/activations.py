@@ -10,7 +10,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..models.engine import features
-from .graph import get_layer, layer_names, qualified_name
+from ..models.graph import get_layer, layer_names, qualified_name
 
 SCOPES = ("channel", "layer", "global")
 

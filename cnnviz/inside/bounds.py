@@ -16,7 +16,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..models.zoo import input_shape, model_info
-from .graph import qualified_name, trace
+from ..models.graph import qualified_name, trace
 
 
 class Interval(NamedTuple):

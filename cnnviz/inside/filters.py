@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..common.errors import CnnvizError
-from .graph import get_layer, layer_names
+from ..models.graph import get_layer, layer_names
 
 NORMALIZATIONS = ("filter", "layer")
 CONV_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common.errors import CnnvizError
-from .graph import feature_model, qualified_name, trace
+from ..models.graph import feature_model, qualified_name, trace
 
 IDENTITY_LAYERS = {
     "InputLayer", "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
@@ -180,7 +180,7 @@ class LayerEntry:
 def catalogue(model) -> list[LayerEntry]:
     """Every layer with its geometry and receptive field (size, jump and the
     input position of unit (0, 0)'s centre); nested layers as ``outer/inner``."""
-    from .graph import get_layer
+    from ..models.graph import get_layer
 
     fields = receptive_fields(model)
     entries = []

@@ -25,7 +25,7 @@ from ..models.engine import features
 from ..models.evaluate import dataset_inputs
 from ..models.zoo import model_info
 from .activations import spatial_layers
-from .graph import feature_model, get_layer, qualified_name
+from ..models.graph import feature_model, get_layer, qualified_name
 from .receptive import receptive_field
 
 PER = ("image", "unit")

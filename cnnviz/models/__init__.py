@@ -1,6 +1,7 @@
 """Models: the zoo and shipped models, loading (safe by default), training,
 the compiled forward pass, predictions, evaluation, and model surgery
-(softmax to logits, guided ReLUs, sub-models) in one place."""
+(softmax to logits, guided ReLUs, sub-models) in one place, on the layer
+graph walked in :mod:`.graph`."""
 from .zoo import ARCHS, ZOO_NAMES, ModelInfo, build_model, input_shape, load_model, model_info
 from .predict import Prediction, predict, probabilities
 from .evaluate import Evaluation, evaluate

@@ -43,7 +43,7 @@ _FEATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def feature_function(model, layers: tuple[str, ...]):
     """A compiled function from input to the outputs of ``layers`` (a list, one
     array per layer), built once per model and layer set and reused."""
-    from ..inside.graph import feature_model
+    from .graph import feature_model
 
     per_model = _FEATURES.setdefault(model, {})
     key = tuple(layers)

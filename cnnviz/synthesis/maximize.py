@@ -28,7 +28,7 @@ from ..common import runtime
 from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
-from ..inside.graph import feature_model, get_layer, qualified_name
+from ..models.graph import feature_model, get_layer, qualified_name
 from ..models.surgery import pre_activation_features
 from ..models.zoo import input_shape, model_info
 
