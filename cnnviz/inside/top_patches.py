@@ -19,7 +19,7 @@ import numpy as np
 
 from ..common import runtime
 from ..common.errors import CnnvizError
-from ..common.fileio import atomic_path
+from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..models.engine import features
 from ..models.evaluate import dataset_inputs
@@ -209,8 +209,7 @@ def _write(path, result: TopPatches) -> None:
         arrays.update({f"{i}_channels": r.channels, f"{i}_values": r.values, f"{i}_index": r.image_index,
                        f"{i}_position": r.position, f"{i}_boxes": r.boxes})
     try:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(path, **arrays)
     except OSError:  # an unwritable cache folder only costs speed
         pass
 

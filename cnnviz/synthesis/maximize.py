@@ -26,7 +26,7 @@ import numpy as np
 
 from ..common import runtime
 from ..common.errors import CnnvizError
-from ..common.fileio import atomic_path
+from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..inside.graph import feature_model, get_layer, qualified_name
 from ..models.surgery import pre_activation_features
@@ -547,8 +547,7 @@ def _write(path, result: Synthesis) -> None:
     if result.probabilities is not None:
         arrays["probabilities"] = result.probabilities
     try:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(path, **arrays)
     except OSError:  # an unwritable cache folder only costs speed
         pass
 
