@@ -260,12 +260,17 @@ def per_item_paths(path: str, keys) -> list[str]:
     return paths
 
 
-def dataset_images(model, name):
-    """uint8 test images of a named dataset (or image folder) for the model."""
+def dataset_images(model, name, scored: bool = False):
+    """uint8 test images of a named dataset (or image folder) for the model;
+    ``scored``: the command measures the model on them, so the dataset must be
+    the one it was trained on (or an image folder)."""
     from ..data.datasets import load_dataset
+    from ..models.evaluate import check_dataset_fits
     from ..models.zoo import input_shape, model_info
 
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
         raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")
+    if scored:
+        check_dataset_fits(model, name)
     return load_dataset(name, input_shape(model), progress=ProgressBar())

@@ -108,12 +108,14 @@ def _print_prediction(im, preds) -> None:
 def cmd_compare(args) -> int:
     from ..attribution.faithfulness import compare
     from ..models.evaluate import dataset_inputs
+    from ..models.predict import check_classifier
     from ..plots.attribution import curves_figure
 
     methods = _methods(args.methods)
     options = _options(args, methods)
     model = open_model(args)
-    data = dataset_images(model, args.dataset)
+    check_classifier(model)
+    data = dataset_images(model, args.dataset, scored=True)
     x = dataset_inputs(model, data.x_test[:args.n])
     ranking = compare(model, x, methods, args.target, steps=args.steps, region=args.region, baseline=args.baseline,
                       seed=args.seed, options=options, progress=ProgressBar())

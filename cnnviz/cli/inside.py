@@ -61,14 +61,17 @@ def cmd_top_patches(args) -> int:
     crops = patch_crops(top, images)
     field = receptive_field(model, layer).size
     if args.json:
-        emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": args.k, "per": args.per,
+        emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": result.k, "per": args.per,
                     "stat": args.stat, "channels": [
                         {"channel": int(c), "values": top.values[i].tolist(), "image_index": top.image_index[i].tolist(),
                          "position": top.position[i].tolist(), "box": top.boxes[i].tolist()}
                         for i, c in enumerate(top.channels)]}, "-")
     else:
-        print(f"{layer}: top-{args.k} of {len(images)} {data.name} images for {len(channels)} channels"
+        print(f"{layer}: top-{result.k} of {len(images)} {data.name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))
+    if result.k < args.k:
+        print(f"cnnviz: note: -k {args.k} is more than the {result.k} patches per channel that "
+              f"{len(images)} images give: showing {result.k}", file=sys.stderr)
     save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
     return 0
 
