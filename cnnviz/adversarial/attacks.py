@@ -46,8 +46,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..common.validate import api, numeric_array
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api, numeric_array
 from ..models.zoo import input_shape, model_info
 from ..synthesis.maximize import class_index, pixels_to_input
 

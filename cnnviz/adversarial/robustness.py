@@ -9,8 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..common.validate import api
 from ..common.progress import CancelToken, ProgressFn
+from ..common.validate import api
 from ..models.zoo import input_shape, model_info
 from ..synthesis.maximize import class_index
 from .attacks import (CW_BINARY_STEPS, DEFAULT_STEPS, MINIMAL, _as_batch, _check_eps, _check_labels, _check_method,

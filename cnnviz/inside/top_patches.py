@@ -20,8 +20,8 @@ import numpy as np
 from ..common import runtime
 from ..common.errors import CnnvizError
 from ..common.fileio import write_npz
-from ..common.validate import api, uint8_batch
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api, uint8_batch
 from ..models.engine import features
 from ..models.evaluate import dataset_inputs
 from ..models.zoo import model_info
