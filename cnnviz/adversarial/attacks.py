@@ -47,6 +47,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api, numeric_array
 from ..models.zoo import input_shape, model_info
 from ..synthesis.maximize import class_index, pixels_to_input
 
@@ -203,7 +204,7 @@ class AttackResult:
 
 def _as_batch(model, images) -> tuple[np.ndarray, bool]:
     """Images as float32 (N, H, W, C) in [0, 1], and whether one image was given."""
-    x = np.asarray(images)
+    x = numeric_array(images)
     shape = input_shape(model)
     single = x.ndim == 3 and (x.shape[-1] == shape[2] and all(s is None or s == d for s, d in zip(shape, x.shape)))
     if single:
@@ -702,6 +703,7 @@ def quantize(adversarial: np.ndarray, original: np.ndarray, eps: Optional[float]
     return np.clip(q, 0, 255).astype(np.uint8)
 
 
+@api
 def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, norm: Optional[str] = None,
            steps: Optional[int] = None, step_size: Optional[float] = None, target=None, labels=None,
            seed: int = 0, random_start: bool = True, early_stop: bool = False, batch_size: Optional[int] = None,

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..common.validate import api
 from ..models.zoo import input_shape, model_info
 from ..synthesis.maximize import class_index
 from .attacks import (CW_BINARY_STEPS, DEFAULT_STEPS, MINIMAL, _as_batch, _check_eps, _check_labels, _check_method,
@@ -56,12 +57,14 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
     """The first ``n`` uint8 test images of a dataset at the model's size, with labels."""
     from ..data.datasets import load_dataset
     from ..data.images import conform
+    from ..models.evaluate import check_dataset_fits
 
     name = dataset or model_info(model).dataset
     if name is None or name == "imagenet":
         raise CnnvizError(f"no test set known for {model.name}: pass dataset='mnist', 'cifar10' or an image folder")
     if n is not None and n < 1:
         raise CnnvizError(f"n must be at least 1 (got {n})")
+    check_dataset_fits(model, name)
     data = load_dataset(name, input_shape(model))
     x, y = data.x_test[:n], data.y_test.reshape(-1)[:n].astype(np.int64)
     if x.ndim == 3:
@@ -72,6 +75,7 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
     return x, y, data.name
 
 
+@api
 def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Optional[Sequence[float]] = None,
                norm: Optional[str] = None, steps: Optional[int] = None, step_size: Optional[float] = None,
                target=None, seed: int = 0, dataset: Optional[str] = None, n: Optional[int] = 1000,

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from ..common.errors import CnnvizError
+from ..common.validate import model_batch
 
 
 @dataclass
@@ -44,19 +45,12 @@ def _short(value) -> str:
 
 def check_images(model, images) -> np.ndarray:
     """``images`` as float32 (N, H, W, C) fitting the model's input, or a
-    clear error. A single image (H, W, C) becomes a batch of one."""
-    x = np.asarray(images, np.float32)
-    if x.ndim == 3:
-        x = x[None]
-    expected = tuple(model.inputs[0].shape[1:])
-    if x.ndim != 4 or len(expected) != 3 or any(e is not None and e != a for e, a in zip(expected, x.shape[1:])):
-        raise CnnvizError(f"images of shape {x.shape[1:]} do not fit {model.name}'s input {expected}: "
-                          "load them with cnnviz.data.load_image (it resizes and converts)")
-    if len(x) == 0:
-        raise CnnvizError("no images given: pass a batch of at least one image")
-    if len(model.outputs[0].shape) != 2:
-        raise CnnvizError(f"{model.name} does not output class scores (output {model.outputs[0].shape}): "
-                          "attribution methods explain a classifier")
+    clear error (bad values, shape or model: see :mod:`cnnviz.common.validate`).
+    A single image (H, W, C) becomes a batch of one."""
+    from ..models.predict import check_classifier
+
+    x = model_batch(model, images)
+    check_classifier(model)
     return x
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..common.validate import api
 from .base import Attribution, check_images, resolve_targets, run_batches
 
 _CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -108,6 +109,7 @@ def _interpolation_matrix(centres: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.interp(pixels, centres, np.eye(len(centres))[i]) for i in range(len(centres))], axis=1)
 
 
+@api
 def gradcam(model, images, target=None, *, layer: Optional[str] = None, plus: bool = False,
             batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> Attribution:
@@ -128,11 +130,13 @@ def gradcam(model, images, target=None, *, layer: Optional[str] = None, plus: bo
                        params={"layer": layer}, extras={"cam": cam}, seconds=time.perf_counter() - start)
 
 
+@api
 def gradcam_plus_plus(model, images, target=None, **options) -> Attribution:
     """Grad-CAM++ (see :func:`gradcam`)."""
     return gradcam(model, images, target, plus=True, **options)
 
 
+@api
 def guided_gradcam(model, images, target=None, *, layer: Optional[str] = None, batch_size: Optional[int] = None,
                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM,

@@ -25,6 +25,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..models.engine import compiled
+from ..common.validate import api
 from .base import batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
 
 MODES = ("deletion", "insertion")
@@ -44,6 +45,18 @@ class Curves:
 def default_region(shape: tuple) -> int:
     """Region side: an eighth of the image side (4 for MNIST and CIFAR-10, 28 for 224x224)."""
     return max(1, int(round(min(shape[:2]) / 8)))
+
+
+def check_region(region: Optional[int], shape: tuple) -> int:
+    """The region side for images of ``shape`` (H, W, ...): the default, or
+    ``region`` if it is a whole number from 1 to the image's shorter side."""
+    if region is None:
+        return default_region(shape)
+    side = min(shape[:2])
+    if isinstance(region, bool) or not isinstance(region, (int, np.integer)) or not 1 <= region <= side:
+        raise CnnvizError(f"region={region!r}: give a region side from 1 to {side} pixels (the image is "
+                          f"{shape[1]}x{shape[0]})")
+    return int(region)
 
 
 def region_labels(shape: tuple, region: int) -> np.ndarray:
@@ -85,6 +98,7 @@ def removed(model, x: np.ndarray, baseline: str = "blurred") -> np.ndarray:
     raise CnnvizError(f"unknown baseline {baseline!r}: use {' or '.join(BASELINES)}")
 
 
+@api
 def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletion", steps: int = 32,
            region: Optional[int] = None, baseline: str = "blurred", seed: int = 0, batch_size: Optional[int] = None,
            progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Curves:
@@ -104,9 +118,7 @@ def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletio
     targets = resolve_targets(model, x, target)
     gone = removed(model, x, baseline)
     begin, end = (x, gone) if mode == "deletion" else (gone, x)
-    region = default_region(x.shape[1:3]) if region is None else region
-    if region < 1:
-        raise CnnvizError(f"region={region}: give a region side of at least 1 pixel")
+    region = check_region(region, x.shape[1:3])
     order, bounds = pixel_order(maps, region, seed)
     n_pixels = order.shape[1]
     picks = np.round(np.linspace(0, bounds.shape[1] - 1, min(steps, bounds.shape[1] - 1) + 1)).astype(int)
@@ -151,6 +163,7 @@ class Ranking:
         return sorted(rows, key=lambda r: r["deletion_auc"])
 
 
+@api
 def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 32, region: Optional[int] = None,
             baseline: str = "blurred", seed: int = 0, options: Optional[dict] = None, progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> Ranking:
@@ -160,6 +173,11 @@ def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 
     from .registry import explain_one
 
     x = check_images(model, images)
+    check_region(region, x.shape[1:3])
+    if isinstance(methods, str):
+        methods = [methods]
+    if not methods:
+        raise CnnvizError("no methods given: name at least one attribution method to compare")
     targets = resolve_targets(model, x, target)
     names = list(methods) + ["random"]
     deletion, insertion, seconds, params = {}, {}, {}, {}

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..common.validate import api
 from .base import Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets, run_batches
 
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -58,6 +59,7 @@ def _begin(model, images):
     return check_images(model, images), time.perf_counter()
 
 
+@api
 def saliency(model, images, target=None, *, signed: bool = False, batch_size: Optional[int] = None,
              progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """|gradient| of the target logit, the largest over colour channels
@@ -70,6 +72,7 @@ def saliency(model, images, target=None, *, signed: bool = False, batch_size: Op
                        targets, signed=signed, extras={"gradients": grads}, seconds=time.perf_counter() - start)
 
 
+@api
 def smoothgrad(model, images, target=None, *, samples: int = 25, noise: float = 0.15, seed: int = 0,
                batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
                cancel: Optional[CancelToken] = None) -> Attribution:
@@ -93,6 +96,7 @@ def smoothgrad(model, images, target=None, *, samples: int = 25, noise: float = 
                        seconds=time.perf_counter() - start)
 
 
+@api
 def gradient_x_input(model, images, target=None, *, batch_size: Optional[int] = None,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """Gradient times input (Shrikumar et al.), summed over channels (signed)."""
@@ -120,6 +124,7 @@ def _baseline(model, x: np.ndarray, baseline) -> np.ndarray:
     raise CnnvizError(f"unknown baseline {baseline!r}: use black, blurred, grey or an array of the images' shape")
 
 
+@api
 def integrated_gradients(model, images, target=None, *, baseline="black", steps: int = 50,
                          batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
                          cancel: Optional[CancelToken] = None) -> Attribution:
@@ -152,6 +157,7 @@ def integrated_gradients(model, images, target=None, *, baseline="black", steps:
                        seconds=time.perf_counter() - start)
 
 
+@api
 def guided_backprop(model, images, target=None, *, batch_size: Optional[int] = None,
                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """Guided backpropagation: only positive gradients pass each ReLU, and
@@ -159,6 +165,7 @@ def guided_backprop(model, images, target=None, *, batch_size: Optional[int] = N
     return _relu_rule("guided", "guided_backprop", model, images, target, batch_size, progress, cancel)
 
 
+@api
 def deconvnet(model, images, target=None, *, batch_size: Optional[int] = None,
               progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """The deconvnet (Zeiler & Fergus): ReLUs pass positive gradients whatever

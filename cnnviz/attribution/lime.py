@@ -18,6 +18,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api
 from .base import Attribution, check_images, resolve_targets
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
@@ -123,6 +124,7 @@ def _quiet_lime():
         lime_image.tqdm = original
 
 
+@api
 def lime(model, images, target=None, *, samples: int = 1000, segmentation: str = "quickshift", segments: int = 50,
          features: int = 5, hide_color: Optional[float] = None, seed: int = 0, batch_size: int = 256,
          progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api
 from ..models.engine import compiled
 from .base import Attribution, batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
 
@@ -67,6 +68,7 @@ def _inputs(x, fills, masks, batch_size) -> Iterator[np.ndarray]:
         yield np.concatenate([x[originals], occluded]) if len(originals) else occluded
 
 
+@api
 def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride: Optional[int] = None,
               fill: str = "grey", batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
               cancel: Optional[CancelToken] = None) -> Attribution:

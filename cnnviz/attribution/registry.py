@@ -17,6 +17,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, stage
+from ..common.validate import api
 from .cam import gradcam, guided_gradcam
 from .gradients import (BASELINES, deconvnet, gradient_x_input, guided_backprop, integrated_gradients, saliency,
                         smoothgrad)
@@ -186,6 +187,7 @@ def check_options(name: str, options: dict) -> dict:
     return {key: m.option(key).convert(value, f"{m.name}.{key}") for key, value in options.items()}
 
 
+@api
 def explain_one(model, images, method_: str, target=None, *, progress: Optional[ProgressFn] = None,
                 cancel: Optional[CancelToken] = None, **options) -> Attribution:
     """One method by name: ``method(model, images, target, **options)``."""
@@ -194,6 +196,7 @@ def explain_one(model, images, method_: str, target=None, *, progress: Optional[
     return m.function(model, images, target, progress=progress, cancel=cancel, **m.fixed, **checked)
 
 
+@api
 def explain(model, images, methods: Sequence[str] = DEFAULT_METHODS, target=None, *,
             options: Optional[dict] = None, progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> dict[str, Attribution]:

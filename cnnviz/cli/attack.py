@@ -4,10 +4,12 @@ under attack against the budget on a test set)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..common.errors import CnnvizError
-from .common import MODEL_HELP, ProgressBar, emit_json, open_model, save
+from .common import (MODEL_HELP, ProgressBar, data_output, emit_json, figure_output, nonnegative_float, nonnegative_int, open_model,
+                     positive_float, positive_int, save)
 
 
 def parse_eps(text: str) -> float:
@@ -16,10 +18,15 @@ def parse_eps(text: str) -> float:
     try:
         if "/" in value:
             num, den = value.split("/", 1)
-            return float(num) / float(den)
-        return float(value)
+            eps = float(num) / float(den)
+        else:
+            eps = float(value)
+        if not math.isfinite(eps) or eps < 0:
+            raise ValueError(eps)
+        return eps
     except (ValueError, ZeroDivisionError):
-        raise CnnvizError(f"cannot read eps {text!r}: give a number like 0.3 or a fraction like 8/255") from None
+        raise CnnvizError(f"cannot read eps {text!r}: give a number of 0 or more like 0.3, or a fraction like "
+                          "8/255") from None
 
 
 def parse_eps_list(text: str) -> list[float]:
@@ -199,18 +206,18 @@ def register(sub, model_opts) -> None:
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
                                  "8/255 otherwise; none for cw and deepfool, where it is a cap)")
     p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
-    p.add_argument("--steps", type=int, help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
-    p.add_argument("--step-size", type=float, help="pgd step (default 2.5 * eps / steps)")
+    p.add_argument("--steps", type=positive_int, help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
+    p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="class index or name to reach (e.g. 3, cat, ostrich); default: any wrong class")
     p.add_argument("--label", help="the image's true class (default: what the model predicts)")
     p.add_argument("--early-stop", action="store_true", help="pgd: stop once the image fools the model "
                                                              "(smaller margin; 8-bit rounding may undo it)")
-    p.add_argument("--confidence", type=float, default=0.0,
+    p.add_argument("--confidence", type=nonnegative_float, default=0.0,
                    help="cw: logit margin the adversarial must reach (default 0; larger survives 8-bit rounding)")
-    p.add_argument("--overshoot", type=float, default=0.02, help="deepfool: step past the boundary (default 0.02)")
-    p.add_argument("--seed", type=int, default=0, help="random start (default 0)")
-    p.add_argument("-o", "--output", required=True, help="figure: original | amplified perturbation | adversarial")
-    p.add_argument("--save-adversarial", metavar="PNG", help="also write the adversarial image (8-bit, lossless) "
+    p.add_argument("--overshoot", type=nonnegative_float, default=0.02, help="deepfool: step past the boundary (default 0.02)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random start (default 0)")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure: original | amplified perturbation | adversarial")
+    p.add_argument("--save-adversarial", metavar="PNG", type=data_output, help="also write the adversarial image (8-bit, lossless) "
                                                              "and check that the reloaded file still fools the model")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_with_norm(cmd_attack))
@@ -224,17 +231,17 @@ def register(sub, model_opts) -> None:
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "
                                  "(default: a grid for the model's dataset)")
     p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
-    p.add_argument("--steps", type=int, help="pgd steps (default 40)")
-    p.add_argument("--step-size", type=float, help="pgd step (default 2.5 * eps / steps)")
+    p.add_argument("--steps", type=positive_int, help="pgd steps (default 40)")
+    p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="targeted attack to this class (its images are skipped), or 'random'")
-    p.add_argument("--n", type=int, default=1000, help="test images (the first N; default 1000)")
+    p.add_argument("--n", type=positive_int, default=1000, help="test images (the first N; default 1000)")
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
-    p.add_argument("--batch-size", type=int, help="images per batch (default: from the input size)")
+    p.add_argument("--batch-size", type=positive_int, help="images per batch (default: from the input size)")
     p.add_argument("--early-stop", action="store_true",
                    help="pgd: stop each image once fooled (same accuracy, faster; weaker 8-bit adversarials)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--show-8bit", action="store_true", help="also plot accuracy on the 8-bit rounded adversarials")
-    p.add_argument("-o", "--output", required=True, help="figure: accuracy against eps")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure: accuracy against eps")
     p.add_argument("--json", action="store_true", help="print the curves as JSON")
     p.set_defaults(func=_with_norm(cmd_robustness))
 

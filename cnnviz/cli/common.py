@@ -1,16 +1,168 @@
 """What every ``cnnviz`` command shares: the progress bar, the model-loading
-options, reading the named model and dataset, and writing outputs."""
+options, the checks of argument values and output paths (made while the
+command line is read, so a bad value stops the command before any work),
+reading the named model and dataset, and writing outputs."""
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from ..common.errors import CnnvizError
 
 EXIT_ERROR, EXIT_CANCELLED = 2, 130
 MODEL_HELP = "a zoo name (see `cnnviz models`) or a .keras/.h5 file"
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other cnnviz
+    error, and exit with status 2."""
+
+    def error(self, message):
+        message = re.sub(r"^argument (?:\S+/)?(\S+): (must|is|needs) ", r"\1 \2 ", message)
+        message = re.sub(r"^argument (?:\S+/)?(\S+): ", r"\1: ", message)
+        if "expected one argument" in message:
+            message += " (a value that starts with '-' goes after '=', e.g. --channels=-3:2)"
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ---------------------------------------------------------------- argument values (argparse type=)
+
+def _number(text: str, kind):
+    try:
+        value = kind(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a {'whole number' if kind is int else 'number'} (got {text!r})")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text!r})")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (counts, sizes, steps)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """A whole number of at least 0 (seeds, "every N steps, 0 for never")."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (learning rates, step sizes)."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0 (got {value:g})")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number of at least 0 (regularization weights, margins)."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value:g})")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1] (opacities)."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {value:g})")
+    return value
+
+
+def row_col(text: str) -> tuple[int, int]:
+    """``ROW,COL``: a unit's position in a layer's map (checked against the layer once the model is loaded)."""
+    parts = str(text).split(",")
+    try:
+        row, col = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be two whole numbers ROW,COL such as 3,4 (got {text!r})") from None
+    if row < 0 or col < 0:
+        raise argparse.ArgumentTypeError(f"must be a position ROW,COL counted from 0 (got {text!r})")
+    return row, col
+
+
+def channel_list(text: str) -> str:
+    """``START:STOP``, ``N`` or ``A,B,C`` with channels counted from 0 (checked
+    against the layer once the model is loaded)."""
+    numbers = [p for p in re.split(r"[:,]", str(text)) if p.strip()]
+    if not re.fullmatch(r"\s*-?\d*\s*:\s*-?\d*\s*|\s*-?\d+\s*(,\s*-?\d+\s*)*", str(text)) or not numbers:
+        raise argparse.ArgumentTypeError(f"must be START:STOP, a number, or numbers separated by commas, "
+                                         f"e.g. 0:16, 5 or 1,4,9 (got {text!r})")
+    if any(int(p) < 0 for p in numbers):
+        raise argparse.ArgumentTypeError(f"must count channels from 0: {text!r} has a negative number")
+    return str(text).strip()
+
+
+# ---------------------------------------------------------------- output paths (argparse type=)
+
+def _check_output(text: str, suffixes=None) -> str:
+    """``text`` if a file can be written there, else a one-line reason."""
+    path = Path(text)
+    if not text or path.is_dir() or text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text or repr(text)} is a folder, not a file: "
+                                         f"give a file name in it, e.g. {path / 'out'}{(suffixes or ('',))[0]}")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        found = f"unknown format {path.suffix!r}" if path.suffix else "no format suffix"
+        raise argparse.ArgumentTypeError(f"{text}: {found}: end the name with one of {', '.join(suffixes)}")
+    parent = path.parent
+    if not parent.exists():
+        raise argparse.ArgumentTypeError(f"{text}: folder {parent} does not exist: fix the path or create it "
+                                         f"first (mkdir -p {parent})")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: cannot write in folder {parent} ({exc.strerror or exc}): "
+                                         "write somewhere else") from None
+    return text
+
+
+def figure_output(text: str) -> str:
+    """A figure file to write: a format matplotlib writes, in a writable folder that exists."""
+    return _check_output(text, FIGURE_SUFFIXES)
+
+
+def data_output(text: str) -> str:
+    """An NPZ or JSON file to write (any name), in a writable folder that exists."""
+    return _check_output(text)
+
+
+def json_output(text: str) -> str:
+    """A JSON file to write, or ``-`` for standard output."""
+    return text if text == "-" else _check_output(text)
+
+
+OUTPUT_ARGS = ("output", "npz", "json", "save_adversarial", "out")
+
+
+def check_distinct_outputs(args) -> None:
+    """Refuse one file named for two outputs of a command (the second would replace the first)."""
+    seen = {}
+    for name in OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value != "-":
+            key = os.path.realpath(value)
+            if key in seen:
+                raise CnnvizError(f"--{seen[key]} and --{name.replace('_', '-')} both name {value}: "
+                                  "give each output its own file")
+            seen[key] = name.replace("_", "-")
 
 
 class ProgressBar:
@@ -81,31 +233,44 @@ def save(fig, path: str) -> None:
 
 
 def save_npz(path: str, **arrays) -> None:
-    import numpy as np
+    from ..common.fileio import write_npz
 
-    from ..common.fileio import atomic_path
-
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
+    write_npz(path, compressed=True, **arrays)
     print(f"wrote {path}", file=sys.stderr)
 
 
-def per_item_path(path: str, layer: str, many: bool) -> str:
-    """``maps.png`` for one layer, ``maps_<layer>.png`` for each of several."""
-    if not many:
-        return path
-    from pathlib import Path
-
+def per_item_paths(path: str, keys) -> list[str]:
+    """One distinct output file per item: ``path`` itself for a single item,
+    else ``<stem>_<key><suffix>`` for each (``maps_conv1.png``), numbered
+    ``_2``, ``_3``... where two items would get the same name (``a/img.png``
+    and ``b/img.png``), so no output replaces another."""
+    keys = list(keys)
+    if len(keys) == 1:
+        return [path]
     p = Path(path)
-    return str(p.with_name(f"{p.stem}_{layer.replace('/', '_')}{p.suffix}"))
+    taken, paths = set(), []
+    for key in keys:
+        base = f"{p.stem}_{re.sub(r'[^A-Za-z0-9_.+-]+', '_', str(key)).strip('_') or 'item'}"
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.lower())
+        paths.append(str(p.with_name(name + p.suffix)))
+    return paths
 
 
-def dataset_images(model, name):
-    """uint8 test images of a named dataset (or image folder) for the model."""
+def dataset_images(model, name, scored: bool = False):
+    """uint8 test images of a named dataset (or image folder) for the model;
+    ``scored``: the command measures the model on them, so the dataset must be
+    the one it was trained on (or an image folder)."""
     from ..data.datasets import load_dataset
+    from ..models.evaluate import check_dataset_fits
     from ..models.zoo import input_shape, model_info
 
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
         raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")
+    if scored:
+        check_dataset_fits(model, name)
     return load_dataset(name, input_shape(model), progress=ProgressBar())

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import ProgressBar, dataset_images, emit_json, open_model, per_item_path, save, save_npz
+from .common import (ProgressBar, data_output, dataset_images, emit_json, figure_output, fraction, json_output,
+                     nonnegative_int, open_model, per_item_paths, positive_int, save, save_npz)
 
 METHODS_HELP = ("comma-separated: saliency, gradient, smoothgrad, gradient_x_input, integrated_gradients (ig), "
                 "guided_backprop, deconvnet, gradcam, gradcam++, guided_gradcam, occlusion, lime, or all")
@@ -18,7 +19,10 @@ def _methods(text: str) -> list[str]:
 
     if text.strip().lower() == "all":
         return list(METHODS)
-    return [method_name(m) for m in text.split(",") if m.strip()]
+    methods = [method_name(m) for m in text.split(",") if m.strip()]
+    if not methods:
+        raise CnnvizError(f"--methods is empty: name at least one of {', '.join(METHODS)}, or all")
+    return methods
 
 
 def _options(args, methods) -> dict:
@@ -28,12 +32,6 @@ def _options(args, methods) -> dict:
     if getattr(args, "layer", None):
         items += [f"{m}.layer={args.layer}" for m in methods if m in ("gradcam", "gradcam++", "guided_gradcam")]
     return parse_options(items, methods)
-
-
-def _report_path(path: str, source: str, many: bool) -> str:
-    """``report.png`` for one image, ``report_<image>.png`` for each of several."""
-
-    return per_item_path(path, Path(source.replace("skimage:", "")).stem, many)
 
 
 def cmd_explain(args) -> int:
@@ -47,6 +45,7 @@ def cmd_explain(args) -> int:
 
     methods = _methods(args.methods)
     options = _options(args, methods)
+    reports = per_item_paths(args.output, [Path(source.replace("skimage:", "")).stem for source in args.images])
     model = open_model(args)
     info = model_info(model)
     if not info.trained:
@@ -63,7 +62,7 @@ def cmd_explain(args) -> int:
             im = loaded[i]
             _print_prediction(im, preds[j])
             fig = explain_figure(im.pixels, results, j, preds[j], im.source, info.name, info.classes, args.alpha)
-            save(fig, _report_path(args.output, im.source, len(loaded) > 1))
+            save(fig, reports[i])
             records.append({"image": im.source, "notes": im.notes, "top": [p._asdict() for p in preds[j]],
                             "methods": _one(summary(results), j)})
             for name, result in results.items():
@@ -109,14 +108,14 @@ def _print_prediction(im, preds) -> None:
 def cmd_compare(args) -> int:
     from ..attribution.faithfulness import compare
     from ..models.evaluate import dataset_inputs
+    from ..models.predict import check_classifier
     from ..plots.attribution import curves_figure
 
-    if args.n < 1:
-        raise CnnvizError("--n must be at least 1")
     methods = _methods(args.methods)
     options = _options(args, methods)
     model = open_model(args)
-    data = dataset_images(model, args.dataset)
+    check_classifier(model)
+    data = dataset_images(model, args.dataset, scored=True)
     x = dataset_inputs(model, data.x_test[:args.n])
     ranking = compare(model, x, methods, args.target, steps=args.steps, region=args.region, baseline=args.baseline,
                       seed=args.seed, options=options, progress=ProgressBar())
@@ -155,24 +154,24 @@ def register(sub, model_opts) -> None:
     p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo")
     p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
-    p.add_argument("-o", "--output", default="explain.png", help="report figure (one per image: NAME_IMAGE.png)")
-    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the maps over the image")
-    p.add_argument("--json", metavar="FILE", help="write predictions and method details as JSON (- for stdout)")
-    p.add_argument("--npz", metavar="FILE", help="write the raw maps as NPZ")
+    p.add_argument("-o", "--output", type=figure_output, default="explain.png", help="report figure (one per image: NAME_IMAGE.png)")
+    p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the image, 0 to 1 (default 0.5)")
+    p.add_argument("--json", metavar="FILE", type=json_output, help="write predictions and method details as JSON (- for stdout)")
+    p.add_argument("--npz", metavar="FILE", type=data_output, help="write the raw maps as NPZ")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("compare", help="rank attribution methods by deletion/insertion AUC on test images",
                        parents=[model_opts], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a zoo name or .keras/.h5 file")
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's dataset)")
-    p.add_argument("--n", type=int, default=100, help="test images (default %(default)s)")
-    p.add_argument("--steps", type=int, default=32, help="deletion/insertion steps (default %(default)s)")
-    p.add_argument("--region", type=int, help="side of the square regions removed together "
+    p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=32, help="deletion/insertion steps (default %(default)s)")
+    p.add_argument("--region", type=positive_int, help="side of the square regions removed together "
                                               "(default: an eighth of the image side; 1 = single pixels)")
     p.add_argument("--baseline", choices=("blurred", "black"), default="blurred",
                    help="what removed pixels show (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     common(p)
-    p.add_argument("-o", "--output", help="curves figure (PNG)")
-    p.add_argument("--json", metavar="FILE", help="write the table as JSON (- for stdout)")
+    p.add_argument("-o", "--output", type=figure_output, help="curves figure (PNG)")
+    p.add_argument("--json", metavar="FILE", type=json_output, help="write the table as JSON (- for stdout)")
     p.set_defaults(func=cmd_compare)

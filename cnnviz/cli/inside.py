@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import MODEL_HELP, ProgressBar, dataset_images, emit_json, open_model, per_item_path, save, save_npz
+from ..common.errors import CnnvizError
+from .common import (MODEL_HELP, ProgressBar, channel_list, data_output, dataset_images, emit_json, figure_output,
+                     open_model, per_item_paths, positive_int, save, save_npz)
 
 
 def cmd_filters(args) -> int:
@@ -30,11 +32,11 @@ def cmd_activations(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     maps = activations(model, image.x[None], args.layer)
     shown = normalize_maps(maps, args.scope)
-    for name, m in maps.items():
+    for (name, m), path in zip(maps.items(), per_item_paths(args.output, maps)):
         print(f"{name}: {m.shape}")
         display = image.pixels[..., 0] if image.pixels.shape[-1] == 1 else image.pixels
         fig = activation_figure(shown[name][0], name, display, args.overlay, args.scope, args.max_channels)
-        save(fig, per_item_path(args.output, name, len(maps) > 1))
+        save(fig, path)
     if args.npz:
         save_npz(args.npz, **{name.replace("/", "__"): m for name, m in maps.items()})
     return 0
@@ -59,14 +61,17 @@ def cmd_top_patches(args) -> int:
     crops = patch_crops(top, images)
     field = receptive_field(model, layer).size
     if args.json:
-        emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": args.k, "per": args.per,
+        emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": result.k, "per": args.per,
                     "stat": args.stat, "channels": [
                         {"channel": int(c), "values": top.values[i].tolist(), "image_index": top.image_index[i].tolist(),
                          "position": top.position[i].tolist(), "box": top.boxes[i].tolist()}
                         for i, c in enumerate(top.channels)]}, "-")
     else:
-        print(f"{layer}: top-{args.k} of {len(images)} {data.name} images for {len(channels)} channels"
+        print(f"{layer}: top-{result.k} of {len(images)} {data.name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))
+    if result.k < args.k:
+        print(f"cnnviz: note: -k {args.k} is more than the {result.k} patches per channel that "
+              f"{len(images)} images give: showing {result.k}", file=sys.stderr)
     save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
     return 0
 
@@ -98,9 +103,9 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layer", help="a convolution layer (default: the first)")
     p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
                    help="scale each filter by its own range or all by the layer's (default filter)")
-    p.add_argument("--max-filters", type=int, default=64)
-    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
-    p.add_argument("--npz", help="also write the raw kernel as NPZ")
+    p.add_argument("--max-filters", type=positive_int, default=64, help="filters drawn at most (default 64)")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--npz", type=data_output, help="also write the raw kernel as NPZ")
     p.set_defaults(func=cmd_filters)
 
     p = sub.add_parser("activations", help="activation maps of layers for an image", parents=[model_opts])
@@ -110,9 +115,10 @@ def register(sub, model_opts) -> None:
     p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
                    help="normalization scope of the colour scale (default channel)")
     p.add_argument("--overlay", action="store_true", help="draw the maps over the input instead of beside it")
-    p.add_argument("--max-channels", type=int, default=64)
-    p.add_argument("-o", "--output", required=True, help="figure to write (one per layer: NAME_LAYER.png)")
-    p.add_argument("--npz", help="also write the raw maps as NPZ")
+    p.add_argument("--max-channels", type=positive_int, default=64, help="channels drawn at most (default 64)")
+    p.add_argument("-o", "--output", type=figure_output, required=True,
+                   help="figure to write (one per layer: NAME_LAYER.png)")
+    p.add_argument("--npz", type=data_output, help="also write the raw maps as NPZ")
     p.set_defaults(func=cmd_activations)
 
     p = sub.add_parser("top-patches", help="the dataset patches that activate each channel most",
@@ -120,13 +126,14 @@ def register(sub, model_opts) -> None:
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's); test split")
-    p.add_argument("-k", type=int, default=9, help="patches per channel (default 9)")
-    p.add_argument("--channels", help="e.g. 0:16, 5 or 1,4,9 (default all)")
+    p.add_argument("-k", type=positive_int, default=9,
+                   help="patches per channel (default 9; at most the images that exist)")
+    p.add_argument("--channels", type=channel_list, help="e.g. 0:16, 5 or 1,4,9 (default all)")
     p.add_argument("--per", choices=("image", "unit"), default="image",
                    help="one best position per image (default) or rank every unit")
     p.add_argument("--stat", choices=("max", "mean"), default="max", help="rank images by max or mean over space")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("-o", "--output", required=True, help="figure to write")
+    p.add_argument("--limit", type=positive_int, help="only the first N images")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_top_patches)
 
@@ -134,7 +141,7 @@ def register(sub, model_opts) -> None:
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
-    p.add_argument("--n", type=int, default=64, help="images to average over (default 64)")
-    p.add_argument("-o", "--output", help="figure to write")
+    p.add_argument("--n", type=positive_int, default=64, help="images to average over (default 64)")
+    p.add_argument("-o", "--output", type=figure_output, help="figure to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_erf)

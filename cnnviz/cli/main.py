@@ -7,16 +7,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
+import warnings
 
-from ..common.errors import Cancelled, CnnvizError
+from ..common.errors import Cancelled, CnnvizError, one_line
 from . import attack, explain, inside, models, synthesis
-from .common import EXIT_CANCELLED, EXIT_ERROR, model_options
+from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
 FAMILIES = (models, inside, synthesis, explain, attack)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cnnviz", description="See inside convolutional networks (TensorFlow 2 / Keras 3).")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=_version())
@@ -43,6 +45,10 @@ def _start_tensorflow(quiet: bool) -> None:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
         fd = None
+    if quiet:       # TensorFlow's Python-side warnings (retracing, AutoGraph) are for its developers
+        import logging
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if not quiet or fd is None:
         setup_devices()
         return
@@ -58,29 +64,69 @@ def _start_tensorflow(quiet: bool) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Every failure is one line on stderr and exit status 2
+    (130 when cancelled); ``--debug`` adds the traceback."""
     try:
-        _start_tensorflow(quiet=not args.debug)
-        return args.func(args)
-    except Cancelled as exc:
-        print(f"cnnviz: {exc}", file=sys.stderr)
-        return EXIT_CANCELLED
-    except KeyboardInterrupt:
-        if args.debug:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:          # --help and --version exit 0; a bad argument was reported in one line
+        if exc.code in (0, None):
             raise
-        print("cnnviz: interrupted", file=sys.stderr)
-        return EXIT_CANCELLED
-    except CnnvizError as exc:
-        if args.debug:
-            raise
-        print(f"cnnviz: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as exc:  # a bug, not a user error: say how to see it
-        if args.debug:
-            raise
-        print(f"cnnviz: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        _warnings_as_notes()
+        try:
+            check_distinct_outputs(args)
+            _clean_cache()
+            _start_tensorflow(quiet=not args.debug)
+            return args.func(args)
+        except Cancelled as exc:
+            print(f"cnnviz: {exc}", file=sys.stderr)
+            return EXIT_CANCELLED
+        except KeyboardInterrupt:
+            _traceback(args)
+            resume = "; run the same command with --resume to continue from the last finished epoch" \
+                if args.command == "train" else ""
+            print(f"cnnviz: interrupted{resume}", file=sys.stderr)
+            return EXIT_CANCELLED
+        except CnnvizError as exc:
+            _traceback(args)
+            print(f"cnnviz: error: {one_line(str(exc), 1000) or type(exc).__name__}", file=sys.stderr)
+            return EXIT_ERROR
+        except Exception as exc:  # a bug, not a user error: say how to see it
+            _traceback(args)
+            print(f"cnnviz: internal error: {type(exc).__name__}: {one_line(str(exc))}"
+                  + ("" if args.debug else " (run with --debug for the traceback)"), file=sys.stderr)
+            return EXIT_ERROR
+
+
+def _traceback(args) -> None:
+    if args.debug:
+        traceback.print_exc()
+
+
+def _clean_cache() -> None:
+    """Remove what a killed cnnviz left half-written in its cache folder."""
+    from ..common.fileio import clean_stale_temporaries
+    from ..common.runtime import cache_dir
+
+    clean_stale_temporaries(cache_dir(), recursive=True)
+
+
+def _warnings_as_notes() -> None:
+    """Library warnings (scikit-image, NumPy, Keras) as one ``cnnviz: note:``
+    line each, once; deprecation notices, meant for programmers, not at all."""
+    seen = set()
+
+    def note(message, category, filename, lineno, file=None, line=None):
+        text = one_line(str(message))
+        if text and text not in seen:
+            seen.add(text)
+            print(f"cnnviz: note: {text}", file=sys.stderr)
+
+    warnings.simplefilter("default")
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.simplefilter("ignore", category)
+    warnings.showwarning = note
 
 
 if __name__ == "__main__":

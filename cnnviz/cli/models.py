@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from ..common.errors import CnnvizError
-from .common import MODEL_HELP, ProgressBar, emit_json, open_model
+from .common import MODEL_HELP, ProgressBar, emit_json, figure_output, open_model, positive_int
 
 
 def cmd_models(args) -> int:
@@ -43,8 +43,6 @@ def cmd_predict(args) -> int:
     from ..models.predict import predict
     from ..models.zoo import model_info
 
-    if args.top < 1:
-        raise CnnvizError("--top must be at least 1")
     model = open_model(args)
     loaded = [load_image(path, model) for path in args.images]
     if len({im.x.shape for im in loaded}) == 1:
@@ -126,18 +124,18 @@ def register(sub, model_opts) -> None:
     p = sub.add_parser("predict", help="classify images", parents=[model_opts])
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or skimage:chelsea etc.")
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
-    p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    p.add_argument("--top", type=positive_int, default=5, help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("-o", "--output", help="also write a figure (PNG/PDF/SVG)")
+    p.add_argument("-o", "--output", type=figure_output, help="also write a figure (PNG/PDF/SVG)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on a real test set",
                        parents=[model_opts])
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder DIR/<class>/*.jpg (default: the model's)")
-    p.add_argument("--limit", type=int, help="only the first N test images")
+    p.add_argument("--limit", type=positive_int, help="only the first N test images")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("-o", "--output", help="also write the confusion matrix as a figure")
+    p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a lecture CNN on its dataset",

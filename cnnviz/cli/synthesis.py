@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ..common.errors import CnnvizError
-from .common import MODEL_HELP, ProgressBar, emit_json, open_model, save, save_npz
+from .common import (MODEL_HELP, ProgressBar, channel_list, data_output, emit_json, figure_output, nonnegative_float,
+                     nonnegative_int, open_model, positive_float, positive_int, row_col, save, save_npz)
 
 
 def cmd_synthesize(args) -> int:
@@ -28,8 +29,7 @@ def cmd_synthesize(args) -> int:
 
         layer = qualified_name(model, args.layer)
         n = int(get_layer(model, layer).output.shape[-1])
-        unit = tuple(int(v) for v in args.unit.split(",")) if args.unit else None
-        result = synthesize_channels(model, layer, parse_channels(args.channels, n), unit=unit, seed=args.seed,
+        result = synthesize_channels(model, layer, parse_channels(args.channels, n), unit=args.unit, seed=args.seed,
                                      progress=ProgressBar(), cache=args.cache, **options)
         names, title = None, ""
     rows = [{"index": int(i), "activation": float(a)} for i, a in zip(result.indices, result.activations)]
@@ -61,21 +61,21 @@ def register(sub, model_opts) -> None:
     target.add_argument("--layer", help="maximize this layer's channels")
     target.add_argument("--class", dest="classes", metavar="C",
                         help="maximize class scores: indices or names, comma-separated (e.g. 3 or cat,dog)")
-    p.add_argument("--channels", help="channels of --layer, e.g. 0:16, 5 or 1,4,9 (default all)")
-    p.add_argument("--unit", help="maximize one unit ROW,COL of each channel instead of the mean")
-    p.add_argument("--steps", type=int, help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
-    p.add_argument("--lr", type=float, help="learning rate (Adam, on [0, 1] pixels)")
-    p.add_argument("--jitter", type=int, help="random shift in pixels per step")
-    p.add_argument("--l2", type=float, help="L2 decay weight")
-    p.add_argument("--tv", type=float, help="total-variation weight")
-    p.add_argument("--blur-every", type=int, help="blur every N steps (0: never)")
-    p.add_argument("--octaves", type=int, help="coarse-to-fine stages")
+    p.add_argument("--channels", type=channel_list, help="channels of --layer, e.g. 0:16, 5 or 1,4,9 (default all)")
+    p.add_argument("--unit", type=row_col, help="maximize one unit ROW,COL of each channel instead of the mean")
+    p.add_argument("--steps", type=positive_int, help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (Adam, on [0, 1] pixels)")
+    p.add_argument("--jitter", type=nonnegative_int, help="random shift in pixels per step")
+    p.add_argument("--l2", type=nonnegative_float, help="L2 decay weight")
+    p.add_argument("--tv", type=nonnegative_float, help="total-variation weight")
+    p.add_argument("--blur-every", type=nonnegative_int, help="blur every N steps (0: never)")
+    p.add_argument("--octaves", type=positive_int, help="coarse-to-fine stages")
     p.add_argument("--fourier", action=argparse.BooleanOptionalAction, default=None,
                    help="decorrelated Fourier-space parameterization (default on for large inputs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                    help="keep results on disk and reuse them (default on)")
-    p.add_argument("-o", "--output", required=True, help="figure to write")
-    p.add_argument("--npz", help="also write the images and values as NPZ")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write")
+    p.add_argument("--npz", type=data_output, help="also write the images and values as NPZ")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_synthesize)

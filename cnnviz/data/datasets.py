@@ -204,17 +204,38 @@ def _decode_entries(entries, read, progress, cancel, label):
     return x, y
 
 
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that builds only plain data: containers, bytes, str,
+    numbers, and the NumPy array a CIFAR-10 batch keeps its pixels in.
+    Refusing every other global is what keeps a crafted file from running code
+    (the ``pickle`` documentation, "Restricting Globals")."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}   # bytes in protocol 2
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR-10 batch never does")
+
+
 def _read_cifar_batches(folder: Path):
-    """The original CIFAR-10 python release (pickled batches), as Keras reads it."""
+    """The original CIFAR-10 python release (pickled batches), read as plain
+    data only (never running code from the file)."""
     def batch(name):
         path = folder / name
         try:
             with open(path, "rb") as f:
-                d = pickle.load(f, encoding="bytes")
+                d = _DataOnlyUnpickler(f, encoding="bytes").load()
+            if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+                raise ValueError("no data and labels in it")
+            if np.asarray(d[b"data"]).dtype.kind not in "iu":
+                raise ValueError("its data are not pixel values")
+            x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            y = np.asarray(d[b"labels"], np.uint8).reshape(-1, 1)
         except Exception as exc:
             raise CnnvizError(f"cannot read {path} ({short(exc)}): replace the CIFAR-10 python batches") from exc
-        x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return x, np.asarray(d[b"labels"], np.uint8).reshape(-1, 1)
+        return x, y
 
     train = [batch(f"data_batch_{i}") for i in range(1, 6)]
     x_test, y_test = batch("test_batch")

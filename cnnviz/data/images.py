@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import CnnvizError, short
+from ..common.validate import api
 
 SAMPLE_PREFIX = "skimage:"
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
@@ -36,6 +37,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if text.startswith(SAMPLE_PREFIX):
         return _sample(text[len(SAMPLE_PREFIX):])
     p = Path(path)
+    if p.is_dir():
+        raise CnnvizError(f"{p} is a folder, not an image file: give one of the images in it")
     if not p.is_file():
         raise CnnvizError(f"image {p} does not exist: check the path")
     try:
@@ -72,13 +75,17 @@ def normalize_image(image: np.ndarray, source: str = "image") -> np.ndarray:
     animation, alpha composited over white, 16-bit and float rescaled."""
     from skimage import color, exposure, util
 
-    if image.dtype == object or image.ndim not in (2, 3, 4) or image.size == 0:
+    if image.dtype.kind not in "biuf" or image.ndim not in (2, 3, 4) or image.size == 0:
         raise CnnvizError(f"{source} is not a 2-D image (shape {image.shape}): give a single picture")
     if image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4)):
         image = image[0]                                  # first frame of a GIF / multi-page TIFF
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
     elif image.dtype.kind == "f":
+        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+        if bad:
+            raise CnnvizError(f"{source} has {bad} value(s) that are not finite (NaN or inf): it is not a picture "
+                              "cnnviz can show a model; fix or replace the file")
         image = exposure.rescale_intensity(image, in_range=(0.0, 1.0) if image.max() <= 1 else "image",
                                            out_range=(0.0, 1.0))
         image = util.img_as_ubyte(image)
@@ -177,6 +184,7 @@ def _border_mean(pixels: np.ndarray) -> float:
     return float(np.concatenate([p[0], p[-1], p[:, 0], p[:, -1]]).mean())
 
 
+@api
 def load_image(path: str | os.PathLike, model) -> LoadedImage:
     """Read an image file and prepare it for ``model`` (see :func:`prepare`)."""
     return prepare(read_image(path), model, str(path))

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common.errors import CnnvizError
+from ..common.validate import api, model_batch
 from ..models.engine import features
 from ..models.graph import get_layer, layer_names, qualified_name
 
@@ -28,12 +29,11 @@ def spatial_layers(model) -> list[str]:
     return names
 
 
+@api
 def activations(model, images: np.ndarray, layers: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
     """Activation maps ``{layer: (N, h, w, C)}`` for preprocessed ``images``
     (N, H, W, C); default layers: every spatial layer."""
-    images = np.asarray(images, np.float32)
-    if images.ndim == 3:
-        images = images[None]
+    images = model_batch(model, images)
     spatial = spatial_layers(model)
     if not spatial:
         raise CnnvizError(f"{model.name} has no layer with spatial (H, W, C) output: activation maps need a CNN")
@@ -41,10 +41,6 @@ def activations(model, images: np.ndarray, layers: Optional[Sequence[str]] = Non
     for name in names:
         if name not in spatial:
             raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
-    expected = tuple(model.inputs[0].shape[1:])
-    if any(e is not None and e != a for e, a in zip(expected, images.shape[1:])) or len(images.shape) != 4:
-        raise CnnvizError(f"images of shape {images.shape[1:]} do not fit {model.name}'s input {expected}: "
-                          "load them with cnnviz.data.load_image")
     return dict(zip(names, features(model, images, tuple(names))))
 
 

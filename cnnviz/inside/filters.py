@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..common.errors import CnnvizError
+from ..common.validate import api
 from ..models.graph import get_layer, layer_names
 
 NORMALIZATIONS = ("filter", "layer")
@@ -38,6 +39,7 @@ def conv_layers(model) -> list[str]:
     return [n for n in layer_names(model) if type(get_layer(model, n)).__name__ in CONV_TYPES]
 
 
+@api
 def filter_weights(model, layer: Optional[str] = None, normalize: str = "filter") -> FilterWeights:
     """The kernel of ``layer`` (default: the first convolution) as images in
     [0, 1], each filter scaled by its own range (``"filter"``) or all by the

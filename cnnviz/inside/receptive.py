@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common.errors import CnnvizError
+from ..common.validate import api, model_batch
 from ..models.graph import feature_model, qualified_name, trace
 
 IDENTITY_LAYERS = {
@@ -313,6 +314,7 @@ class EffectiveField:
     mass: float = field(default=0.95)
 
 
+@api
 def effective_receptive_field(model, images: np.ndarray, layer: str, mass: float = 0.95,
                               batch_size: int = 64) -> EffectiveField:
     """The effective receptive field of ``layer``'s centre unit (Luo et al.
@@ -320,6 +322,9 @@ def effective_receptive_field(model, images: np.ndarray, layer: str, mass: float
     input, its absolute value averaged over ``images`` (preprocessed)."""
     import tensorflow as tf
 
+    images = model_batch(model, images)
+    if not 0 < mass <= 1:
+        raise CnnvizError(f"mass={mass!r}: give a share of the gradient mass in (0, 1], e.g. 0.95")
     theoretical = receptive_field(model, layer)
     sub = feature_model(model, [layer])
     x = tf.convert_to_tensor(images[:1], tf.float32)

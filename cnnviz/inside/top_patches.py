@@ -19,8 +19,9 @@ import numpy as np
 
 from ..common import runtime
 from ..common.errors import CnnvizError
-from ..common.fileio import atomic_path
+from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api, uint8_batch
 from ..models.engine import features
 from ..models.evaluate import dataset_inputs
 from ..models.zoo import model_info
@@ -108,6 +109,7 @@ def _step_function(model, layers, channels, k, per, stat):
     return step
 
 
+@api
 def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
                 channels: Optional[dict] = None, per: str = "image", stat: str = "max", batch_size: int = 256,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
@@ -118,23 +120,31 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
     batch. ``channels``: ``{layer: indices}`` (default all). ``per="image"``
     keeps each image's best position once per channel; ``per="unit"`` ranks
     every position. ``stat`` ranks images by the max or the mean over space.
+    ``k`` is cut to the patches that exist (the result's ``k`` says how many).
     """
     import tensorflow as tf
 
     if per not in PER or stat not in STATS:
         raise CnnvizError(f"per must be one of {PER} and stat one of {STATS}")
-    if k < 1:
-        raise CnnvizError("k must be at least 1")
-    if len(images) == 0:
-        raise CnnvizError("the dataset is empty: give at least one image")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise CnnvizError(f"k must be a whole number of at least 1 (got {k!r})")
+    images = uint8_batch(images)
+    if isinstance(layers, str):
+        layers = [layers]
     spatial = spatial_layers(model)
     names = [qualified_name(model, layer) for layer in layers]
+    if not names:
+        raise CnnvizError(f"no layers given: name at least one of {', '.join(spatial)}")
     for name in names:
         if name not in spatial:
             raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
+    k = min(int(k), _candidates(model, names, len(images), per))     # no more patches than exist
     n_channels = {n: int(get_layer(model, n).output.shape[-1]) for n in names}
     wanted = {qualified_name(model, layer): c for layer, c in (channels or {}).items()}
-    chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32) for n in names]
+    chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32).reshape(-1) for n in names]
+    for name, c in zip(names, chosen):
+        if c.size == 0 or c.min() < 0 or c.max() >= n_channels[name]:
+            raise CnnvizError(f"channels of {name} must be among 0..{n_channels[name] - 1} (got {c.tolist()})")
 
     key = _cache_key(model, names, chosen, k, per, stat, images)
     path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
@@ -162,6 +172,16 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
     if cache:
         _write(path, out)
     return out
+
+
+def _candidates(model, names, n_images: int, per: str) -> int:
+    """How many distinct patches each channel has to rank: one per image, or
+    (per unit) every position of the smallest chosen layer map in every image."""
+    if per == "image":
+        return n_images
+    sizes = [get_layer(model, n).output.shape[1:3] for n in names]
+    known = [int(h) * int(w) for h, w in sizes if h is not None and w is not None]
+    return n_images * min(known) if known else n_images
 
 
 def _layer_result(model, name, channels, width, values, index, flat_pos) -> LayerTopK:
@@ -209,8 +229,7 @@ def _write(path, result: TopPatches) -> None:
         arrays.update({f"{i}_channels": r.channels, f"{i}_values": r.values, f"{i}_index": r.image_index,
                        f"{i}_position": r.position, f"{i}_boxes": r.boxes})
     try:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(path, **arrays)
     except OSError:  # an unwritable cache folder only costs speed
         pass
 

@@ -8,9 +8,10 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..common.validate import api
 from ..data.datasets import load_dataset
 from ..data.images import conform, preprocess
-from .predict import probabilities
+from .predict import check_classifier, probabilities
 from .zoo import input_shape, model_info
 
 
@@ -42,6 +43,24 @@ def dataset_inputs(model, images: np.ndarray) -> np.ndarray:
     return preprocess(images, model_info(model).preprocessing)
 
 
+NAMED_DATASETS = ("mnist", "cifar10")
+
+
+def check_dataset_fits(model, dataset: str) -> None:
+    """Refuse to score a model on a named dataset other than the one its card
+    says it was trained on: MNIST digits made colour (or CIFAR-10 photos made
+    gray) give numbers that look like results but mean nothing. An image
+    folder is the explicit way to run on other data."""
+    info = model_info(model)
+    trained = info.dataset
+    if dataset in NAMED_DATASETS and trained in (*NAMED_DATASETS, "imagenet") and dataset != trained:
+        raise CnnvizError(
+            f"{info.name} was trained on {trained} (its model card), and {dataset} is another dataset with other "
+            f"images and classes, so its scores would mean nothing: use {trained}; to run on {dataset} anyway, "
+            f"convert its images yourself into a folder DIR/<class>/*.png and pass that folder as the dataset")
+
+
+@api
 def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
              progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Evaluation:
     """Evaluate on ``dataset`` ("mnist", "cifar10" or an image folder; default
@@ -50,6 +69,8 @@ def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
     dataset = dataset or info.dataset
     if dataset is None or dataset == "imagenet":
         raise CnnvizError(f"no test set known for {info.name}: pass --dataset mnist, cifar10 or an image folder")
+    check_classifier(model)
+    check_dataset_fits(model, dataset)
     data = load_dataset(dataset, input_shape(model), progress, cancel)
     x, y = data.x_test[:limit], data.y_test.reshape(-1)[:limit].astype(np.int64)
     probs = probabilities(model, dataset_inputs(model, x), progress=progress, cancel=cancel,

@@ -6,6 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..common.errors import CnnvizError
+from ..common.validate import api
 from .engine import forward
 from .surgery import outputs_probabilities
 from .zoo import model_info
@@ -42,6 +43,7 @@ def check_classifier(model) -> None:
                           "with one output per class (at least two), e.g. Dense(2, activation='softmax')")
 
 
+@api
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
     """Class probabilities (N, classes) for preprocessed inputs ``x``; a
     :class:`CnnvizError` for a model that is no classifier."""
@@ -56,6 +58,7 @@ def top_k(probs: np.ndarray, classes, k: int = 5) -> list[list[Prediction]]:
     return [[Prediction(int(i), classes[i], float(row[i])) for i in idx] for row, idx in zip(probs, order)]
 
 
+@api
 def predict(model, x: np.ndarray, k: int = 5) -> list[list[Prediction]]:
     """Top-``k`` predictions with class names for preprocessed inputs ``x``."""
     return top_k(probabilities(model, x), model_info(model).classes, k)

@@ -143,14 +143,16 @@ def export_model(model, path: Path) -> None:
 
 
 def _load_checkpoint(ckpt: Path):
-    import keras
-
     state_file = ckpt / "state.json"
     if not state_file.is_file():
         raise CnnvizError(f"nothing to resume: no checkpoint in {ckpt}; run without --resume to start")
-    state = json.loads(state_file.read_text("utf-8"))
-    state.setdefault("commands", [])
-    model = keras.models.load_model(ckpt / "model.keras", safe_mode=True)
+    try:
+        state = json.loads(state_file.read_text("utf-8"))
+        state.setdefault("commands", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CnnvizError(f"the checkpoint in {ckpt} is damaged ({exc}): delete that folder and train without "
+                          "--resume") from None
+    model = zoo.load_model_file(ckpt / "model.keras", compile=True)
     return model, state
 
 
@@ -244,12 +246,10 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
 def _fine_tune_start(arch: str, source: str, epochs: int, learning_rate: Optional[float], augment: bool):
     """The trained model to continue, and a run state that carries its card's
     history and commands over."""
-    import keras
-
     path = Path(source)
-    if not path.is_file():
+    if not path.exists():
         raise CnnvizError(f"--fine-tune {source}: no such model file; give a trained {arch} .keras file")
-    model = keras.models.load_model(path, safe_mode=True)
+    model = zoo.load_model_file(path, compile=True)
     expected = zoo.build_model(arch)
     if model.count_params() != expected.count_params():
         raise CnnvizError(f"--fine-tune {source} is not a {arch} model "

@@ -323,11 +323,16 @@ def read_card(model_path: str | os.PathLike) -> dict:
         return {}
 
 
-def load_model_file(path: str | os.PathLike, *, unsafe: bool = False):
-    """Load a ``.keras`` or ``.h5`` model with ``safe_mode`` on (see :func:`load_model`)."""
+def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: bool = False):
+    """Load a ``.keras`` or ``.h5`` model with ``safe_mode`` on (see :func:`load_model`).
+    Every model file cnnviz opens (a user's, a training checkpoint, a model
+    to fine-tune) comes through here; ``compile`` keeps the optimizer state."""
     import keras
 
     path = Path(path)
+    if path.is_dir():
+        raise CnnvizError(f"{path} is a folder, not a model file: give the .keras or .h5 file (a TensorFlow "
+                          "SavedModel folder must be re-saved with model.save('model.keras'))")
     if not path.is_file():
         raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name ({', '.join(ZOO_NAMES)})")
     suffix = path.suffix.lower()
@@ -338,15 +343,32 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False):
         raise CnnvizError(f"{path.name} contains Lambda layer(s) {', '.join(lambdas)} whose code would run on load: "
                           "pass --unsafe (unsafe=True) only if you trust this file")
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+        model = keras.models.load_model(path, compile=compile, safe_mode=not unsafe)
     except Exception as exc:
-        raise CnnvizError(f"cannot load {path} ({short(exc)}): is it a Keras model saved with model.save()?") from exc
+        raise CnnvizError(_load_failure(path, exc)) from exc
     if not isinstance(model, keras.Model):
         raise CnnvizError(f"{path} holds a {type(model).__name__}, not a Keras model")
     card = read_card(path)
     info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"),
                      preprocessing=card.get("preprocessing", "scale01"), path=str(path), card=card)
     return _register(model, info)
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    """Why a model file did not load, and the fix: a custom class Keras cannot
+    find needs its defining module imported and registered, not a re-save."""
+    import re
+
+    custom = re.search(r"Could not (?:locate|deserialize) (\w+) '([^']+)'(?: because its parent module (\S+) "
+                       r"cannot be imported)?", str(exc))
+    if custom:
+        kind, name, module = custom.groups()
+        where = f" (from module {module}, which cannot be imported)" if module else ""
+        return (f"{path.name} uses the custom {kind} {name!r}{where}, which Keras does not know: custom layers must "
+                "be importable and registered: decorate the class with "
+                "@keras.saving.register_keras_serializable(), import its module, then load the file from Python "
+                "(cnnviz.load_model)")
+    return f"cannot load {path} ({short(exc)}): is it a Keras model saved with model.save()?"
 
 
 def _lambda_layers(path: Path) -> list[str]:

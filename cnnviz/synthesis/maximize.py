@@ -16,18 +16,21 @@ targets and every setting).
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
 import weakref
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Optional, Sequence
 
 import numpy as np
 
 from ..common import runtime
 from ..common.errors import CnnvizError
-from ..common.fileio import atomic_path
+from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.validate import api
 from ..models.graph import feature_model, get_layer, qualified_name
 from ..models.surgery import pre_activation_features
 from ..models.zoo import input_shape, model_info
@@ -307,14 +310,39 @@ def default_class_regularization(model) -> Regularization:
     return reg if reg.fourier else replace(reg, l2=30.0)
 
 
+_AT_LEAST_ONE = ("steps", "octaves")
+_POSITIVE = ("learning_rate", "blur_sigma", "octave_scale")
+
+
 def _settings(model, regularization, overrides, default=default_regularization) -> Regularization:
-    reg = regularization or default(model)
-    reg = replace(reg, **{k: v for k, v in overrides.items() if v is not None})
-    if reg.steps < 1 or reg.learning_rate <= 0 or reg.octaves < 1 or reg.jitter < 0 or reg.l2 < 0:
-        raise CnnvizError("steps and octaves must be at least 1, learning rate positive, jitter and l2 not negative")
+    """The regularization with ``overrides`` (keyword arguments) applied, each
+    checked: a misspelt name or a NaN, negative or zero value is named."""
+    known = [f.name for f in fields(Regularization)]
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise CnnvizError(f"no synthesis option {key!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                              + f": the options are {', '.join(known)}")
+    reg = replace(regularization or default(model), **{k: v for k, v in overrides.items() if v is not None})
+    for key in known:
+        value = getattr(reg, key)
+        if key == "fourier":
+            if not isinstance(value, (bool, np.bool_)):
+                raise CnnvizError(f"fourier must be True or False (got {value!r})")
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise CnnvizError(f"{key} must be a finite number (got {value!r})")
+        if key in _AT_LEAST_ONE and (value < 1 or int(value) != value):
+            raise CnnvizError(f"{key} must be a whole number of at least 1 (got {value!r})")
+        if key in _POSITIVE and value <= 0:
+            raise CnnvizError(f"{key} must be above 0 (got {value!r})")
+        if value < 0:
+            raise CnnvizError(f"{key} must be 0 or more (got {value!r})")
     return reg
 
 
+@api
 def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = None, *,
                         unit: Optional[tuple[int, int]] = None, seed: int = 0, size=None,
                         regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
@@ -332,11 +360,27 @@ def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = N
     channels = np.arange(n_channels) if channels is None else np.asarray(channels, int)
     if channels.size == 0 or channels.min() < 0 or channels.max() >= n_channels:
         raise CnnvizError(f"channels out of range: {name} has channels 0..{n_channels - 1}")
+    unit = _check_unit(unit, name, out_shape)
     reg = _settings(model, regularization, overrides)
     shape = _image_size(model, size)
     key = [name, channels.tolist(), unit and list(unit), shape, seed, asdict(reg)]
     return _through_cache(cache, model, key, name, channels, reg, progress,
                           lambda: _channels(model, name, channels, unit, shape, seed, reg, progress, cancel))
+
+
+def _check_unit(unit, name: str, out_shape) -> Optional[tuple[int, int]]:
+    """``unit`` as (row, col) inside the layer's map, or a CnnvizError."""
+    if unit is None:
+        return None
+    try:
+        row, col = (int(v) for v in unit)
+    except (TypeError, ValueError):
+        raise CnnvizError(f"unit must be two whole numbers (row, col) (got {unit!r})") from None
+    h, w = out_shape[1:3]
+    if row < 0 or col < 0 or (h is not None and row >= h) or (w is not None and col >= w):
+        raise CnnvizError(f"unit ({row}, {col}) is outside {name}'s {h}x{w} map: rows are 0..{h - 1}, "
+                          f"columns 0..{w - 1}")
+    return row, col
 
 
 def _channels(model, name, channels, unit, shape, seed, reg, progress, cancel) -> Synthesis:
@@ -481,6 +525,7 @@ def class_index(model, target) -> int:
     raise CnnvizError(f"unknown class {target!r} for {model.name}{hint}: give a class index or name")
 
 
+@api
 def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
                      regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
                      cancel: Optional[CancelToken] = None, cache: bool = False, **overrides) -> Synthesis:
@@ -489,7 +534,11 @@ def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
     ``cache=True`` keeps the result on disk and serves repeated calls from it."""
     if len(model.outputs[0].shape) != 2:
         raise CnnvizError(f"{model.name} does not output class scores: class images need a classifier")
-    indices = np.array([class_index(model, c) for c in classes])
+    if isinstance(classes, (str, int, np.integer)):
+        classes = [classes]
+    indices = np.array([class_index(model, c) for c in classes], int)
+    if indices.size == 0:
+        raise CnnvizError("no classes given: name at least one class (index or name)")
     reg = _settings(model, regularization, overrides, default_class_regularization)
     shape = _image_size(model, size)
     key = ["class", indices.tolist(), shape, seed, asdict(reg)]
@@ -547,8 +596,7 @@ def _write(path, result: Synthesis) -> None:
     if result.probabilities is not None:
         arrays["probabilities"] = result.probabilities
     try:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, **arrays)
+        write_npz(path, **arrays)
     except OSError:  # an unwritable cache folder only costs speed
         pass
 
