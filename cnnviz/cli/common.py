@@ -220,8 +220,12 @@ def model_options() -> argparse.ArgumentParser:
                        help="allow Lambda layers (their code runs): only for files you trust")
     group.add_argument("--weights", default="imagenet",
                        help="VGG16 weights: imagenet (download), a local .h5 file, or none (random)")
-    group.add_argument("--preprocess", choices=("scale01", "vgg16", "raw"),
-                       help="how pixels are scaled for a model of yours (default: from its card, else scale01)")
+    from ..data.images import PREPROCESSINGS
+
+    group.add_argument("--preprocess", choices=PREPROCESSINGS,
+                       help="how pixels are scaled for a model of yours: scale01 ([0, 1]), raw ([0, 255]), or "
+                            "keras.applications' caffe, tf ([-1, 1]), torch (vgg16 = caffe); default: from its "
+                            "card, else its keras.applications family's, else scale01")
     return parent
 
 

@@ -28,6 +28,7 @@ IDENTITY_LAYERS = {
     "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
     "Identity", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
     "RandomBrightness", "Masking",
+    "LayerScale", "StochasticDepth",    # ConvNeXt's per-channel scale and residual drop (keras.applications)
 }
 WINDOW_LAYERS = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D"}
 MERGE_LAYERS = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
@@ -124,6 +125,21 @@ def _merge(layer, fields: Sequence) -> Field | Unmapped:
                  tuple((lo[a] + hi[a]) / 2 for a in range(2)), note or next((f.note for f in fields if f.note), ""))
 
 
+def _pointwise(layer, node) -> bool:
+    """Whether a layer maps each spatial position on its own: the identity
+    layers, and Dense on feature maps (a 1x1 convolution, as in ConvNeXt)."""
+    kind = type(layer).__name__
+    if kind in IDENTITY_LAYERS:
+        return True
+    if kind != "Dense":
+        return False
+    try:
+        shape = node.input_tensors[0].shape if node is not None else layer.input.shape
+    except (AttributeError, IndexError, ValueError):
+        return False
+    return len(shape) == 4
+
+
 def _propagate(layer, node, args):
     kind = type(layer).__name__
     if kind in MERGE_LAYERS:
@@ -131,7 +147,7 @@ def _propagate(layer, node, args):
     f = args[0]
     if isinstance(f, Unmapped):
         return f
-    if kind in IDENTITY_LAYERS:
+    if _pointwise(layer, node):
         return f
     if kind in WINDOW_LAYERS:
         return _through_window(layer, node, f)
@@ -263,7 +279,7 @@ def _propagate_support(layer, node, args):
         return _Support(tuple(np.minimum.reduce([a.lo[i] for a in args]) for i in range(2)),
                         tuple(np.maximum.reduce([a.hi[i] for a in args]) for i in range(2)))
     s = args[0]
-    if isinstance(s, Unmapped) or kind in IDENTITY_LAYERS:
+    if isinstance(s, Unmapped) or _pointwise(layer, node):
         return s
     if kind in WINDOW_LAYERS:
         return _support_window(layer, s)

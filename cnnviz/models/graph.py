@@ -39,20 +39,30 @@ def trace(model, input_values: list, apply: Apply, record: dict | None = None, p
     if not graph.inputs:
         raise CnnvizError(f"model {model.name} is not built: give it an input shape (keras.Input)")
     values = {id(t): v for t, v in zip(graph.inputs, input_values)}
+    for tensor in graph.outputs:
+        _evaluate(tensor, values, apply, record, prefix)
+    return [values[id(t)] for t in graph.outputs]
 
-    def value_of(tensor):
-        key = id(tensor)
-        if key not in values:
-            layer, node_index, _ = tensor._keras_history
-            node = layer._inbound_nodes[node_index]
-            args = [value_of(t) for t in node.input_tensors]
-            out = _call(layer, node, args, apply, record, prefix)
-            outs = out if isinstance(out, (list, tuple)) and len(node.output_tensors) > 1 else [out]
-            for t, v in zip(node.output_tensors, outs):
-                values[id(t)] = v
-        return values[key]
 
-    return [value_of(t) for t in graph.outputs]
+def _evaluate(tensor, values: dict, apply: Apply, record: dict, prefix: str) -> None:
+    """Compute ``tensor``'s value and every value it depends on, inputs first
+    (a depth-first post-order on an explicit stack: graphs hundreds of layers
+    deep, like ConvNeXt's, would overflow Python's recursion limit)."""
+    stack = [(tensor, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if id(t) in values:
+            continue
+        layer, node_index, _ = t._keras_history
+        node = layer._inbound_nodes[node_index]
+        if not inputs_done:
+            stack.append((t, True))
+            stack.extend((i, False) for i in reversed(node.input_tensors) if id(i) not in values)
+            continue
+        out = _call(layer, node, [values[id(i)] for i in node.input_tensors], apply, record, prefix)
+        outs = out if isinstance(out, (list, tuple)) and len(node.output_tensors) > 1 else [out]
+        for o, v in zip(node.output_tensors, outs):
+            values[id(o)] = v
 
 
 def _call(layer, node, args, apply, record, prefix):

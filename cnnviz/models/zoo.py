@@ -18,8 +18,8 @@ from ..common import runtime
 from ..common.errors import CnnvizError, short
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..data.classes import classes_for
+from ..data.images import PREPROCESSING_TEXT, PREPROCESSINGS
 
-PREPROCESSINGS = ("scale01", "vgg16", "raw")
 VGG16_WEIGHTS_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                        False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
 VGG16_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"   # as Keras downloads them
@@ -38,6 +38,8 @@ class ModelInfo:
     trained: bool = True
     path: Optional[str] = None
     card: dict = field(default_factory=dict)
+    family: Optional[str] = None           # a keras.applications family recognized in the model
+    preprocessing_note: str = ""           # how the preprocessing was chosen, when not from a model card
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,11 @@ _INFO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def model_info(model) -> ModelInfo:
-    """The :class:`ModelInfo` of a model cnnviz built or loaded; a neutral one
-    (inputs scaled to [0, 1], classes named "class i") for any other model."""
+    """The :class:`ModelInfo` of a model cnnviz built or loaded; for any other
+    model, one recognized from its graph (:func:`recognize`)."""
     info = _INFO.get(model)
     if info is None:
-        info = ModelInfo(name=model.name, classes=classes_for(None, _n_outputs(model)))
+        info = recognize(model, ModelInfo(name=model.name))
         _INFO[model] = info
     return info
 
@@ -73,6 +75,99 @@ def _register(model, info: ModelInfo):
 def _n_outputs(model) -> int:
     shape = model.outputs[0].shape
     return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else 0
+
+
+# ---------------------------------------------------------------- keras.applications families
+
+@dataclass(frozen=True)
+class Family:
+    """A keras.applications family: how its model names and layer names look,
+    and what its ``keras.applications.<module>.preprocess_input`` does."""
+
+    name: str
+    module: str                  # keras.applications.<module>
+    preprocessing: str           # that module's preprocess_input mode ("raw": the model rescales inside)
+    model_name: str              # regular expression on the model's name
+    marker: str = ""             # regular expression on a layer name no other family has
+    bare_preprocessing: str = ""  # the mode when built with include_preprocessing=False (no rescaling inside)
+
+
+FAMILIES = (
+    Family("VGG19", "vgg19", "caffe", r"vgg19", "block5_conv4"),
+    Family("VGG16", "vgg16", "caffe", r"vgg16", "block5_conv3"),
+    Family("ResNetV2", "resnet_v2", "tf", r"resnet\d+v2", "conv2_block1_preact_bn"),
+    Family("ResNet", "resnet", "caffe", r"resnet\d+", "conv2_block1_add"),
+    Family("DenseNet", "densenet", "torch", r"densenet\d+", "conv2_block1_concat"),
+    Family("MobileNet", "mobilenet", "tf", r"mobilenet_[\d.]+_\d+", "conv_dw_1"),
+    Family("MobileNetV2", "mobilenet_v2", "tf", r"mobilenetv2_[\d.]+_\d+", "block_16_project"),
+    Family("MobileNetV3", "mobilenet_v3", "raw", r"mobilenetv3(small|large)", "expanded_conv_squeeze_excite_mul",
+           bare_preprocessing="tf"),
+    Family("EfficientNetV2", "efficientnet_v2", "raw", r"efficientnetv2-\w+", "block1a_project_activation",
+           bare_preprocessing="tf"),
+    Family("EfficientNet", "efficientnet", "raw", r"efficientnetb\d", "block1a_se_excite"),
+    Family("ConvNeXt", "convnext", "raw", r"convnext_(tiny|small|base|large|xlarge)",
+           r".+_stage_0_block_0_layer_scale", bare_preprocessing="torch"),
+    Family("Xception", "xception", "tf", r"xception", "block14_sepconv2"),
+    Family("InceptionV3", "inception_v3", "tf", r"inception_v3", "mixed10"),
+    Family("InceptionResNetV2", "inception_resnet_v2", "tf", r"inception_resnet_v2", "conv_7b"),
+    Family("NASNet", "nasnet", "tf", r"nasnet_(mobile|large)", "reduction_concat_stem_1"),
+)
+RESCALING_LAYERS = ("Rescaling", "Normalization")
+
+
+def _all_layers(model) -> list:
+    """The model and every layer in it, nested models' layers included."""
+    from ..inside.graph import is_model
+
+    found, stack = [], [model]
+    while stack:
+        m = stack.pop()
+        found.append(m)
+        stack.extend(m.layers if is_model(m) else ())
+    return found
+
+
+def find_family(model) -> Optional[Family]:
+    """The keras.applications family a model is, or is built on (a nested
+    base model counts): by model name, else by a layer name only it has."""
+    import re
+
+    from ..inside.graph import is_model
+
+    layers = _all_layers(model)
+    models = [m.name.lower() for m in layers if is_model(m)]
+    for family in FAMILIES:
+        if any(re.fullmatch(family.model_name, name) for name in models):
+            return family
+    names = [layer.name for layer in layers]
+    return next((f for f in FAMILIES if f.marker and any(re.fullmatch(f.marker, n) for n in names)), None)
+
+
+def recognize(model, info: ModelInfo) -> ModelInfo:
+    """Fill in what a model's graph tells about a model without a card: a
+    keras.applications family's preprocessing and, for 1000 outputs, ImageNet's
+    class names; otherwise pixels in [0, 1] are assumed. Either way the note
+    says which."""
+    family = find_family(model)
+    n = _n_outputs(model)
+    if family is None:
+        info.preprocessing = "scale01"
+        info.preprocessing_note = (f"unknown model: assumed input {PREPROCESSING_TEXT['scale01']} (scale01); "
+                                   "give --preprocess if it was trained otherwise")
+    else:
+        mode = family.preprocessing
+        rescales = any(type(layer).__name__ in RESCALING_LAYERS for layer in _all_layers(model))
+        if mode == "raw" and family.bare_preprocessing and not rescales:
+            mode = family.bare_preprocessing
+        inside = " (the model rescales inside)" if mode == "raw" else ""
+        info.family, info.preprocessing = family.name, mode
+        info.preprocessing_note = (f"keras.applications {family.name}: input {PREPROCESSING_TEXT[mode]}{inside}, "
+                                   f"as keras.applications.{family.module}.preprocess_input gives it; "
+                                   "--preprocess overrides")
+        if n == 1000:
+            info.dataset = info.dataset or "imagenet"
+    info.classes = info.classes or classes_for(info.dataset, n)
+    return info
 
 
 # ---------------------------------------------------------------- architectures
@@ -279,7 +374,8 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
 
     Files load with Keras ``safe_mode`` on; a model holding Lambda layers (code
     that runs on load) needs ``unsafe=True``. ``preprocessing`` overrides how
-    pixels are scaled for the model (``scale01``, ``vgg16`` or ``raw``).
+    pixels are scaled for the model (one of ``PREPROCESSINGS``; by default the
+    model card's, else its keras.applications family's, else ``scale01``).
     """
     runtime.setup_devices()
     if preprocessing is not None and preprocessing not in PREPROCESSINGS:
@@ -299,7 +395,9 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
     else:
         raise CnnvizError(f"unknown model {spec!r}: use one of {', '.join(ZOO_NAMES)} or a .keras/.h5 file")
     if preprocessing is not None:
-        model_info(model).preprocessing = preprocessing
+        info = model_info(model)
+        info.preprocessing = preprocessing
+        info.preprocessing_note = f"input {PREPROCESSING_TEXT[preprocessing]} ({preprocessing}, as given)"
     return model
 
 
@@ -349,8 +447,11 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
     if not isinstance(model, keras.Model):
         raise CnnvizError(f"{path} holds a {type(model).__name__}, not a Keras model")
     card = read_card(path)
-    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"),
-                     preprocessing=card.get("preprocessing", "scale01"), path=str(path), card=card)
+    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"), path=str(path), card=card)
+    if "preprocessing" in card:
+        info.preprocessing = card["preprocessing"]
+    else:
+        recognize(model, info)
     return _register(model, info)
 
 

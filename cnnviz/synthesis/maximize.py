@@ -99,15 +99,9 @@ def _image_size(model, size) -> tuple[int, int, int]:
 
 def pixels_to_input(x01, preprocessing: str):
     """[0, 1] pixels (a tensor) to the model's input scale, differentiably."""
-    if preprocessing == "scale01":
-        return x01
-    if preprocessing == "raw":
-        return x01 * 255.0
-    if preprocessing == "vgg16":
-        from keras.applications import vgg16
+    from ..data.images import to_model_input
 
-        return vgg16.preprocess_input(x01 * 255.0)
-    raise CnnvizError(f"unknown preprocessing {preprocessing!r}")
+    return x01 if preprocessing == "scale01" else to_model_input(x01 * 255.0, preprocessing)
 
 
 # ---------------------------------------------------------------- parameterizations

@@ -121,6 +121,31 @@ def test_fgsm_goes_through_vgg16_preprocessing_in_pixel_space():
     np.testing.assert_allclose(result.adversarial[0], x[0] + 0.02 * np.sign(flipped), atol=1e-6)
 
 
+@pytest.mark.parametrize("preprocessing, module", [("tf", "mobilenet_v2"), ("torch", "densenet"),
+                                                   ("caffe", "resnet"), ("raw", "efficientnet")])
+def test_attacks_go_through_every_keras_applications_preprocessing(preprocessing, module):
+    """The attack's logits of [0, 1] pixels are the model's logits of the family's
+    preprocess_input(pixels * 255); FGSM's step follows their gradient's sign."""
+    import importlib
+
+    import tensorflow as tf
+
+    from cnnviz.adversarial.attacks import _logits_fn
+
+    info = ModelInfo("linear", preprocessing=preprocessing, classes=("a", "b"))
+    model = linear_model((3, 3, 3), scale=0.01, info=info)          # small logits: softmax not saturated
+    x = mid_grey((3, 3, 3))
+    keras_input = importlib.import_module(f"keras.applications.{module}").preprocess_input(x * 255.0)
+    np.testing.assert_allclose(_logits_fn(model, preprocessing)(tf.constant(x)), model(keras_input), rtol=1e-4,
+                               atol=1e-4)
+    label = predicted(model, keras_input)
+    scale = {"tf": 2.0, "torch": 1.0 / np.array([0.229, 0.224, 0.225]), "caffe": 255.0, "raw": 255.0}[preprocessing]
+    w = weight_difference(model, 1 - label, label)
+    direction = np.sign((w[..., ::-1] if preprocessing == "caffe" else w) * scale)
+    result = attack(model, x, method="fgsm", eps=0.02)
+    np.testing.assert_allclose(result.adversarial[0], x[0] + 0.02 * direction, atol=1e-6)
+
+
 @pytest.mark.parametrize("norm", ["2", "inf"])
 def test_deepfool_reaches_a_linear_boundary_in_one_step_with_the_minimal_perturbation(norm):
     model = linear_model(scale=0.3)

@@ -375,10 +375,11 @@ def test_gray_image_for_rgb_model(rgb_model):
     assert "resized" in text and "64x48" in text and "32x32" in text
 
 
-def test_matching_image_needs_no_notes(rgb_model):
+def test_matching_image_needs_no_conversion_notes(rgb_model):
+    """Only the preprocessing assumed for a model cnnviz does not know is noted."""
     rgb = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     loaded = prepare(rgb, rgb_model)
-    assert loaded.notes == []
+    assert len(loaded.notes) == 1 and "assumed input pixels / 255, in [0, 1] (scale01)" in loaded.notes[0]
     np.testing.assert_array_equal(loaded.pixels, rgb)
     np.testing.assert_allclose(loaded.x, rgb / 255.0, atol=1e-6)
 
@@ -445,8 +446,8 @@ def test_preprocess_scale01_and_raw():
 
 
 def test_preprocess_unknown():
-    with pytest.raises(CnnvizError, match="caffe"):
-        preprocess(np.zeros((2, 2, 3), np.uint8), "caffe")
+    with pytest.raises(CnnvizError, match="unknown preprocessing 'bgr'.*caffe, tf, torch"):
+        preprocess(np.zeros((2, 2, 3), np.uint8), "bgr")
 
 
 def test_samples_list_is_loadable():

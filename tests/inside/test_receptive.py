@@ -175,3 +175,31 @@ def test_depthwise_separable_and_dilated_convolutions():
     # dilated 5x5 spans 9 positions at jump 2: 3 + 8 * 2
     assert fields["sep"].size == (19, 19) and fields["sep"].jump == (2, 2)
     assert fields["relu"] == fields["bn"] == fields["sep"]
+
+
+def test_a_600_layer_graph_is_walked_without_recursion():
+    """Deep graphs (ConvNeXt's, loaded from a file) overflowed the recursive walk
+    (RecursionError): 600 layers are within what Keras itself builds."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(1, 3, name="first")(inputs)
+    for i in range(600):
+        x = keras.layers.Identity(name=f"id{i}")(x)
+    x = keras.layers.Conv2D(1, 3, name="last")(x)
+    model = keras.Model(inputs, x)
+    fields = receptive_fields(model)
+    assert list(fields)[:2] == ["first", "id0"] and fields["last"].size == (5, 5)
+    assert feature_model(model, ["last"]).outputs[0].shape[1:3] == (4, 4)
+
+
+def test_dense_on_feature_maps_is_pointwise():
+    """ConvNeXt's pointwise convolutions are Dense layers on (H, W, C) maps: they
+    keep the field; a Dense after Flatten sees the whole input."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.Dense(8, name="pointwise")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.Flatten()(x)))
+    fields = receptive_fields(model)
+    assert fields["pointwise"].size == (3, 3) and fields["conv2"].size == (5, 5)
+    assert fields["head"].global_
+    assert unit_box(model, "conv2", 5, 5).clipped == gradient_box(feature_model(model, ["conv2"]), 5, 5)

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from cnnviz import CnnvizError, build_model, load_model, model_info
+from cnnviz.data.images import deprocess, preprocess
 from cnnviz.inside.summary import format_summary, summarize
-from cnnviz.models.zoo import load_model_file
+from cnnviz.models.zoo import FAMILIES, load_model_file
 
 
 def params_by_layer(model):
@@ -128,7 +129,53 @@ def test_card_beside_model_file_sets_dataset(tmp_path):
 def test_user_model_without_card_gets_neutral_info(tiny_cnn):
     info = model_info(tiny_cnn)
     assert info.classes == ("class 0", "class 1", "class 2", "class 3")
-    assert info.preprocessing == "scale01"
+    assert info.preprocessing == "scale01" and info.family is None
+    assert "unknown model: assumed input pixels / 255" in info.preprocessing_note
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_each_family_preprocesses_as_its_keras_preprocess_input(family, rng):
+    """cnnviz's mode for a family gives what keras.applications.<module>.preprocess_input
+    gives (the identity where the model rescales inside), and deprocess inverts it."""
+    import importlib
+
+    pixels = rng.uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
+    keras_fn = importlib.import_module(f"keras.applications.{family.module}").preprocess_input
+    x = preprocess(pixels, family.preprocessing)
+    np.testing.assert_allclose(x, keras_fn(pixels.copy()), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(deprocess(x, family.preprocessing), pixels, atol=1e-3)
+
+
+@pytest.mark.parametrize("build, size, family, mode", [
+    (lambda s: keras.applications.ResNet50(weights=None, include_top=False, input_shape=s), 32, "ResNet", "caffe"),
+    (lambda s: keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=s), 32, "MobileNetV2", "tf"),
+    (lambda s: keras.applications.DenseNet121(weights=None, include_top=False, input_shape=s), 32, "DenseNet", "torch"),
+    (lambda s: keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=s), 32, "EfficientNet",
+     "raw"),
+    (lambda s: keras.applications.MobileNetV3Small(weights=None, include_top=False, input_shape=s,
+                                                   include_preprocessing=False), 32, "MobileNetV3", "tf"),
+], ids=["resnet50", "mobilenetv2", "densenet121", "efficientnetb0", "mobilenetv3-bare"])
+def test_keras_applications_families_are_recognized_in_saved_files(tmp_path, build, size, family, mode):
+    """A user's model built on a keras.applications base, renamed, with 1000
+    outputs: saved, reloaded, it gets the base's preprocessing and ImageNet's
+    names, and the note says so; --preprocess overrides."""
+    base = build((size, size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(base.output)
+    model = keras.Model(base.input, keras.layers.Dense(1000, name="head")(x), name="my_classifier")
+    path = tmp_path / "mine.keras"
+    model.save(path)
+    info = model_info(load_model(str(path)))
+    assert (info.family, info.preprocessing) == (family, mode)
+    assert info.classes[9] == "ostrich" and f"keras.applications {family}" in info.preprocessing_note
+    assert model_info(load_model(str(path), preprocessing="scale01")).preprocessing == "scale01"
+
+
+def test_a_family_base_nested_in_a_sequential_is_recognized():
+    model = keras.Sequential([keras.Input((32, 32, 3)),
+                              keras.applications.ResNet50V2(weights=None, include_top=False),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    info = model_info(model)
+    assert info.preprocessing == "tf" and info.classes == ("class 0", "class 1", "class 2")
 
 
 def test_summary_expands_nested_models():
