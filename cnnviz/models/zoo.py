@@ -287,14 +287,14 @@ def _vgg16(include_top: bool, weights: Optional[str] = "imagenet"):
 
 
 def keras_models_dir() -> Path:
-    """Where Keras keeps downloaded application weights: ``~/.keras/models``
-    (``$KERAS_HOME/models`` when set before Keras was imported)."""
-    try:
-        from keras.src.backend.config import keras_home
-
-        home = keras_home()
-    except Exception:  # a Keras without the accessor: its documented default
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    """Where Keras keeps downloaded application weights: ``$KERAS_HOME/models``,
+    else ``~/.keras/models`` (``/tmp/.keras/models`` when home is not
+    writable), by Keras' own rule. Pure path logic: it must not import Keras,
+    since the app calls it on threads that may race TensorFlow's import."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
     return Path(home) / "models"
 
 

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnviz import CnnvizError
-from cnnviz.common.runtime import setup_devices
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.models import zoo
 from cnnviz.models.predict import check_classifier
@@ -60,8 +59,8 @@ class MainWindow(QMainWindow):
         self.runner.progress.connect(self._on_progress)
         self.runner.busy.connect(self._on_busy)
         self._restore()
-        self.runner.submit("device", lambda progress, cancel: setup_devices(),
-                           lambda text: self.device.setText(f"Device: {text}"), self.error, quiet=True)
+        self.runner.ready.connect(lambda text: self.device.setText(f"Device: {text}"))
+        self.runner.start_failed.connect(self._tensorflow_failed)
 
     # ------------------------------------------------------------ layout
     def _build(self):
@@ -140,7 +139,7 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([330, 330, 900])
         self.setCentralWidget(self.splitter)
 
-        self.device = QLabel("Device: …")
+        self.device = QLabel("Device: starting TensorFlow…")
         self.model_label = QLabel("no model")
         self.progress = QProgressBar()
         self.progress.setMinimumWidth(320)
@@ -624,6 +623,10 @@ class MainWindow(QMainWindow):
         if not busy:
             self.progress.setRange(0, 1)
             self.progress.reset()
+
+    def _tensorflow_failed(self, message: str):
+        self.device.setText("Device: TensorFlow failed to start")
+        self.error(f"TensorFlow failed to start: {message}")
 
     def error(self, message: str):
         """Show a problem in a dialog that does not block the app."""

@@ -23,6 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import cnnviz
+from cnnviz.common.runtime import setup_devices
 from cnnviz.data.datasets import load_dataset
 from cnnviz.data.images import prepare, read_image
 from cnnviz.inside.activations import activations, spatial_layers
@@ -120,6 +121,15 @@ def _rows(summary, spatial: set) -> list[LayerRow]:
     return rows
 
 
+def start_tensorflow() -> str:
+    """Import TensorFlow and Keras and set up the devices, once, before any
+    job uses them (see :mod:`cnnviz_gui.workers`); returns the device's name."""
+    device = setup_devices()
+    import keras  # noqa: F401  (Keras' own import is as circular as TensorFlow's)
+
+    return device
+
+
 def model_key(spec: str, weights) -> str:
     """What identifies a model's weights for caching: its name or file (with
     the file's modification time) and the weights it was loaded with."""
@@ -139,7 +149,7 @@ class Session(QObject):
 
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
-        self.runner = Runner(self)
+        self.runner = Runner(self, startup=start_tensorflow)
         self.cache = ResultCache()
         self.model = None
         self.info: Optional[cnnviz.ModelInfo] = None

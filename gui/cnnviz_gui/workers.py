@@ -5,6 +5,10 @@ dropped, so a view never shows an answer to a question it no longer asks.
 The workers are long-lived Python threads, not a ``QThreadPool``: TensorFlow
 keeps per-thread interpreter state, and pooled Qt threads get a fresh Python
 thread state for every job, which crashes TensorFlow's second job on a thread.
+
+A start-up function (importing TensorFlow) runs once on one worker before any
+job: two threads importing TensorFlow at once deadlock in its circular imports
+(``_DeadlockError``) and leave it half-registered for the rest of the session.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from cnnviz import Cancelled, CancelToken, CnnvizError
 
 
 class _Signals(QObject):
+    started = Signal(object)
+    start_failed = Signal(str)
     done = Signal(str, int, object)
     failed = Signal(str, int, str)
     progress = Signal(str, int, int, int, str)
@@ -31,10 +37,20 @@ class Runner(QObject):
 
     progress = Signal(str, int, int, str)     # view, done, total, message
     busy = Signal(bool)
+    ready = Signal(object)                    # the start-up function's result
+    start_failed = Signal(str)                # its error (jobs still run: they will say what fails)
 
-    def __init__(self, parent: Optional[QObject] = None, threads: int = 3):
+    def __init__(self, parent: Optional[QObject] = None, threads: int = 3,
+                 startup: Optional[Callable[[], object]] = None):
+        """``startup`` runs once, on the first worker, before any job starts."""
         super().__init__(parent)
         self._signals = _Signals()
+        self._signals.started.connect(self.ready)
+        self._signals.start_failed.connect(self.start_failed)
+        self._startup = startup
+        self._started = threading.Event()
+        if startup is None:
+            self._started.set()
         self._signals.done.connect(self._done)
         self._signals.failed.connect(self._failed)
         self._signals.progress.connect(self._progress)
@@ -44,8 +60,8 @@ class Runner(QObject):
         self._queue: queue.Queue = queue.Queue()
         self._active = 0
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._loop, name=f"cnnviz-worker-{i}", daemon=True)
-                         for i in range(threads)]
+        self._threads = [threading.Thread(target=self._loop, args=(i == 0,), name=f"cnnviz-worker-{i}",
+                                          daemon=True) for i in range(threads)]
         for t in self._threads:
             t.start()
 
@@ -127,7 +143,24 @@ class Runner(QObject):
             self.progress.emit(view, done, total, message)
 
     # -------------------------------------------------------------- worker threads
-    def _loop(self) -> None:
+    def _start(self) -> None:
+        try:
+            result = self._startup()
+        except Exception as exc:  # e.g. a broken TensorFlow install: say so, let jobs report their own errors
+            self._signals.start_failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        else:
+            self._signals.started.emit(result)
+        finally:
+            self._started.set()
+
+    def started(self) -> bool:
+        """Whether the start-up function has finished."""
+        return self._started.is_set()
+
+    def _loop(self, first: bool) -> None:
+        if first and self._startup is not None:
+            self._start()
+        self._started.wait()
         while True:
             job = self._queue.get()
             if job is None:
