@@ -1,9 +1,7 @@
 """The ``cnnviz`` commands about whole models: the zoo, layer tables, predictions,
-evaluation on a test set, and training."""
+and evaluation on a test set (training is in :mod:`.lab`)."""
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 
 from ..common.errors import CnnvizError
@@ -91,25 +89,6 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from ..models.training import train
-
-    def on_epoch(epoch, epochs, logs):
-        print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
-              f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",
-              file=sys.stderr, flush=True)
-
-    command = "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = train(args.arch, epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
-                   standardize=args.standardize, reduce_lr=args.reduce_lr, out=args.out, resume=args.resume, force=args.force,
-                   fine_tune=args.fine_tune, learning_rate=args.lr, seed=args.seed, progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch,
-                   command=command)
-    m = result.card["metrics"]
-    print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
-    print(f"wrote {result.model_path}, {result.card_path}, {result.curves_path}")
-    return 0
-
-
 def register(sub, model_opts) -> None:
     """Add this family's commands to the ``cnnviz`` parser."""
     p = sub.add_parser("models", help="list the model zoo and the shipped trained models")
@@ -137,24 +116,3 @@ def register(sub, model_opts) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
     p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("train", help="train a lecture CNN on its dataset",
-                       description="Train a zoo architecture with the lecture recipe (Adam, batch 128, "
-                                   "10%% validation). Writes OUT, its .card.json and .curves.png.")
-    p.add_argument("arch", help="architecture: mnist_small, mnist_small_bn, mnist_cnn, lenet, cifar10_cnn")
-    p.add_argument("--epochs", type=int, help="epochs (default: the architecture's recipe)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random rotations, shifts (and flips for CIFAR-10); default on for cifar10_cnn")
-    p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
-    p.add_argument("--reduce-lr", action="store_true",
-                   help="halve the learning rate when the validation loss stalls for 3 epochs")
-    p.add_argument("--out", help="model file to write (default ./ARCH.keras)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
-    p.add_argument("--fine-tune", metavar="MODEL", help="continue training this trained .keras file of ARCH "
-                                                        "for --epochs more epochs (its card's history carries over)")
-    p.add_argument("--lr", type=float, help="Adam's learning rate (default 1e-3)")
-    p.add_argument("--force", action="store_true", help="replace an existing model file")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)

@@ -1,7 +1,15 @@
-"""Training the lecture CNNs with the lecture recipe: Adam, cross-entropy,
-batch 128, 10% validation split; optional augmentation (Keras preprocessing
-layers) and per-pixel standardization. Writes the model, its card (JSON) and
-its learning curves (PNG); checkpoints every epoch so a run can be resumed."""
+"""Training any Keras classifier the way the lectures do: a zoo architecture
+or a user's model file (image CNNs and dense networks alike), on MNIST,
+CIFAR-10 or an image folder, with the optimizer, validation, class-balanced
+subset, augmentation (:mod:`cnnviz.data.augment`) and per-pixel
+standardization of the user's choosing.
+
+Writes the model, its card (JSON: what was run, stage by stage, and the
+per-epoch history) and its learning curves (PNG); checkpoints every epoch so
+an interrupted run can be resumed. Data flow through ``tf.data`` with the
+augmentation layers mapped over batches; the model is fitted with
+``model.fit``.
+"""
 from __future__ import annotations
 
 import datetime as _dt
@@ -9,9 +17,9 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -19,10 +27,13 @@ from ..common import runtime
 from ..common.errors import Cancelled, CnnvizError
 from ..common.fileio import atomic_path, write_json
 from ..common.progress import CancelToken, ProgressFn
-from ..data.datasets import load_dataset
+from ..data.augment import NONE, Augmentation, augmentation_layers, preset
+from ..data.datasets import Dataset, load_dataset
 from . import zoo
 
 VALIDATION_SPLIT = 0.1
+DEFAULT_EPOCHS = 10          # for a model file (zoo architectures have their recipe's)
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
 EpochFn = Callable[[int, int, dict], None]
 
 
@@ -43,6 +54,8 @@ def checkpoint_dir(model_path: Path) -> Path:
     return model_path.with_name(model_path.stem + ".checkpoint")
 
 
+# ---------------------------------------------------------------- data
+
 def to_model_input(x: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W[, C]) to float32 in [0, 1] with a channel axis."""
     x = x.astype("float32") / 255.0
@@ -52,47 +65,245 @@ def to_model_input(x: np.ndarray) -> np.ndarray:
 def split_train_validation(x, y, fraction=VALIDATION_SPLIT, seed=0):
     """A seeded shuffle, then the last ``fraction`` held out for validation
     (unlike Keras' ``validation_split``, safe for class-sorted data)."""
+    check_validation_split(fraction)
     order = np.random.default_rng(seed).permutation(len(x))
-    n_val = int(round(len(x) * fraction))
+    n_val = max(1, int(round(len(x) * fraction)))
     train, val = order[:-n_val], order[-n_val:]
     return (x[train], y[train]), (x[val], y[val])
 
 
-def augmentation(flip: bool):
-    """The lecture's augmentation: small rotations, shifts, (horizontal flips)."""
+def check_validation_split(fraction) -> None:
+    if not 0 < float(fraction) < 1:
+        raise CnnvizError(f"--validation-split {fraction} is out of range: give a fraction between 0 and 1, e.g. 0.2")
+
+
+def balanced_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``n`` items with the classes as equally represented
+    as the data allow (a seeded choice within each class)."""
+    if n < 1:
+        raise CnnvizError(f"--limit {n}: give at least 1 image")
+    y = np.asarray(y).reshape(-1)
+    order = np.random.default_rng(seed).permutation(len(y))
+    rank = np.empty(len(y), np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y[order] == c)
+        rank[members] = np.arange(len(members))
+    return np.sort(order[np.argsort(rank, kind="stable")[:n]])
+
+
+def select_classes(data: Dataset, classes: Sequence[Union[str, int]]) -> Dataset:
+    """The dataset restricted to ``classes`` (names or indices), relabelled
+    0..k-1 in the order given (e.g. MNIST digits 5-9 as a 5-class task)."""
+    wanted = []
+    for c in classes:
+        key = str(c)
+        if key in data.classes:
+            wanted.append(data.classes.index(key))
+        elif key.isdigit() and int(key) < len(data.classes):
+            wanted.append(int(key))
+        else:
+            raise CnnvizError(f"no class {c!r} in {data.name}: use names or indices of {', '.join(data.classes)}")
+    if len(set(wanted)) < 2:
+        raise CnnvizError(f"--classes needs at least two different classes of {data.name}")
+    lut = np.full(len(data.classes), -1, np.int64)
+    lut[wanted] = np.arange(len(wanted))
+
+    def keep(x, y):
+        y = np.asarray(y).reshape(-1).astype(np.int64)
+        mask = lut[y] >= 0
+        return x[mask], lut[y[mask]]
+
+    x_train, y_train = keep(data.x_train, data.y_train)
+    x_test, y_test = keep(data.x_test, data.y_test)
+    return replace(data, name=f"{data.name}[{','.join(data.classes[i] for i in wanted)}]", x_train=x_train,
+                   y_train=y_train, x_test=x_test, y_test=y_test, classes=[data.classes[i] for i in wanted])
+
+
+def image_input_shape(model) -> Optional[tuple]:
+    """The model's input as (H, W, C) when it takes images, else None (a
+    dense network on flattened pixels)."""
+    shape = tuple(model.inputs[0].shape[1:])
+    return shape if len(shape) == 3 else None
+
+
+def open_dataset(dataset: Union[str, Dataset], model, progress=None, cancel=None) -> Dataset:
+    """A named dataset (mnist, cifar10, an image folder resized to the
+    model's input) or a :class:`Dataset` as given, with at least two classes."""
+    if not isinstance(dataset, Dataset):
+        dataset = load_dataset(dataset, image_input_shape(model), progress, cancel)
+    if len(dataset.classes) < 2:
+        raise CnnvizError(f"{dataset.name} has {len(dataset.classes)} class(es): a classifier needs at least two "
+                          "class sub-folders with images")
+    return dataset
+
+
+@dataclass
+class TrainingData:
+    """Images as float32 in [0, 1] (N, H, W, C) with integer labels, split."""
+
+    dataset: Dataset
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    validation: str            # "10% of the training images" or "test set"
+
+
+def training_data(data: Dataset, validation: Union[float, str] = VALIDATION_SPLIT, limit: Optional[int] = None,
+                  seed: int = 0) -> TrainingData:
+    """Split a dataset for training. An image folder (all its images in the
+    test split) is the training pool itself and has no separate test set."""
+    if len(data.x_train):
+        x_pool, y_pool, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+    else:
+        x_pool, y_pool = data.x_test, data.y_test
+        x_test, y_test = data.x_test[:0], data.y_test[:0]
+    y_pool = np.asarray(y_pool).reshape(-1).astype(np.int64)
+    if limit is not None:
+        pick = balanced_subset(y_pool, limit, seed)
+        x_pool, y_pool = x_pool[pick], y_pool[pick]
+    x_pool = to_model_input(x_pool)
+    x_test, y_test = to_model_input(x_test), np.asarray(y_test).reshape(-1).astype(np.int64)
+    if validation == "test":
+        if not len(x_test):
+            raise CnnvizError(f"{data.name} has no test split: use --validation-split F instead of --validation test")
+        return TrainingData(data, x_pool, y_pool, x_test, y_test, x_test, y_test, "test set")
+    (x_train, y_train), (x_val, y_val) = split_train_validation(x_pool, y_pool, float(validation), seed)
+    return TrainingData(data, x_train, y_train, x_val, y_val, x_test, y_test,
+                        f"{float(validation):.0%} of the training images")
+
+
+def input_adapter(model, image_shape: tuple, preprocessing: str = "scale01"):
+    """A function mapping a batch of [0, 1] images (N, H, W, C) to what the
+    model takes: its pixel scaling, and flattened or without a channel axis
+    for a dense network (whichever its first layer expects)."""
+    import tensorflow as tf
+
+    target = tuple(model.inputs[0].shape[1:])
+    if target != tuple(image_shape) and (None in target or int(np.prod(target)) != int(np.prod(image_shape))):
+        shown = "x".join(str(s) for s in image_shape)
+        raise CnnvizError(f"{model.name} takes input {target}, but the dataset's images are {shown}: use a dataset "
+                          "of that size, or `cnnviz finetune` to put a new input and head on the network")
+
+    def adapt(x):
+        if preprocessing == "vgg16":
+            from keras.applications import vgg16
+
+            x = vgg16.preprocess_input(x * 255.0)
+        elif preprocessing == "raw":
+            x = x * 255.0
+        return x if target == tuple(image_shape) else tf.reshape(x, (-1, *target))
+
+    return adapt
+
+
+def pipelines(data: TrainingData, model, batch_size: int, augmentation: Augmentation, seed: int,
+              preprocessing: str = "scale01"):
+    """``tf.data`` pipelines (train, validation): the training images shuffled
+    each epoch and augmented per batch by Keras preprocessing layers."""
+    import tensorflow as tf
+
+    adapt = input_adapter(model, data.x_train.shape[1:], preprocessing)
+    train = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+    train = train.shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if augmentation.active:
+        layers = augmentation_layers(augmentation, seed)
+        train = train.map(lambda x, y: (adapt(layers(x, training=True)), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        train = train.map(lambda x, y: (adapt(x), y))
+    val = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(batch_size).map(lambda x, y: (adapt(x), y))
+    return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- model and optimizer
+
+def make_optimizer(name: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None):
+    """A Keras optimizer by the lectures' names: sgd, momentum (SGD with
+    momentum 0.9 unless given), nesterov, adagrad, adadelta, rmsprop, adam.
+    The learning rate defaults to Keras' default for that optimizer."""
     import keras
 
-    layers = [keras.layers.RandomRotation(15 / 360), keras.layers.RandomTranslation(0.1, 0.1)]
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal"))
-    return keras.Sequential(layers, name="augmentation")
+    key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise CnnvizError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+    if learning_rate is not None and not 0 < learning_rate <= 1:
+        raise CnnvizError(f"--lr {learning_rate} is out of range: give a learning rate between 0 and 1, e.g. 1e-3")
+    if momentum is not None and (key not in ("momentum", "nesterov", "rmsprop") or not 0 <= momentum < 1):
+        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer momentum, nesterov or rmsprop")
+    lr = {} if learning_rate is None else {"learning_rate": learning_rate}
+    if key in ("sgd", "momentum", "nesterov"):
+        m = 0.0 if key == "sgd" else 0.9 if momentum is None else momentum
+        return keras.optimizers.SGD(momentum=m, nesterov=key == "nesterov", **lr)
+    if key == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=momentum or 0.0, **lr)
+    return {"adagrad": keras.optimizers.Adagrad, "adadelta": keras.optimizers.Adadelta,
+            "adam": keras.optimizers.Adam}[key](**lr)
+
+
+def optimizer_record(optimizer) -> dict:
+    """The optimizer as the card records it (class, learning rate, momentum)."""
+    config = optimizer.get_config()
+    rate = float(f"{float(optimizer.learning_rate):.7g}")          # 1e-4, not float32's 9.9999997e-05
+    record = {"name": type(optimizer).__name__, "learning_rate": rate}
+    for key in ("momentum", "nesterov"):
+        if key in config:
+            record[key] = config[key]
+    return record
+
+
+def compile_classifier(model, optimizer) -> None:
+    """Compile for integer labels: cross-entropy on probabilities, or on
+    logits for a model without a final softmax."""
+    import keras
+
+    from .surgery import outputs_probabilities
+
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def check_outputs(model, data: Dataset, name: str) -> None:
+    outputs = model.outputs[0].shape[-1]
+    if len(model.outputs[0].shape) != 2 or outputs != len(data.classes):
+        raise CnnvizError(f"{name} has {outputs} outputs but {data.name} has {len(data.classes)} classes: use "
+                          f"`cnnviz finetune {name} --dataset ...` to give it a new head for these classes")
 
 
 def with_standardization(model, x_train):
     """Prepend a per-pixel Normalization layer (mean and variance of each input
-    pixel over the training set) so the saved model still takes [0, 1] input."""
+    value over the training set) so the saved model still takes [0, 1] input.
+    A chain of layers stays flat; any other graph is nested whole."""
     import keras
 
-    norm = keras.layers.Normalization(axis=(1, 2, 3), name="standardize")
-    norm.adapt(x_train)
-    inputs = keras.Input(shape=model.inputs[0].shape[1:], name="input")
+    shape = tuple(model.inputs[0].shape[1:])
+    norm = keras.layers.Normalization(axis=tuple(range(1, len(shape) + 1)), name="standardize")
+    norm.adapt(np.asarray(x_train).reshape(-1, *shape))
+    inputs = keras.Input(shape=shape, name="input")
     x = norm(inputs)
-    for layer in model.layers[1:]:
-        x = layer(x)
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if _is_chain(model, layers):
+        for layer in layers:
+            x = layer(x)
+    else:
+        x = model(x)
     return keras.Model(inputs, x, name=model.name)
 
 
-def _datasets(x_train, y_train, x_val, y_val, batch_size, augment, flip, seed):
-    import tensorflow as tf
+def _is_chain(model, layers) -> bool:
+    try:
+        previous = model.inputs[0]
+        for layer in layers:
+            if layer.input is not previous:
+                return False
+            previous = layer.output
+        return previous is model.outputs[0]
+    except (AttributeError, ValueError):   # a layer used more than once
+        return False
 
-    train = tf.data.Dataset.from_tensor_slices((x_train, y_train))
-    train = train.shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    if augment:
-        aug = augmentation(flip)
-        train = train.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
-    return train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
 
+# ---------------------------------------------------------------- fitting with checkpoints
 
 def _callback(ckpt: Path, state: dict, epochs: int, steps: int, progress, cancel, on_epoch):
     """Per-batch progress and cancel, per-epoch checkpoint and report."""
@@ -119,11 +330,26 @@ def _callback(ckpt: Path, state: dict, epochs: int, steps: int, progress, cancel
             for key, value in logs.items():
                 state["history"].setdefault(key, []).append(float(value))
             state["epochs_done"] = epoch + 1
+            state["stages"][-1]["epochs"][1] = epoch + 1
             _save_checkpoint(self.model, ckpt, state)
             if on_epoch is not None:
                 on_epoch(epoch + 1, epochs, logs)
 
     return Monitor()
+
+
+def fit_epochs(model, train_ds, val_ds, *, epochs: int, ckpt: Path, state: dict, steps: int,
+               progress=None, cancel=None, on_epoch=None, callbacks=()) -> None:
+    """``model.fit`` from the state's ``epochs_done`` to ``epochs``, saving a
+    checkpoint (model and state) after every epoch; :class:`Cancelled` when
+    cancelled (the checkpoint then holds the last finished epoch)."""
+    done = state["epochs_done"]
+    if done < epochs:
+        monitor = _callback(ckpt, state, epochs, steps, progress, cancel, on_epoch)
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=done,
+                  callbacks=[*callbacks, monitor], shuffle=False, verbose=0)
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled(f"training cancelled; continue with --resume (checkpoint in {ckpt})")
 
 
 def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
@@ -142,13 +368,14 @@ def export_model(model, path: Path) -> None:
         inference.save(tmp)
 
 
-def _load_checkpoint(ckpt: Path):
+def load_checkpoint(ckpt: Path):
     state_file = ckpt / "state.json"
     if not state_file.is_file():
         raise CnnvizError(f"nothing to resume: no checkpoint in {ckpt}; run without --resume to start")
     try:
         state = json.loads(state_file.read_text("utf-8"))
         state.setdefault("commands", [])
+        state.setdefault("stages", [])
     except (OSError, ValueError, AttributeError) as exc:
         raise CnnvizError(f"the checkpoint in {ckpt} is damaged ({exc}): delete that folder and train without "
                           "--resume") from None
@@ -156,36 +383,9 @@ def _load_checkpoint(ckpt: Path):
     return model, state
 
 
-def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, augment: Optional[bool] = None,
-          standardize: bool = False, reduce_lr: bool = False, out: Optional[str] = None, resume: bool = False, force: bool = False,
-          fine_tune: Optional[str] = None, learning_rate: Optional[float] = None,
-          seed: int = 0, limit: Optional[int] = None, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
-          cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
-    """Train zoo architecture ``arch`` on its dataset and write
-    ``out`` (default ``./<arch>.keras``), ``<stem>.card.json`` and ``<stem>.curves.png``.
-
-    ``augment`` defaults to the architecture's recipe (on for CIFAR-10);
-    ``reduce_lr`` halves Adam's learning rate when the validation loss stalls
-    for 3 epochs (Keras' ReduceLROnPlateau).
-    ``resume`` continues from the per-epoch checkpoint of an interrupted run;
-    ``force`` allows replacing an existing model file; ``limit`` trains on
-    the first ``limit`` training images only (quick experiments).
-    ``fine_tune`` continues training a trained model file of this
-    architecture for ``epochs`` more epochs (its card's history and commands
-    carry over), e.g. without augmentation at a lower ``learning_rate``.
-    """
-    import keras
-
-    spec = zoo._arch(arch)
-    epochs = spec.epochs if epochs is None else epochs
-    augment = spec.augment if augment is None else augment
-    if epochs < 1 or batch_size < 1:
-        raise CnnvizError("--epochs and --batch-size must be at least 1")
-    if learning_rate is not None and not 0 < learning_rate < 1:
-        raise CnnvizError(f"--lr {learning_rate} is out of range: give a learning rate between 0 and 1, e.g. 1e-4")
-    if fine_tune and resume:
-        raise CnnvizError("--fine-tune starts a new run: use --resume alone to continue an interrupted one")
-    model_path = Path(out or f"{arch}.keras")
+def check_outputs_free(model_path: Path, resume: bool, force: bool) -> Path:
+    """The checkpoint folder of ``model_path``, after refusing to replace a
+    model or to drop an interrupted run without ``--force``."""
     if model_path.suffix != ".keras":
         raise CnnvizError(f"--out {model_path} must end in .keras")
     ckpt = checkpoint_dir(model_path)
@@ -193,129 +393,230 @@ def train(arch: str, *, epochs: Optional[int] = None, batch_size: int = 128, aug
         raise CnnvizError(f"{model_path} exists: pass --force to replace it or --out to write elsewhere")
     if ckpt.exists() and not resume and not force:
         raise CnnvizError(f"an interrupted run left {ckpt}: pass --resume to continue it or --force to start over")
+    return ckpt
 
+
+def new_stage(model, command: str, first_epoch: int, augmentation: Augmentation, reduce_lr: bool, **extra) -> dict:
+    """What one command ran, for the card: its epochs (filled in as they
+    finish), optimizer and augmentation. A run resumed or continued with
+    other settings gets a stage of its own, so the card says what each epoch used."""
+    return {"command": command, "epochs": [first_epoch, first_epoch - 1], "optimizer": optimizer_record(model.optimizer),
+            "augmentation": augmentation.to_json() if augmentation.active else None,
+            "reduce_lr_on_plateau": reduce_lr, **extra}
+
+
+# ---------------------------------------------------------------- train
+
+def _resolve_model(spec, dataset):
+    """(untrained-or-given model, name, dataset name, default epochs, preset dataset) for a zoo name,
+    a model file or a keras.Model."""
+    import keras
+
+    if isinstance(spec, keras.Model):
+        info = zoo.model_info(spec)
+        return spec, info.name, dataset or info.dataset, DEFAULT_EPOCHS
+    name = str(spec)
+    if name in zoo.ARCHS:
+        arch = zoo.ARCHS[name]
+        return zoo.build_model(name), name, dataset or arch.dataset, arch.epochs
+    if name in zoo.VGG16_NAMES:
+        raise CnnvizError(f"{name} is trained on ImageNet, which cnnviz does not train on: "
+                          f"use `cnnviz finetune {name} --dataset DIR` to reuse it")
+    if Path(name).suffix.lower() not in (".keras", ".h5", ".hdf5") and not Path(name).exists():
+        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(zoo.ARCHS)} or a .keras/.h5 file")
+    model = zoo.load_model_file(name)
+    info = zoo.model_info(model)
+    return model, info.name, dataset or info.dataset, DEFAULT_EPOCHS
+
+
+def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[int] = None, batch_size: int = 128,
+          optimizer: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None,
+          augment: Union[bool, Augmentation, None] = None, standardize: bool = False, reduce_lr: bool = False,
+          validation: Union[float, str] = VALIDATION_SPLIT, limit: Optional[int] = None,
+          out: Optional[str] = None, resume: bool = False, force: bool = False, fine_tune: Optional[str] = None,
+          seed: int = 0, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
+          cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
+    """Train ``model`` (a zoo architecture's name, a ``.keras``/``.h5`` file
+    of a model built in Keras, trained or not, or a ``keras.Model``) on
+    ``dataset`` (default the model's own) and write ``out`` (default
+    ``./<name>.keras``), ``<stem>.card.json`` and ``<stem>.curves.png``.
+
+    ``optimizer``: one of :data:`OPTIMIZERS` with ``learning_rate`` and
+    ``momentum``. ``validation``: a fraction of the training images held out
+    (seeded, class-mixed) or ``"test"`` (the test set, as some lectures do).
+    ``limit``: a class-balanced seeded subset of the training images.
+    ``augment``: an :class:`Augmentation`, True for the lecture preset, False
+    for none, None for the architecture's recipe (the preset for CIFAR-10).
+    ``reduce_lr`` halves the learning rate when the validation loss stalls
+    for 3 epochs (Keras' ReduceLROnPlateau). ``resume`` continues from the
+    per-epoch checkpoint of an interrupted run; ``force`` allows replacing an
+    existing model file. ``fine_tune`` continues training a trained model file
+    of this architecture for ``epochs`` more epochs (its card's history,
+    stages and commands carry over), e.g. without augmentation at a lower
+    ``learning_rate``.
+    """
+    import keras
+
+    if fine_tune and resume:
+        raise CnnvizError("--fine-tune starts a new run: use --resume alone to continue an interrupted one")
+    if batch_size < 1 or (epochs is not None and epochs < 1):
+        raise CnnvizError("--epochs and --batch-size must be at least 1")
+    if validation != "test":
+        check_validation_split(validation)
+    make_optimizer(optimizer, learning_rate, momentum)                 # bad names fail before any work
     device = runtime.setup_devices()
-    keras.utils.set_random_seed(seed)
-    data = load_dataset(spec.dataset, progress=progress, cancel=cancel)
-    x_all = to_model_input(data.x_train[:limit])
-    y_all = data.y_train.reshape(-1)[:limit].astype("int64")
-    (x_train, y_train), (x_val, y_val) = split_train_validation(x_all, y_all, seed=seed)
+    built, name, dataset, default_epochs = _resolve_model(model, dataset)
+    epochs = default_epochs if epochs is None else epochs
+    if dataset is None:
+        raise CnnvizError(f"no dataset known for {name}: pass --dataset mnist, cifar10 or an image folder")
+    model_path = Path(out or f"{name}.keras")
+    ckpt = check_outputs_free(model_path, resume, force)
+    augmentation = _augmentation(augment, name, dataset)
+    command = command or " ".join(sys.argv)
 
+    keras.utils.set_random_seed(seed)
+    data = open_dataset(dataset, built, progress, cancel)
+    check_outputs(built, data, name)
+    split = training_data(data, validation, limit, seed)
+    preprocessing = zoo.model_info(built).preprocessing
     if resume:
-        model, state = _load_checkpoint(ckpt)
+        model, state = load_checkpoint(ckpt)
     else:
         shutil.rmtree(ckpt, ignore_errors=True)
         if fine_tune:
-            model, state = _fine_tune_start(arch, fine_tune, epochs, learning_rate, augment)
+            model, state = _fine_tune_start(name, fine_tune, epochs, learning_rate, augmentation)
         else:
-            model = zoo.build_model(arch)
-            if standardize:
-                model = with_standardization(model, x_train)
-            state = {"epochs_done": 0, "history": {}, "commands": []}
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate or 1e-3),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    state["commands"].append(command or " ".join(sys.argv))
-    history, done = state["history"], state["epochs_done"]
+            model = with_standardization(built, split.x_train) if standardize else built
+            state = {"epochs_done": 0, "history": {}, "commands": [], "stages": []}
+        compile_classifier(model, make_optimizer(optimizer, learning_rate, momentum))
+    state["commands"].append(command)
     epochs = state.get("fine_tune", {}).get("total_epochs", epochs)
+    state["stages"].append(new_stage(model, command, state["epochs_done"] + 1, augmentation, reduce_lr))
 
-    steps = -(-len(x_train) // batch_size)
-    train_ds, val_ds = _datasets(x_train, y_train, x_val, y_val, batch_size, augment, spec.dataset == "cifar10", seed)
-    callbacks = [_callback(ckpt, state, epochs, steps, progress, cancel, on_epoch)]
-    if reduce_lr:
-        callbacks.insert(0, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3,
-                                                              min_lr=1e-5))
+    steps = -(-len(split.x_train) // batch_size)
+    train_ds, val_ds = pipelines(split, model, batch_size, augmentation, seed, preprocessing)
+    callbacks = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5)] \
+        if reduce_lr else []
     start = time.perf_counter()
-    if done < epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=done,
-                  callbacks=callbacks, shuffle=False, verbose=0)
-    if cancel is not None and cancel.cancelled:
-        raise Cancelled(f"training cancelled; continue with --resume (checkpoint in {ckpt})")
+    fit_epochs(model, train_ds, val_ds, epochs=epochs, ckpt=ckpt, state=state, steps=steps, progress=progress,
+               cancel=cancel, on_epoch=on_epoch, callbacks=callbacks)
+    test = evaluate_split(model, split, preprocessing)
+    card = _card(name, data, model, state, epochs, batch_size, standardize, seed, split, limit, device,
+                 time.perf_counter() - start, test, preprocessing)
+    return finish(model, model_path, card, ckpt, data)
 
-    test_loss, test_acc = model.evaluate(to_model_input(data.x_test), data.y_test.reshape(-1), batch_size=512, verbose=0)
-    card = _card(arch, data, model, history, epochs, batch_size, augment, standardize, reduce_lr, seed,
-                 len(x_train), device, time.perf_counter() - start, float(test_loss), float(test_acc),
-                 state["commands"], state.get("fine_tune"))
+
+def _augmentation(augment, name: str, dataset) -> Augmentation:
+    if isinstance(augment, Augmentation):
+        return augment
+    dataset_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
+    if augment is None:
+        augment = name in zoo.ARCHS and zoo.ARCHS[name].augment
+    return preset(dataset_name) if augment else NONE
+
+
+def evaluate_split(model, split: TrainingData, preprocessing: str) -> dict:
+    """Test loss and accuracy (None without a test split)."""
+    if not len(split.x_test):
+        return {"test_loss": None, "test_accuracy": None}
+    import tensorflow as tf
+
+    adapt = input_adapter(model, split.x_test.shape[1:], preprocessing)
+    test = tf.data.Dataset.from_tensor_slices((split.x_test, split.y_test)).batch(512).map(lambda x, y: (adapt(x), y))
+    loss, accuracy = model.evaluate(test, verbose=0)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+
+def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> TrainResult:
+    """Write the model, its card and curves, drop the checkpoint, and
+    register the model so other functions know its dataset and classes."""
+    from ..common.fileio import save_figure
+    from ..plots.training import curves_figure
+
     export_model(model, model_path)
     write_json(zoo.card_path(model_path), card)
-    plot_curves(history, curves_path(model_path), title=f"{arch} on {data.name}")
+    fig = curves_figure([card["history"]], [model_path.stem], title=f"{card['architecture']} on {data.name}")
+    save_figure(fig, curves_path(model_path), dpi=110)
     shutil.rmtree(ckpt, ignore_errors=True)
-    zoo._register(model, zoo.ModelInfo(name=arch, dataset=spec.dataset, path=str(model_path), card=card))
+    dataset = data.name if data.name in ("mnist", "cifar10") else None
+    zoo._register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
+                                       preprocessing=card["preprocessing"], path=str(model_path), card=card))
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))
 
 
-def _fine_tune_start(arch: str, source: str, epochs: int, learning_rate: Optional[float], augment: bool):
+def _fine_tune_start(arch: str, source: str, epochs: int, learning_rate: Optional[float], augmentation: Augmentation):
     """The trained model to continue, and a run state that carries its card's
-    history and commands over."""
+    history, stages and commands over."""
     path = Path(source)
     if not path.exists():
         raise CnnvizError(f"--fine-tune {source}: no such model file; give a trained {arch} .keras file")
     model = zoo.load_model_file(path, compile=True)
-    expected = zoo.build_model(arch)
-    if model.count_params() != expected.count_params():
+    if arch in zoo.ARCHS and model.count_params() != (expected := zoo.build_model(arch).count_params()):
         raise CnnvizError(f"--fine-tune {source} is not a {arch} model "
-                          f"({model.count_params():,} parameters, {arch} has {expected.count_params():,})")
-    card_file = zoo.card_path(path)
-    card = json.loads(card_file.read_text("utf-8")) if card_file.is_file() else {}
+                          f"({model.count_params():,} parameters, {arch} has {expected:,})")
+    card = zoo.read_card(path)
     done = int(card.get("epochs", 0))
     commands = [card["command"], *card.get("resumed_with", [])] if "command" in card else []
     stage = {"from": path.name, "from_epochs": done, "from_test_accuracy": card.get("metrics", {}).get("test_accuracy"),
-             "epochs": epochs, "total_epochs": done + epochs, "learning_rate": learning_rate or 1e-3, "augment": augment}
+             "epochs": epochs, "total_epochs": done + epochs, "learning_rate": learning_rate or 1e-3,
+             "augment": augmentation.active}
     history = {k: list(v) for k, v in card.get("history", {}).items()}
-    return model, {"epochs_done": done, "history": history, "commands": commands, "fine_tune": stage}
+    return model, {"epochs_done": done, "history": history, "commands": commands,
+                   "stages": list(card.get("stages", [])), "fine_tune": stage}
 
 
-def _card(arch, data, model, history, epochs, batch_size, augment, standardize, reduce_lr, seed, n_train,
-          device, seconds, test_loss, test_acc, commands, fine_tune=None):
+def base_card(name: str, data: Dataset, model, state: dict, preprocessing: str, device: str, test: dict) -> dict:
+    """The card fields every trained model has (training and fine-tuning)."""
     import keras
     import tensorflow as tf
 
     from .. import __version__
 
+    history = state["history"]
     last = {k: v[-1] for k, v in history.items() if v}
-    card = {
-        "architecture": arch,
+    return {
+        "architecture": name,
         "dataset": data.name,
         "dataset_source": Path(data.source).name,
         "dataset_sha256": data.sha256,
         "classes": list(data.classes),
         "input_shape": list(model.inputs[0].shape[1:]),
-        "preprocessing": "scale01",
+        "preprocessing": preprocessing,
         "parameters": int(model.count_params()),
-        "recipe": {"optimizer": "Adam", "loss": "sparse_categorical_crossentropy", "batch_size": batch_size,
-                   "validation_split": VALIDATION_SPLIT, "augment": augment, "standardize": standardize,
-                   "reduce_lr_on_plateau": reduce_lr, "seed": seed, "train_images": n_train},
-        "epochs": epochs,
-        "metrics": {
-            "train_accuracy": last.get("accuracy"), "train_loss": last.get("loss"),
-            "val_accuracy": last.get("val_accuracy"), "val_loss": last.get("val_loss"),
-            "test_accuracy": test_acc, "test_loss": test_loss,
-        },
+        "epochs": state["epochs_done"],
+        "metrics": {"train_accuracy": last.get("accuracy"), "train_loss": last.get("loss"),
+                    "val_accuracy": last.get("val_accuracy"), "val_loss": last.get("val_loss"), **test},
+        "stages": state["stages"],
         "history": history,
-        "training_time_s": round(sum(history.get("time_s", [seconds])), 1),
+        "training_time_s": round(sum(history.get("time_s", [])), 1),
         "device": device,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": commands[0],
-        "resumed_with": commands[1:],
+        "command": state["commands"][0],
+        "resumed_with": state["commands"][1:],
         "versions": {"cnnviz": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
     }
-    if fine_tune:
-        card["fine_tune"] = {k: v for k, v in fine_tune.items() if k != "total_epochs"}
+
+
+def _card(name, data, model, state, epochs, batch_size, standardize, seed, split, limit, device, seconds, test,
+          preprocessing):
+    card = base_card(name, data, model, state, preprocessing, device, test)
+    card["recipe"] = {"loss": "sparse_categorical_crossentropy", "batch_size": batch_size,
+                      "validation": split.validation, "standardize": standardize, "seed": seed,
+                      "limit": limit, "train_images": len(split.x_train)}
+    card["training_time_s"] = round(sum(state["history"].get("time_s", [seconds])), 1)
+    if state.get("fine_tune"):
+        card["fine_tune"] = {k: v for k, v in state["fine_tune"].items() if k != "total_epochs"}
     return card
 
 
-def plot_curves(history: dict, path: Path, title: str = "") -> None:
-    """Accuracy and loss per epoch, train and validation, side by side."""
-    from matplotlib.figure import Figure
-
-    from ..common.fileio import save_figure
-
-    fig = Figure(figsize=(9, 3.5), layout="constrained")
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss")):
-        ax.plot(epochs, history.get(metric, []), "o-", ms=3, label="train")
-        ax.plot(epochs, history.get(f"val_{metric}", []), "o-", ms=3, label="validation")
-        ax.set(xlabel="epoch", ylabel=metric, title=metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    save_figure(fig, path, dpi=110)
+def run_label(card: dict, fallback: str = "") -> str:
+    """A short legend entry for a run from its card: name, optimizer,
+    learning rate, and whether it was augmented."""
+    stages = card.get("stages") or []
+    parts = [fallback or card.get("architecture", "run")]
+    if stages:
+        opt = stages[0].get("optimizer", {})
+        parts.append(f"{opt.get('name', '?')} lr {opt.get('learning_rate', 0):g}")
+        if any(s.get("augmentation") for s in stages):
+            parts.append("augmented")
+    return ", ".join(parts)

@@ -117,7 +117,7 @@ RESCALING_LAYERS = ("Rescaling", "Normalization")
 
 def _all_layers(model) -> list:
     """The model and every layer in it, nested models' layers included."""
-    from ..inside.graph import is_model
+    from .graph import is_model
 
     found, stack = [], [model]
     while stack:
@@ -132,7 +132,7 @@ def find_family(model) -> Optional[Family]:
     base model counts): by model name, else by a layer name only it has."""
     import re
 
-    from ..inside.graph import is_model
+    from .graph import is_model
 
     layers = _all_layers(model)
     models = [m.name.lower() for m in layers if is_model(m)]

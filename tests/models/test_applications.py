@@ -17,7 +17,7 @@ from cnnviz.adversarial import attack
 from cnnviz.attribution.registry import METHODS
 from cnnviz.data.images import preprocess
 from cnnviz.inside import activations, patch_crops, top_patches
-from cnnviz.inside.graph import get_layer
+from cnnviz.models.graph import get_layer
 from cnnviz.inside.receptive import Field, receptive_fields, unit_box
 from cnnviz.inside.summary import format_summary, summarize
 from cnnviz.synthesis import synthesize_channels

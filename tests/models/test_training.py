@@ -80,7 +80,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
 def test_standardize_and_augment_options(tmp_path):
     result = train("cifar10_cnn", epochs=1, limit=600, augment=True, standardize=True,
                    out=str(tmp_path / "c.keras"), batch_size=64)
-    assert result.card["recipe"]["augment"] and result.card["recipe"]["standardize"]
+    assert result.card["stages"][0]["augmentation"]["horizontal_flip"] and result.card["recipe"]["standardize"]
     assert result.model.layers[1].name == "standardize"
     reloaded = load_model(str(result.model_path))
     x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)

@@ -1,0 +1,239 @@
+"""The ``cnnviz`` commands of the lectures' other half: training any model
+your way (``train``, with an ``augment`` preview), comparing runs
+(``curves``), and reusing a trained network (``features`` + ``transfer``,
+``finetune``)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from ..common.errors import CnnvizError
+from .common import MODEL_HELP, ProgressBar, save
+
+AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
+                 "channel_shift", "brightness")
+DATASET_HELP = "mnist, cifar10 or an image folder DIR/<class>/*.jpg"
+
+
+def _command_line() -> str:
+    return "cnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def augmentation_from_args(args, dataset):
+    """The augmentation the flags ask for: ``--augment`` starts from the
+    lecture preset, each explicit flag sets its own value; None when no flag
+    was given (the model's recipe decides)."""
+    from ..data.augment import NONE, Augmentation, preset
+
+    given = {name: getattr(args, name) for name in AUGMENT_FLAGS if getattr(args, name) not in (None, False)}
+    if args.shift is not None:
+        given.setdefault("width_shift", args.shift)
+        given.setdefault("height_shift", args.shift)
+    if args.augment is None and not given:
+        return None
+    base = preset(dataset) if args.augment else NONE
+    if args.augment is False and given:
+        raise CnnvizError("--no-augment contradicts the augmentation flags given: drop one of them")
+    values = {name: getattr(base, name) for name in AUGMENT_FLAGS}
+    values.update(given)
+    return Augmentation(**values)
+
+
+def augmentation_options() -> argparse.ArgumentParser:
+    """The augmentation flags shared by ``train`` and ``augment``
+    (``ImageDataGenerator``'s options)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    g = parent.add_argument_group("augmentation (Keras preprocessing layers, as ImageDataGenerator's options)")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="the lecture preset: rotation 15, shift 0.1, horizontal flips for photos (default: on for "
+                        "cifar10_cnn); the flags below change single settings")
+    g.add_argument("--rotation", type=float, metavar="DEG", help="random rotation up to +-DEG degrees")
+    g.add_argument("--shift", type=float, metavar="F", help="random shift up to +-F of the width and height")
+    g.add_argument("--width-shift", type=float, metavar="F", help="random horizontal shift up to +-F of the width")
+    g.add_argument("--height-shift", type=float, metavar="F", help="random vertical shift up to +-F of the height")
+    g.add_argument("--zoom", type=float, metavar="F", help="random zoom in or out by up to F")
+    g.add_argument("--horizontal-flip", action="store_true", help="flip left-right at random")
+    g.add_argument("--vertical-flip", action="store_true", help="flip upside down at random")
+    g.add_argument("--channel-shift", type=float, metavar="F",
+                   help="add up to +-F (a fraction of the pixel range) to each colour channel")
+    g.add_argument("--brightness", type=float, metavar="F", help="add up to +-F to all channels")
+    return parent
+
+
+# ---------------------------------------------------------------- train
+
+def cmd_train(args) -> int:
+    from ..models.training import train
+
+    def on_epoch(epoch, epochs, logs):
+        print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
+              f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    from ..models import zoo
+
+    dataset = args.dataset or (zoo.ARCHS[args.model].dataset if args.model in zoo.ARCHS
+                               else zoo.read_card(args.model).get("dataset"))
+    result = train(args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+                   optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
+                   augment=augmentation_from_args(args, dataset), standardize=args.standardize,
+                   reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
+                   out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
+                   progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    m = result.card["metrics"]
+    if m["test_accuracy"] is not None:
+        print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
+    else:
+        print(f"validation accuracy {m['val_accuracy']:.4f} (the dataset has no separate test split)")
+    print(f"wrote {result.model_path}, {result.card_path}, {result.curves_path}")
+    return 0
+
+
+def _add_train(sub, model_opts, aug_opts) -> None:
+    from ..models.training import OPTIMIZERS
+
+    p = sub.add_parser("train", help="train a zoo architecture or your own Keras model",
+                       parents=[aug_opts],
+                       description="Train a zoo architecture or a .keras/.h5 model of yours (image CNN or dense "
+                                   "network) on MNIST, CIFAR-10 or an image folder: Adam, batch 128 and a 10% "
+                                   "validation split unless told otherwise. Writes OUT, its .card.json (what was "
+                                   "run, epoch by epoch) and .curves.png.")
+    p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
+                                                  "cifar10_cnn) or a .keras/.h5 file, trained or not")
+    p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the architecture's recipe, 10 for a file)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, type=str.lower,
+                   help="default adam; momentum is SGD with momentum 0.9")
+    p.add_argument("--lr", type=float, help="learning rate (default: Keras' default for the optimizer)")
+    p.add_argument("--momentum", type=float, help="momentum for --optimizer momentum, nesterov or rmsprop")
+    val = p.add_mutually_exclusive_group()
+    val.add_argument("--validation-split", type=float, default=0.1, metavar="F",
+                     help="hold out this fraction of the training images for validation (default 0.1)")
+    val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
+    p.add_argument("--limit", type=int, metavar="N", help="train on a class-balanced, seeded subset of N images")
+    p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
+    p.add_argument("--reduce-lr", action="store_true",
+                   help="halve the learning rate when the validation loss stalls for 3 epochs")
+    p.add_argument("--out", help="model file to write (default ./NAME.keras)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--fine-tune", metavar="MODEL", help="continue training this trained .keras file of the same "
+                                                        "architecture for --epochs more epochs (its card carries over)")
+    p.add_argument("--force", action="store_true", help="replace an existing model file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+# ---------------------------------------------------------------- augment
+
+def cmd_augment(args) -> int:
+    import numpy as np
+
+    from ..data.augment import augment_batch, preset
+    from ..models.training import balanced_subset, to_model_input
+    from ..plots.training import augmentation_figure
+
+    data = _preview_dataset(args.source)
+    aug = augmentation_from_args(args, data.name) or preset(data.name)
+    if not aug.active:
+        raise CnnvizError("no augmentation to preview: give --augment or flags such as --rotation 10 --zoom 0.1")
+    if args.n < 1 or args.copies < 1:
+        raise CnnvizError("--n and --copies must be at least 1")
+    pool_x, pool_y = (data.x_train, data.y_train) if len(data.x_train) else (data.x_test, data.y_test)
+    pick = balanced_subset(pool_y, args.n, args.seed)
+    originals = to_model_input(pool_x[pick])
+    batch = np.concatenate([originals] * args.copies)              # all copies in one call
+    copies = augment_batch(batch, aug, args.seed).reshape(args.copies, *originals.shape)
+    settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in aug.to_json().items() if v)
+    save(augmentation_figure(originals, copies, f"{data.name}: {settings}"), args.output)
+    return 0
+
+
+def _preview_dataset(source: str):
+    """The dataset named, or the dataset of the model named."""
+    from ..data.datasets import image_folder_dataset, load_dataset
+    from ..models import zoo
+
+    if source.lower() in ("mnist", "cifar10", "cifar-10"):
+        return load_dataset(source, progress=ProgressBar())
+    if Path(source).is_dir():
+        return image_folder_dataset(source, (96, 96), 3, progress=ProgressBar())
+    if source in zoo.ARCHS:
+        return load_dataset(zoo.ARCHS[source].dataset, progress=ProgressBar())
+    if Path(source).is_file():
+        dataset = zoo.read_card(source).get("dataset")
+        if dataset in ("mnist", "cifar10"):
+            return load_dataset(dataset, progress=ProgressBar())
+        raise CnnvizError(f"no dataset known for {source}: give a dataset (mnist, cifar10 or an image folder) instead")
+    raise CnnvizError(f"{source} is neither a dataset (mnist, cifar10, an image folder) nor a model")
+
+
+def _add_augment(sub, aug_opts) -> None:
+    p = sub.add_parser("augment", parents=[aug_opts], help="preview augmentation settings on dataset images",
+                       description="Draw dataset images beside augmented copies, to judge augmentation settings "
+                                   "before training. Without flags: the lecture preset (--augment).")
+    p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
+    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--n", type=int, default=6, help="how many images (class-balanced; default 6)")
+    p.add_argument("--copies", type=int, default=5, help="augmented copies of each (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_augment)
+
+
+# ---------------------------------------------------------------- curves
+
+def cmd_curves(args) -> int:
+    from ..models.training import run_label
+    from ..models.zoo import card_path
+    from ..plots.training import curves_figure
+
+    cards, labels = [], []
+    for run in args.runs:
+        path = Path(run)
+        if path.suffix in (".keras", ".h5"):
+            path = card_path(path)
+        card = _read_card(path)
+        cards.append(card)
+        labels.append(run_label(card, path.name.removesuffix(".card.json")))
+    print(f"{'run':<50} {'epochs':>6} {'best val acc':>12} {'last val loss':>13}")
+    for card, label in zip(cards, labels):
+        h = card["history"]
+        best = max(h.get("val_accuracy", [float("nan")]))
+        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} {h.get('val_loss', [float('nan')])[-1]:>13.4f}")
+    save(curves_figure([c["history"] for c in cards], labels, args.title or ""), args.output)
+    return 0
+
+
+def _read_card(path: Path) -> dict:
+    import json
+
+    if not path.is_file():
+        raise CnnvizError(f"no model card {path}: give the .card.json that `cnnviz train` wrote beside the model")
+    try:
+        card = json.loads(path.read_text("utf-8"))
+    except ValueError as exc:
+        raise CnnvizError(f"{path} is not valid JSON ({exc}): give a .card.json written by `cnnviz train`") from exc
+    if not isinstance(card, dict) or not card.get("history", {}).get("loss"):
+        raise CnnvizError(f"{path} has no training history: give a .card.json written by `cnnviz train`")
+    return card
+
+
+def _add_curves(sub) -> None:
+    p = sub.add_parser("curves", help="overlay the learning curves of several runs",
+                       description="Accuracy and loss per epoch of each run (train dashed, validation solid, one "
+                                   "colour per run, labelled from the cards), e.g. optimizers or BN against no BN.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="model cards (.card.json) or the models beside them")
+    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--title", help="figure title")
+    p.set_defaults(func=cmd_curves)
+
+
+def register(sub, model_opts) -> None:
+    """Add this family's commands to the ``cnnviz`` parser."""
+    aug_opts = augmentation_options()
+    _add_train(sub, model_opts, aug_opts)
+    _add_augment(sub, aug_opts)
+    _add_curves(sub)

@@ -1,0 +1,85 @@
+"""The lab commands on the command line: train any model, preview
+augmentation, overlay runs, features + transfer, finetune, MC dropout and
+error galleries; bad input is one line with exit 2."""
+import json
+
+import numpy as np
+import pytest
+from conftest import needs_data
+
+from cnnviz.cli.main import main
+from cnnviz.common.runtime import shipped_models_dir
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_help_shows_percent_signs_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "10%" in out and "%%" not in out
+    for flag in ("--optimizer", "--validation-split", "--validation", "--limit", "--rotation", "--channel-shift",
+                 "--vertical-flip", "--momentum"):
+        assert flag in out
+
+
+def test_curves_overlays_runs_from_their_cards(capsys, tmp_path):
+    out_png = tmp_path / "curves.png"
+    cards = [shipped_models_dir() / f"{n}.card.json" for n in ("mnist_small", "mnist_small_bn")]
+    code, out, err = run(capsys, "curves", *cards, shipped_models_dir() / "lenet.keras", "-o", out_png)
+    assert code == 0 and out_png.read_bytes()[:8] == PNG
+    assert "mnist_small_bn, Adam lr 0.001" in out and "lenet" in out
+
+
+@needs_data
+@pytest.mark.data
+def test_augment_preview_of_a_dataset_and_of_a_models_dataset(capsys, tmp_path):
+    code, _, err = run(capsys, "augment", "mnist", "--rotation", 10, "--zoom", 0.1, "--n", 3, "--copies", 2,
+                       "-o", tmp_path / "a.png")
+    assert code == 0 and (tmp_path / "a.png").read_bytes()[:8] == PNG
+    code, _, _ = run(capsys, "augment", "mnist_cnn", "-o", tmp_path / "b.png", "--n", 2)
+    assert code == 0 and (tmp_path / "b.png").is_file()
+
+
+@needs_data
+@pytest.mark.data
+def test_train_a_model_file_with_optimizer_subset_and_augmentation(capsys, tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "dense.keras")
+    out = tmp_path / "trained.keras"
+    code, stdout, err = run(capsys, "train", tmp_path / "dense.keras", "--dataset", "mnist", "--optimizer", "momentum",
+                            "--lr", 0.05, "--limit", 500, "--validation-split", 0.2, "--epochs", 1,
+                            "--rotation", 5, "--out", out, "--quiet")
+    assert code == 0, err
+    card = json.loads((tmp_path / "trained.card.json").read_text())
+    assert card["recipe"]["train_images"] == 400 and card["recipe"]["limit"] == 500
+    assert card["stages"][0]["optimizer"] == {"name": "SGD", "learning_rate": 0.05, "momentum": 0.9, "nesterov": False}
+    assert card["stages"][0]["augmentation"]["rotation"] == 5
+    code, _, err = run(capsys, "train", tmp_path / "dense.keras", "--dataset", "mnist", "--out", out, "--epochs", 1)
+    assert code == 2 and "exists: pass --force" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "mnist_small", "--validation-split", "1.5"], "--validation-split 1.5 is out of range"),
+    (["train", "mnist_small", "--zoom", "3"], "--zoom 3.0 is out of range"),
+    (["train", "mnist_small", "--no-augment", "--rotation", "5"], "--no-augment contradicts"),
+    (["curves", "nosuch.card.json", "-o", "x.png"], "no model card nosuch.card.json"),
+])
+def test_lab_errors_are_one_line(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_unknown_optimizer_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "mnist_small", "--optimizer", "newton"])
+    assert exit_info.value.code == 2 and "invalid choice: 'newton'" in capsys.readouterr().err
