@@ -114,7 +114,8 @@ def _clean_cache() -> None:
 
 def _warnings_as_notes() -> None:
     """Library warnings (scikit-image, NumPy, Keras) as one ``cnnviz: note:``
-    line each, once; deprecation notices, meant for programmers, not at all."""
+    line each, once; deprecation notices and libraries' unclosed files, meant
+    for programmers, not at all."""
     seen = set()
 
     def note(message, category, filename, lineno, file=None, line=None):
@@ -124,7 +125,7 @@ def _warnings_as_notes() -> None:
             print(f"cnnviz: note: {text}", file=sys.stderr)
 
     warnings.simplefilter("default")
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
         warnings.simplefilter("ignore", category)
     warnings.showwarning = note
 
