@@ -114,7 +114,8 @@ def _clean_cache() -> None:
 
 def _warnings_as_notes() -> None:
     """Library warnings (scikit-image, NumPy, Keras) as one ``cnnviz: note:``
-    line each, once; deprecation notices, meant for programmers, not at all."""
+    line each, once; deprecation and resource notices, meant for programmers,
+    not at all."""
     seen = set()
 
     def note(message, category, filename, lineno, file=None, line=None):
@@ -123,8 +124,9 @@ def _warnings_as_notes() -> None:
             seen.add(text)
             print(f"cnnviz: note: {text}", file=sys.stderr)
 
+    warnings.resetwarnings()
     warnings.simplefilter("default")
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning):
         warnings.simplefilter("ignore", category)
     warnings.showwarning = note
 
