@@ -102,6 +102,14 @@ def test_bad_numbers_refused_before_any_work(capsys, tmp_path, command, option, 
     assert written(tmp_path) == [] and out == ""
 
 
+@pytest.mark.parametrize("command, value", [(c, v) for c in ("attack", "robustness")
+                                              for v in ("nan", "-0.1", "abc", "1/0", "inf", "0,nan")])
+def test_bad_eps(capsys, tmp_path, command, value):
+    code, _, err = run(capsys, *argv_for(command, tmp_path), f"--eps={value}")
+    assert_one_line_error(code, err, "eps")
+    assert written(tmp_path) == []
+
+
 @pytest.mark.parametrize("command", ["top-patches", "synthesize"])
 @pytest.mark.parametrize("value, message", [
     ("-3:2", "count channels from 0"), ("a:b", "START:STOP"), ("1,,2", "START:STOP"), ("", "START:STOP")])
