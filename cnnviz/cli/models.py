@@ -6,7 +6,6 @@ import argparse
 import shlex
 import sys
 
-from ..common.errors import CnnvizError
 from .common import MODEL_HELP, ProgressBar, emit_json, figure_output, open_model, positive_int
 
 
