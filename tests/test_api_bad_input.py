@@ -9,7 +9,7 @@ import pytest
 
 from cnnviz import CnnvizError, attack, explain
 from cnnviz.attribution import compare, gradcam, integrated_gradients, occlusion, saliency
-from cnnviz.inside import activations, effective_receptive_field, top_patches
+from cnnviz.inside import activations, effective_receptive_field, patch_crops, top_patches
 from cnnviz.models import evaluate, predict
 from cnnviz.synthesis import synthesize_channels, synthesize_class
 
@@ -88,6 +88,13 @@ def test_top_patches_refuses_floats_in_0_1(tiny_cnn):
     images = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)
     with pytest.raises(CnnvizError, match=r"floats in \[0, 1\].*astype\('uint8'\)"):
         top_patches(tiny_cnn, images, ["conv"], k=2, cache=False)
+
+
+def test_patch_crops_refuses_floats_in_0_1(tiny_cnn):
+    images = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    result = top_patches(tiny_cnn, images, ["conv"], k=2, cache=False)
+    with pytest.raises(CnnvizError, match=r"floats in \[0, 1\]"):
+        patch_crops(result.layers["conv"], images / 255.0)
 
 
 def test_top_patches_k_is_cut_to_what_exists(tiny_cnn):

@@ -194,9 +194,11 @@ def _layer_result(model, name, channels, width, values, index, flat_pos) -> Laye
     return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
 
 
+@api
 def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndarray:
     """The receptive-field crops (C, k, r, r, ch) uint8 of a layer's top units,
     padded with ``fill`` where the field leaves the image."""
+    images = uint8_batch(images)
     images = images[..., None] if images.ndim == 3 else images
     top, left, bottom, right = (result.boxes[..., i] for i in range(4))
     rh, rw = int(bottom.max() - top.max() + 1), int(right.max() - left.max() + 1)
