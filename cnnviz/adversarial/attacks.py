@@ -37,6 +37,7 @@ batch size.
 """
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -226,6 +227,11 @@ def _as_batch(model, images) -> tuple[np.ndarray, bool]:
         raise CnnvizError(f"float images must be pixels in [0, 1] (got {x.min():.3g}..{x.max():.3g}): attacks work "
                           "before preprocessing; give uint8 pixels or pixels / 255, not the model's input")
     return x, single
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and math.isfinite(value)
 
 
 def _check_method(method: str, norm: Optional[str]) -> tuple[str, str]:
@@ -738,8 +744,11 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
     eps = _check_eps(eps, norm, dims)
     if steps is None:
         steps = DEFAULT_STEPS[method]
-    if int(steps) != steps or steps < 1:
-        raise CnnvizError(f"steps must be a whole number of at least 1 (got {steps})")
+    if not _is_number(steps) or int(steps) != steps or steps < 1:
+        raise CnnvizError(f"steps must be a whole number of at least 1 (got {steps!r})")
+    for name, value in (("confidence", confidence), ("overshoot", overshoot)):
+        if not _is_number(value) or value < 0:
+            raise CnnvizError(f"{name} must be a finite number of 0 or more (got {value!r})")
     steps = int(steps)
     if method == "fgsm" and steps != 1:
         raise CnnvizError("fgsm takes a single step of size eps: drop steps, or use method pgd for several")

@@ -30,7 +30,7 @@ class Parser(argparse.ArgumentParser):
         message = re.sub(r"^argument (?:\S+/)?(\S+): ", r"\1: ", message)
         if "expected one argument" in message:
             message += " (a value that starts with '-' goes after '=', e.g. --channels=-3:2)"
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_ERROR, f"cnnviz: error: {message} (see `{self.prog} --help`)\n")
 
 
 # ---------------------------------------------------------------- argument values (argparse type=)

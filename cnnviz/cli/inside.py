@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from ..common.errors import CnnvizError
 from .common import (MODEL_HELP, ProgressBar, channel_list, data_output, dataset_images, emit_json, figure_output,
                      open_model, per_item_paths, positive_int, save, save_npz)
 

@@ -1,5 +1,5 @@
 """The ``cnnviz`` command line, assembled from one module per command family
-(:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`, :mod:`.explain`,
+(:mod:`.models`, :mod:`.inside`, :mod:`.synthesis`, :mod:`.explain`,
 :mod:`.attack`). Heavy modules are imported inside each command so that
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
-from . import attack, explain, inside, lab, models, synthesis
+from . import attack, explain, inside, models, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, lab, inside, synthesis, explain, attack)
+FAMILIES = (models, inside, synthesis, explain, attack)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,8 +114,8 @@ def _clean_cache() -> None:
 
 def _warnings_as_notes() -> None:
     """Library warnings (scikit-image, NumPy, Keras) as one ``cnnviz: note:``
-    line each, once; deprecation notices and libraries' unclosed files, meant
-    for programmers, not at all."""
+    line each, once; deprecation and resource notices, meant for programmers,
+    not at all."""
     seen = set()
 
     def note(message, category, filename, lineno, file=None, line=None):
@@ -124,8 +124,9 @@ def _warnings_as_notes() -> None:
             seen.add(text)
             print(f"cnnviz: note: {text}", file=sys.stderr)
 
+    warnings.resetwarnings()
     warnings.simplefilter("default")
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning):
         warnings.simplefilter("ignore", category)
     warnings.showwarning = note
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from ..common.errors import CnnvizError
 from .common import MODEL_HELP, ProgressBar, emit_json, figure_output, open_model, positive_int
 
 

@@ -21,7 +21,7 @@ from ..common import runtime
 from ..common.errors import CnnvizError
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
-from ..common.validate import api, uint8_batch
+from ..common.validate import api, check_model, uint8_batch
 from ..models.engine import features
 from ..models.evaluate import dataset_inputs
 from ..models.zoo import model_info
@@ -128,6 +128,7 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
         raise CnnvizError(f"per must be one of {PER} and stat one of {STATS}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise CnnvizError(f"k must be a whole number of at least 1 (got {k!r})")
+    check_model(model)
     images = uint8_batch(images)
     if isinstance(layers, str):
         layers = [layers]
@@ -193,9 +194,11 @@ def _layer_result(model, name, channels, width, values, index, flat_pos) -> Laye
     return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
 
 
+@api
 def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndarray:
     """The receptive-field crops (C, k, r, r, ch) uint8 of a layer's top units,
     padded with ``fill`` where the field leaves the image."""
+    images = uint8_batch(images)
     images = images[..., None] if images.ndim == 3 else images
     top, left, bottom, right = (result.boxes[..., i] for i in range(4))
     rh, rw = int(bottom.max() - top.max() + 1), int(right.max() - left.max() + 1)

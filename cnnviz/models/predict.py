@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..common.validate import api
+from ..common.validate import api, model_batch
 from .engine import forward
 from .surgery import outputs_probabilities
 from .zoo import model_info
@@ -46,7 +46,8 @@ def check_classifier(model) -> None:
 @api
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
     """Class probabilities (N, classes) for preprocessed inputs ``x``; a
-    :class:`CnnvizError` for a model that is no classifier."""
+    :class:`CnnvizError` for a model that is no classifier or inputs that do not fit it."""
+    x = model_batch(model, x, "x")
     check_classifier(model)
     return as_probabilities(model, forward(model, x, **kwargs))
 

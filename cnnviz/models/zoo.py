@@ -464,7 +464,9 @@ def _load_failure(path: Path, exc: Exception) -> str:
                        r"cannot be imported)?", str(exc))
     if custom:
         kind, name, module = custom.groups()
-        where = f" (from module {module}, which cannot be imported)" if module else ""
+        named = re.search(r"'module': '([^']+)'", str(exc)[custom.end():])   # Keras' "Full object config"
+        module = module or (named.group(1) if named and not named.group(1).startswith("keras") else None)
+        where = f" (from module {module})" if module else ""
         return (f"{path.name} uses the custom {kind} {name!r}{where}, which Keras does not know: custom layers must "
                 "be importable and registered: decorate the class with "
                 "@keras.saving.register_keras_serializable(), import its module, then load the file from Python "

@@ -80,11 +80,9 @@ def test_errors_are_one_line_without_traceback(capsys, argv, message):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_debug_shows_the_traceback(capsys):
-    from cnnviz import CnnvizError
-
-    with pytest.raises(CnnvizError):
-        main(["--debug", "summary", "nosuch"])
+def test_debug_shows_the_traceback_and_exits_2(capsys):
+    code, _, err = run(capsys, "--debug", "summary", "nosuch")
+    assert code == 2 and "Traceback (most recent call last)" in err and "unknown model 'nosuch'" in err
 
 
 def test_offline_vgg16_names_the_way_out(capsys, monkeypatch):
