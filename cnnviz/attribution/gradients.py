@@ -124,37 +124,73 @@ def _baseline(model, x: np.ndarray, baseline) -> np.ndarray:
     raise CnnvizError(f"unknown baseline {baseline!r}: use black, blurred, grey or an array of the images' shape")
 
 
+IG_FIRST_STEPS, IG_MAX_STEPS = 32, 512
+
+
 @api
-def integrated_gradients(model, images, target=None, *, baseline="black", steps: int = 50,
-                         batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
-                         cancel: Optional[CancelToken] = None) -> Attribution:
+def integrated_gradients(model, images, target=None, *, baseline="black", steps: Optional[int] = None,
+                         tolerance: float = 0.01, batch_size: Optional[int] = None,
+                         progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """Integrated Gradients: (x - baseline) times the gradient averaged along
-    the straight path (trapezoid rule, ``steps`` intervals), summed over
-    channels. ``extras["completeness_error"]``: |sum of the attribution -
-    (score(x) - score(baseline))| relative to that difference, per image."""
-    if steps < 1:
+    the straight path (trapezoid rule), summed over channels.
+
+    Completeness says the attribution sums to score(x) - score(baseline); how
+    far it misses is the quadrature's error. With ``steps`` None the path is
+    refined (32 intervals, doubled, reusing the points already computed) for
+    each image until that miss is within ``tolerance`` of the score difference,
+    or 512 intervals are reached. ``extras``: ``completeness_error`` (that
+    relative miss, per image), ``convergence_delta`` (the signed miss, as
+    captum's ``return_convergence_delta``) and ``steps`` (per image)."""
+    if steps is not None and steps < 1:
         raise CnnvizError(f"steps={steps}: Integrated Gradients needs at least 1 step")
+    if not tolerance >= 0:
+        raise CnnvizError(f"tolerance={tolerance}: give a relative completeness error, e.g. 0.01")
     x, start = _begin(model, images)
     targets = resolve_targets(model, x, target)
     base = _baseline(model, x, baseline)
-    alphas = np.linspace(0, 1, steps + 1, dtype=np.float32)
-    weights = np.full(steps + 1, 1.0 / steps, np.float32)
-    weights[[0, -1]] /= 2
-    path = base[:, None] + alphas[None, :, None, None, None] * (x - base)[:, None]
-    grads, scores = input_gradients(model, path.reshape((-1,) + x.shape[1:]), np.repeat(targets, steps + 1),
-                                    batch_size=batch_size, progress=progress, cancel=cancel,
-                                    message="Integrated Gradients")
-    grads = grads.reshape((len(x), steps + 1) + x.shape[1:])
-    attribution = (x - base) * np.tensordot(weights, grads, axes=([0], [1]))
-    scores = scores.reshape(len(x), steps + 1)
-    delta = scores[:, -1] - scores[:, 0]
-    total = attribution.sum(axis=(1, 2, 3))
-    error = np.abs(total - delta) / np.maximum(np.abs(delta), 1e-6)
+    n = steps or IG_FIRST_STEPS
+    run = lambda rows, alphas, label: _path_gradients(model, x[rows], base[rows], targets[rows], alphas, batch_size,
+                                                      progress, cancel, label)
+    grads, scores = run(np.arange(len(x)), np.linspace(0, 1, n + 1, dtype=np.float32), "Integrated Gradients")
+    ends = scores[:, [0, -1]]
+    mean_grad = (grads[:, 1:-1].sum(axis=1) + (grads[:, 0] + grads[:, -1]) / 2) / n     # trapezoid rule
+    used = np.full(len(x), n)
+    error, delta = _completeness(x, base, mean_grad, ends)
+    while steps is None:
+        rows = np.flatnonzero((error > tolerance) & (used < IG_MAX_STEPS))
+        if not len(rows):
+            break
+        n = int(used[rows].min())
+        rows = rows[used[rows] == n]
+        midpoints = (np.arange(n, dtype=np.float32) + 0.5) / n
+        grads, _ = run(rows, midpoints, f"Integrated Gradients, {2 * n} steps")
+        mean_grad[rows] = (mean_grad[rows] + grads.mean(axis=1)) / 2                     # the trapezoid rule at 2n
+        used[rows] = 2 * n
+        error, delta = _completeness(x, base, mean_grad, ends)
+    attribution = (x - base) * mean_grad
     name = baseline if isinstance(baseline, str) else "custom"
     return Attribution("integrated_gradients", reduce_channels(attribution, "sum"), targets, signed=True,
-                       params={"baseline": name, "steps": steps},
-                       extras={"attribution": attribution, "score_difference": delta, "completeness_error": error},
+                       params={"baseline": name, "steps": int(used.max())},
+                       extras={"attribution": attribution, "score_difference": ends[:, 1] - ends[:, 0],
+                               "completeness_error": error, "convergence_delta": delta, "steps": used},
                        seconds=time.perf_counter() - start)
+
+
+def _path_gradients(model, x, base, targets, alphas, batch_size, progress, cancel, message):
+    """Gradients (N, len(alphas), H, W, C) and scores (N, len(alphas)) at the
+    points ``base + alpha (x - base)`` of each image's path."""
+    path = base[:, None] + alphas[None, :, None, None, None] * (x - base)[:, None]
+    grads, scores = input_gradients(model, path.reshape((-1,) + x.shape[1:]), np.repeat(targets, len(alphas)),
+                                    batch_size=batch_size, progress=progress, cancel=cancel, message=message)
+    return grads.reshape((len(x), len(alphas)) + x.shape[1:]), scores.reshape(len(x), len(alphas))
+
+
+def _completeness(x, base, mean_grad, ends):
+    """(relative error, signed delta) of completeness per image."""
+    total = ((x - base) * mean_grad).sum(axis=(1, 2, 3))
+    difference = ends[:, 1] - ends[:, 0]
+    delta = total - difference
+    return np.abs(delta) / np.maximum(np.abs(difference), 1e-6), delta
 
 
 @api

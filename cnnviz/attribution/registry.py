@@ -117,7 +117,10 @@ _DECLARED = (
            "share of the score change (sums to it)", (
                Option("baseline", str, "black", "the reference image the path starts from",
                       choices=BASELINES),
-               Option("steps", int, 50, "path intervals (trapezoid rule)", minimum=1),
+               Option("steps", int, None, "path intervals, trapezoid rule (default: from 32, doubled until "
+                      "completeness holds within the tolerance, at most 512)", optional=True, minimum=1),
+               Option("tolerance", float, 0.01, "completeness error allowed when steps are chosen, relative "
+                      "to the score difference", minimum=0),
                _BATCH), aliases=("ig",)),
     Method("guided_backprop", "Guided backprop", guided_backprop, "guided gradient", (_BATCH,),
            aliases=("guided",)),
@@ -293,7 +296,7 @@ def summary(results: dict[str, Attribution]) -> dict:
     for name, r in results.items():
         entry = {"params": {k: (v if not isinstance(v, np.ndarray) else "array") for k, v in r.params.items()},
                  "targets": r.targets.tolist(), "seconds": round(r.seconds, 3), "signed": r.signed}
-        for key in ("completeness_error", "score"):
+        for key in ("completeness_error", "convergence_delta", "steps", "score"):
             if key in r.extras:
                 entry[key] = np.asarray(r.extras[key]).tolist()
         out[name] = entry

@@ -92,7 +92,7 @@ def _one(summary: dict, j: int) -> dict:
     for name, entry in summary.items():
         entry = dict(entry)
         entry["target"] = entry.pop("targets")[j]
-        for key in ("completeness_error", "score"):
+        for key in ("completeness_error", "convergence_delta", "steps", "score"):
             if key in entry:
                 entry[key] = entry[key][j]
         out[name] = entry

@@ -24,6 +24,8 @@ from ..common.progress import CancelToken, ProgressFn, check, report
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
+CACHE_LAYOUT = "mixed"    # in the cache's name: caches of the class-sorted order are not reused
+ORDER_SEED = 0
 _NO_DATA_HINT = "set CNNVIZ_DATA to a folder holding {what} (see README: offline data)"
 
 
@@ -44,6 +46,20 @@ class Dataset:
     def input_shape(self) -> tuple[int, int, int]:
         shape = self.x_train.shape[1:] if len(self.x_train) else self.x_test.shape[1:]
         return tuple(shape) if len(shape) == 3 else (*shape, 1)
+
+
+def balanced_order(labels, seed: int = ORDER_SEED) -> np.ndarray:
+    """A fixed, seeded permutation of ``range(len(labels))`` in which every
+    prefix is as class-balanced as it can be: the classes take turns (in a new
+    random order each round), each class's items in a random order. Folder
+    datasets are loaded in this order, so any "first N" samples all classes."""
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    rank = np.empty(len(labels), np.int64)
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        rank[rng.permutation(members)] = np.arange(len(members))   # its turn within the class
+    return np.lexsort((rng.random(len(labels)), rank))
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -113,7 +129,7 @@ def cifar10_dataset(progress: Optional[ProgressFn] = None, cancel: Optional[Canc
         return _download_cifar10()
     source = _find_cifar_source(local)
     digest = file_sha256(source) if source.is_file() else _folder_fingerprint(source)
-    cache = runtime.cache_dir() / "datasets" / f"cifar10-{digest[:16]}.npz"
+    cache = runtime.cache_dir() / "datasets" / f"cifar10-{CACHE_LAYOUT}-{digest[:16]}.npz"
     arrays = _read_cache(cache)
     if arrays is None:
         if source.is_file():
@@ -170,7 +186,8 @@ def _decode_cifar_folder(root: Path, progress, cancel):
 
 
 def _cifar_entries(names: Sequence[str], subset: str, source: Path) -> list[tuple[str, int]]:
-    """(member name, label) for ``subset/<class>/*.jpg`` in label then file order."""
+    """(member name, label) for ``subset/<class>/*.jpg`` in :func:`balanced_order`
+    (a folder lists one class after another: a "first N" would be airplanes)."""
     index = {c: i for i, c in enumerate(CIFAR10_CLASSES)}
     entries = []
     for name in names:
@@ -180,7 +197,7 @@ def _cifar_entries(names: Sequence[str], subset: str, source: Path) -> list[tupl
     if not entries:
         raise CnnvizError(f"{source} has no {subset}/<class>/*.jpg images: use the layout train/<class>/, test/<class>/")
     entries.sort(key=lambda e: (e[1], e[0]))
-    return entries
+    return [entries[i] for i in balanced_order([label for _, label in entries])]
 
 
 def _decode_entries(entries, read, progress, cancel, label):
@@ -273,10 +290,11 @@ def _write_cache(path: Path, arrays) -> None:
 # ---------------------------------------------------------------- image folders
 
 def image_folder_files(root: str | os.PathLike, flat: bool = False) -> tuple[list[tuple[Path, int]], list[str]]:
-    """The image files under ``root/<class>/`` as (path, class index) in class
-    then file-name order, and the class names (the sorted sub-folder names),
-    without reading any image. With ``flat=True`` a folder of loose images
-    (no class sub-folders) is one class named after the folder."""
+    """The image files under ``root/<class>/`` as (path, class index) in
+    :func:`balanced_order` (classes mixed: any first N covers them all), and
+    the class names (the sorted sub-folder names), without reading any image;
+    one class keeps file-name order. With ``flat=True`` a folder of loose
+    images (no class sub-folders) is one class named after the folder."""
     root = Path(root)
     if not root.is_dir():
         raise CnnvizError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
@@ -289,14 +307,16 @@ def image_folder_files(root: str | os.PathLike, flat: bool = False) -> tuple[lis
     if not files:
         raise CnnvizError(f"{root} has no images in class sub-folders: use the layout {root}/<class>/<image>.jpg"
                           + (" or put the images in it directly" if flat else ""))
+    if len(classes) > 1:
+        files = [files[i] for i in balanced_order([label for _, label in files])]
     return files, classes
 
 
 def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channels: int = 3,
                          progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Dataset:
     """Images under ``root/<class>/`` resized to ``size`` (H, W) with ``channels``
-    channels, as uint8. Classes are the sub-folder names in sorted order; all
-    images go to the test split."""
+    channels, as uint8, classes mixed (:func:`image_folder_files`). Classes are
+    the sub-folder names in sorted order; all images go to the test split."""
     from .images import conform, read_image
 
     root = Path(root)

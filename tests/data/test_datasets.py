@@ -146,7 +146,7 @@ def real_cifar(cifar_cache_dir):
 def real_cifar_env(monkeypatch, cifar_cache_dir):
     monkeypatch.setenv("CNNVIZ_DATA", str(REAL_CIFAR.parent))
     monkeypatch.setenv("CNNVIZ_CACHE", str(cifar_cache_dir))
-    return cifar_cache_dir / "datasets" / f"cifar10-{CIFAR_ZIP_SHA256[:16]}.npz"
+    return cifar_cache_dir / "datasets" / f"cifar10-{data.CACHE_LAYOUT}-{CIFAR_ZIP_SHA256[:16]}.npz"
 
 
 class TestRealCifar:
@@ -294,8 +294,9 @@ def test_fake_cifar_folder(tmp_path, monkeypatch, cache):
     assert d.x_train.shape == (20, 32, 32, 3) and d.x_train.dtype == np.uint8
     assert d.y_train.shape == (20, 1) and d.y_train.dtype == np.uint8
     assert d.x_test.shape == (10, 32, 32, 3) and d.y_test.shape == (10, 1)
-    assert d.y_train[:, 0].tolist() == [k for k in range(10) for _ in range(2)]
-    assert d.y_test[:, 0].tolist() == list(range(10))
+    assert sorted(d.y_train[:, 0].tolist()) == [k for k in range(10) for _ in range(2)]
+    assert sorted(d.y_train[:10, 0].tolist()) == list(range(10))      # classes mixed: each round has all ten
+    assert sorted(d.y_test[:, 0].tolist()) == list(range(10)) and d.y_test[:, 0].tolist() != list(range(10))
     assert [_colour_label(im) for im in d.x_train] == d.y_train[:, 0].tolist()
     assert [_colour_label(im) for im in d.x_test] == d.y_test[:, 0].tolist()
     assert d.classes == list(CIFAR10_CLASSES)
@@ -311,11 +312,11 @@ def test_fake_cifar_zip(tmp_path, monkeypatch, cache):
         z.writestr("cifar10/README.txt", "not an image")
     monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
     d = data.cifar10_dataset()
-    assert d.y_train[:, 0].tolist() == list(range(10))
-    assert [_colour_label(im) for im in d.x_train] == list(range(10))
-    assert [_colour_label(im) for im in d.x_test] == list(range(10))
+    assert sorted(d.y_train[:, 0].tolist()) == list(range(10))
+    assert [_colour_label(im) for im in d.x_train] == d.y_train[:, 0].tolist()
+    assert [_colour_label(im) for im in d.x_test] == d.y_test[:, 0].tolist()
     assert d.sha256 == data.file_sha256(tmp_path / "cifar10-jpg.zip")
-    assert (cache / "datasets" / f"cifar10-{d.sha256[:16]}.npz").is_file()
+    assert (cache / "datasets" / f"cifar10-mixed-{d.sha256[:16]}.npz").is_file()
 
 
 def test_fake_cifar_cache_reused_and_damaged_cache_rebuilt(tmp_path, monkeypatch, cache):
@@ -390,11 +391,19 @@ def _rgb_of(x):
     return x.reshape(-1, x.shape[-1]).mean(axis=0)
 
 
+def _in_folder_order(root, d):
+    """The test split sorted back into the folders' (class, file name) order."""
+    files, _ = data.image_folder_files(root)
+    order = np.argsort([f"{label}/{f.name.lower()}" for f, label in files])
+    return d.x_test[order], d.y_test[order]
+
+
 def test_image_folder_rgb(two_class_folder):
     d = data.image_folder_dataset(two_class_folder, (16, 24), channels=3)
     assert d.classes == ["ant", "zebra"]
     assert d.x_test.dtype == np.uint8 and d.x_test.shape == (4, 16, 24, 3)
-    assert d.y_test.tolist() == [0, 0, 1, 1]
+    assert sorted(d.y_test[:2].tolist()) == sorted(d.y_test[2:].tolist()) == [0, 1]     # classes mixed
+    d.x_test, d.y_test = _in_folder_order(two_class_folder, d)
     assert d.x_train.shape == (0, 16, 24, 3) and len(d.y_train) == 0
     assert d.input_shape == (16, 24, 3)
     assert d.name == "pets"
@@ -407,6 +416,7 @@ def test_image_folder_rgb(two_class_folder):
 def test_image_folder_gray(two_class_folder):
     d = data.image_folder_dataset(two_class_folder, (12, 12), channels=1)
     assert d.x_test.dtype == np.uint8 and d.x_test.shape == (4, 12, 12, 1)
+    d.x_test, d.y_test = _in_folder_order(two_class_folder, d)
     assert d.y_test.tolist() == [0, 0, 1, 1]
     assert abs(float(d.x_test[0].mean()) - 255 * 0.2125) < 3          # red's luminance
     assert abs(float(d.x_test[2].mean()) - 255 * 0.0721) < 3          # blue's luminance
@@ -462,8 +472,10 @@ def test_image_folder_files_lists_without_reading(two_class_folder, tmp_path):
     (two_class_folder / "ant" / "bad.jpg").write_bytes(b"nope")       # listed, not read
     files, classes = data.image_folder_files(two_class_folder)
     assert classes == ["ant", "zebra"]
-    assert [(f.name, label) for f, label in files] == [("a1.png", 0), ("a2.PNG", 0), ("bad.jpg", 0),
-                                                       ("z1.jpg", 1), ("z2.jpeg", 1)]
+    assert sorted((f.name, label) for f, label in files) == [("a1.png", 0), ("a2.PNG", 0), ("bad.jpg", 0),
+                                                             ("z1.jpg", 1), ("z2.jpeg", 1)]
+    assert {files[0][1], files[1][1]} == {0, 1}                        # classes take turns
+    assert files == data.image_folder_files(two_class_folder)[0]        # the same order every time
     flat = tmp_path / "loose"
     flat.mkdir()
     Image.new("RGB", (8, 8)).save(flat / "b.png")
@@ -476,3 +488,27 @@ def test_image_folder_files_lists_without_reading(two_class_folder, tmp_path):
     (tmp_path / "nothing").mkdir()
     with pytest.raises(CnnvizError, match="put the images in it directly"):
         data.image_folder_files(tmp_path / "nothing", flat=True)
+
+
+# ---------------------------------------------------------------- class-mixed order
+
+def test_balanced_order_makes_every_prefix_class_balanced():
+    labels = np.repeat(np.arange(4), [50, 30, 30, 10])            # sorted by class, as folders list them
+    order = data.balanced_order(labels)
+    assert sorted(order.tolist()) == list(range(len(labels)))
+    for n in (4, 8, 40):
+        assert np.bincount(labels[order[:n]], minlength=4).tolist() == [n // 4] * 4
+    assert np.bincount(labels[order[:100]]).tolist() == [30, 30, 30, 10]   # a small class runs out, the rest go on
+    np.testing.assert_array_equal(order, data.balanced_order(labels))    # fixed by the seed
+    assert not np.array_equal(order, data.balanced_order(labels, seed=1))
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+@pytest.mark.data
+@pytest.mark.skipif(REAL_CIFAR is None, reason="needs cifar10-jpg.zip in CNNVIZ_DATA")
+def test_first_n_real_cifar_test_images_cover_every_class_equally(real_cifar, n):
+    """The first 1,000 test images were all airplanes: every "first N" option
+    (evaluate --limit, top-patches --limit, erf/compare/robustness --n) scored one class."""
+    d, _ = real_cifar
+    assert np.bincount(d.y_test[:n, 0], minlength=10).tolist() == [n // 10] * 10
+    assert np.bincount(d.y_train[:n, 0], minlength=10).tolist() == [n // 10] * 10
