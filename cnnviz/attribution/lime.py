@@ -20,6 +20,7 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
 from .base import Attribution, check_images, resolve_targets
+from .occlusion import SCORES
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 LIME_BATCH = 100          # perturbed images lime builds per classifier call
@@ -88,11 +89,14 @@ def pixel_image(model, x: np.ndarray) -> np.ndarray:
 
 
 def classifier_function(model, channels: int, batch_size: int = 256, progress: Optional[ProgressFn] = None,
-                        cancel: Optional[CancelToken] = None, total: int = 0):
-    """``f(pixel_images) -> probabilities`` for lime: RGB [0, 1] batches to the
-    model's input, through the compiled model, in batches of ``batch_size``."""
+                        cancel: Optional[CancelToken] = None, total: int = 0, score: str = "probability"):
+    """``f(pixel_images) -> scores`` for lime (class probabilities, or logits
+    for ``score="logit"``): RGB [0, 1] batches to the model's input, through
+    the compiled model, in batches of ``batch_size``."""
     from ..data.images import preprocess
-    from ..models.predict import probabilities
+    from ..models.engine import forward
+    from ..models.predict import check_classifier, probabilities
+    from ..models.surgery import logits_model
     from ..models.zoo import model_info
 
     preprocessing = model_info(model).preprocessing
@@ -103,10 +107,15 @@ def classifier_function(model, channels: int, batch_size: int = 256, progress: O
         pixels = np.asarray(images, np.float32) * 255.0
         if channels == 1:
             pixels = pixels[..., :1]
-        probs = probabilities(model, preprocess(pixels, preprocessing), batch_size=batch_size)
+        x = preprocess(pixels, preprocessing)
+        if score == "logit":
+            check_classifier(model)
+            scores = forward(logits_model(model), x, batch_size=batch_size)
+        else:
+            scores = probabilities(model, x, batch_size=batch_size)
         seen[0] += len(images)
         report(progress, min(seen[0], total), total, "LIME")
-        return probs
+        return scores
 
     return classify
 
@@ -126,17 +135,22 @@ def _quiet_lime():
 
 @api
 def lime(model, images, target=None, *, samples: int = 1000, segmentation: str = "quickshift", segments: int = 50,
-         features: int = 5, hide_color: Optional[float] = None, seed: int = 0, batch_size: int = 256,
-         progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
+         features: int = 5, hide_color: Optional[float] = None, seed: int = 0, score: str = "probability",
+         batch_size: int = 256, progress: Optional[ProgressFn] = None,
+         cancel: Optional[CancelToken] = None) -> Attribution:
     """LIME: each pixel gets the weight of its superpixel in lime's local
     linear fit for the target class. ``extras`` holds per image the
     ``segments``, the ``weights`` {superpixel: weight}, lime's fit ``score``
     (R^2) and ``intercept``, and the ``positive`` and ``negative`` masks of the
-    top ``features`` superpixels (``get_image_and_mask`` semantics)."""
+    top ``features`` superpixels (``get_image_and_mask`` semantics). ``score``
+    is what the linear fit explains: the class ``"probability"`` (flat on a
+    confident prediction) or its pre-softmax ``"logit"``."""
     from lime.lime_image import LimeImageExplainer
 
     if samples < 2:
         raise CnnvizError(f"samples={samples}: LIME needs at least 2 perturbed samples (1000 is usual)")
+    if score not in SCORES:
+        raise CnnvizError(f"unknown score {score!r}: use {' or '.join(SCORES)}")
     start = time.perf_counter()
     x = check_images(model, images)
     targets = resolve_targets(model, x, target)
@@ -145,7 +159,7 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
     with _quiet_lime():
         for i, (image, label) in enumerate(zip(x, targets)):
             step = _offset_progress(progress, i * samples, len(x) * samples)
-            classify = classifier_function(model, x.shape[-1], batch_size, step, cancel, samples)
+            classify = classifier_function(model, x.shape[-1], batch_size, step, cancel, samples, score)
             explainer = LimeImageExplainer(random_state=seed)
             explanation = explainer.explain_instance(
                 pixel_image(model, image), classify, labels=(int(label),), top_labels=None, hide_color=hide_color,
@@ -157,7 +171,7 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
     for key in ("score", "intercept"):
         extras[key] = np.array(extras[key])
     return Attribution("lime", np.stack([r["map"] for r in results]), targets, signed=True,
-                       params={"samples": samples, "segmentation": segmentation,
+                       params={"samples": samples, "segmentation": segmentation, "score": score,
                                "superpixels": int(np.mean([len(r["weights"]) for r in results]))},
                        extras=extras, seconds=time.perf_counter() - start)
 

@@ -1,5 +1,5 @@
 """Occlusion maps (Zeiler & Fergus 2014): slide a patch over the image and
-record how much the target class's probability drops. All occluded copies of
+record how much the target class's probability (or logit) drops. All occluded copies of
 all images go through the compiled model in a few large batches."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..models.engine import compiled
 from .base import Attribution, batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
 
 FILLS = ("grey", "mean", "zero", "blurred")
+SCORES = ("probability", "logit")     # what occlusion and LIME measure of the target class
 
 
 def default_patch(shape: tuple) -> tuple[int, int]:
@@ -70,12 +71,14 @@ def _inputs(x, fills, masks, batch_size) -> Iterator[np.ndarray]:
 
 @api
 def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride: Optional[int] = None,
-              fill: str = "grey", batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
-              cancel: Optional[CancelToken] = None) -> Attribution:
-    """The drop of the target's probability when a ``patch`` x ``patch``
+              fill: str = "grey", score: str = "probability", batch_size: Optional[int] = None,
+              progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
+    """The drop of the target's ``score`` when a ``patch`` x ``patch``
     square (moved by ``stride``) is covered with ``fill``: each pixel gets the
     mean drop of the patches covering it. ``extras["grid"]`` holds the drop
-    per patch position (N, rows, cols)."""
+    per patch position (N, rows, cols). The probability saturates on a
+    confident prediction (1.0 stays 1.0 in float32 whatever is covered); the
+    pre-softmax ``"logit"`` does not."""
     start = time.perf_counter()
     x = check_images(model, images)
     H, W = x.shape[1:3]
@@ -86,30 +89,35 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
                           f"give 1 <= patch <= {min(H, W)} and stride >= 1")
     rows, cols = positions(H, patch, stride), positions(W, patch, stride)
     masks = patch_masks(H, W, rows, cols, patch)
+    if score not in SCORES:
+        raise CnnvizError(f"unknown score {score!r}: use {' or '.join(SCORES)}")
     fills = np.ascontiguousarray(fill_images(model, x, fill, patch), np.float32)
-    probs, occluded = _probabilities(model, x, fills, masks, batch_size or batch_size_for(x), progress, cancel)
+    probs, occluded = _scores(model, x, fills, masks, score, batch_size or batch_size_for(x), progress, cancel)
     targets = resolve_targets(model, x, target, predicted=probs)
     pick = lambda p: np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
     drops = pick(probs)[:, None] - pick(occluded)
     flat = masks.reshape(len(masks), -1).astype(np.float32)
     maps = (drops.astype(np.float32) @ flat) / flat.sum(axis=0)
     return Attribution("occlusion", maps.reshape(x.shape[:3]), targets, signed=True,
-                       params={"patch": patch, "stride": stride, "fill": fill},
+                       params={"patch": patch, "stride": stride, "fill": fill, "score": score},
                        extras={"grid": drops.reshape(len(x), len(rows), len(cols)).astype(np.float32)},
                        seconds=time.perf_counter() - start)
 
 
-def _probabilities(model, x, fills, masks, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities of the images (N, classes) and of every occluded
-    copy (N, positions, classes), from one batched pass."""
+def _scores(model, x, fills, masks, score, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
+    """Class scores (probabilities or logits) of the images (N, classes) and of
+    every occluded copy (N, positions, classes), from one batched pass."""
     from ..models.predict import as_probabilities
+    from ..models.surgery import logits_model
 
-    fn = compiled(model)
+    logits = score == "logit"
+    fn = compiled(logits_model(model) if logits else model)
     total, done, out = len(x) * (1 + len(masks)), 0, []
     for batch in _inputs(x, fills, masks, batch_size):
         check(cancel)
         report(progress, done, total, "occlusion")
-        out.append(as_probabilities(model, np.asarray(fn(batch))))
+        outputs = np.asarray(fn(batch))
+        out.append(outputs if logits else as_probabilities(model, outputs))
         done += len(batch)
     report(progress, total, total, "occlusion")
     out = np.concatenate(out)

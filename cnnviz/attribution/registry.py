@@ -22,7 +22,7 @@ from .cam import gradcam, guided_gradcam
 from .gradients import (BASELINES, deconvnet, gradient_x_input, guided_backprop, integrated_gradients, saliency,
                         smoothgrad)
 from .lime import SEGMENTATIONS, lime
-from .occlusion import FILLS, occlusion
+from .occlusion import FILLS, SCORES, occlusion
 from .base import Attribution, check_images, resolve_targets
 
 
@@ -101,6 +101,8 @@ _BATCH = Option("batch_size", int, None, "images per model call (default: chosen
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",
                 optional=True)
 _SEED = Option("seed", int, 0, "random seed (results repeat for the same seed)")
+_SCORE = Option("score", str, "probability", "the class score measured: the probability, or the pre-softmax logit "
+                "(the probability saturates on confident predictions)", choices=SCORES)
 
 _DECLARED = (
     Method("saliency", "Saliency", saliency, "|gradient| of the class score", (_BATCH,),
@@ -130,12 +132,13 @@ _DECLARED = (
            fixed={"plus": True}, aliases=("gradcampp", "gradcam_plus_plus")),
     Method("guided_gradcam", "Guided Grad-CAM", guided_gradcam, "guided gradient × Grad-CAM",
            (_LAYER, _BATCH)),
-    Method("occlusion", "Occlusion", occlusion, "drop in the class probability when covered", (
+    Method("occlusion", "Occlusion", occlusion, "drop in the class score (see score) when covered", (
         Option("patch", int, None, "side of the square covered, in pixels (default: from the image size)",
                optional=True, minimum=1),
         Option("stride", int, None, "step between patches, in pixels (default: half the patch)",
                optional=True, minimum=1),
         Option("fill", str, "grey", "what covers the patch", choices=FILLS),
+        _SCORE,
         _BATCH)),
     Method("lime", "LIME", lime, "weight of the superpixel in LIME's linear fit", (
         Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1),
@@ -145,6 +148,7 @@ _DECLARED = (
         Option("hide_color", float, None, "value of hidden superpixels (default: each superpixel's mean)",
                optional=True),
         _SEED,
+        _SCORE,
         Option("batch_size", int, 256, "images per model call", minimum=1, engine=True))),
 )
 

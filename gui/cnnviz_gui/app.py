@@ -71,7 +71,8 @@ class MainWindow(QMainWindow):
         self.model_box.setMinimumWidth(250)
         self.model_box.setToolTip("shipped and zoo models: dataset, test accuracy")
         self._fill_model_box()
-        self.model_box.activated.connect(lambda i: self.load_model(self.model_box.itemData(i)))
+        self.model_box.activated.connect(lambda i: self.model_box.itemData(i) and
+                                         self.load_model(self.model_box.itemData(i)))
         bar.addWidget(QLabel(" Model: "))
         bar.addWidget(self.model_box)
         bar.addAction(self.act_choose)
@@ -304,8 +305,7 @@ class MainWindow(QMainWindow):
                                                                         else "imagenet"), "?")
             acc = f", {row['test_accuracy']:.1%}" if row and row.get("test_accuracy") else ""
             self.model_box.addItem(f"{name} ({dataset}{acc})", name)
-        if self.session.model is not None:
-            self._select_in_model_box()
+        self._select_in_model_box()
 
     def _list_models(self):
         """The full zoo listing, off the GUI thread, when the picker first opens
@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
     def ask_for_weights(self, spec: str):
         self._show_model_label()
         self.weights_dialog = WeightsDialog(self.session, spec, self)
+        self.weights_dialog.rejected.connect(self._show_model_label)
         self.weights_dialog.open()
 
     def _model_failed(self, spec: str, weights: str, message: str):
@@ -363,12 +364,23 @@ class MainWindow(QMainWindow):
             self.error(message)
 
     def _select_in_model_box(self):
-        s = self.session
-        index = self.model_box.findData(s.model_spec)
+        """The box names the loaded model, or says that none is (never the
+        one the user picked last if it did not load)."""
+        s, box = self.session, self.model_box
+        placeholder = box.findData(None)
+        if s.model is None:
+            if placeholder < 0:
+                box.insertItem(0, "(no model loaded)", None)
+                placeholder = 0
+            box.setCurrentIndex(placeholder)
+            return
+        if placeholder >= 0:
+            box.removeItem(placeholder)
+        index = box.findData(s.model_spec)
         if index < 0:
-            self.model_box.addItem(Path(s.model_spec).name, s.model_spec)
-            index = self.model_box.count() - 1
-        self.model_box.setCurrentIndex(index)
+            box.addItem(Path(s.model_spec).name, s.model_spec)
+            index = box.count() - 1
+        box.setCurrentIndex(index)
 
     def _model_text(self) -> tuple[str, bool]:
         s = self.session
@@ -392,6 +404,7 @@ class MainWindow(QMainWindow):
             self.model_label.setText("no model")
         else:
             self.model_label.setText(self._model_text()[0])
+        self._select_in_model_box()
 
     def _update_title(self):
         s = self.session

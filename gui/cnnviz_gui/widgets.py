@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
                                QSizePolicy, QStyle, QVBoxLayout, QWidget)
 
@@ -80,18 +80,24 @@ class ColorBar(QWidget):
 
 class MosaicCanvas(QWidget):
     """Equal tiles in a grid, drawn as large as the space allows, each with an
-    optional label in its corner and caption below; reports the tile (and the
-    position inside it, in the tile's own pixels) under the mouse."""
+    optional label (in its corner, or on a line below with ``labels_below``)
+    and caption below, long texts elided with an ellipsis; parts of a tile
+    marked outside (e.g. a receptive field beyond the image) are hatched grey.
+    Reports the tile (and the position inside it, in the tile's own pixels)
+    under the mouse."""
 
     hovered = Signal(object)        # (index, row, col) or None
     clicked = Signal(int)
 
     GAP = 3
 
-    def __init__(self, min_tile: int = 28, max_tile: int = 256, max_scale: int = 12, label_min: int = 40):
+    def __init__(self, min_tile: int = 28, max_tile: int = 256, max_scale: int = 12, label_min: int = 40,
+                 labels_below: bool = False):
         super().__init__()
         self.setMouseTracking(True)
         self.min_tile, self.max_tile, self.max_scale, self.label_min = min_tile, max_tile, max_scale, label_min
+        self.labels_below = labels_below
+        self.inside: list[tuple[int, int, int, int]] = []     # per tile: (top, left, bottom, right) exclusive
         self.image = None           # QImage of all tiles stacked vertically
         self.n = 0
         self.tile_shape = (1, 1)    # (h, w) of one tile in its own pixels
@@ -104,8 +110,11 @@ class MosaicCanvas(QWidget):
         self._viewport = QSize(400, 300)
 
     # -------------------------------------------------------------- content
-    def set_tiles(self, tiles: Optional[np.ndarray], labels: Sequence[str] = (), captions: Sequence[str] = ()) -> None:
-        """(N, h, w[, 3]) uint8 tiles, or None to clear."""
+    def set_tiles(self, tiles: Optional[np.ndarray], labels: Sequence[str] = (), captions: Sequence[str] = (),
+                  inside: Sequence[tuple[int, int, int, int]] = ()) -> None:
+        """(N, h, w[, 3]) uint8 tiles, or None to clear; ``inside`` gives per
+        tile the part that is content, (top, left, bottom, right) exclusive in
+        its own pixels; the rest is drawn hatched as outside."""
         if tiles is None or len(tiles) == 0:
             self.image, self.n = None, 0
         else:
@@ -114,7 +123,7 @@ class MosaicCanvas(QWidget):
             self.tile_shape = tiles.shape[1:3]
             stacked = tiles.reshape(self.n * tiles.shape[1], *tiles.shape[2:])
             self.image = to_qimage(as_rgb(stacked))
-        self.labels, self.captions = list(labels), list(captions)
+        self.labels, self.captions, self.inside = list(labels), list(captions), list(inside)
         self.hover = None
         self.relayout()
 
@@ -123,8 +132,26 @@ class MosaicCanvas(QWidget):
         self.set_tiles(None)
 
     # -------------------------------------------------------------- layout
+    def caption_lines(self) -> list[list[str]]:
+        """The text lines under each tile."""
+        lines = [self.captions] if self.captions else []
+        return ([self.labels] if self.labels_below and self.labels else []) + lines
+
     def caption_height(self) -> int:
-        return self.fontMetrics().height() + 2 if self.captions else 0
+        lines = len(self.caption_lines())
+        return lines * (self._small_font_metrics().height() + 1) + (2 if lines else 0)
+
+    def _small_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
+        return font
+
+    def shown_text(self, text: str, width: int) -> str:
+        """``text`` as drawn in ``width`` pixels: elided with an ellipsis when too long."""
+        return self._small_font_metrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+    def _small_font_metrics(self) -> QFontMetrics:
+        return QFontMetrics(self._small_font())
 
     def relayout(self, viewport: Optional[QSize] = None) -> None:
         """Choose columns and tile size to fill ``viewport`` (scroll beyond it
@@ -198,33 +225,47 @@ class MosaicCanvas(QWidget):
         th, tw = self.tile_shape
         smooth = self.size_ < max(th, tw)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        font = QFont(painter.font())
-        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
-        painter.setFont(font)
+        painter.setFont(self._small_font())
         metrics = painter.fontMetrics()
         visible = event.rect()
+        lines = self.caption_lines()
         for i in range(self.n):
             rect = self.tile_rect(i)
             if not rect.adjusted(-2, -2, 2, 2 + self.caption_height()).intersects(visible):
                 continue
-            painter.drawImage(rect, self.image, QRect(0, i * th, tw, th))
-            if i < len(self.labels) and self.labels[i] and self.size_ >= self.label_min:
-                text = self.labels[i]
+            self._draw_tile(painter, i, rect)
+            if i < len(self.labels) and self.labels[i] and not self.labels_below and self.size_ >= self.label_min:
+                text = self.shown_text(self.labels[i], rect.width())
                 box = QRect(rect.left(), rect.top(), metrics.horizontalAdvance(text) + 4, metrics.height())
                 painter.fillRect(box, QColor(0, 0, 0, 150))
                 painter.setPen(QColor(235, 235, 235))
                 painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-            if i < len(self.captions) and self.captions[i]:
-                painter.setPen(self.palette().color(self.foregroundRole()))
-                cap = QRect(rect.left() - 1, rect.bottom() + 1, rect.width() + 2, self.caption_height())
-                painter.drawText(cap, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                                 metrics.elidedText(self.captions[i], Qt.TextElideMode.ElideRight, rect.width() + 2))
+            painter.setPen(self.palette().color(self.foregroundRole()))
+            for k, texts in enumerate(lines):
+                if i < len(texts) and texts[i]:
+                    line = QRect(rect.left() - 1, rect.bottom() + 2 + k * (metrics.height() + 1), rect.width() + 2,
+                                 metrics.height())
+                    painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                     self.shown_text(texts[i], rect.width() + 2))
             if i == self.selected:
                 painter.setPen(QPen(QColor(0, 200, 255), 3))
                 painter.drawRect(rect.adjusted(-1, -1, 0, 0))
             elif i == self.hover:
                 painter.setPen(QPen(QColor(0, 200, 0), 3))          # green, as the receptive-field box
                 painter.drawRect(rect.adjusted(-1, -1, 0, 0))
+
+    def _draw_tile(self, painter: QPainter, i: int, rect: QRect) -> None:
+        th, tw = self.tile_shape
+        if i >= len(self.inside) or self.inside[i] == (0, 0, th, tw):
+            painter.drawImage(rect, self.image, QRect(0, i * th, tw, th))
+            return
+        painter.fillRect(rect, QColor(150, 150, 150))                        # outside the image: hatched grey
+        painter.fillRect(rect, QBrush(QColor(100, 100, 100), Qt.BrushStyle.BDiagPattern))
+        t, l, b, r = self.inside[i]
+        if b > t and r > l:
+            sy, sx = rect.height() / th, rect.width() / tw
+            target = QRectF(rect.left() + l * sx, rect.top() + t * sy, (r - l) * sx, (b - t) * sy)
+            painter.drawImage(target, self.image, QRectF(l, i * th + t, r - l, b - t))
 
     def mouseMoveEvent(self, event):
         unit = self.unit_at(event.position().toPoint())
@@ -283,15 +324,29 @@ class MosaicArea(QScrollArea):
 
 
 class ImageLabel(QLabel):
-    """An image shown at a whole-pixel enlargement near ``size`` pixels."""
+    """An image shown as large as its space allows, up to about ``size``
+    pixels (whole-pixel enlargement when it fits twice): when the layout gives
+    less it is scaled down to fit, never cropped."""
+
+    SMALLEST = 64       # the layout may shrink the label to this side (the page scrolls below it)
 
     def __init__(self, size: int = 200, placeholder: str = ""):
         super().__init__(placeholder)
         self.size_ = size
         self.rgb: Optional[np.ndarray] = None
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(min(size, 120), min(size, 120))
+        self.setMinimumSize(min(size, self.SMALLEST), min(size, self.SMALLEST))
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.size_, self.size_)
+
+    def minimumSizeHint(self) -> QSize:
+        return self.minimumSize()
+
+    def hasHeightForWidth(self) -> bool:
+        return False             # QLabel's word wrap would tie the height to the text, not the picture
 
     def show_array(self, rgb: Optional[np.ndarray], note: str = "") -> None:
         self.rgb = rgb
@@ -299,16 +354,31 @@ class ImageLabel(QLabel):
             self.clear()
             self.setText(note)
             return
-        self.setPixmap(fit_pixmap(rgb, self.size_)[0])
+        self._fit()
         self.setToolTip(note)
+
+    def shown_side(self) -> int:
+        """The longer side, in screen pixels, the picture may take now: at most
+        ``size`` and whatever fits the label's current rectangle."""
+        h, w = self.rgb.shape[:2]
+        room = self.contentsRect()
+        return max(1, int(min(self.size_, room.width() * max(h, w) / w, room.height() * max(h, w) / h)))
+
+    def _fit(self) -> None:
+        if self.rgb is not None:
+            self.setPixmap(fit_pixmap(self.rgb, self.shown_side())[0])
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
 
     def set_side(self, size: int) -> None:
         """Show the image near ``size`` pixels from now on."""
         if size != self.size_:
             self.size_ = size
             self.setMinimumSize(size, size)
-            if self.rgb is not None:
-                self.setPixmap(fit_pixmap(self.rgb, size)[0])
+            self.updateGeometry()
+            self._fit()
 
 
 class InputView(QLabel):

@@ -37,6 +37,7 @@ TEXT_HEIGHT = 150                      # a panel's title, colour bar and notes b
 FRAME = 40                             # a panel's margins and the grid's spacing
 MIN_SIDE, MAX_SIDE = 150, 560          # a map's on-screen size
 CONTROLS_WIDTH = 280
+NEGLIGIBLE = 1e-3                      # a score map spanning less (in probability or logit units) shows only noise
 
 
 def _params_text(params: dict) -> str:
@@ -56,12 +57,26 @@ def _notes(result) -> list[str]:
     return notes
 
 
+def negligible(result) -> Optional[str]:
+    """Why a map of score changes (occlusion, LIME) shows noise rather than
+    evidence: its whole range is under :data:`NEGLIGIBLE` of the score it
+    measures (a saturated probability: 1.0 stays 1.0 whatever is covered), or None."""
+    score = result.params.get("score")
+    span = float(np.ptp(result.maps[0]))
+    if score is None or span >= NEGLIGIBLE:
+        return None
+    return (f"Negligible: the whole map spans {format_value(span)} of the class {score}, so its colours show "
+            "float noise, not evidence." + (" The probability is saturated; the logit score is not."
+                                            if score == "probability" else ""))
+
+
 class MapPanel(QFrame):
     """One method's map: what it is, the map over the image (and alone when
     shown big), its colour scale, notes and faithfulness."""
 
     clicked = Signal(str)
     opened = Signal(str)             # double-click: see it alone
+    use_logit = Signal(str)          # measure the logit instead of the saturated probability
 
     def __init__(self, method: str, alone: bool = False):
         super().__init__()
@@ -84,9 +99,15 @@ class MapPanel(QFrame):
         self.caption = heading("")
         self.colorbar = ColorBar(ABS_CMAP, width=110)
         self.notes = heading("")
+        self.warning = heading("")
+        self.warning.setStyleSheet("color: #b00020")
+        self.logit_button = QPushButton("Use the logit score")
+        self.logit_button.setToolTip("measure the class's pre-softmax logit, which does not saturate")
+        self.logit_button.clicked.connect(lambda: self.use_logit.emit(self.method))
         self.faithfulness = heading("")
-        for widget in (self.caption, self.colorbar, self.notes, self.faithfulness):
+        for widget in (self.caption, self.colorbar, self.notes, self.warning, self.logit_button, self.faithfulness):
             box.addWidget(widget)
+        self.set_warning(None)
         box.addStretch(1)
         self.setToolTip("click: this method's options; double-click: see it alone")
 
@@ -114,6 +135,7 @@ class MapPanel(QFrame):
         self.overlay.setStyleSheet("color: #b00020" if error else "")
         for widget in (self.caption, self.colorbar, self.notes, self.faithfulness):
             widget.setVisible(False)
+        self.set_warning(None)
 
     def show_map(self, overlay: np.ndarray, heatmap: Optional[np.ndarray], params: str, caption: str,
                  scale: tuple, notes: str) -> None:
@@ -126,6 +148,13 @@ class MapPanel(QFrame):
         for widget in (self.caption, self.colorbar, self.notes):
             widget.setVisible(True)
         self._paint()
+
+    def set_warning(self, text: Optional[str], logit: bool = False) -> None:
+        """A line in red under the map (e.g. its range is negligible), with the
+        button that switches to the logit score when that is the remedy."""
+        self.warning.setText(f"<small>{text}</small>" if text else "")
+        self.warning.setVisible(bool(text))
+        self.logit_button.setVisible(bool(text) and logit)
 
     def show_faithfulness(self, text: str) -> None:
         self.faithfulness.setText(f"<small>{text}</small>")
@@ -508,6 +537,7 @@ class ExplainView(View):
             panel = MapPanel(method, alone=single)
             panel.clicked.connect(lambda m: self.methods.setCurrentRow(EXPLAIN_METHODS.index(m)))
             panel.opened.connect(self._open_alone)
+            panel.use_logit.connect(self.use_logit)
             panel.set_selected(method == self.selected and not single)
             self.panels[method] = panel
         self._reflow()
@@ -566,6 +596,15 @@ class ExplainView(View):
         panel.show_map(overlay, heat, _params_text(result.params), caption,
                        (SIGNED_CMAP if signed else ABS_CMAP, format_value(low), format_value(high)), " · ".join(notes))
         panel.show_faithfulness(self._scores_text(self._key(method)))
+        warning = negligible(result)
+        panel.set_warning(warning, logit=result.params.get("score") == "probability")
+
+    def use_logit(self, method: str) -> None:
+        """Recompute ``method`` measuring the logit (its option ``score``)."""
+        self.options.setdefault(method, {})["score"] = "logit"
+        self.asked.add(method)
+        self._select(method)
+        self._restart()
 
     def _class_text(self, index: int) -> str:
         classes = self.session.info.classes

@@ -142,7 +142,7 @@ class LayerView(View):
         self.grid.canvas.set_tiles(tiles, labels=[str(i) for i in range(n)])
         self.grid.canvas.set_selected(s.channel)
         row = s.row()
-        dead = int((maps.max(axis=(0, 1)) <= 0).sum())
+        dead = int(((maps.max(axis=(0, 1)) == 0) & (maps.min(axis=(0, 1)) == 0)).sum())   # not "max <= 0": no ReLU
         dead_text = f" {dead} of them are zero everywhere for this image." if dead else ""
         self.header.setText(
             f"<b>Layer {row.name}</b> ({row.type}): activation maps of all {n} channels ({h}×{w}) for "

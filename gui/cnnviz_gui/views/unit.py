@@ -115,7 +115,7 @@ class UnitView(View):
         row.addWidget(self.folder_button)
         row.addWidget(self.patches_title, 1)
         col.addLayout(row)
-        self.patches = MosaicArea(min_tile=40, max_tile=150)
+        self.patches = MosaicArea(min_tile=84, max_tile=150, labels_below=True)
         self.patches.setMinimumHeight(150)
         self.patches.canvas.clicked.connect(self._patch_clicked)
         self.patches.canvas.setToolTip("click a patch to open its whole image")
@@ -196,15 +196,18 @@ class UnitView(View):
         self.map_view.show_array(colorize(shown))
         self.map_colorbar.set_scale(MAPS_CMAP, format_value(lo), format_value(hi), "value:")
         r, c = np.unravel_index(int(np.argmax(m)), m.shape)
+        flat = hi == lo                                   # no strongest unit to point at
+        note = ("; zero everywhere for this image" if flat and hi == 0 else
+                f"; constant {format_value(hi)} for this image" if flat else "")
         self.map_stats.setText(f"{m.shape[0]}×{m.shape[1]} map of <i>{s.image.source}</i>; "
-                               f"max {format_value(hi)} at ({r}, {c}), mean {format_value(m.mean())}"
-                               + ("; zero everywhere for this image" if hi <= 0 else ""))
+                               f"max {format_value(hi)} at ({r}, {c}), min {format_value(lo)}, "
+                               f"mean {format_value(m.mean())}{note}")
         image = overlay(s.image.pixels, shown)
         try:
             box = unit_box(s.model, s.layer, int(r), int(c), s.image.pixels.shape[:2]).clipped
         except CnnvizError:
             box = None
-        if box is not None and hi > 0:
+        if box is not None and not flat:
             t, l, b, rr = box
             image = image.copy()
             green = np.array([0, 255, 0], np.uint8)
@@ -213,7 +216,9 @@ class UnitView(View):
             image[t:b + 1, l:l + w] = image[t:b + 1, max(l, rr - w + 1):rr + 1] = green
         self.overlay_view.show_array(image)
         self.overlay_caption.setText("the map stretched over the input (bright: high); green: receptive field of "
-                                     "the strongest unit" if hi > 0 else "the channel is silent on this image")
+                                     "the strongest unit" if not flat else
+                                     "the channel is silent on this image" if hi == 0 else
+                                     "the channel is constant on this image: no unit stands out")
 
     # -------------------------------------------------------------- weights
     def _show_weights(self) -> None:
@@ -359,12 +364,15 @@ class UnitView(View):
         names = [data.classes[int(labels[i])] for i in index[valid]]
         self.patches.canvas.set_tiles(as_rgb_tiles(crops), labels=names,
                                       captions=[f"{format_value(v)} · #{i}" for v, i in
-                                                zip(top.values[c][valid], index[valid])])
+                                                zip(top.values[c][valid], index[valid])],
+                                      inside=inside_rects(top.boxes[c][valid], crops.shape[1:3],
+                                                          data.x_test.shape[1:3]))
         self._patch_sources = [(int(i), name) for i, name in zip(index[valid], names)]
         r = crops.shape[1] if len(crops) else 0
         self.patches_title.setText(f"{self._dataset_label(dataset)}: the {len(crops)} images where channel "
                                    f"{s.channel} of {top.layer} responds most (max over positions), cropped to the "
-                                   f"{r}×{r} receptive field; under each: activation · image number; corner: label")
+                                   f"{r}×{r} receptive field (hatched: beyond the image's edge); under each: label, "
+                                   "activation · image number")
 
     def _patch_clicked(self, i: int) -> None:
         if self.top is None or i >= len(getattr(self, "_patch_sources", [])):
@@ -395,6 +403,15 @@ class UnitView(View):
         except CnnvizError:
             pass
         return arrays
+
+
+def inside_rects(boxes: np.ndarray, crop_shape, image_shape) -> list[tuple[int, int, int, int]]:
+    """Per crop, the part inside the image, (top, left, bottom, right)
+    exclusive in crop pixels, from its receptive-field ``boxes`` (k, 4)
+    (top, left, bottom, right inclusive in image pixels, reaching beyond it)."""
+    (rh, rw), (H, W) = crop_shape, image_shape
+    return [(max(0, -int(t)), max(0, -int(l)), min(rh, H - int(t)), min(rw, W - int(l)))
+            for t, l, _, _ in np.asarray(boxes).reshape(-1, 4)]
 
 
 def as_rgb_tiles(crops: np.ndarray) -> np.ndarray:
