@@ -344,7 +344,9 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False):
     if not isinstance(model, keras.Model):
         raise CnnvizError(f"{path} holds a {type(model).__name__}, not a Keras model")
     card = read_card(path)
+    classes = tuple(card.get("classes", ()))
     info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"),
+                     classes=classes if len(classes) == _n_outputs(model) else (),
                      preprocessing=card.get("preprocessing", "scale01"), path=str(path), card=card)
     return _register(model, info)
 

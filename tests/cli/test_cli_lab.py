@@ -3,7 +3,6 @@ augmentation, overlay runs, features + transfer, finetune, MC dropout and
 error galleries; bad input is one line with exit 2."""
 import json
 
-import numpy as np
 import pytest
 from conftest import needs_data
 
@@ -83,3 +82,33 @@ def test_unknown_optimizer_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "mnist_small", "--optimizer", "newton"])
     assert exit_info.value.code == 2 and "invalid choice: 'newton'" in capsys.readouterr().err
+
+
+@needs_data
+@pytest.mark.data
+def test_features_then_transfer(capsys, tmp_path):
+    feats = tmp_path / "f.npz"
+    code, out, err = run(capsys, "features", "mnist_small", "--layer", "flatten", "--dataset", "mnist",
+                         "--classes", "3,8", "--limit", 200, "-o", feats)
+    assert code == 0, err
+    assert "200 images x 200 features of flatten (flattened); 3 100, 8 100" in out
+    code, out, err = run(capsys, "transfer", feats, "--test-size", 0.3, "-o", tmp_path / "t.png")
+    assert code == 0, err
+    assert "train accuracy" in out and "(140 images)" in out and "(60 images)" in out
+    assert (tmp_path / "t.png").read_bytes()[:8] == PNG
+    code, _, err = run(capsys, "features", "mnist_small", "--layer", "flatten", "--dataset", "mnist", "-o", feats)
+    assert code == 2 and "f.npz exists: pass --force" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["features", "mnist_small", "--layer", "input", "--dataset", "mnist", "-o", "f.npz"], "not a layer above it"),
+    (["features", "mnist_small", "--layer", "conv9", "--dataset", "mnist", "-o", "f.npz"], "no layer 'conv9'"),
+    (["transfer", "nosuch.npz"], "no features file nosuch.npz"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--freeze-until", "nosuch"], "--freeze-until nosuch"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--head", "conv:3"], "--head 'conv:3'"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--validation-split", "0"], "--validation-split 0.0 is out"),
+])
+def test_transfer_errors_are_one_line(capsys, argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
