@@ -112,3 +112,34 @@ def test_transfer_errors_are_one_line(capsys, argv, message, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_predict_mc_dropout(capsys, tmp_path):
+    code, out, err = run(capsys, "predict", "skimage:chelsea", "--model", "cifar10_cnn", "--mc-dropout", 20,
+                         "--top", 3, "--seed", 0, "-o", tmp_path / "mc.png")
+    assert code == 0, err
+    assert "20 MC-dropout passes" in out and out.count("+-") == 3
+    assert (tmp_path / "mc.png").read_bytes()[:8] == PNG
+    code, _, err = run(capsys, "predict", "skimage:camera", "--model", "mnist_cnn", "--mc-dropout", 30)
+    assert code == 2 and "mnist_cnn has no dropout layers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_on_many_images_draws_a_compact_grid(capsys, tmp_path):
+    from skimage.io import imread
+
+    names = ["skimage:camera", "skimage:coffee", "skimage:chelsea", "skimage:rocket", "skimage:astronaut",
+             "skimage:camera"]
+    code, _, err = run(capsys, "predict", *names, "--model", "cifar10_cnn", "-o", tmp_path / "grid.png")
+    assert code == 0, err
+    height, width = imread(tmp_path / "grid.png").shape[:2]
+    assert height < width / 2                     # one row of six, not six rows (2.8 inches each)
+
+
+@needs_data
+@pytest.mark.data
+def test_evaluate_errors_gallery(capsys, tmp_path):
+    code, out, err = run(capsys, "evaluate", "mnist_small", "--limit", 1000, "--errors", 12, "-o", tmp_path / "e.png")
+    assert code == 0, err
+    assert (tmp_path / "e.png").read_bytes()[:8] == PNG and "accuracy" in out
+    code, _, err = run(capsys, "evaluate", "mnist_small", "--limit", 100, "--errors")
+    assert code == 2 and "give -o errors.png" in err
