@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import MODEL_HELP, ProgressBar, save
+from .common import MODEL_HELP, ProgressBar, open_model, save
 
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
                  "channel_shift", "brightness")
@@ -80,7 +80,7 @@ def cmd_train(args) -> int:
                    optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                    augment=augmentation_from_args(args, dataset), standardize=args.standardize,
                    reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
-                   out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
+                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
@@ -114,6 +114,7 @@ def _add_train(sub, model_opts, aug_opts) -> None:
                      help="hold out this fraction of the training images for validation (default 0.1)")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
     p.add_argument("--limit", type=int, metavar="N", help="train on a class-balanced, seeded subset of N images")
+    p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 0,1,2,3,4)")
     p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
     p.add_argument("--reduce-lr", action="store_true",
                    help="halve the learning rate when the validation loss stalls for 3 epochs")
@@ -231,9 +232,152 @@ def _add_curves(sub) -> None:
     p.set_defaults(func=cmd_curves)
 
 
+# ---------------------------------------------------------------- features, transfer, finetune
+
+def _classes(text):
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def _refuse_overwrite(path: str, force: bool) -> None:
+    if Path(path).exists() and not force:
+        raise CnnvizError(f"{path} exists: pass --force to replace it or -o to write elsewhere")
+
+
+def cmd_features(args) -> int:
+    import numpy as np
+
+    from ..models.transfer import dataset_features
+
+    if not args.output.endswith(".npz"):
+        raise CnnvizError(f"-o {args.output} must end in .npz")
+    _refuse_overwrite(args.output, args.force)
+    model = open_model(args)
+    feats = dataset_features(model, args.layer, args.dataset, pool=args.pool, split=args.split,
+                             classes=_classes(args.classes), limit=args.limit, seed=args.seed,
+                             batch_size=args.batch_size, progress=ProgressBar())
+    feats.save(args.output)
+    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, np.bincount(feats.labels, minlength=len(feats.classes))))
+    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
+          f"({'pooled' if args.pool else 'flattened'}); {counts}")
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_transfer(args) -> int:
+    from ..models.transfer import Features, fit_transfer
+    from ..plots.training import transfer_figure
+
+    feats = Features.load(args.features)
+    test = Features.load(args.test) if args.test else None
+    result = fit_transfer(feats, args.test_size, args.seed, test)
+    if args.json:
+        from .common import emit_json
+
+        emit_json(result.to_json(), "-")
+    else:
+        print(f"LogisticRegressionCV on {feats.model} {feats.layer} features (C={result.C:.3g}): "
+              f"train accuracy {result.train_accuracy:.4f} ({result.n_train} images), "
+              f"test accuracy {result.test_accuracy:.4f} ({result.n_test} images)")
+        width = max(len(c) for c in result.classes)
+        print("test confusion matrix (rows: true class, columns: predicted class)")
+        print(" " * (width + 1) + "".join(f"{i:>6}" for i in range(len(result.classes))))
+        for name, row in zip(result.classes, result.confusion_test):
+            print(f"{name:>{width}} " + "".join(f"{v:>6}" for v in row))
+    if args.output:
+        save(transfer_figure(result.confusion_train, result.confusion_test, result.classes, result.train_accuracy,
+                             result.test_accuracy, f"logistic regression on {feats.model} {feats.layer}"),
+             args.output)
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from ..models.transfer import finetune
+
+    def on_epoch(epoch, epochs, logs):
+        print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
+              f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    backbone = open_model(args)
+    result = finetune(backbone, args.dataset, head=args.head, layer=args.layer, pool=args.pool,
+                      freeze_until=args.freeze_until, epochs_head=args.epochs_head, epochs_all=args.epochs_all,
+                      lr_head=args.lr_head, lr_all=args.lr_all, batch_size=args.batch_size,
+                      validation=args.validation or args.validation_split, classes=_classes(args.classes),
+                      limit=args.limit, out=args.out, resume=args.resume, force=args.force, seed=args.seed,
+                      progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    m = result.card["metrics"]
+    accuracy = m["test_accuracy"] if m["test_accuracy"] is not None else m["val_accuracy"]
+    print(f"{'test' if m['test_accuracy'] is not None else 'validation'} accuracy {accuracy:.4f}")
+    print(f"wrote {result.model_path}, {result.card_path}, {result.curves_path}")
+    return 0
+
+
+def _data_options(p) -> None:
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
+    p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 5,6,7,8,9 or cat,dog)")
+    p.add_argument("--limit", type=int, metavar="N", help="a class-balanced, seeded subset of N images")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_transfer(sub, model_opts) -> None:
+    p = sub.add_parser("features", parents=[model_opts], help="one layer's activations for every image of a dataset",
+                       description="Extract a layer's activations (flattened, or averaged over positions with "
+                                   "--pool) for every image of a dataset in one batched pass, with the labels, "
+                                   "for `cnnviz transfer`.")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", required=True, help="the layer whose activations are the features")
+    _data_options(p)
+    p.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of mnist or cifar10 (default test; an image folder has one)")
+    p.add_argument("--pool", action="store_true", help="global average pooling instead of flattening")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("-o", "--output", required=True, help="features file to write (.npz)")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("transfer", help="a logistic regression on extracted features",
+                       description="Fit scikit-learn's LogisticRegressionCV on features from `cnnviz features` "
+                                   "(a stratified train/test split, or --test FEATURES) and print train and test "
+                                   "accuracy and the confusion matrix.")
+    p.add_argument("features", help="a .npz written by `cnnviz features`")
+    p.add_argument("--test-size", type=float, default=0.25, metavar="F", help="fraction held out for testing (0.25)")
+    p.add_argument("--test", metavar="FEATURES", help="test on these features instead (e.g. of the test split)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-o", "--output", help="also write the confusion matrices as a figure")
+    p.set_defaults(func=cmd_transfer)
+
+    p = sub.add_parser("finetune", parents=[model_opts], help="a trained network with a new head for a new dataset",
+                       description="Put a new head on BACKBONE (up to --layer) for the dataset's classes, train it "
+                                   "with the backbone frozen (--epochs-head at --lr-head), then unfreeze the "
+                                   "backbone (the layers after --freeze-until, or all) at a low learning rate "
+                                   "(--epochs-all at --lr-all). Writes OUT with its card and curves.")
+    p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
+    _data_options(p)
+    p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
+    p.add_argument("--head", default="dense:256", help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
+    p.add_argument("--pool", action="store_true", help="global average pooling (not flattening) under the head")
+    p.add_argument("--freeze-until", metavar="LAYER", help="in the second phase keep the backbone frozen up to "
+                                                            "and including LAYER (default: unfreeze all)")
+    p.add_argument("--epochs-head", type=int, default=5)
+    p.add_argument("--epochs-all", type=int, default=5)
+    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--lr-all", type=float, default=1e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    val = p.add_mutually_exclusive_group()
+    val.add_argument("--validation-split", type=float, default=0.1, metavar="F")
+    val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
+    p.add_argument("--out", help="model file to write (default ./BACKBONE_finetuned.keras)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing model file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_finetune)
+
+
 def register(sub, model_opts) -> None:
     """Add this family's commands to the ``cnnviz`` parser."""
     aug_opts = augmentation_options()
     _add_train(sub, model_opts, aug_opts)
     _add_augment(sub, aug_opts)
     _add_curves(sub)
+    _add_transfer(sub, model_opts)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import MODEL_HELP, ProgressBar, emit_json, figure_output, open_model, positive_int
+from .common import MODEL_HELP, ProgressBar, emit_json, figure_output, nonnegative_int, open_model, positive_int
+
+GRID_FROM = 4          # more images than this: predictions as a compact grid
 
 
 def cmd_models(args) -> int:
@@ -42,6 +44,8 @@ def cmd_predict(args) -> int:
 
     model = open_model(args)
     loaded = [load_image(path, model) for path in args.images]
+    if args.mc_dropout is not None:
+        return _predict_mc_dropout(args, model, loaded)
     if len({im.x.shape for im in loaded}) == 1:
         results = predict(model, np.stack([im.x for im in loaded]), args.top)
     else:  # a model that takes any size, given images of different sizes
@@ -58,9 +62,47 @@ def cmd_predict(args) -> int:
         from ..common.fileio import save_figure
         from ..plots.inside import prediction_figure
 
-        fig = prediction_figure([im.display for im in loaded], results, [im.source for im in loaded],
-                                model_info(model).name)
+        if len(loaded) > GRID_FROM:      # many images: a compact grid, not one row each
+            from ..plots.training import image_grid_figure
+
+            fig = image_grid_figure([im.display for im in loaded],
+                                    [f"{preds[0].name} {preds[0].probability:.0%}" for preds in results],
+                                    f"{model_info(model).name}: top class of {len(loaded)} images")
+        else:
+            fig = prediction_figure([im.display for im in loaded], results, [im.source for im in loaded],
+                                    model_info(model).name)
         save_figure(fig, args.output, dpi=110)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _predict_mc_dropout(args, model, loaded) -> int:
+    """``predict --mc-dropout N``: mean and standard deviation of each class
+    probability over N passes with dropout on."""
+    import numpy as np
+
+    from ..models.uncertainty import mc_dropout
+
+    if len({im.x.shape for im in loaded}) != 1:
+        raise CnnvizError("--mc-dropout needs images of one size: give images the model resizes alike")
+    result = mc_dropout(model, np.stack([im.x for im in loaded]), args.mc_dropout, seed=args.seed)
+    order = np.argsort(-result.mean, axis=-1)[:, :args.top]
+    if args.json:
+        emit_json([{"image": im.source, "passes": result.passes,
+                    "top": [{"index": int(i), "name": result.classes[i], "mean": float(result.mean[n, i]),
+                             "std": float(result.std[n, i])} for i in order[n]]}
+                   for n, im in enumerate(loaded)], "-")
+    else:
+        for n, im in enumerate(loaded):
+            print(f"{im.source}: {result.passes} MC-dropout passes" + "".join(f"  ({note})" for note in im.notes))
+            for i in order[n]:
+                print(f"  {result.mean[n, i]:7.2%} +- {result.std[n, i]:6.2%}  {result.classes[i]} [{i}]")
+    if args.output:
+        from ..common.fileio import save_figure
+        from ..plots.training import mc_dropout_figure
+
+        save_figure(mc_dropout_figure([im.display for im in loaded], result.mean, result.std, result.classes,
+                                      result.passes, [im.source for im in loaded]), args.output, dpi=110)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -79,13 +121,35 @@ def cmd_evaluate(args) -> int:
         print(" " * (width + 1) + "".join(f"{i:>6}" for i in range(len(result.classes))))
         for i, row in enumerate(result.confusion):
             print(f"{result.classes[i]:>{width}} " + "".join(f"{v:>6}" for v in row))
-    if args.output:
+    if args.output and args.errors:
+        _errors_figure(args, model, result)
+    elif args.output:
         from ..common.fileio import save_figure
         from ..plots.inside import confusion_figure
 
         title = f"{model.name} on {result.dataset}: accuracy {result.accuracy:.2%}"
         save_figure(confusion_figure(result.confusion, result.classes, title), args.output, dpi=110)
+    elif args.errors:
+        raise CnnvizError("--errors draws the misclassified images: give -o errors.png")
     return 0
+
+
+def _errors_figure(args, model, result) -> None:
+    """The misclassified test images, most confident mistakes first."""
+    from ..common.fileio import save_figure
+    from ..data.datasets import load_dataset
+    from ..models.zoo import input_shape, model_info
+    from ..plots.training import image_grid_figure
+
+    wrong = result.mistakes(args.errors)
+    data = load_dataset(args.dataset or model_info(model).dataset, input_shape(model))
+    names = result.classes
+    captions = [f"true {names[result.labels[i]]}\npred {names[result.predicted[i]]} {result.confidence[i]:.0%}"
+                for i in wrong]
+    title = (f"{model_info(model).name} on {result.dataset}: {int((result.predicted != result.labels).sum())} of "
+             f"{result.n} misclassified, the {len(wrong)} most confident")
+    save_figure(image_grid_figure(list(data.x_test[wrong]), captions, title, max_cols=10), args.output, dpi=110)
+    print(f"wrote {args.output}", file=sys.stderr)
 
 
 def register(sub, model_opts) -> None:
@@ -104,7 +168,11 @@ def register(sub, model_opts) -> None:
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
     p.add_argument("--top", type=positive_int, default=5, help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("-o", "--output", type=figure_output, help="also write a figure (PNG/PDF/SVG)")
+    p.add_argument("-o", "--output", type=figure_output,
+                   help="also write a figure (PNG/PDF/SVG; a compact grid for many images)")
+    p.add_argument("--mc-dropout", type=positive_int, metavar="N",
+                   help="N stochastic passes with dropout on (one batch): mean and std of each class probability")
+    p.add_argument("--seed", type=nonnegative_int, help="random seed of the dropout passes")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on a real test set",
@@ -114,4 +182,6 @@ def register(sub, model_opts) -> None:
     p.add_argument("--limit", type=positive_int, help="only the first N test images")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
+    p.add_argument("--errors", type=positive_int, nargs="?", const=40, metavar="K",
+                   help="draw the K (default 40) most confident mistakes instead, with true and predicted class")
     p.set_defaults(func=cmd_evaluate)

@@ -1,7 +1,7 @@
 """Loss, accuracy and confusion matrix of a classifier on a real test set."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -23,6 +23,15 @@ class Evaluation:
     accuracy: float
     confusion: np.ndarray          # (true class, predicted class) counts
     classes: list[str]
+    labels: np.ndarray = field(default=None, repr=False)       # per test image: true class
+    predicted: np.ndarray = field(default=None, repr=False)    # predicted class
+    confidence: np.ndarray = field(default=None, repr=False)   # probability of the predicted class
+
+    def mistakes(self, k: Optional[int] = None) -> np.ndarray:
+        """Indices (into the evaluated test images) of the misclassified ones,
+        most confident mistakes first; the first ``k`` when given."""
+        wrong = np.flatnonzero(self.predicted != self.labels)
+        return wrong[np.argsort(-self.confidence[wrong], kind="stable")][:k]
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "n": self.n, "loss": self.loss, "accuracy": self.accuracy,
@@ -80,4 +89,5 @@ def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0))))
     pred = probs.argmax(-1)
     return Evaluation(data.name, len(y), loss, float(np.mean(pred == y)),
-                      confusion_matrix(y, pred, probs.shape[-1]), list(info.classes or data.classes))
+                      confusion_matrix(y, pred, probs.shape[-1]), list(info.classes or data.classes),
+                      y, pred, probs.max(-1))

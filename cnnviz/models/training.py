@@ -182,7 +182,10 @@ def input_adapter(model, image_shape: tuple, preprocessing: str = "scale01"):
     import tensorflow as tf
 
     target = tuple(model.inputs[0].shape[1:])
-    if target != tuple(image_shape) and (None in target or int(np.prod(target)) != int(np.prod(image_shape))):
+    image_shape = tuple(image_shape)
+    if len(target) == len(image_shape) and all(t is None or t == s for t, s in zip(target, image_shape)):
+        target = image_shape                                     # a model that takes any image size
+    if target != image_shape and (None in target or int(np.prod(target)) != int(np.prod(image_shape))):
         shown = "x".join(str(s) for s in image_shape)
         raise CnnvizError(f"{model.name} takes input {target}, but the dataset's images are {shown}: use a dataset "
                           "of that size, or `cnnviz finetune` to put a new input and head on the network")
@@ -194,7 +197,7 @@ def input_adapter(model, image_shape: tuple, preprocessing: str = "scale01"):
             x = vgg16.preprocess_input(x * 255.0)
         elif preprocessing == "raw":
             x = x * 255.0
-        return x if target == tuple(image_shape) else tf.reshape(x, (-1, *target))
+        return x if target == image_shape else tf.reshape(x, (-1, *target))
 
     return adapt
 
@@ -433,7 +436,7 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
           optimizer: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None,
           augment: Union[bool, Augmentation, None] = None, standardize: bool = False, reduce_lr: bool = False,
           validation: Union[float, str] = VALIDATION_SPLIT, limit: Optional[int] = None,
-          out: Optional[str] = None, resume: bool = False, force: bool = False, fine_tune: Optional[str] = None,
+          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False, fine_tune: Optional[str] = None,
           seed: int = 0, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
           cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
     """Train ``model`` (a zoo architecture's name, a ``.keras``/``.h5`` file
@@ -444,7 +447,8 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
     ``optimizer``: one of :data:`OPTIMIZERS` with ``learning_rate`` and
     ``momentum``. ``validation``: a fraction of the training images held out
     (seeded, class-mixed) or ``"test"`` (the test set, as some lectures do).
-    ``limit``: a class-balanced seeded subset of the training images.
+    ``limit``: a class-balanced seeded subset of the training images;
+    ``classes``: only these classes (names or indices), relabelled 0..k-1.
     ``augment``: an :class:`Augmentation`, True for the lecture preset, False
     for none, None for the architecture's recipe (the preset for CIFAR-10).
     ``reduce_lr`` halves the learning rate when the validation loss stalls
@@ -476,6 +480,8 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
 
     keras.utils.set_random_seed(seed)
     data = open_dataset(dataset, built, progress, cancel)
+    if classes:
+        data = select_classes(data, classes)
     check_outputs(built, data, name)
     split = training_data(data, validation, limit, seed)
     preprocessing = zoo.model_info(built).preprocessing

@@ -447,7 +447,9 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
     if not isinstance(model, keras.Model):
         raise CnnvizError(f"{path} holds a {type(model).__name__}, not a Keras model")
     card = read_card(path)
-    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"), path=str(path), card=card)
+    classes = tuple(card.get("classes", ()))
+    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"),
+                     classes=classes if len(classes) == _n_outputs(model) else (), path=str(path), card=card)
     if "preprocessing" in card:
         info.preprocessing = card["preprocessing"]
     else:

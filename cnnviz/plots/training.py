@@ -95,18 +95,21 @@ def image_grid_figure(images: Sequence[np.ndarray], captions: Sequence[str], tit
     return fig
 
 
-def mc_dropout_figure(image: np.ndarray, mean: np.ndarray, std: np.ndarray, classes: Sequence[str],
-                      passes: int, title: str = "", top: int = 10) -> Figure:
-    """The image beside its mean class probabilities over MC-dropout passes,
-    with one standard deviation as error bars."""
-    order = np.argsort(-mean)[:top][::-1]
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
-    ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-    ax_img.imshow(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image,
-                  cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None)
-    ax_img.set_axis_off()
-    ax_img.set_title(title, fontsize=9)
-    ax_bar.barh([classes[i] for i in order], mean[order], xerr=std[order], color="tab:blue", capsize=3)
-    ax_bar.set_xlim(0, 1)
-    ax_bar.set(xlabel=f"mean probability over {passes} dropout passes (+- 1 std)")
+def mc_dropout_figure(images: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray, classes: Sequence[str],
+                      passes: int, titles: Sequence[str] = (), top: int = 10) -> Figure:
+    """Each image beside its mean class probabilities over MC-dropout passes,
+    one standard deviation as error bars; ``mean`` and ``std`` are (N, classes)."""
+    n = len(images)
+    fig = Figure(figsize=(8, 2.9 * n), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n, 2, gridspec_kw={"width_ratios": [1, 1.6]}))
+    for k, image in enumerate(images):
+        ax_img, ax_bar = axes[k]
+        order = np.argsort(-mean[k])[:top][::-1]
+        ax_img.imshow(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image,
+                      cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None)
+        ax_img.set_axis_off()
+        ax_img.set_title(titles[k] if k < len(titles) else "", fontsize=9)
+        ax_bar.barh([classes[i] for i in order], mean[k, order], xerr=std[k, order], color="tab:blue", capsize=3)
+        ax_bar.set_xlim(0, 1)
+        ax_bar.set(xlabel=f"mean probability over {passes} dropout passes (+- 1 std)")
     return fig

@@ -3,7 +3,6 @@ augmentation, overlay runs, features + transfer, finetune, MC dropout and
 error galleries; bad input is one line with exit 2."""
 import json
 
-import numpy as np
 import pytest
 from conftest import needs_data
 
@@ -83,3 +82,64 @@ def test_unknown_optimizer_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "mnist_small", "--optimizer", "newton"])
     assert exit_info.value.code == 2 and "invalid choice: 'newton'" in capsys.readouterr().err
+
+
+@needs_data
+@pytest.mark.data
+def test_features_then_transfer(capsys, tmp_path):
+    feats = tmp_path / "f.npz"
+    code, out, err = run(capsys, "features", "mnist_small", "--layer", "flatten", "--dataset", "mnist",
+                         "--classes", "3,8", "--limit", 200, "-o", feats)
+    assert code == 0, err
+    assert "200 images x 200 features of flatten (flattened); 3 100, 8 100" in out
+    code, out, err = run(capsys, "transfer", feats, "--test-size", 0.3, "-o", tmp_path / "t.png")
+    assert code == 0, err
+    assert "train accuracy" in out and "(140 images)" in out and "(60 images)" in out
+    assert (tmp_path / "t.png").read_bytes()[:8] == PNG
+    code, _, err = run(capsys, "features", "mnist_small", "--layer", "flatten", "--dataset", "mnist", "-o", feats)
+    assert code == 2 and "f.npz exists: pass --force" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["features", "mnist_small", "--layer", "input", "--dataset", "mnist", "-o", "f.npz"], "not a layer above it"),
+    (["features", "mnist_small", "--layer", "conv9", "--dataset", "mnist", "-o", "f.npz"], "no layer 'conv9'"),
+    (["transfer", "nosuch.npz"], "no features file nosuch.npz"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--freeze-until", "nosuch"], "--freeze-until nosuch"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--head", "conv:3"], "--head 'conv:3'"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--validation-split", "0"], "--validation-split 0.0 is out"),
+])
+def test_transfer_errors_are_one_line(capsys, argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_predict_mc_dropout(capsys, tmp_path):
+    code, out, err = run(capsys, "predict", "skimage:chelsea", "--model", "cifar10_cnn", "--mc-dropout", 20,
+                         "--top", 3, "--seed", 0, "-o", tmp_path / "mc.png")
+    assert code == 0, err
+    assert "20 MC-dropout passes" in out and out.count("+-") == 3
+    assert (tmp_path / "mc.png").read_bytes()[:8] == PNG
+    code, _, err = run(capsys, "predict", "skimage:camera", "--model", "mnist_cnn", "--mc-dropout", 30)
+    assert code == 2 and "mnist_cnn has no dropout layers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_on_many_images_draws_a_compact_grid(capsys, tmp_path):
+    from skimage.io import imread
+
+    names = ["skimage:camera", "skimage:coffee", "skimage:chelsea", "skimage:rocket", "skimage:astronaut",
+             "skimage:camera"]
+    code, _, err = run(capsys, "predict", *names, "--model", "cifar10_cnn", "-o", tmp_path / "grid.png")
+    assert code == 0, err
+    height, width = imread(tmp_path / "grid.png").shape[:2]
+    assert height < width / 2                     # one row of six, not six rows (2.8 inches each)
+
+
+@needs_data
+@pytest.mark.data
+def test_evaluate_errors_gallery(capsys, tmp_path):
+    code, out, err = run(capsys, "evaluate", "mnist_small", "--limit", 1000, "--errors", 12, "-o", tmp_path / "e.png")
+    assert code == 0, err
+    assert (tmp_path / "e.png").read_bytes()[:8] == PNG and "accuracy" in out
+    code, _, err = run(capsys, "evaluate", "mnist_small", "--limit", 100, "--errors")
+    assert code == 2 and "give -o errors.png" in err
