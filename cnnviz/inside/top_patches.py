@@ -29,7 +29,7 @@ from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, uint8_batch
 from ..data.stream import decode, list_images, stream_size
-from ..jobs.base import Job
+from ..jobs.base import Job, check_engine
 from ..jobs.base import run as run_job
 from ..jobs.merge import merge_top_k
 from ..models.engine import features
@@ -65,19 +65,16 @@ class TopPatches:
     report: Optional[dict] = field(default=None)   # over a folder: files read and skipped
 
     def to_json(self, layer: str) -> dict:
-        """Per channel of ``layer``: value, file (or image index), unit position and receptive-field box."""
+        """Per channel of ``layer``, best first: values, files (over a folder;
+        else dataset image indices), unit positions and receptive-field boxes."""
         top = self.layers[layer]
         channels = []
         for i, c in enumerate(top.channels):
-            patches = []
-            for j in range(top.values.shape[1]):
-                n = int(top.image_index[i, j])
-                if n < 0:
-                    continue
-                where = {"file": self.files[n]} if self.files is not None else {"image_index": n}
-                patches.append({"value": float(top.values[i, j]), **where,
-                                "position": top.position[i, j].tolist(), "box": top.boxes[i, j].tolist()})
-            channels.append({"channel": int(c), "patches": patches})
+            found = top.image_index[i] >= 0
+            where = ({"files": [self.files[n] for n in top.image_index[i][found]]} if self.files is not None
+                     else {"image_index": top.image_index[i][found].tolist()})
+            channels.append({"channel": int(c), "values": top.values[i][found].tolist(), **where,
+                             "position": top.position[i][found].tolist(), "box": top.boxes[i][found].tolist()})
         out = {"layer": layer, "k": self.k, "per": self.per, "stat": self.stat, "channels": channels}
         if self.report is not None:
             out["report"] = self.report
@@ -294,6 +291,7 @@ def top_patches_files(model, source, layers: Sequence[str], k: int = 9, channels
     else a local Ray instance with ``workers`` model actors); the same result
     either way."""
     names, chosen = _check_request(model, layers, k, channels, per, stat)
+    check_engine(engine, address)
     files = list_images(source, limit, seed)
     size = stream_size(model)
     k = min(int(k), _candidates(model, names, len(files), per))

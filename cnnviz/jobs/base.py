@@ -43,8 +43,7 @@ def run(job: Job, model, files: ImageFiles, size, batch_size: int = 256, engine:
         progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
     """Run ``job`` over ``files`` decoded to ``size`` on ``engine``; returns
     (total, :class:`StreamReport`). A pass in which no file decoded is an error."""
-    if engine not in ENGINES:
-        raise CnnvizError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    check_engine(engine, address)
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise CnnvizError(f"batch_size must be at least 1 (got {batch_size!r})")
     if engine == "local":
@@ -56,6 +55,21 @@ def run(job: Job, model, files: ImageFiles, size, batch_size: int = 256, engine:
     if report.files and not report.read:       # files were opened this run and none decoded
         check_readable(report, files.root)
     return total, report
+
+
+def check_engine(engine: str, address: Optional[str] = None) -> None:
+    """Refuse an unknown engine, Ray when it is not installed, and a Ray
+    address where nothing answers, before any work (or cache look-up)."""
+    if engine not in ENGINES:
+        raise CnnvizError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        from .ray_engine import check_reachable, import_ray
+
+        import_ray()
+        if address:
+            check_reachable(address)
+    elif address:
+        raise CnnvizError("an address is for the Ray engine: add --engine ray (engine=\"ray\")")
 
 
 def todo_starts(job: Job, n: int, batch_size: int) -> list[int]:

@@ -50,7 +50,7 @@ def connect(address: Optional[str] = None, workers: Optional[int] = None):
     if ray.is_initialized():
         return ray
     if address:
-        _check_reachable(address)
+        check_reachable(address)
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except Exception as exc:
@@ -72,7 +72,7 @@ def _quiet(ray) -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
+def check_reachable(address: str, timeout: float = 5.0) -> None:
     """One clear line for an address where nothing answers (``ray.init`` would wait a long time)."""
     if address == "auto":
         return
