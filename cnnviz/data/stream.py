@@ -65,8 +65,9 @@ class Shard:
 
     start: int
     index: np.ndarray               # (B,) positions in the listing of the decoded images
+    paths: list[str]                # (B,) their files
     pixels: np.ndarray              # (B, H, W, C) uint8 at the model's size
-    skipped: list[tuple[str, str]]  # (path, reason)
+    skipped: list[tuple[str, str]]  # (path, reason) of the files of the shard that did not decode
 
 
 @dataclass
@@ -232,7 +233,7 @@ def shards(files: ImageFiles, size, batch_size: int = 256, progress: Optional[Pr
 
 def _shard(files, start, index, pixels, readable, reason) -> Shard:
     skipped = [(files.paths[int(i)], r.decode()) for i, r in zip(index[~readable], reason[~readable])]
-    return Shard(start, index[readable], pixels[readable], skipped)
+    return Shard(start, index[readable], [files.paths[int(i)] for i in index[readable]], pixels[readable], skipped)
 
 
 def check_readable(report_: StreamReport, root: str) -> None:

@@ -259,14 +259,19 @@ class TopPatchesJob(Job):
         step = _step_function(model, self.names, self.chosen, self.k, self.per, self.stat)
 
         def work(shard) -> dict:
+            if not len(shard.index):
+                return self._pack(self.empty())
             state = [(tf.fill((self.k, len(c)), -np.inf), tf.fill((self.k, len(c)), -1),
                       tf.zeros((self.k, len(c)), tf.int32)) for c in self.chosen]
             x = dataset_inputs(model, shard.pixels)
             state = step(tf.constant(x), tf.constant(shard.index, tf.int32), state)
-            return {f"{name}_{i}": a.numpy().T for j, (v, n, p) in enumerate(state)
-                    for name, i, a in (("values", j, v), ("image", j, n), ("position", j, p))}
+            return self._pack([(v.numpy().T, n.numpy().T, p.numpy().T) for v, n, p in state])
 
         return work
+
+    @staticmethod
+    def _pack(state) -> dict:
+        return {f"{name}_{j}": a for j, triple in enumerate(state) for name, a in zip(("values", "image", "position"), triple)}
 
     def empty(self):
         return [(np.full((len(c), 0), -np.inf, np.float32), np.zeros((len(c), 0), np.int32),

@@ -22,7 +22,8 @@ class Job:
     """A computation over every image of a stream (subclass and fill in)."""
 
     def worker(self, model) -> Callable:
-        """The per-process function ``shard -> {name: array}``."""
+        """The per-process function ``shard -> {name: array}`` (also called
+        for a shard in which no file decoded, so a job can record that)."""
         raise NotImplementedError
 
     def empty(self):

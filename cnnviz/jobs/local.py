@@ -13,6 +13,5 @@ def run_local(job, model, files, size, batch_size, workers=None, address=None, p
     report = StreamReport(files=sum(min(batch_size, len(files) - s) for s in todo_starts(job, len(files), batch_size)))
     for shard in shards(files, size, batch_size, progress, cancel, skip=job.done):
         report.add(shard)
-        if len(shard.index):
-            total = job.merge(total, work(shard))
+        total = job.merge(total, work(shard))
     return total, report

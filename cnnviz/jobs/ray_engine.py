@@ -122,8 +122,10 @@ def _decoder(size):
 
     def decode_row(row: dict) -> dict:
         start = int(row["start"])
-        ok, pixels, skipped = decode_files(json.loads(row["paths"]), size)
-        return {"start": start, "index": ok + start, "pixels": pixels, "skipped": json.dumps(skipped)}
+        paths = json.loads(row["paths"])
+        ok, pixels, skipped = decode_files(paths, size)
+        return {"start": start, "index": ok + start, "paths": json.dumps([paths[i] for i in ok]), "pixels": pixels,
+                "skipped": json.dumps(skipped)}
 
     return decode_row
 
@@ -138,8 +140,9 @@ class _Worker:
     def __call__(self, batch: dict) -> dict:
         index = np.asarray(batch["index"][0], np.int64)
         pixels = np.asarray(batch["pixels"][0], np.uint8)
-        shard = Shard(int(batch["start"][0]), index, pixels, [])
-        partial = self.work(shard) if len(index) else {}
+        skipped = [tuple(s) for s in json.loads(batch["skipped"][0])]
+        shard = Shard(int(batch["start"][0]), index, json.loads(batch["paths"][0]), pixels, skipped)
+        partial = self.work(shard)
         return {"start": batch["start"], "read": np.array([len(index)]), "skipped": batch["skipped"],
                 "partial": np.array([_pack(partial)], dtype=object)}    # bytes kept whole (no NUL stripping)
 
@@ -182,8 +185,7 @@ def run_ray(job, model, files: ImageFiles, size, batch_size: int, workers: Optio
             check(cancel)
             read.read += int(row["read"])
             skipped.append((int(row["start"]), [tuple(s) for s in json.loads(row["skipped"])]))
-            if int(row["read"]):
-                total = job.merge(total, _unpack(row["partial"]))
+            total = job.merge(total, _unpack(row["partial"]))
             done += 1
             report(progress, done, len(starts), "running on Ray")
     except (Cancelled, KeyboardInterrupt):
