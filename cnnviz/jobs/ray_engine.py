@@ -69,7 +69,7 @@ def _quiet(ray) -> None:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
