@@ -278,3 +278,30 @@ def dataset_images(model, name, scored: bool = False):
     if scored:
         check_dataset_fits(model, name)
     return load_dataset(name, input_shape(model), progress=ProgressBar())
+
+
+def engine_options() -> argparse.ArgumentParser:
+    """The parent parser of the commands that run over a whole image folder:
+    which engine streams it (tf.data here, or Ray Data) and the sample taken."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("dataset jobs (image folders)")
+    group.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: tf.data on this machine (default); ray: Ray Data, on a local Ray instance or "
+                            "the cluster at --address (pip install \"cnnviz[ray]\")")
+    group.add_argument("--address", help="a running Ray cluster's head, host:port (default: start Ray here)")
+    group.add_argument("--workers", type=positive_int, help="Ray model actors (default: one per GPU, else 1)")
+    return parent
+
+
+def is_image_source(name) -> bool:
+    """Whether a --dataset value names image files (a folder or a glob) rather than a named dataset."""
+    import glob
+
+    return name is not None and (Path(name).is_dir() or glob.has_magic(str(name)))
+
+
+def check_engine(args, streams: bool) -> None:
+    """Refuse --engine ray / --address for data that does not stream from files."""
+    if not streams and (args.engine != "local" or args.address):
+        raise CnnvizError("--engine ray and --address run over image files: give --dataset an image folder "
+                          "(or a glob such as 'photos/*.jpg')")

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import (ProgressBar, data_output, dataset_images, emit_json, figure_output, fraction, json_output,
-                     nonnegative_int, open_model, per_item_paths, positive_int, save, save_npz)
+from .common import (ProgressBar, check_engine, data_output, dataset_images, emit_json, engine_options, figure_output,
+                     fraction, json_output, nonnegative_int, open_model, per_item_paths, positive_int, save, save_npz)
 
 METHODS_HELP = ("comma-separated: saliency, gradient, smoothgrad, gradient_x_input, integrated_gradients (ig), "
                 "guided_backprop, deconvnet, gradcam, gradcam++, guided_gradcam, occlusion, lime, or all")
@@ -45,6 +45,13 @@ def cmd_explain(args) -> int:
 
     methods = _methods(args.methods)
     options = _options(args, methods)
+    if args.out_dir:
+        return _explain_folder(args, methods, options)
+    check_engine(args, False)
+    folders = [p for p in args.images if Path(p).is_dir()]
+    if folders:
+        raise CnnvizError(f"{folders[0]} is a folder: add --out-dir DIR to explain every image in it "
+                          "(one NPZ and figure per image, resumable)")
     reports = per_item_paths(args.output, [Path(source.replace("skimage:", "")).stem for source in args.images])
     model = open_model(args)
     info = model_info(model)
@@ -71,6 +78,29 @@ def cmd_explain(args) -> int:
         emit_json(records if len(records) > 1 else records[0], args.json)
     if args.npz:
         save_npz(args.npz, **npz)
+    return 0
+
+
+def _explain_folder(args, methods, options) -> int:
+    """Every image of a folder, glob or file list into --out-dir, resumable."""
+    from ..attribution.folder import SUMMARY, explain_files
+
+    if args.json or args.npz:
+        raise CnnvizError("--json and --npz are for single images: with --out-dir each image gets its NPZ and "
+                          f"the predictions go to {Path(args.out_dir) / SUMMARY}")
+
+    model = open_model(args)
+    source = args.images[0] if len(args.images) == 1 else args.images
+    result = explain_files(model, source, args.out_dir, methods, args.target, options=options, limit=args.limit,
+                           seed=args.seed, figures=not args.no_figures, alpha=args.alpha,
+                           batch_size=args.batch_size, engine=args.engine, workers=args.workers,
+                           address=args.address, progress=ProgressBar())
+    for item in result["skipped"]:
+        print(f"cnnviz: note: skipped {item['file']}: {item['reason']}", file=sys.stderr)
+    done = len(result["images"])
+    print(f"{done} images explained in {args.out_dir} ({result['written']} this run, {done - result['written']} "
+          f"already there), {len(result['skipped'])} unreadable file(s) skipped")
+    print(f"wrote {Path(args.out_dir) / SUMMARY}", file=sys.stderr)
     return 0
 
 
@@ -147,17 +177,26 @@ def register(sub, model_opts) -> None:
                             "(repeatable)")
 
     p = sub.add_parser("explain", help="why the model predicts what it does: attribution maps for images",
-                       parents=[model_opts],
+                       parents=[model_opts, engine_options()],
                        description="Print the top-5 classes of each image and write a report figure with each "
                                    "method's map over it.", epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo")
+    p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo; with "
+                                             "--out-dir also a folder or a glob such as 'photos/*.jpg'")
     p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
     p.add_argument("-o", "--output", type=figure_output, default="explain.png", help="report figure (one per image: NAME_IMAGE.png)")
     p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the image, 0 to 1 (default 0.5)")
     p.add_argument("--json", metavar="FILE", type=json_output, help="write predictions and method details as JSON (- for stdout)")
     p.add_argument("--npz", metavar="FILE", type=data_output, help="write the raw maps as NPZ")
+    group = p.add_argument_group("a whole folder (--out-dir)")
+    group.add_argument("--out-dir", metavar="DIR", help="stream every image of the folder/glob/files given and write "
+                       "per image NAME.npz (maps) and NAME.png (report) here, plus summary.json; a rerun skips "
+                       "what is written")
+    group.add_argument("--no-figures", action="store_true", help="with --out-dir: only the NPZ maps")
+    group.add_argument("--limit", type=positive_int, help="with --out-dir: a seeded class-balanced sample of N images")
+    group.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the --limit sample (default 0)")
+    group.add_argument("--batch-size", type=positive_int, default=16, help="images per model call (default 16)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("compare", help="rank attribution methods by deletion/insertion AUC on test images",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import (MODEL_HELP, ProgressBar, channel_list, data_output, dataset_images, emit_json, figure_output,
-                     open_model, per_item_paths, positive_int, save, save_npz)
+from .common import (MODEL_HELP, ProgressBar, channel_list, check_engine, data_output, dataset_images, emit_json,
+                     engine_options, figure_output, is_image_source, json_output, nonnegative_int, open_model,
+                     per_item_paths, positive_int, save, save_npz)
 
 
 def cmd_filters(args) -> int:
@@ -43,36 +44,52 @@ def cmd_activations(args) -> int:
 
 def cmd_top_patches(args) -> int:
     from ..inside.receptive import receptive_field
-    from ..inside.top_patches import parse_channels, patch_crops, top_patches
+    from ..inside.top_patches import file_crops, parse_channels, patch_crops, top_patches, top_patches_files
+    from ..models.graph import get_layer, qualified_name
     from ..plots.inside import top_patches_figure
 
     model = open_model(args)
-    data = dataset_images(model, args.dataset)
-    images = data.x_test[:args.limit]
-    from ..models.graph import get_layer, qualified_name
-
+    streams = is_image_source(args.dataset)
+    check_engine(args, streams)
     layer = qualified_name(model, args.layer)
     n = int(get_layer(model, layer).output.shape[-1])
     channels = parse_channels(args.channels, n)
-    result = top_patches(model, images, [layer], k=args.k, channels={layer: channels}, per=args.per,
-                         stat=args.stat, progress=ProgressBar())
+    options = dict(k=args.k, channels={layer: channels}, per=args.per, stat=args.stat, progress=ProgressBar())
+    if streams:                  # an image folder streams from disk; each patch keeps its file
+        result = top_patches_files(model, args.dataset, [layer], limit=args.limit, seed=args.seed,
+                                   batch_size=args.batch_size, engine=args.engine, workers=args.workers,
+                                   address=args.address, **options)
+        crops, name, n_images = file_crops(result, layer), args.dataset, result.report["read"]
+        _note_skipped(result.report)
+    else:
+        data = dataset_images(model, args.dataset)
+        images = data.x_test if args.limit is None else data.x_test[_sample(data.y_test, args.limit, args.seed)]
+        result = top_patches(model, images, [layer], **options)
+        crops, name, n_images = patch_crops(result.layers[layer], images), data.name, len(images)
     top = result.layers[layer]
-    crops = patch_crops(top, images)
     field = receptive_field(model, layer).size
     if args.json:
-        emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": result.k, "per": args.per,
-                    "stat": args.stat, "channels": [
-                        {"channel": int(c), "values": top.values[i].tolist(), "image_index": top.image_index[i].tolist(),
-                         "position": top.position[i].tolist(), "box": top.boxes[i].tolist()}
-                        for i, c in enumerate(top.channels)]}, "-")
-    else:
-        print(f"{layer}: top-{result.k} of {len(images)} {data.name} images for {len(channels)} channels"
+        emit_json({"dataset": name, "images": n_images, **result.to_json(layer)}, args.json)
+    if args.json != "-":
+        print(f"{layer}: top-{result.k} of {n_images} {name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))
     if result.k < args.k:
         print(f"cnnviz: note: -k {args.k} is more than the {result.k} patches per channel that "
-              f"{len(images)} images give: showing {result.k}", file=sys.stderr)
+              f"{n_images} images give: showing {result.k}", file=sys.stderr)
     save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
     return 0
+
+
+def _sample(labels, limit: int, seed: int):
+    """A seeded class-balanced sample of ``limit`` test images (never the first N)."""
+    from ..models.training import balanced_subset
+
+    return balanced_subset(labels, min(limit, len(labels)), seed)
+
+
+def _note_skipped(report: dict) -> None:
+    for item in report["skipped"]:
+        print(f"cnnviz: note: skipped {item['file']}: {item['reason']}", file=sys.stderr)
 
 
 def cmd_erf(args) -> int:
@@ -121,19 +138,24 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_activations)
 
     p = sub.add_parser("top-patches", help="the dataset patches that activate each channel most",
-                       parents=[model_opts])
+                       parents=[model_opts, engine_options()])
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--layer", required=True)
-    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's); test split")
+    p.add_argument("--dataset", help="mnist, cifar10 (test split), or an image folder or glob, streamed from disk "
+                                     "(default: the model's dataset)")
     p.add_argument("-k", type=positive_int, default=9,
                    help="patches per channel (default 9; at most the images that exist)")
     p.add_argument("--channels", type=channel_list, help="e.g. 0:16, 5 or 1,4,9 (default all)")
     p.add_argument("--per", choices=("image", "unit"), default="image",
                    help="one best position per image (default) or rank every unit")
     p.add_argument("--stat", choices=("max", "mean"), default="max", help="rank images by max or mean over space")
-    p.add_argument("--limit", type=positive_int, help="only the first N images")
+    p.add_argument("--limit", type=positive_int, help="a seeded class-balanced sample of N images")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per model call (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--json", metavar="FILE", nargs="?", const="-", type=json_output,
+                   help="write per channel the values, files (or image indices), unit positions and "
+                        "receptive-field boxes as JSON (no FILE or -: print it)")
     p.set_defaults(func=cmd_top_patches)
 
     p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import MODEL_HELP, ProgressBar, emit_json, figure_output, nonnegative_int, open_model, positive_int
+from ..common.errors import CnnvizError
+from .common import (MODEL_HELP, ProgressBar, check_engine, emit_json, engine_options, figure_output, is_image_source,
+                     nonnegative_int, open_model, positive_int)
 
 GRID_FROM = 4          # more images than this: predictions as a compact grid
 
@@ -111,7 +113,9 @@ def cmd_evaluate(args) -> int:
     from ..models.evaluate import evaluate
 
     model = open_model(args)
-    result = evaluate(model, args.dataset, args.limit, progress=None if args.json else ProgressBar())
+    check_engine(args, is_image_source(args.dataset))
+    result = evaluate(model, args.dataset, args.limit, progress=None if args.json else ProgressBar(), seed=args.seed,
+                      engine=args.engine, workers=args.workers, address=args.address)
     if args.json:
         emit_json(result.to_json(), "-")
     else:
@@ -176,10 +180,13 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on a real test set",
-                       parents=[model_opts])
+                       parents=[model_opts, engine_options()])
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--dataset", help="mnist, cifar10 or an image folder DIR/<class>/*.jpg (default: the model's)")
-    p.add_argument("--limit", type=positive_int, help="only the first N test images")
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder DIR/<class>/*.jpg, streamed from disk "
+                                     "(default: the model's)")
+    p.add_argument("--limit", type=positive_int, help="only the first N test images (of a folder: a seeded "
+                                                      "class-balanced sample of N)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of a folder's --limit sample (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
     p.add_argument("--errors", type=positive_int, nargs="?", const=40, metavar="K",

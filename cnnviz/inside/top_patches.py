@@ -7,12 +7,18 @@ One streaming pass over the data for all layers and channels at once: a
 running top-k per channel kept on the device, so memory does not grow with the
 dataset. Results are cached on disk (NPZ, keyed by the model's weights, the
 layers, the options and the data).
+
+Over an image folder (:func:`top_patches_files`) the images stream from disk
+(:mod:`cnnviz.data.stream`) on the local engine or on Ray
+(:mod:`cnnviz.jobs`); every patch keeps its file, so crops are re-read from
+the files (:func:`file_crops`), and the cache is keyed by the folder's file
+list and modification times.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -22,6 +28,10 @@ from ..common.errors import CnnvizError
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, check_model, uint8_batch
+from ..data.stream import decode, list_images, stream_size
+from ..jobs.base import Job, check_engine
+from ..jobs.base import run as run_job
+from ..jobs.merge import merge_top_k
 from ..models.engine import features
 from ..models.evaluate import dataset_inputs
 from ..models.zoo import model_info
@@ -50,6 +60,25 @@ class TopPatches:
     per: str
     stat: str
     from_cache: bool = False
+    files: Optional[list[str]] = None     # over a folder: the file of each image index
+    size: Optional[tuple] = None          # (H, W, C) the files were decoded to
+    report: Optional[dict] = field(default=None)   # over a folder: files read and skipped
+
+    def to_json(self, layer: str) -> dict:
+        """Per channel of ``layer``, best first: values, files (over a folder;
+        else dataset image indices), unit positions and receptive-field boxes."""
+        top = self.layers[layer]
+        channels = []
+        for i, c in enumerate(top.channels):
+            found = top.image_index[i] >= 0
+            where = ({"files": [self.files[n] for n in top.image_index[i][found]]} if self.files is not None
+                     else {"image_index": top.image_index[i][found].tolist()})
+            channels.append({"channel": int(c), "values": top.values[i][found].tolist(), **where,
+                             "position": top.position[i][found].tolist(), "box": top.boxes[i][found].tolist()})
+        out = {"layer": layer, "k": self.k, "per": self.per, "stat": self.stat, "channels": channels}
+        if self.report is not None:
+            out["report"] = self.report
+        return out
 
 
 def parse_channels(spec: Optional[str], n: int) -> np.ndarray:
@@ -69,6 +98,30 @@ def parse_channels(spec: Optional[str], n: int) -> np.ndarray:
     return chosen
 
 
+def _check_request(model, layers, k, channels, per, stat):
+    """Qualified layer names and chosen channels of a request, checked."""
+    if per not in PER or stat not in STATS:
+        raise CnnvizError(f"per must be one of {PER} and stat one of {STATS}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise CnnvizError(f"k must be a whole number of at least 1 (got {k!r})")
+    if isinstance(layers, str):
+        layers = [layers]
+    spatial = spatial_layers(model)
+    names = [qualified_name(model, layer) for layer in layers]
+    if not names:
+        raise CnnvizError(f"no layers given: name at least one of {', '.join(spatial)}")
+    for name in names:
+        if name not in spatial:
+            raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
+    n_channels = {n: int(get_layer(model, n).output.shape[-1]) for n in names}
+    wanted = {qualified_name(model, layer): c for layer, c in (channels or {}).items()}
+    chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32).reshape(-1) for n in names]
+    for name, c in zip(names, chosen):
+        if c.size == 0 or c.min() < 0 or c.max() >= n_channels[name]:
+            raise CnnvizError(f"channels of {name} must be among 0..{n_channels[name] - 1} (got {c.tolist()})")
+    return names, chosen
+
+
 def _step_function(model, layers, channels, k, per, stat):
     """One compiled step: forward a batch, merge its candidates into the running top-k."""
     import tensorflow as tf
@@ -77,7 +130,7 @@ def _step_function(model, layers, channels, k, per, stat):
     gathers = [tf.constant(c, tf.int32) for c in channels]
 
     @tf.function(reduce_retracing=True)
-    def step(x, offset, state):
+    def step(x, images, state):
         outs = sub(x, training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         new_state = []
@@ -85,7 +138,6 @@ def _step_function(model, layers, channels, k, per, stat):
             a = tf.gather(a, idx, axis=-1)
             b, h, w, c = tf.shape(a)[0], tf.shape(a)[1], tf.shape(a)[2], tf.shape(a)[3]
             flat = tf.reshape(a, (b, h * w, c))
-            images = offset + tf.range(b)
             if per == "image":
                 pos = tf.argmax(flat, axis=1, output_type=tf.int32)                      # (B, C)
                 v = tf.reduce_max(flat, axis=1) if stat == "max" else tf.reduce_mean(flat, axis=1)
@@ -124,28 +176,10 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
     """
     import tensorflow as tf
 
-    if per not in PER or stat not in STATS:
-        raise CnnvizError(f"per must be one of {PER} and stat one of {STATS}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise CnnvizError(f"k must be a whole number of at least 1 (got {k!r})")
     check_model(model)
+    names, chosen = _check_request(model, layers, k, channels, per, stat)
     images = uint8_batch(images)
-    if isinstance(layers, str):
-        layers = [layers]
-    spatial = spatial_layers(model)
-    names = [qualified_name(model, layer) for layer in layers]
-    if not names:
-        raise CnnvizError(f"no layers given: name at least one of {', '.join(spatial)}")
-    for name in names:
-        if name not in spatial:
-            raise CnnvizError(f"layer {name} has no spatial output: use one of {', '.join(spatial)}")
     k = min(int(k), _candidates(model, names, len(images), per))     # no more patches than exist
-    n_channels = {n: int(get_layer(model, n).output.shape[-1]) for n in names}
-    wanted = {qualified_name(model, layer): c for layer, c in (channels or {}).items()}
-    chosen = [np.asarray(wanted.get(n, np.arange(n_channels[n])), np.int32).reshape(-1) for n in names]
-    for name, c in zip(names, chosen):
-        if c.size == 0 or c.min() < 0 or c.max() >= n_channels[name]:
-            raise CnnvizError(f"channels of {name} must be among 0..{n_channels[name] - 1} (got {c.tolist()})")
 
     key = _cache_key(model, names, chosen, k, per, stat, images)
     path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
@@ -161,7 +195,7 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
         check(cancel)
         report(progress, start, len(images), "top patches")
         x = dataset_inputs(model, images[start:start + batch_size])
-        state = step(tf.constant(x), tf.constant(start, tf.int32), state)
+        state = step(tf.constant(x), tf.range(start, start + len(x)), state)
     report(progress, len(images), len(images), "top patches")
     check(cancel)
 
@@ -213,6 +247,93 @@ def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndar
     return crops
 
 
+# ---------------------------------------------------------------- image folders
+
+class TopPatchesJob(Job):
+    """Top-k per channel over a stream: each shard's own top-k, merged by
+    keeping the k largest (:func:`cnnviz.jobs.merge.merge_top_k`)."""
+
+    def __init__(self, names, chosen, k, per, stat):
+        self.names, self.chosen, self.k, self.per, self.stat = names, chosen, k, per, stat
+
+    def worker(self, model):
+        import tensorflow as tf
+
+        step = _step_function(model, self.names, self.chosen, self.k, self.per, self.stat)
+
+        def work(shard) -> dict:
+            if not len(shard.index):
+                return self._pack(self.empty())
+            state = [(tf.fill((self.k, len(c)), -np.inf), tf.fill((self.k, len(c)), -1),
+                      tf.zeros((self.k, len(c)), tf.int32)) for c in self.chosen]
+            x = dataset_inputs(model, shard.pixels)
+            state = step(tf.constant(x), tf.constant(shard.index, tf.int32), state)
+            return self._pack([(v.numpy().T, n.numpy().T, p.numpy().T) for v, n, p in state])
+
+        return work
+
+    @staticmethod
+    def _pack(state) -> dict:
+        return {f"{name}_{j}": a for j, triple in enumerate(state) for name, a in zip(("values", "image", "position"), triple)}
+
+    def empty(self):
+        return [(np.full((len(c), 0), -np.inf, np.float32), np.zeros((len(c), 0), np.int32),
+                 np.zeros((len(c), 0), np.int32)) for c in self.chosen]
+
+    def merge(self, total, partial: dict):
+        return [merge_top_k(t, (partial[f"values_{j}"], partial[f"image_{j}"], partial[f"position_{j}"]), self.k)
+                for j, t in enumerate(total)]
+
+
+@api
+def top_patches_files(model, source, layers: Sequence[str], k: int = 9, channels: Optional[dict] = None,
+                      per: str = "image", stat: str = "max", limit: Optional[int] = None, seed: int = 0,
+                      batch_size: int = 256, engine: str = "local", workers: Optional[int] = None,
+                      address: Optional[str] = None, progress: Optional[ProgressFn] = None,
+                      cancel: Optional[CancelToken] = None, cache: bool = True) -> TopPatches:
+    """:func:`top_patches` over an image folder, glob or list of files, streamed
+    from disk (memory flat in the dataset's size): the result's ``files`` name
+    the file of every ``image_index``, ``report`` the files read and skipped.
+    ``limit``: a seeded class-balanced sample of that many files. ``engine``:
+    ``"local"`` (tf.data) or ``"ray"`` (Ray Data; ``address`` of a cluster,
+    else a local Ray instance with ``workers`` model actors); the same result
+    either way."""
+    names, chosen = _check_request(model, layers, k, channels, per, stat)
+    check_engine(engine, address)
+    files = list_images(source, limit, seed)
+    size = stream_size(model)
+    k = min(int(k), _candidates(model, names, len(files), per))
+    key = _files_cache_key(model, names, chosen, k, per, stat, files, size)
+    path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
+    if cache:
+        cached = _read(path, model, names, chosen, k, per, stat)
+        if cached is not None:
+            return cached
+
+    job = TopPatchesJob(names, chosen, k, per, stat)
+    total, read = run_job(job, model, files, size, batch_size, engine, workers, address, progress, cancel)
+    k = min(k, _candidates(model, names, read.read, per))        # unreadable files give no patches
+    widths = [m.shape[2] for m in features(model, dataset_inputs(model, np.zeros((1, *size), np.uint8)),
+                                           tuple(names))]
+    result = {name: _layer_result(model, name, c, width, v[:, :k], i[:, :k], p[:, :k])
+              for name, c, width, (v, i, p) in zip(names, chosen, widths, total)}
+    out = TopPatches(result, k, per, stat, files=files.paths, size=size, report=read.to_json())
+    if cache:
+        _write(path, out)
+    return out
+
+
+def file_crops(result: TopPatches, layer: str, fill: int = 0) -> np.ndarray:
+    """:func:`patch_crops` of a folder result, its images re-read from their
+    files (only the ones that hold a top patch)."""
+    top = result.layers[layer]
+    used = np.unique(top.image_index[top.image_index >= 0])
+    images = np.stack([decode(result.files[i], result.size) for i in used]) if used.size else \
+        np.zeros((1, *result.size), np.uint8)
+    remapped = np.where(top.image_index >= 0, np.searchsorted(used, top.image_index), -1)
+    return patch_crops(replace(top, image_index=remapped), images, fill)
+
+
 # ---------------------------------------------------------------- cache
 
 def _cache_key(model, names, chosen, k, per, stat, images) -> str:
@@ -226,8 +347,22 @@ def _cache_key(model, names, chosen, k, per, stat, images) -> str:
     return digest.hexdigest()[:32]
 
 
+def _files_cache_key(model, names, chosen, k, per, stat, files, size) -> str:
+    """Keyed like :func:`_cache_key`, with the folder's file list, sizes and
+    modification times in place of the pixels (a changed file is a new key)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
+                              k, per, stat, list(size), files.fingerprint()]).encode())
+    for w in model.weights:
+        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    return "files-" + digest.hexdigest()[:32]
+
+
 def _write(path, result: TopPatches) -> None:
     arrays = {"layers": np.array(list(result.layers))}
+    if result.files is not None:
+        arrays.update(files=np.array(result.files, dtype=str), size=np.array(result.size),
+                      report=np.array(json.dumps(result.report)))
     for i, r in enumerate(result.layers.values()):
         arrays.update({f"{i}_channels": r.channels, f"{i}_values": r.values, f"{i}_index": r.image_index,
                        f"{i}_position": r.position, f"{i}_boxes": r.boxes})
@@ -246,6 +381,10 @@ def _read(path, model, names, chosen, k, per, stat) -> Optional[TopPatches]:
                 return None
             layers = {n: LayerTopK(n, f[f"{i}_channels"], f[f"{i}_values"], f[f"{i}_index"],
                                    f[f"{i}_position"], f[f"{i}_boxes"]) for i, n in enumerate(names)}
+            folder = {}
+            if "files" in f:
+                folder = {"files": f["files"].tolist(), "size": tuple(int(v) for v in f["size"]),
+                          "report": json.loads(str(f["report"]))}
     except Exception:  # a damaged cache entry is recomputed, never trusted
         return None
-    return TopPatches(layers, k, per, stat, from_cache=True)
+    return TopPatches(layers, k, per, stat, from_cache=True, **folder)

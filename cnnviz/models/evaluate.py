@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -11,6 +12,8 @@ from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
 from ..data.datasets import load_dataset
 from ..data.images import conform, preprocess
+from ..jobs.base import Job
+from ..jobs.merge import add
 from .predict import check_classifier, probabilities
 from .zoo import input_shape, model_info
 
@@ -71,15 +74,20 @@ def check_dataset_fits(model, dataset: str) -> None:
 
 @api
 def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
-             progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Evaluation:
+             progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None, *, seed: int = 0,
+             engine: str = "local", workers: Optional[int] = None, address: Optional[str] = None) -> Evaluation:
     """Evaluate on ``dataset`` ("mnist", "cifar10" or an image folder; default
-    the model's own) test split, or its first ``limit`` images."""
+    the model's own) test split, or its first ``limit`` images. An image
+    folder streams from disk (``limit``: a seeded class-balanced sample) on
+    the ``engine`` given (see :func:`cnnviz.jobs.run`)."""
     info = model_info(model)
     dataset = dataset or info.dataset
     if dataset is None or dataset == "imagenet":
         raise CnnvizError(f"no test set known for {info.name}: pass --dataset mnist, cifar10 or an image folder")
     check_classifier(model)
     check_dataset_fits(model, dataset)
+    if Path(dataset).is_dir():
+        return _evaluate_stream(model, dataset, limit, seed, engine, workers, address, progress, cancel)
     data = load_dataset(dataset, input_shape(model), progress, cancel)
     x, y = data.x_test[:limit], data.y_test.reshape(-1)[:limit].astype(np.int64)
     probs = probabilities(model, dataset_inputs(model, x), progress=progress, cancel=cancel,
@@ -91,3 +99,45 @@ def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
     return Evaluation(data.name, len(y), loss, float(np.mean(pred == y)),
                       confusion_matrix(y, pred, probs.shape[-1]), list(info.classes or data.classes),
                       y, pred, probs.max(-1))
+
+
+def _evaluate_stream(model, folder, limit, seed, engine, workers, address, progress, cancel) -> Evaluation:
+    """:func:`evaluate` over an image folder streamed from disk: sums of the
+    loss and the confusion matrix, merged by adding."""
+    from ..data.stream import list_images, stream_size
+    from ..jobs.base import check_engine, run
+
+    check_engine(engine, address)
+    files = list_images(folder, limit, seed)
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out < len(files.classes):
+        raise CnnvizError(f"{model_info(model).name} has {n_out} outputs but {folder} has {len(files.classes)} classes")
+    total, _ = run(_EvaluateJob(files.labels, n_out), model, files, stream_size(model), 256, engine, workers,
+                   address, progress, cancel)
+    n = int(total["confusion"].sum())
+    accuracy = float(np.trace(total["confusion"]) / n)
+    return Evaluation(Path(folder).name, n, float(total["loss"] / n), accuracy, total["confusion"],
+                      list(model_info(model).classes or files.classes))
+
+
+class _EvaluateJob(Job):
+    """Loss sum and confusion counts per shard."""
+
+    def __init__(self, labels: np.ndarray, n_classes: int):
+        self.labels, self.n_classes = labels, n_classes
+
+    def worker(self, model):
+        def work(shard) -> dict:
+            y = self.labels[shard.index]
+            probs = probabilities(model, dataset_inputs(model, shard.pixels)) if len(y) else \
+                np.ones((0, self.n_classes), np.float32)
+            loss = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)).astype(np.float64).sum()
+            return {"loss": np.array(loss), "confusion": confusion_matrix(y, probs.argmax(-1), self.n_classes)}
+
+        return work
+
+    def empty(self) -> dict:
+        return {"loss": np.array(0.0), "confusion": np.zeros((self.n_classes, self.n_classes), np.int64)}
+
+    def merge(self, total: dict, partial: dict) -> dict:
+        return add(total, partial)

@@ -1,0 +1,245 @@
+"""Image folders read as a stream: a ``tf.data`` pipeline that lists the
+files, decodes and resizes them in parallel, batches and prefetches while the
+model runs, so memory stays flat whatever the dataset's size.
+
+Files are decoded exactly as single images are (:func:`cnnviz.data.images.read_image`,
+then :func:`~cnnviz.data.images.conform` to the model's size and channels: gray,
+RGBA, 16-bit, any size), inside ``tf.numpy_function`` on ``tf.data``'s parallel
+map (Pillow releases the GIL while it decodes). A file that does not decode
+is skipped and named in the :class:`StreamReport`, never fatal unless nothing
+is readable.
+
+The stream is cut into fixed shards of ``batch_size`` consecutive files of the
+listing. Every engine (this one, and Ray in :mod:`cnnviz.jobs.ray_engine`)
+runs the model on exactly these batches, so their results are equal to the
+bit: a convolution's float sums depend on how a batch is blocked.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from ..common.errors import CnnvizError, short
+from ..common.progress import CancelToken, ProgressFn, check, report
+from .datasets import IMAGE_SUFFIXES
+
+Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+ANY_SIZE = 224          # the side used for a model that takes any size (as load_dataset does)
+
+
+@dataclass
+class ImageFiles:
+    """The files of a dataset in stream order, with class labels and the
+    files that are no images at all (skipped without being opened)."""
+
+    root: str                       # the folder, glob or "files" the listing came from
+    paths: list[str]
+    labels: np.ndarray              # (N,) class index per file
+    classes: list[str]
+    not_images: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def fingerprint(self) -> list:
+        """(path, size, modification time) of every file: what a cache of results over them is keyed by."""
+        out = []
+        for p in self.paths:
+            try:
+                st = os.stat(p)
+                out.append([p, st.st_size, st.st_mtime_ns])
+            except OSError:
+                out.append([p, -1, -1])
+        return out
+
+
+@dataclass
+class Shard:
+    """One batch of the stream: the decoded images of files ``start..start+n``
+    of the listing (those that decoded), and the ones that did not."""
+
+    start: int
+    index: np.ndarray               # (B,) positions in the listing of the decoded images
+    paths: list[str]                # (B,) their files
+    pixels: np.ndarray              # (B, H, W, C) uint8 at the model's size
+    skipped: list[tuple[str, str]]  # (path, reason) of the files of the shard that did not decode
+
+
+@dataclass
+class StreamReport:
+    """What a pass over a dataset read and what it skipped."""
+
+    files: int = 0
+    read: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, shard: Shard) -> None:
+        self.read += len(shard.index)
+        self.skipped.extend(shard.skipped)
+
+    def to_json(self) -> dict:
+        return {"files": self.files, "read": self.read,
+                "skipped": [{"file": f, "reason": r} for f, r in self.skipped]}
+
+    def line(self) -> str:
+        if not self.skipped:
+            return f"read {self.read} images"
+        named = ", ".join(Path(f).name for f, _ in self.skipped[:3]) + (" ..." if len(self.skipped) > 3 else "")
+        return f"read {self.read} images, skipped {len(self.skipped)} unreadable file(s): {named}"
+
+
+# ---------------------------------------------------------------- listing
+
+def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> ImageFiles:
+    """The image files of a folder (``root/<class>/*`` with classes the sorted
+    sub-folder names, or loose images as one class), a glob pattern, or a list
+    of files, in sorted order; with ``limit`` a seeded class-balanced sample
+    of that many (never the first N of the listing)."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        files = _folder(Path(source))
+        root = str(source)
+    else:
+        names = [str(source)] if isinstance(source, (str, os.PathLike)) else [str(s) for s in source]
+        files = _patterns(names)
+        root = names[0] if len(names) == 1 else "files"
+    images = [(p, c) for p, c in files if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+    not_images = [p for p, _ in files if Path(p).suffix.lower() not in IMAGE_SUFFIXES]
+    if not images:
+        found = f" (only {len(not_images)} file(s) that are no images, e.g. {Path(not_images[0]).name})" if not_images else ""
+        raise CnnvizError(f"{root} has no image files{found}: give a folder of JPEG/PNG/BMP/GIF/TIFF images "
+                          f"(one sub-folder per class, or loose), a glob such as 'photos/*.jpg', or image files")
+    classes = sorted({c for _, c in images})
+    lookup = {c: i for i, c in enumerate(classes)}
+    paths = [p for p, _ in images]
+    labels = np.array([lookup[c] for _, c in images], np.int64)
+    if limit is not None:
+        from ..models.training import balanced_subset
+
+        pick = balanced_subset(labels, int(limit), seed)
+        paths, labels = [paths[i] for i in pick], labels[pick]
+    return ImageFiles(root, paths, labels, classes, not_images)
+
+
+def _folder(root: Path) -> list[tuple[str, str]]:
+    """(path, class) of the files in ``root``'s class sub-folders, else its loose files as one class."""
+    visible = lambda p: not p.name.startswith(".")
+    subfolders = sorted(p for p in root.iterdir() if p.is_dir() and visible(p))
+    files = [(str(f), d.name) for d in subfolders for f in sorted(d.iterdir()) if f.is_file() and visible(f)]
+    if not any(Path(p).suffix.lower() in IMAGE_SUFFIXES for p, _ in files):
+        files = [(str(f), root.name) for f in sorted(root.iterdir()) if f.is_file() and visible(f)]
+    return files
+
+
+def _patterns(names: list[str]) -> list[tuple[str, str]]:
+    """(path, class = parent folder name) of files named or matched by glob patterns."""
+    paths = []
+    for name in names:
+        if glob.has_magic(name):
+            matched = sorted(p for p in glob.glob(name, recursive=True) if Path(p).is_file())
+            if not matched:
+                raise CnnvizError(f"no file matches {name}: check the pattern (quote it so the shell leaves it to cnnviz)")
+            paths.extend(matched)
+        elif Path(name).is_file():
+            paths.append(name)
+        else:
+            raise CnnvizError(f"{name} does not exist: give an image folder, a glob such as 'photos/*.jpg', or files")
+    return [(p, Path(p).parent.name) for p in paths]
+
+
+# ---------------------------------------------------------------- decoding
+
+def stream_size(model) -> tuple[int, int, int]:
+    """(H, W, C) the stream decodes to for ``model`` (224 for a side it leaves free)."""
+    from ..models.zoo import input_shape
+
+    h, w, c = input_shape(model)
+    return (h or ANY_SIZE, w or ANY_SIZE, c)
+
+
+def decode(path: str, size: tuple[int, int, int]) -> np.ndarray:
+    """One file as uint8 (H, W, C) at ``size``, converted exactly as a single
+    image is (:func:`~cnnviz.data.images.read_image` then ``conform``)."""
+    from .images import conform, read_image
+
+    return conform(read_image(path), size[:2], size[2])
+
+
+def decode_files(paths: Sequence[str], size) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Decode ``paths``: (positions that decoded, their pixels, (path, reason) of the others)."""
+    ok, pixels, skipped = [], [], []
+    for i, p in enumerate(paths):
+        try:
+            pixels.append(decode(p, size))
+            ok.append(i)
+        except CnnvizError as exc:
+            skipped.append((p, str(exc)))
+        except Exception as exc:    # a decoder failing in its own way: the same skip, with its reason
+            skipped.append((p, short(exc)))
+    stacked = np.stack(pixels) if pixels else np.empty((0, *size), np.uint8)
+    return np.asarray(ok, np.int64), stacked, skipped
+
+
+def _decoded_dataset(paths: list[str], positions: np.ndarray, size, batch_size: int):
+    """The tf.data pipeline: listing positions -> parallel decode -> batches of
+    ``batch_size`` -> prefetch. Each element is (position, pixels, readable,
+    reason); an unreadable file yields zeros and its reason."""
+    import tensorflow as tf
+
+    def load(i):
+        try:
+            return np.int64(i), decode(paths[int(i)], size), True, b""
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, CnnvizError) else short(exc)
+            return np.int64(i), np.zeros(size, np.uint8), False, reason.encode()
+
+    def tf_load(i):
+        index, pixels, readable, reason = tf.numpy_function(load, [i], [tf.int64, tf.uint8, tf.bool, tf.string],
+                                                            stateful=False)
+        pixels.set_shape(size)
+        return index, pixels, readable, reason
+
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(positions, np.int64))
+    ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def shard_starts(n: int, batch_size: int) -> range:
+    """Where each shard of a listing of ``n`` files starts."""
+    return range(0, n, batch_size)
+
+
+def shards(files: ImageFiles, size, batch_size: int = 256, progress: Optional[ProgressFn] = None,
+           cancel: Optional[CancelToken] = None, skip=None, message: str = "reading images") -> Iterator[Shard]:
+    """The stream as :class:`Shard` s, decoded by ``tf.data`` while the caller
+    works on the previous one. ``skip(start)`` true leaves a shard out
+    undecoded (a resumed job's finished work)."""
+    total = len(files)
+    starts = [s for s in shard_starts(total, batch_size) if skip is None or not skip(s)]
+    positions = [np.arange(s, min(s + batch_size, total)) for s in starts]
+    if not starts:
+        return
+    dataset = _decoded_dataset(files.paths, np.concatenate(positions), size, batch_size)
+    for done, (start, (index, pixels, readable, reason)) in enumerate(zip(starts, dataset.as_numpy_iterator())):
+        check(cancel)
+        report(progress, done * batch_size, len(starts) * batch_size, message)
+        yield _shard(files, start, index, pixels, readable, reason)
+    report(progress, 1, 1, message)
+
+
+def _shard(files, start, index, pixels, readable, reason) -> Shard:
+    skipped = [(files.paths[int(i)], r.decode()) for i, r in zip(index[~readable], reason[~readable])]
+    return Shard(start, index[readable], [files.paths[int(i)] for i in index[readable]], pixels[readable], skipped)
+
+
+def check_readable(report_: StreamReport, root: str) -> None:
+    """Refuse a pass in which no file decoded (every one skipped)."""
+    if report_.read == 0:
+        first = report_.skipped[0] if report_.skipped else ("", "no files")
+        raise CnnvizError(f"none of the {report_.files} file(s) of {root} could be read as an image "
+                          f"(e.g. {Path(first[0]).name}: {first[1]}): give JPEG, PNG, BMP, GIF or TIFF files")
+
