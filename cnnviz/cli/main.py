@@ -11,10 +11,10 @@ import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
-from . import attack, explain, inside, models, synthesis
+from . import attack, explain, inside, lab, models, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, inside, synthesis, explain, attack)
+FAMILIES = (models, lab, inside, synthesis, explain, attack)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,7 +68,7 @@ def check_feature_layer(model, layer: str) -> str:
     """The layer's qualified name; an error for a missing layer or the input."""
     import keras
 
-    from ..inside.graph import get_layer, qualified_name
+    from .graph import get_layer, qualified_name
 
     found = get_layer(model, layer)
     if isinstance(found, keras.layers.InputLayer):
@@ -247,7 +247,7 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
     layers are copies, so training leaves the given backbone as it was."""
     import keras
 
-    from ..inside.graph import feature_model
+    from .graph import feature_model
 
     layer = check_feature_layer(backbone, layer or default_feature_layer(backbone))
     copy = keras.models.clone_model(backbone)
@@ -285,7 +285,7 @@ def set_trainable(model, phase: str, freeze_until: Optional[str] = None) -> None
 def _check_freeze_until(backbone, layer: str, freeze_until: Optional[str]) -> None:
     if freeze_until is None:
         return
-    from ..inside.graph import feature_model
+    from .graph import feature_model
 
     names = [lay.name for lay in feature_model(backbone, [layer]).layers]
     if freeze_until not in names:
