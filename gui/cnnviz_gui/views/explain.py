@@ -696,7 +696,11 @@ class ExplainView(View):
         return arrays if len(arrays) > 2 else None
 
     def export_name(self) -> str:
-        return f"explain_{self.selected}" if self.mode.currentData() == "single" else "explain"
+        single = self.mode.currentData() == "single"
+        return f"{super().export_name()}_{self.selected}" if single else super().export_name()
+
+    def export_widgets(self) -> list:
+        return [self.header, self.scroll.widget()]
 
     def settings(self) -> dict:
         return {"ticked": self._ticked(), "selected": self.selected, "mode": self.mode.currentData(),
