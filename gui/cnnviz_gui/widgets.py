@@ -88,6 +88,7 @@ class MosaicCanvas(QWidget):
 
     hovered = Signal(object)        # (index, row, col) or None
     clicked = Signal(int)
+    laid_out = Signal()
 
     GAP = 3
 
@@ -189,6 +190,16 @@ class MosaicCanvas(QWidget):
         self.setMinimumSize(cols * (self.size_ + self.GAP), height)
         self.resize(max(W, cols * (self.size_ + self.GAP)), max(H, height))
         self.update()
+        self.laid_out.emit()
+
+    def height_at_smallest(self, width: int) -> int:
+        """The height all tiles take at ``min_tile`` in ``width`` pixels."""
+        if self.n == 0:
+            return 0
+        th, tw = self.tile_shape
+        cols = max(1, (width + self.GAP) // (self.min_tile + self.GAP))
+        rows = -(-self.n // cols)
+        return rows * (int(round(self.min_tile * th / tw)) + self.caption_height() + self.GAP) + 2
 
     def _tile_h(self) -> int:
         th, tw = self.tile_shape
@@ -297,15 +308,21 @@ class MosaicCanvas(QWidget):
 
 
 class MosaicArea(QScrollArea):
-    """A :class:`MosaicCanvas` that refits itself when the area is resized."""
+    """A :class:`MosaicCanvas` that refits itself when the area is resized.
+    With ``show_all`` it asks its layout for the height that shows every tile
+    at the smallest tile size (for a few tiles on a page that scrolls itself),
+    rather than scrolling them inside a strip."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, show_all: bool = False, **kwargs):
         super().__init__()
         self.canvas = MosaicCanvas(**kwargs)
+        self.show_all = show_all
         self.setWidget(self.canvas)
         self.setWidgetResizable(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setMinimumHeight(60)
+        if show_all:
+            self.canvas.laid_out.connect(self._show_all)
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
@@ -314,6 +331,11 @@ class MosaicArea(QScrollArea):
     def showEvent(self, event):
         super().showEvent(event)
         self._fit()
+
+    def _show_all(self):
+        needed = self.canvas.height_at_smallest(self.maximumViewportSize().width())
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(max(60, needed))
 
     def _fit(self):
         # the size without scroll bars: fitting to the current viewport would make the tiles

@@ -590,7 +590,8 @@ class ExplainView(View):
         overlay = overlay_rgb(s.image.pixels, amap, signed, self.opacity.value() / 100, p)
         heat = (heatmap_rgb(amap, signed, p) * 255).astype(np.uint8) if panel.alone else None
         low, high = scale_limits(amap, signed, p)
-        what = method_values(method) if signed or not result.signed else f"magnitude of the {method_values(method)}"
+        values = method_values(method) + (f" ({result.params['score']})" if "score" in result.params else "")
+        what = values if signed or not result.signed else f"magnitude of the {values}"
         caption = f"{what}{'; red: for the class, blue: against' if signed else ''} (clipped at p{p:g}):"
         notes = [f"class {self._class_text(int(result.targets[0]))}"] + _notes(result)
         panel.show_map(overlay, heat, _params_text(result.params), caption,
