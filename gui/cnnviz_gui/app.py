@@ -21,15 +21,18 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from cnnviz import CnnvizError
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.models import zoo
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
+from .live import LivePlayer
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
+VIDEO_FILTER = "Videos and animated images (*.gif *.mp4 *.avi *.mov *.mkv *.webm *.tif *.tiff);;All files (*)"
 MODEL_FILTER = "Keras models (*.keras *.h5 *.hdf5)"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 RECENT = 10
@@ -46,6 +49,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("cnnviz", "cnnviz-gui")
         self.session = Session(self)
         self.runner = self.session.runner
+        self.live = LivePlayer(self.session)
         self.listing: Optional[list] = None          # cnnviz.inside.summary.zoo_listing(), filled off the GUI thread
         self.browser: Optional[DatasetBrowser] = None
         self.picker: Optional[ModelPicker] = None
@@ -92,6 +96,7 @@ class MainWindow(QMainWindow):
             lambda i: i and self.load_image(SAMPLE_PREFIX + self.sample_box.itemText(i)))
         bar.addWidget(self.sample_box)
         bar.addAction(self.act_browse)
+        bar.addAction(self.act_live)
         bar.addSeparator()
         bar.addAction(self.act_png)
         bar.addAction(self.act_npz)
@@ -158,6 +163,10 @@ class MainWindow(QMainWindow):
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
+        self.live_label = QLabel("")
+        self.live.status.connect(self.live_label.setText)
+        self.live.stopped.connect(lambda: self.act_live.setText("Live…"))
+        status.addPermanentWidget(self.live_label)
         status.addPermanentWidget(self.device)
 
         for keys, slot in ((",", lambda: self.step_channel(-1)), (".", lambda: self.step_channel(+1)),
@@ -184,6 +193,10 @@ class MainWindow(QMainWindow):
         self.act_open_image = self._action("Open image…", self.open_image_dialog, "Ctrl+I")
         self.act_browse = self._action("Dataset…", self.browse_dataset, "Ctrl+D",
                                        "browse MNIST / CIFAR-10 test images or an image folder")
+        self.act_live = self._action("Live…", self.play_video, "Ctrl+L",
+                                     "play a video or an image folder through the model, frame by frame; the views "
+                                     "follow every frame (Esc stops)")
+        self.act_live_folder = self._action("Live from an image folder…", self.play_folder)
         self.act_png = self._action("Export PNG…", lambda: self.export_png(), "Ctrl+E", "save the current view")
         self.act_npz = self._action("Export NPZ…", lambda: self.export_npz(), "Ctrl+Shift+E",
                                     "save the current view's arrays")
@@ -196,6 +209,8 @@ class MainWindow(QMainWindow):
         self.recent_images_menu = menu.addMenu("Recent images")
         menu.addAction(self.act_browse)
         menu.addAction(self._action("Paste image", self.paste_image, QKeySequence.StandardKey.Paste))
+        menu.addAction(self.act_live)
+        menu.addAction(self.act_live_folder)
         menu.addSeparator()
         menu.addAction(self.act_png)
         menu.addAction(self.act_npz)
@@ -524,6 +539,32 @@ class MainWindow(QMainWindow):
     def load_image(self, path: Optional[str], pixels: Optional[np.ndarray] = None, source: Optional[str] = None):
         self.session.load_image(path, pixels=pixels, source=source)
 
+    def play_video(self):
+        """Start live input from a video file, or stop it when playing."""
+        if self.live.playing:
+            self.live.stop()
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Play a video through the model",
+                                              self.settings.value("folders/live", ""), VIDEO_FILTER)
+        if path:
+            self.play(path)
+
+    def play_folder(self):
+        folder = QFileDialog.getExistingDirectory(self, "Play an image folder through the model",
+                                                  self.settings.value("folders/live", ""))
+        if folder:
+            self.play(folder)
+
+    def play(self, path: str):
+        """Play a video file or an image folder through the model (see :mod:`cnnviz_gui.live`)."""
+        try:
+            self.live.play(path)
+        except CnnvizError as exc:
+            self.error(str(exc))
+            return
+        self.settings.setValue("folders/live", str(Path(path).parent))
+        self.act_live.setText("Stop live")
+
     def browse_dataset(self, source: Optional[str] = None, folder: Optional[str] = None):
         if self.browser is None:
             self.browser = DatasetBrowser(self.session, self, self.settings.value("folders/dataset") or None)
@@ -645,6 +686,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ progress, errors
     def cancel_jobs(self):
+        self.live.stop()
         if not self.cancel_button.isVisible():
             return
         self.runner.cancel()
@@ -682,6 +724,7 @@ class MainWindow(QMainWindow):
         self._show_model_label()
 
     def closeEvent(self, event):
+        self.live.stop()
         self._save()
         for dialog in (self.browser, self.picker, self.weights_dialog):
             if dialog is not None:

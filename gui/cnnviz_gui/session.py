@@ -420,15 +420,20 @@ def read_scaled(path: str, progress=None, cancel=None, side: int = WORKING_SIDE)
     else:
         pixels = read_image(path)
     check(cancel)
-    if max(pixels.shape[:2]) > side:
-        from PIL import Image
+    if max(pixels.shape[:2]) > side and progress is not None:
+        progress(0, 0, f"reducing {name} ({pixels.shape[1]}×{pixels.shape[0]})")
+    return shrink(pixels, side)
 
-        if progress is not None:
-            progress(0, 0, f"reducing {name} ({pixels.shape[1]}×{pixels.shape[0]})")
-        image = Image.fromarray(pixels)
-        image.thumbnail((side, side), Image.Resampling.LANCZOS)
-        pixels = np.asarray(image)
-    return pixels
+
+def shrink(pixels: np.ndarray, side: int = WORKING_SIDE) -> np.ndarray:
+    """uint8 pixels with the longer side reduced to at most ``side``."""
+    if max(pixels.shape[:2]) <= side:
+        return pixels
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
 
 
 def describe_path(path: str) -> str:

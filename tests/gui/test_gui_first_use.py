@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 import test_gui  # noqa: E402
 from PySide6.QtCore import QPoint, QRect, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
-from test_gui import open_image, open_model  # noqa: E402
+from test_gui import hover, open_image, open_model  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def test_the_digit_pad_joins_fast_strokes(qtbot, window):
     open_model(qtbot, window)
     pad = window.draw_pad
     qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(30, 100))
-    qtbot.mouseMove(pad, QPoint(200, 100))                           # one fast move across the pad
+    hover(pad, QPoint(200, 100), Qt.MouseButton.LeftButton)           # one fast move across the pad
     qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=QPoint(200, 100))
     assert pad.canvas[100, 30:201].min() == 255                      # a line, not two dots
     assert pad.digit()[100 // pad.SCALE, 5:24].min() > 0

@@ -93,9 +93,9 @@ class MapPanel(QFrame):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setWordWrap(True)
             self.row.addWidget(label)
-        self.heatmap.setVisible(alone)
         self.heatmap.setToolTip("the map alone")
         box.addLayout(self.row)
+        self.heatmap.setVisible(alone)              # only now: shown before it has a parent, it would be a window
         self.caption = heading("")
         self.colorbar = ColorBar(ABS_CMAP, width=110)
         self.notes = heading("")
