@@ -157,4 +157,5 @@ class LivePlayer(QObject):
         self._shown.append(time.perf_counter())
         rate = self.rate()
         self.status.emit(f"live: {self.session.image.source}" + (f" · {rate:.1f} frames/s" if rate else ""))
+        self._timer.stop()                           # counted from this frame, not from the one before
         self._schedule()
