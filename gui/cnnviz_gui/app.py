@@ -367,6 +367,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, spec: str, weights: str = "imagenet"):
         self.model_label.setText(f"loading {Path(str(spec)).name}…")
+        self._select_in_model_box()                  # the box names the loaded model until the new one is
         self.session.load_model(spec, weights)
 
     def ask_for_weights(self, spec: str):
