@@ -87,6 +87,13 @@ class MapPanel(QFrame):
         box.setContentsMargins(6, 6, 6, 6)
         self.title = heading(f"<b>{method_label(method)}</b>")
         box.addWidget(self.title)
+        self.warning = heading("")                  # above the map: seen before its colours are believed
+        self.warning.setStyleSheet("color: #b00020")
+        self.logit_button = QPushButton("Use the logit score")
+        self.logit_button.setToolTip("measure the class's pre-softmax logit, which does not saturate")
+        self.logit_button.clicked.connect(lambda: self.use_logit.emit(self.method))
+        box.addWidget(self.warning)
+        box.addWidget(self.logit_button)
         self.row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self.overlay, self.heatmap = QLabel(), QLabel()
         for label in (self.overlay, self.heatmap):
@@ -99,13 +106,8 @@ class MapPanel(QFrame):
         self.caption = heading("")
         self.colorbar = ColorBar(ABS_CMAP, width=110)
         self.notes = heading("")
-        self.warning = heading("")
-        self.warning.setStyleSheet("color: #b00020")
-        self.logit_button = QPushButton("Use the logit score")
-        self.logit_button.setToolTip("measure the class's pre-softmax logit, which does not saturate")
-        self.logit_button.clicked.connect(lambda: self.use_logit.emit(self.method))
         self.faithfulness = heading("")
-        for widget in (self.caption, self.colorbar, self.notes, self.warning, self.logit_button, self.faithfulness):
+        for widget in (self.caption, self.colorbar, self.notes, self.faithfulness):
             box.addWidget(widget)
         self.set_warning(None)
         box.addStretch(1)
