@@ -132,7 +132,7 @@ _DECLARED = (
            fixed={"plus": True}, aliases=("gradcampp", "gradcam_plus_plus")),
     Method("guided_gradcam", "Guided Grad-CAM", guided_gradcam, "guided gradient × Grad-CAM",
            (_LAYER, _BATCH)),
-    Method("occlusion", "Occlusion", occlusion, "drop in the class score (see score) when covered", (
+    Method("occlusion", "Occlusion", occlusion, "drop in the class score when covered", (
         Option("patch", int, None, "side of the square covered, in pixels (default: from the image size)",
                optional=True, minimum=1),
         Option("stride", int, None, "step between patches, in pixels (default: half the patch)",

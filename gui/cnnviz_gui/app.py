@@ -7,13 +7,15 @@ examples), with the input and the prediction always in view.
 """
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
@@ -22,17 +24,22 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
 from cnnviz import CnnvizError
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.models import zoo
-from cnnviz.models.predict import check_classifier
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
+from .live import LivePlayer
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
+VIDEO_FILTER = "Videos and animated images (*.gif *.mp4 *.avi *.mov *.mkv *.webm *.tif *.tiff);;All files (*)"
 MODEL_FILTER = "Keras models (*.keras *.h5 *.hdf5)"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 RECENT = 10
+DEFAULT_SIZE = QSize(1500, 900)
+FRAME_MARGIN = QSize(16, 48)          # what a window manager's frame and title bar usually take
+QT_XCB_PACKAGES = ("libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 "
+                   "libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1")   # Debian/Ubuntu names
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "imagenet": "ImageNet"}
 
 
@@ -42,6 +49,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("cnnviz", "cnnviz-gui")
         self.session = Session(self)
         self.runner = self.session.runner
+        self.live = LivePlayer(self.session)
         self.listing: Optional[list] = None          # cnnviz.inside.summary.zoo_listing(), filled off the GUI thread
         self.browser: Optional[DatasetBrowser] = None
         self.picker: Optional[ModelPicker] = None
@@ -55,6 +63,7 @@ class MainWindow(QMainWindow):
         s.layer_changed.connect(self._layer_changed)
         s.model_failed.connect(self._model_failed)
         s.weights_needed.connect(self.ask_for_weights)
+        s.code_needed.connect(self.ask_to_run_code)
         s.error.connect(self.error)
         self.runner.progress.connect(self._on_progress)
         self.runner.busy.connect(self._on_busy)
@@ -87,6 +96,7 @@ class MainWindow(QMainWindow):
             lambda i: i and self.load_image(SAMPLE_PREFIX + self.sample_box.itemText(i)))
         bar.addWidget(self.sample_box)
         bar.addAction(self.act_browse)
+        bar.addAction(self.act_live)
         bar.addSeparator()
         bar.addAction(self.act_png)
         bar.addAction(self.act_npz)
@@ -153,6 +163,10 @@ class MainWindow(QMainWindow):
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
+        self.live_label = QLabel("")
+        self.live.status.connect(self.live_label.setText)
+        self.live.stopped.connect(lambda: self.act_live.setText("Live…"))
+        status.addPermanentWidget(self.live_label)
         status.addPermanentWidget(self.device)
 
         for keys, slot in ((",", lambda: self.step_channel(-1)), (".", lambda: self.step_channel(+1)),
@@ -162,7 +176,7 @@ class MainWindow(QMainWindow):
         for i in range(len(self.views)):
             QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, activated=lambda i=i: self.tabs.setCurrentIndex(i))
         self.setAcceptDrops(True)
-        self.resize(1500, 900)
+        self.resize(first_size(self.screen().availableGeometry()))
 
     def _action(self, text, slot, shortcut=None, tip=None):
         action = QAction(text, self)
@@ -179,6 +193,10 @@ class MainWindow(QMainWindow):
         self.act_open_image = self._action("Open image…", self.open_image_dialog, "Ctrl+I")
         self.act_browse = self._action("Dataset…", self.browse_dataset, "Ctrl+D",
                                        "browse MNIST / CIFAR-10 test images or an image folder")
+        self.act_live = self._action("Live…", self.play_video, "Ctrl+L",
+                                     "play a video or an image folder through the model, frame by frame; the views "
+                                     "follow every frame (Esc stops)")
+        self.act_live_folder = self._action("Live from an image folder…", self.play_folder)
         self.act_png = self._action("Export PNG…", lambda: self.export_png(), "Ctrl+E", "save the current view")
         self.act_npz = self._action("Export NPZ…", lambda: self.export_npz(), "Ctrl+Shift+E",
                                     "save the current view's arrays")
@@ -191,6 +209,8 @@ class MainWindow(QMainWindow):
         self.recent_images_menu = menu.addMenu("Recent images")
         menu.addAction(self.act_browse)
         menu.addAction(self._action("Paste image", self.paste_image, QKeySequence.StandardKey.Paste))
+        menu.addAction(self.act_live)
+        menu.addAction(self.act_live_folder)
         menu.addSeparator()
         menu.addAction(self.act_png)
         menu.addAction(self.act_npz)
@@ -347,6 +367,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, spec: str, weights: str = "imagenet"):
         self.model_label.setText(f"loading {Path(str(spec)).name}…")
+        self._select_in_model_box()                  # the box names the loaded model until the new one is
         self.session.load_model(spec, weights)
 
     def ask_for_weights(self, spec: str):
@@ -354,6 +375,30 @@ class MainWindow(QMainWindow):
         self.weights_dialog = WeightsDialog(self.session, spec, self)
         self.weights_dialog.rejected.connect(self._show_model_label)
         self.weights_dialog.open()
+
+    def ask_to_run_code(self, spec: str, lambdas: str):
+        """A model file with Lambda layers: say what loading it means, and
+        load it only if the user allows its code to run."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "cnnviz: run this model's code?",
+                          f"{Path(spec).name} contains Lambda layers ({lambdas}).", parent=self)
+        box.setInformativeText(
+            "A Lambda layer is Python code stored in the model file. Loading the model runs that code on this "
+            "computer, with your rights: it can read, change or delete your files and reach the network, like any "
+            "program you start. Allow it only if you trust where the file comes from (e.g. you saved it yourself).")
+        self.run_code_button = box.addButton("Run its code and load it", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+        def answered(button):
+            if button is self.run_code_button:
+                self.model_label.setText(f"loading {Path(spec).name}…")
+                self.session.load_model(spec, unsafe=True)
+            else:
+                self._show_model_label()
+
+        box.buttonClicked.connect(answered)
+        self.code_dialog = box
+        box.open()
 
     def _model_failed(self, spec: str, weights: str, message: str):
         self._show_model_label()
@@ -423,16 +468,15 @@ class MainWindow(QMainWindow):
         if Path(s.model_spec).suffix.lower() in MODEL_SUFFIXES:
             self._remember("models", str(Path(s.model_spec).resolve()))
         self._select_in_model_box()
-        mnist = s.info.dataset == "mnist"
+        mnist = s.model_dataset() == "mnist"
         self.draw_pad.setVisible(mnist)
         self.draw_title.setVisible(mnist)
         self.prediction.clear()
-        try:
-            check_classifier(s.model)
+        if s.not_classifier:
+            self._prediction_failed(s.not_classifier)
+        else:
             self._show_prediction_title()
-        except CnnvizError as exc:
-            self._prediction_failed(str(exc))
-        self.statusBar().clearMessage()
+        self.prediction.setVisible(False)                   # no empty bars before there is an image
         self.input_view.show_pixels(None)
         self.layers.blockSignals(True)
         self.layers.setRowCount(len(s.rows))
@@ -453,6 +497,9 @@ class MainWindow(QMainWindow):
             self.splitter.setSizes([sizes[0] + grow, sizes[1], sizes[2] - grow])
         self.layers.blockSignals(False)
         self._layer_changed()
+        if s.not_classifier:                               # said at load time, naming the file
+            self.statusBar().showMessage(f"{s.not_classifier.splitlines()[0]} Its layers, maps, filters and unit "
+                                         "pages work; Explain and Adversarial need class scores.", 30000)
 
     # ------------------------------------------------------------ layers and channels
     def _row_selected(self, row: int):
@@ -493,12 +540,37 @@ class MainWindow(QMainWindow):
     def load_image(self, path: Optional[str], pixels: Optional[np.ndarray] = None, source: Optional[str] = None):
         self.session.load_image(path, pixels=pixels, source=source)
 
+    def play_video(self):
+        """Start live input from a video file, or stop it when playing."""
+        if self.live.playing:
+            self.live.stop()
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Play a video through the model",
+                                              self.settings.value("folders/live", ""), VIDEO_FILTER)
+        if path:
+            self.play(path)
+
+    def play_folder(self):
+        folder = QFileDialog.getExistingDirectory(self, "Play an image folder through the model",
+                                                  self.settings.value("folders/live", ""))
+        if folder:
+            self.play(folder)
+
+    def play(self, path: str):
+        """Play a video file or an image folder through the model (see :mod:`cnnviz_gui.live`)."""
+        try:
+            self.live.play(path)
+        except CnnvizError as exc:
+            self.error(str(exc))
+            return
+        self.settings.setValue("folders/live", str(Path(path).parent))
+        self.act_live.setText("Stop live")
+
     def browse_dataset(self, source: Optional[str] = None, folder: Optional[str] = None):
         if self.browser is None:
             self.browser = DatasetBrowser(self.session, self, self.settings.value("folders/dataset") or None)
             self.browser.picked.connect(lambda pixels, path, text: self.load_image(path, pixels=pixels, source=text))
-        dataset = self.session.info.dataset if self.session.info else None
-        source = source or (dataset if dataset in ("mnist", "cifar10") else "folder")
+        source = source or self.session.model_dataset() or "folder"
         self.browser.show()
         self.browser.raise_()
         if folder is not None or self.browser.name is None or source != self.browser.source.currentData():
@@ -552,9 +624,10 @@ class MainWindow(QMainWindow):
         s.predictions("predict", self._show_predictions, self._prediction_failed)
 
     def _show_prediction_title(self):
-        trained = self.session.info.trained
-        self.prediction_title.setText("<b>Prediction</b> (top 5)" + ("" if trained else
-                                                                     " — <b>untrained model</b>: meaningless"))
+        s = self.session
+        waiting = ": open an image to see what the model makes of it" if s.image is None else ""
+        self.prediction_title.setText("<b>Prediction</b> (top 5)" + waiting + (
+            "" if s.info.trained else " — <b>untrained model</b>: meaningless"))
 
     def _show_predictions(self, predictions):
         self._show_prediction_title()
@@ -590,7 +663,7 @@ class MainWindow(QMainWindow):
         from cnnviz.common.fileio import atomic_path
 
         with atomic_path(path) as tmp:
-            if not view.grab().save(str(tmp), "PNG"):
+            if not view.export_image().save(str(tmp), "PNG"):
                 self.error(f"could not write {path}: check the folder is writable")
                 return None
         self.statusBar().showMessage(f"saved {path}", 5000)
@@ -614,6 +687,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ progress, errors
     def cancel_jobs(self):
+        self.live.stop()
         if not self.cancel_button.isVisible():
             return
         self.runner.cancel()
@@ -651,12 +725,21 @@ class MainWindow(QMainWindow):
         self._show_model_label()
 
     def closeEvent(self, event):
+        self.live.stop()
         self._save()
         for dialog in (self.browser, self.picker, self.weights_dialog):
             if dialog is not None:
                 dialog.close()
         self.runner.shutdown(timeout=3.0)
         super().closeEvent(event)
+
+
+def first_size(available: QRect) -> QSize:
+    """The window's size at its first start: 1500x900, or less to fit the
+    screen's free area with room for the window frame (the status bar, the
+    progress and Cancel stay on screen)."""
+    return QSize(min(DEFAULT_SIZE.width(), available.width() - FRAME_MARGIN.width()),
+                 min(DEFAULT_SIZE.height(), available.height() - FRAME_MARGIN.height()))
 
 
 def _shipped_cards() -> dict:
@@ -671,11 +754,36 @@ def _shipped_cards() -> dict:
     return rows
 
 
+def xcb_problem() -> Optional[str]:
+    """Why Qt's X11 platform plugin (xcb, Linux's default) cannot load, as one
+    line with the fix, or None. Qt itself would abort with lines that name the
+    plugin but not the system library it lacks."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or (platform and not platform.startswith("xcb")) or \
+            (not platform and os.environ.get("XDG_SESSION_TYPE") == "wayland"):
+        return None
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    if not plugin.is_file():
+        return None
+    try:
+        ctypes.CDLL(str(plugin))
+    except OSError as exc:
+        missing = str(exc).split(":")[0].strip()
+        return (f"cnnviz-gui: Qt cannot open a window: the system library {missing} is missing. Install what Qt "
+                f"needs on Linux: sudo apt-get install {QT_XCB_PACKAGES} (or run without a display: "
+                "QT_QPA_PLATFORM=offscreen)")
+    return None
+
+
 def main(argv=None, settings: Optional[QSettings] = None) -> int:
     argv = sys.argv if argv is None else argv
     if any(a in ("-h", "--help") for a in argv[1:]):
         print(__doc__.strip())
         return 0
+    problem = xcb_problem() if QApplication.instance() is None else None
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("cnnviz")
     window = MainWindow(settings)

@@ -23,17 +23,21 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 import cnnviz
+from cnnviz.common.progress import check
 from cnnviz.common.runtime import setup_devices
 from cnnviz.data.datasets import load_dataset
-from cnnviz.data.images import prepare, read_image
+from cnnviz.data.images import normalize_image, prepare, read_image
 from cnnviz.inside.activations import activations, spatial_layers
 from cnnviz.inside.summary import summarize
 from cnnviz.models import zoo
-from cnnviz.models.predict import predict
+from cnnviz.models.predict import check_classifier, predict
 
 from .workers import Runner
 
 KNOWN_DATASETS = ("mnist", "cifar10")
+DATASET_BY_SHAPE = {(28, 28, 1): "mnist", (32, 32, 3): "cifar10"}   # input shape -> the test set that fits it
+WORKING_SIDE = 1024     # a larger photo is kept at this longer side: every model's input is far smaller
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 
 
 def _nbytes(value: Any, depth: int = 0) -> int:
@@ -130,6 +134,17 @@ def start_tensorflow() -> str:
     return device
 
 
+def _not_classifier(model, spec: str) -> Optional[str]:
+    """Why ``model`` (loaded from ``spec``) gives no class scores, naming its
+    file rather than the Keras model's own name, or None for a classifier."""
+    try:
+        check_classifier(model)
+    except cnnviz.CnnvizError as exc:
+        name = cnnviz.model_info(model).name
+        return str(exc).replace(name, Path(spec).name, 1)
+    return None
+
+
 def model_key(spec: str, weights) -> str:
     """What identifies a model's weights for caching: its name or file (with
     the file's modification time) and the weights it was loaded with."""
@@ -145,6 +160,7 @@ class Session(QObject):
     channel_changed = Signal()
     model_failed = Signal(str, str, str)      # spec, weights, message
     weights_needed = Signal(str)              # a VGG16 name whose ImageNet weights are not cached
+    code_needed = Signal(str, str)            # a model file with Lambda layers (their names): run its code?
     error = Signal(str)
 
     def __init__(self, parent: Optional[QObject] = None):
@@ -157,6 +173,7 @@ class Session(QObject):
         self.rows: list[LayerRow] = []
         self.model_key: Optional[str] = None
         self.model_spec: Optional[str] = None
+        self.not_classifier: Optional[str] = None     # why the model gives no class scores (named by its file)
         self.image = None                     # cnnviz.data.images.LoadedImage, prepared for self.model
         self.raw: Optional[tuple[np.ndarray, str, Optional[str]]] = None   # (pixels as read, source, path)
         self.image_key: Optional[str] = None
@@ -215,9 +232,11 @@ class Session(QObject):
         return self._wanted.get(view)
 
     # ------------------------------------------------------------ model
-    def load_model(self, spec: str, weights: str = "imagenet", check_weights: bool = True) -> None:
+    def load_model(self, spec: str, weights: str = "imagenet", check_weights: bool = True,
+                   unsafe: bool = False) -> None:
         """Load a zoo model or a model file off the GUI thread. A VGG16 name
-        whose ImageNet weights are not cached emits ``weights_needed`` instead."""
+        whose ImageNet weights are not cached emits ``weights_needed``, a file
+        with Lambda layers ``code_needed`` (unless ``unsafe``), instead."""
         spec = str(spec)
         key = model_key(spec, weights)
 
@@ -226,15 +245,23 @@ class Session(QObject):
                 return self._models[key]
             if (check_weights and spec in zoo.VGG16_NAMES and weights == "imagenet"
                     and not zoo.vgg16_weights_available(zoo.VGG16_NAMES[spec])):
-                return None
-            progress(0, 0, f"loading {Path(spec).name}")
-            model = cnnviz.load_model(spec, weights=weights)
+                return "weights"
+            path = Path(spec)
+            if not unsafe and path.is_file() and path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+                lambdas = zoo._lambda_layers(path)
+                if lambdas:
+                    return "code", ", ".join(lambdas)
+            progress(0, 0, f"loading {path.name}")
+            model = cnnviz.load_model(spec, weights=weights, unsafe=unsafe)
             progress(0, 0, "reading its layers")
             return model, summarize(model), spatial_layers(model)
 
         def done(result):
-            if result is None:
+            if result == "weights":
                 self.weights_needed.emit(spec)
+                return
+            if result[0] == "code":
+                self.code_needed.emit(spec, result[1])
                 return
             self._models[key] = result
             self._models.move_to_end(key)
@@ -247,6 +274,7 @@ class Session(QObject):
     def _set_model(self, spec, key, model, summary, spatial):
         self.model, self.summary, self.model_spec, self.model_key = model, summary, spec, key
         self.info = cnnviz.model_info(model)
+        self.not_classifier = _not_classifier(model, spec)
         self.rows = _rows(summary, set(spatial))
         first = next((r.name for r in self.rows if r.spatial), self.rows[0].name if self.rows else None)
         self.layer, self.channel = first, 0
@@ -272,9 +300,11 @@ class Session(QObject):
         model, source = self.model, source or str(path)
 
         def work(progress, cancel):
-            raw = pixels if pixels is not None else read_image(path)
+            raw = pixels if pixels is not None else read_scaled(path, progress, cancel)
             if model is None:
                 return raw, None, None
+            check(cancel)
+            progress(0, 0, f"preparing {Path(source).name} for the model")
             image = prepare(raw, model, source)
             return raw, image, hashlib.sha1(np.ascontiguousarray(image.x).tobytes()).hexdigest()[:16]
 
@@ -331,11 +361,19 @@ class Session(QObject):
         return self.cache.get(self.key("activations", layer=self.layer))
 
     # ------------------------------------------------------------ datasets
+    def model_dataset(self) -> Optional[str]:
+        """The test set that fits the model: its own (from its card), else the
+        one its input shape matches (28x28x1: MNIST, 32x32x3: CIFAR-10), or None."""
+        if self.model is None:
+            return None
+        if self.info.dataset in KNOWN_DATASETS:
+            return self.info.dataset
+        return DATASET_BY_SHAPE.get(tuple(self.model.inputs[0].shape[1:]))
+
     def patch_dataset_name(self) -> Optional[str]:
-        """The dataset top patches come from: the model's own test set, or the
-        image folder the user chose."""
-        dataset = self.info.dataset if self.info else None
-        return dataset if dataset in KNOWN_DATASETS else self.folder
+        """The dataset top patches come from: the test set that fits the model,
+        or the image folder the user chose."""
+        return self.model_dataset() or self.folder
 
     def dataset(self, name: str, progress=None, cancel=None, input_shape: Optional[tuple] = None):
         """A dataset, loaded once per session (thread-safe)."""
@@ -355,6 +393,47 @@ class Session(QObject):
 
 
 _MISSING = object()
+
+
+def read_scaled(path: str, progress=None, cancel=None, side: int = WORKING_SIDE) -> np.ndarray:
+    """An image file as uint8 pixels with the longer side at most ``side``:
+    a JPEG decoded straight at a reduced scale (Pillow's ``draft``: the
+    decoder skips the detail, so a 6000x4000 photo takes a fraction of a
+    second), any other format read whole and reduced once. The app keeps this,
+    so a model switch does not read the file again."""
+    name = Path(str(path)).name
+    if progress is not None:
+        progress(0, 0, f"reading {name}")
+    if Path(str(path)).suffix.lower() in JPEG_SUFFIXES and Path(str(path)).is_file():
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                if progress is not None:
+                    progress(0, 0, f"decoding {name} ({image.width}×{image.height}) at a reduced size")
+                image.draft("RGB", (side, side))
+                image.thumbnail((side, side))
+                pixels = normalize_image(np.asarray(image.convert("RGB" if image.mode not in ("L", "RGB")
+                                                                  else image.mode)), name)
+        except OSError:
+            pixels = read_image(path)                      # let cnnviz say what is wrong with the file
+    else:
+        pixels = read_image(path)
+    check(cancel)
+    if max(pixels.shape[:2]) > side and progress is not None:
+        progress(0, 0, f"reducing {name} ({pixels.shape[1]}×{pixels.shape[0]})")
+    return shrink(pixels, side)
+
+
+def shrink(pixels: np.ndarray, side: int = WORKING_SIDE) -> np.ndarray:
+    """uint8 pixels with the longer side reduced to at most ``side``."""
+    if max(pixels.shape[:2]) <= side:
+        return pixels
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
 
 
 def describe_path(path: str) -> str:

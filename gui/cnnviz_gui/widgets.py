@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
                                QSizePolicy, QStyle, QVBoxLayout, QWidget)
 
@@ -88,6 +88,7 @@ class MosaicCanvas(QWidget):
 
     hovered = Signal(object)        # (index, row, col) or None
     clicked = Signal(int)
+    laid_out = Signal()
 
     GAP = 3
 
@@ -189,6 +190,16 @@ class MosaicCanvas(QWidget):
         self.setMinimumSize(cols * (self.size_ + self.GAP), height)
         self.resize(max(W, cols * (self.size_ + self.GAP)), max(H, height))
         self.update()
+        self.laid_out.emit()
+
+    def height_at_smallest(self, width: int) -> int:
+        """The height all tiles take at ``min_tile`` in ``width`` pixels."""
+        if self.n == 0:
+            return 0
+        th, tw = self.tile_shape
+        cols = max(1, (width + self.GAP) // (self.min_tile + self.GAP))
+        rows = -(-self.n // cols)
+        return rows * (int(round(self.min_tile * th / tw)) + self.caption_height() + self.GAP) + 2
 
     def _tile_h(self) -> int:
         th, tw = self.tile_shape
@@ -297,15 +308,21 @@ class MosaicCanvas(QWidget):
 
 
 class MosaicArea(QScrollArea):
-    """A :class:`MosaicCanvas` that refits itself when the area is resized."""
+    """A :class:`MosaicCanvas` that refits itself when the area is resized.
+    With ``show_all`` it asks its layout for the height that shows every tile
+    at the smallest tile size (for a few tiles on a page that scrolls itself),
+    rather than scrolling them inside a strip."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, show_all: bool = False, **kwargs):
         super().__init__()
         self.canvas = MosaicCanvas(**kwargs)
+        self.show_all = show_all
         self.setWidget(self.canvas)
         self.setWidgetResizable(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setMinimumHeight(60)
+        if show_all:
+            self.canvas.laid_out.connect(self._show_all)
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
@@ -314,6 +331,11 @@ class MosaicArea(QScrollArea):
     def showEvent(self, event):
         super().showEvent(event)
         self._fit()
+
+    def _show_all(self):
+        needed = self.canvas.height_at_smallest(self.maximumViewportSize().width())
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(max(60, needed))
 
     def _fit(self):
         # the size without scroll bars: fitting to the current viewport would make the tiles
@@ -383,10 +405,14 @@ class ImageLabel(QLabel):
 
 class InputView(QLabel):
     """The image as the model sees it (its input size), with the receptive
-    field of the unit under the mouse drawn on it."""
+    field of the unit under the mouse drawn on it; until there is one, what
+    to do to open one."""
+
+    HINT = ("<b>No image yet.</b><br>Open one: <i>File › Open image</i> (Ctrl+I), drag and drop a file here, "
+            "paste one (Ctrl+V), pick a <i>sample photo</i> or a <i>Dataset…</i> image in the toolbar")
 
     def __init__(self, size: int = 280):
-        super().__init__("Open an image: File > Open image, drag and drop, Ctrl+V, a sample photo, or a dataset image")
+        super().__init__(self.HINT)
         self.size_ = size
         self.pixels = None
         self.box = None
@@ -408,7 +434,7 @@ class InputView(QLabel):
 
     def _paint(self):
         if self.pixels is None:
-            self.setPixmap(QPixmap())
+            self.setText(self.HINT)
             return
         pixmap, scale = fit_pixmap(self.pixels, self.size_)
         if self.box is not None:
@@ -461,7 +487,8 @@ class PredictionPanel(QWidget):
 class DrawPad(QLabel):
     """Draw a digit with the mouse (white on black, like MNIST); ``drawn``
     fires with the 28x28 uint8 image while drawing (at most every 150 ms) and
-    when a stroke ends."""
+    when a stroke ends. Successive mouse positions are joined by a thick line,
+    so a fast stroke stays a stroke rather than a trail of dots."""
 
     SIZE, SCALE = 28, 8
     drawn = Signal(object)
@@ -469,6 +496,7 @@ class DrawPad(QLabel):
     def __init__(self):
         super().__init__()
         self.canvas = np.zeros((self.SIZE * self.SCALE,) * 2, np.uint8)
+        self._last: Optional[tuple[int, int]] = None        # the stroke's previous mouse position (x, y)
         self.setFixedSize(self.SIZE * self.SCALE, self.SIZE * self.SCALE)
         self.setToolTip("draw a digit with the left button; right-click clears")
         self._live = QTimer(self)
@@ -491,22 +519,34 @@ class DrawPad(QLabel):
         self.canvas[:] = 0
         self._paint()
 
+    def stroke(self, start: tuple[int, int], end: tuple[int, int]) -> None:
+        """Paint the pen's path from ``start`` to ``end`` (x, y in widget pixels):
+        every pixel near the segment between them."""
+        (x0, y0), (x1, y1) = start, end
+        y, x = np.ogrid[:self.canvas.shape[0], :self.canvas.shape[1]]
+        dx, dy = x1 - x0, y1 - y0
+        t = np.clip(((x - x0) * dx + (y - y0) * dy) / max(dx * dx + dy * dy, 1e-9), 0, 1)
+        self.canvas[(x - x0 - t * dx) ** 2 + (y - y0 - t * dy) ** 2 <= (1.4 * self.SCALE) ** 2] = 255
+
     def mousePressEvent(self, event):
         if event.button() == Qt.MouseButton.RightButton:
             self.clear()
         else:
+            self._last = None
             self.mouseMoveEvent(event)
 
     def mouseMoveEvent(self, event):
         if event.buttons() & Qt.MouseButton.LeftButton:
             p = event.position().toPoint()
-            y, x = np.ogrid[:self.canvas.shape[0], :self.canvas.shape[1]]
-            self.canvas[(y - p.y()) ** 2 + (x - p.x()) ** 2 <= (1.4 * self.SCALE) ** 2] = 255
+            here = (p.x(), p.y())
+            self.stroke(self._last or here, here)
+            self._last = here
             self._paint()
             if not self._live.isActive():
                 self._live.start()
 
     def mouseReleaseEvent(self, event):
         if event.button() == Qt.MouseButton.LeftButton:
+            self._last = None
             self._live.stop()
             self._emit()

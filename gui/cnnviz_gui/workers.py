@@ -91,7 +91,7 @@ class Runner(QObject):
         self._update_busy()
 
     def _update_busy(self) -> None:
-        if not any(v not in self._quiet for v in self._current):
+        if not self.busy_now():
             self.busy.emit(False)
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -103,6 +103,10 @@ class Runner(QObject):
         end = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, end - time.monotonic()))
+
+    def busy_now(self) -> bool:
+        """Whether a job (but a quiet one) is queued or running for some view."""
+        return any(v not in self._quiet for v in self._current)
 
     def running(self, view: str) -> bool:
         return view in self._current

@@ -65,6 +65,18 @@ def open_image(qtbot, window, spec="skimage:camera"):
     qtbot.waitUntil(lambda: window.prediction.text() != "", timeout=30000)
 
 
+def hover(widget, pos, buttons=Qt.MouseButton.NoButton):
+    """Move the mouse over ``widget`` to ``pos`` (with ``buttons`` held): the
+    event sent to the widget itself (``qtbot.mouseMove`` goes through the
+    platform's cursor, and the offscreen platform sometimes drops it)."""
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+
+    event = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(widget.mapToGlobal(pos)),
+                        Qt.MouseButton.NoButton, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
 def maps_of(window):
     return window.session.cached_maps()
 
@@ -101,7 +113,7 @@ def test_browse_layers_hover_and_unit_page(qtbot, window):
     assert low == 0.0
     canvas = lv.grid.canvas
     corner = canvas.tile_rect(0).topLeft() + QPoint(1, 1)
-    qtbot.mouseMove(canvas, corner)
+    hover(canvas, corner)
     qtbot.waitUntil(lambda: "sees input rows" in window.statusBar().currentMessage(), timeout=5000)
     assert "conv2 channel 0 unit (0, 0)" in window.statusBar().currentMessage()
     assert "rows 0-7, columns 0-7" in window.statusBar().currentMessage()        # RF 8 at the corner
@@ -120,6 +132,7 @@ def test_browse_layers_hover_and_unit_page(qtbot, window):
     qtbot.waitUntil(lambda: uv.synthesis is not None, timeout=60000)
     assert "drives channel 6" in uv.synth_caption.text()
     qtbot.waitUntil(lambda: not window.runner.running("unit.patches"), timeout=60000)
+    assert window._last_error is None and QApplication.activeWindow() is window    # else keys go elsewhere
     shot(window, "unit_conv2_6")
     qtbot.keyClick(window, Qt.Key.Key_Comma)
     assert window.session.channel == 5 and uv.synthesis is None                 # channel 5 not synthesized

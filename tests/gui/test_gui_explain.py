@@ -99,7 +99,7 @@ def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tm
     view.mode.setCurrentIndex(view.mode.findData("single"))
     view.methods.setCurrentRow(view.methods.count() - 1)                     # LIME
     assert view.selected == "lime" and list(view.panels) == ["lime"] and view.panels["lime"].alone
-    assert set(view.form.editors) == {"samples", "segmentation", "segments", "features", "hide_color", "seed"}
+    assert set(view.form.editors) == {"samples", "segmentation", "segments", "features", "hide_color", "seed", "score"}
     view.form.editors["samples"][1].setValue(1)                           # the library refuses: inline
     qtbot.waitUntil(lambda: view.form.error.isVisible(), timeout=10000)
     assert "LIME needs at least 2" in view.form.error.text()
@@ -121,7 +121,7 @@ def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tm
     assert [layers.itemText(i) for i in range(layers.count())] == ["auto", "conv1", "pool1", "conv2", "pool2", "conv3"]
     layers.setCurrentIndex(layers.findText("pool2"))
     qtbot.waitUntil(lambda: maps_ready(view) and "layer=pool2" in view.panels["gradcam"].title.text(), timeout=30000)
-    assert view.export_name() == "explain_gradcam"
+    assert view.export_name() == "explain_mnist_cnn_gradcam"
     layers.setCurrentIndex(layers.findText("conv3"))
     qtbot.waitUntil(lambda: maps_ready(view) and view.options["gradcam"] == {"layer": "conv3"}, timeout=30000)
     open_model(qtbot, window, "lenet")                                     # no conv3: Grad-CAM's default again

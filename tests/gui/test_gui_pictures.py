@@ -9,6 +9,7 @@ pytest.importorskip("pytestqt")
 import test_gui  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
+from conftest import needs_data  # noqa: E402
 from test_gui import open_image, open_model, shot  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
@@ -71,6 +72,8 @@ def test_zero_everywhere_means_zero(qtbot, window):
     assert "zero everywhere" in uv.map_stats.text() and "silent" in uv.overlay_caption.text()
 
 
+@needs_data
+@pytest.mark.data
 def test_saturated_occlusion_and_lime_are_flagged(qtbot, window):
     open_model(qtbot, window)
     data = window.session.dataset("mnist", input_shape=(28, 28, 1))

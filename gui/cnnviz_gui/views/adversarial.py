@@ -60,7 +60,8 @@ class AdversarialView(View):
         self._run_later.setSingleShot(True)
         self._run_later.setInterval(400)
         self._run_later.timeout.connect(self._attack)
-        box = QVBoxLayout(scroll_page(self))
+        self.page = scroll_page(self)
+        box = QVBoxLayout(self.page)
         self.settings_group = self._controls()
         box.addWidget(self.settings_group)
         self.summary = heading("")
@@ -398,7 +399,7 @@ class AdversarialView(View):
                 "success": np.array(bool(r.success[0])), "success_8bit": np.array(bool(r.rounded_success[0]))}
 
     def export_name(self) -> str:
-        return f"adversarial_{self.method.currentData()}"
+        return f"{super().export_name()}_{self.method.currentData()}"
 
     def settings(self) -> dict:
         return {"method": self.method.currentData(), "norm": self.norm.currentData()}

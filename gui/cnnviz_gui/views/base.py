@@ -8,14 +8,14 @@ A new view is one module: subclass :class:`View`, implement :meth:`refresh`
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QWidget
-
-from cnnviz import CnnvizError
-from cnnviz.models.predict import check_classifier
 
 from ..session import Session
 
@@ -33,6 +33,7 @@ class View(QWidget):
     def __init__(self, session: Session):
         super().__init__()
         self.session = session
+        self.page: Optional[QWidget] = None    # the content inside the view's scroll area, if it has one
         self._pending = {"model", "image", "layer", "channel"}
         self._current = False
         session.model_changed.connect(lambda: self._changed("model"))
@@ -81,10 +82,8 @@ class View(QWidget):
         s = self.session
         if s.model is None:
             return "No model loaded: pick one in the toolbar or File > Open model."
-        try:
-            check_classifier(s.model)
-        except CnnvizError as exc:
-            return f"Nothing to {action}: {exc}"
+        if s.not_classifier:
+            return f"Nothing to {action}: {s.not_classifier}"
         return no_image if s.image is None else None
 
     def jobs(self, suffix: str) -> str:
@@ -102,6 +101,38 @@ class View(QWidget):
         """Take back what :meth:`settings` gave (possibly from an older version)."""
 
     def export_name(self) -> str:
+        """A file name (no suffix) naming what is shown: the view, the model,
+        the layer (views that use one), so exports of different things differ."""
+        return "_".join(safe_name(part) for part in (self.name, self.model_name(),
+                                                      self.session.layer if self.uses_layers else None) if part)
+
+    def model_name(self) -> Optional[str]:
         s = self.session
-        layer = (s.layer or "").replace("/", "_")
-        return f"{self.name}_{layer}" if layer else self.name
+        if s.model_spec is None:
+            return None
+        path = Path(s.model_spec)
+        return path.stem if path.suffix else s.model_spec
+
+    def export_widgets(self) -> list[QWidget]:
+        """What *Export PNG* draws, top to bottom: the view's whole content
+        (beyond what is scrolled into sight), without scroll bars."""
+        return [self.page] if self.page is not None else [self]
+
+    def export_image(self) -> QImage:
+        """The widgets of :meth:`export_widgets` rendered whole, one under the other."""
+        shots = [w.grab() for w in self.export_widgets() if w.isVisible()]
+        width, height = max((p.width() for p in shots), default=1), sum(p.height() for p in shots) or 1
+        image = QImage(width, height, QImage.Format.Format_RGB32)
+        image.fill(self.palette().color(self.backgroundRole()))
+        painter = QPainter(image)
+        y = 0
+        for pixmap in shots:
+            painter.drawPixmap(0, y, pixmap)
+            y += pixmap.height()
+        painter.end()
+        return image
+
+
+def safe_name(text) -> str:
+    """``text`` fit for a file name."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", str(text)).strip("_")

@@ -87,25 +87,27 @@ class MapPanel(QFrame):
         box.setContentsMargins(6, 6, 6, 6)
         self.title = heading(f"<b>{method_label(method)}</b>")
         box.addWidget(self.title)
+        self.warning = heading("")                  # above the map: seen before its colours are believed
+        self.warning.setStyleSheet("color: #b00020")
+        self.logit_button = QPushButton("Use the logit score")
+        self.logit_button.setToolTip("measure the class's pre-softmax logit, which does not saturate")
+        self.logit_button.clicked.connect(lambda: self.use_logit.emit(self.method))
+        box.addWidget(self.warning)
+        box.addWidget(self.logit_button)
         self.row = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self.overlay, self.heatmap = QLabel(), QLabel()
         for label in (self.overlay, self.heatmap):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setWordWrap(True)
             self.row.addWidget(label)
-        self.heatmap.setVisible(alone)
         self.heatmap.setToolTip("the map alone")
         box.addLayout(self.row)
+        self.heatmap.setVisible(alone)              # only now: shown before it has a parent, it would be a window
         self.caption = heading("")
         self.colorbar = ColorBar(ABS_CMAP, width=110)
         self.notes = heading("")
-        self.warning = heading("")
-        self.warning.setStyleSheet("color: #b00020")
-        self.logit_button = QPushButton("Use the logit score")
-        self.logit_button.setToolTip("measure the class's pre-softmax logit, which does not saturate")
-        self.logit_button.clicked.connect(lambda: self.use_logit.emit(self.method))
         self.faithfulness = heading("")
-        for widget in (self.caption, self.colorbar, self.notes, self.warning, self.logit_button, self.faithfulness):
+        for widget in (self.caption, self.colorbar, self.notes, self.faithfulness):
             box.addWidget(widget)
         self.set_warning(None)
         box.addStretch(1)
@@ -590,7 +592,8 @@ class ExplainView(View):
         overlay = overlay_rgb(s.image.pixels, amap, signed, self.opacity.value() / 100, p)
         heat = (heatmap_rgb(amap, signed, p) * 255).astype(np.uint8) if panel.alone else None
         low, high = scale_limits(amap, signed, p)
-        what = method_values(method) if signed or not result.signed else f"magnitude of the {method_values(method)}"
+        values = method_values(method) + (f" ({result.params['score']})" if "score" in result.params else "")
+        what = values if signed or not result.signed else f"magnitude of the {values}"
         caption = f"{what}{'; red: for the class, blue: against' if signed else ''} (clipped at p{p:g}):"
         notes = [f"class {self._class_text(int(result.targets[0]))}"] + _notes(result)
         panel.show_map(overlay, heat, _params_text(result.params), caption,
@@ -696,7 +699,11 @@ class ExplainView(View):
         return arrays if len(arrays) > 2 else None
 
     def export_name(self) -> str:
-        return f"explain_{self.selected}" if self.mode.currentData() == "single" else "explain"
+        single = self.mode.currentData() == "single"
+        return f"{super().export_name()}_{self.selected}" if single else super().export_name()
+
+    def export_widgets(self) -> list:
+        return [self.header, self.scroll.widget()]
 
     def settings(self) -> dict:
         return {"ticked": self._ticked(), "selected": self.selected, "mode": self.mode.currentData(),

@@ -221,6 +221,9 @@ class LayerView(View):
         self.open_unit.emit(channel)
 
     # -------------------------------------------------------------- export
+    def export_widgets(self) -> list:
+        return [self.header, self.controls, self.grid.canvas, self.filters_header, self.filters.canvas]
+
     def export_arrays(self):
         s = self.session
         if self.maps is None:

@@ -39,7 +39,8 @@ class UnitView(View):
         self.top: Optional[tuple] = None             # (dataset name, LayerTopK of the whole layer)
         self.crops: Optional[np.ndarray] = None      # (k, r, r, ch) of the current channel
         self.synthesis = None
-        box = QVBoxLayout(scroll_page(self))
+        self.page = scroll_page(self)
+        box = QVBoxLayout(self.page)
         top = QHBoxLayout()
         self.header = heading("")
         top.addWidget(self.header, 1)
@@ -115,8 +116,7 @@ class UnitView(View):
         row.addWidget(self.folder_button)
         row.addWidget(self.patches_title, 1)
         col.addLayout(row)
-        self.patches = MosaicArea(min_tile=84, max_tile=150, labels_below=True)
-        self.patches.setMinimumHeight(150)
+        self.patches = MosaicArea(show_all=True, min_tile=84, max_tile=150, labels_below=True)
         self.patches.canvas.clicked.connect(self._patch_clicked)
         self.patches.canvas.setToolTip("click a patch to open its whole image")
         col.addWidget(self.patches, 1)
@@ -383,6 +383,9 @@ class UnitView(View):
         self.image_picked.emit(data.x_test[index], f"{self._dataset_label(dataset)} #{index} (label {name})")
 
     # -------------------------------------------------------------- export
+    def export_name(self) -> str:
+        return f"{super().export_name()}_ch{self.session.channel}"
+
     def export_arrays(self):
         s = self.session
         if s.model is None or s.row() is None or not s.row().spatial:
