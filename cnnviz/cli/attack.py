@@ -21,12 +21,11 @@ def parse_eps(text: str) -> float:
             eps = float(num) / float(den)
         else:
             eps = float(value)
-        if not math.isfinite(eps) or eps < 0:
+        if not math.isfinite(eps):
             raise ValueError(eps)
         return eps
     except (ValueError, ZeroDivisionError):
-        raise CnnvizError(f"cannot read eps {text!r}: give a number of 0 or more like 0.3, or a fraction like "
-                          "8/255") from None
+        raise CnnvizError(f"cannot read eps {text!r}: give a finite number like 0.3 or a fraction like 8/255") from None
 
 
 def parse_eps_list(text: str) -> list[float]:
