@@ -23,9 +23,11 @@ def parse_eps(text: str) -> float:
             eps = float(value)
         if not math.isfinite(eps):
             raise ValueError(eps)
-        return eps
     except (ValueError, ZeroDivisionError):
         raise CnnvizError(f"cannot read eps {text!r}: give a finite number like 0.3 or a fraction like 8/255") from None
+    if eps < 0:
+        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel units")
+    return eps
 
 
 def parse_eps_list(text: str) -> list[float]:

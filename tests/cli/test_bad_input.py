@@ -103,7 +103,7 @@ def test_bad_numbers_refused_before_any_work(capsys, tmp_path, command, option, 
 
 
 @pytest.mark.parametrize("command, value", [(c, v) for c in ("attack", "robustness")
-                                              for v in ("nan", "-0.1", "abc", "1/0", "inf", "0,nan")])
+                                              for v in ("nan", "-0.1", "abc", "1/0", "inf", "0,nan", "0,-1/255")])
 def test_bad_eps(capsys, tmp_path, command, value):
     code, _, err = run(capsys, *argv_for(command, tmp_path), f"--eps={value}")
     assert_one_line_error(code, err, "eps")
@@ -262,13 +262,24 @@ def test_compare_on_a_model_without_class_scores(capsys, tmp_path):
     assert_one_line_error(code, err, "single output unit")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--methods", ","], "--methods is empty"),
-    (["--methods", "saliency", "--option", "occlusion.patch=4"], "not being run"),
+@pytest.mark.parametrize("command, argv, message", [
+    ("explain", ["--methods", ","], "--methods is empty"),
+    ("compare", ["--methods", ","], "--methods is empty"),
+    ("explain", ["--methods", "saliency", "--option", "occlusion.patch=4"], "not being run"),
+    ("compare", ["--methods", "saliency", "--option", "lime.samples=10"], "not being run"),
+    ("synthesize", ["--class", ",", "--layer", "conv1"], "give either --layer"),
+    ("robustness", ["--method", ","], "--method needs at least one"),
+    ("robustness", ["--eps", ","], "--eps needs at least one value"),
 ])
-def test_explain_method_choices(capsys, tmp_path, argv, message):
-    code, _, err = run(capsys, *argv_for("explain", tmp_path), *argv)
+def test_empty_lists_and_options_for_methods_not_run(capsys, tmp_path, command, argv, message):
+    code, _, err = run(capsys, *argv_for(command, tmp_path), *argv)
     assert_one_line_error(code, err, message)
+    assert written(tmp_path) == []
+
+
+def test_no_classes_to_synthesize(capsys, tmp_path):
+    code, _, err = run(capsys, "synthesize", "mnist_small", "--class", " , ", "-o", str(tmp_path / "s.png"))
+    assert_one_line_error(code, err, "no classes given")
 
 
 @needs_data
