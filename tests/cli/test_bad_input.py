@@ -297,6 +297,15 @@ def test_top_patches_k_bounded_by_what_exists(capsys, tmp_path):
     assert "-k 1000 is more than the 5 patches" in err
 
 
+def test_top_patches_figure_is_one_image_per_channel_row():
+    """An axes per crop made -k 1000 draw 64,000 axes for minutes; a row is one image."""
+    from cnnviz.plots.inside import top_patches_figure
+
+    crops = np.zeros((64, 50, 8, 8, 1), np.uint8)
+    fig = top_patches_figure(crops, np.ones((64, 50)), list(range(64)), "conv2", (8, 8))
+    assert len(fig.axes) == 64 and max(fig.get_size_inches()) <= 40
+
+
 # ---------------------------------------------------------------- outputs never replace each other
 
 def test_same_named_images_get_distinct_reports(capsys, tmp_path):
