@@ -154,9 +154,12 @@ def register(sub, model_opts) -> None:
     p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo")
     p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
-    p.add_argument("-o", "--output", type=figure_output, default="explain.png", help="report figure (one per image: NAME_IMAGE.png)")
-    p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the image, 0 to 1 (default 0.5)")
-    p.add_argument("--json", metavar="FILE", type=json_output, help="write predictions and method details as JSON (- for stdout)")
+    p.add_argument("-o", "--output", type=figure_output, default="explain.png",
+                   help="report figure (one per image: NAME_IMAGE.png)")
+    p.add_argument("--alpha", type=fraction, default=0.5,
+                   help="opacity of the maps over the image, 0 to 1 (default 0.5)")
+    p.add_argument("--json", metavar="FILE", type=json_output,
+                   help="write predictions and method details as JSON (- for stdout)")
     p.add_argument("--npz", metavar="FILE", type=data_output, help="write the raw maps as NPZ")
     p.set_defaults(func=cmd_explain)
 
