@@ -188,6 +188,9 @@ def bad_files(tmp_path_factory):
     import imageio.v3 as iio
 
     iio.imwrite(folder / "nan.tif", pixels)
+    colour = np.random.default_rng(1).random((20, 20, 3)).astype(np.float32)
+    colour[0, :9] = np.nan                           # 9 pixels, 27 values
+    iio.imwrite(folder / "nan_rgb.tif", colour)
     inputs = keras.Input((28, 28, 1))
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
     keras.Model(inputs, outputs).save(folder / "good.keras")
@@ -225,7 +228,8 @@ def test_unknown_layer_class_named_in_full(capsys, bad_files):
 @pytest.mark.parametrize("command", IMAGE_COMMANDS)
 @pytest.mark.parametrize("name, message", [("photos", "is a folder, not an image file"),
                                            ("broken.png", "cannot read"),
-                                           ("nan.tif", "9 value(s) that are not finite")])
+                                           ("nan.tif", "9 pixel(s) that are not finite"),
+                                           ("nan_rgb.tif", "9 pixel(s) that are not finite")])
 def test_bad_images_refused(capsys, tmp_path, bad_files, command, name, message):
     argv = argv_for(command, tmp_path)
     argv[argv.index("skimage:camera")] = str(bad_files / name)
