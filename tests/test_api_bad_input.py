@@ -172,6 +172,14 @@ def test_model_without_class_scores(tiny_cnn):
             call()
 
 
+@pytest.mark.parametrize("limit", [0, -5, 2.5, float("nan")])
+def test_evaluate_limit(limit):
+    from cnnviz.models import build_model
+
+    with pytest.raises(CnnvizError, match="limit must be a whole number"):
+        evaluate(build_model("mnist_small"), "mnist", limit=limit)
+
+
 def test_evaluate_refuses_another_dataset_than_the_card():
     from cnnviz.models import build_model
 

@@ -8,8 +8,8 @@ import math
 import sys
 
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, data_output, emit_json, figure_output, nonnegative_float, nonnegative_int, open_model,
-                     positive_float, positive_int, save)
+from .common import (MODEL_HELP, ProgressBar, data_output, emit_json, figure_output, nonnegative_float,
+                     nonnegative_int, open_model, positive_float, positive_int, save)
 
 
 def parse_eps(text: str) -> float:
@@ -21,12 +21,14 @@ def parse_eps(text: str) -> float:
             eps = float(num) / float(den)
         else:
             eps = float(value)
-        if not math.isfinite(eps) or eps < 0:
+        if not math.isfinite(eps):
             raise ValueError(eps)
-        return eps
     except (ValueError, ZeroDivisionError):
-        raise CnnvizError(f"cannot read eps {text!r}: give a number of 0 or more like 0.3, or a fraction like "
-                          "8/255") from None
+        raise CnnvizError(f"cannot read eps {text!r}: give a finite number like 0.3 or a fraction like 8/255") from None
+    if eps < 0:
+        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] "
+                          "pixel units")
+    return eps
 
 
 def parse_eps_list(text: str) -> list[float]:

@@ -185,9 +185,12 @@ def register(sub, model_opts) -> None:
                                              "--out-dir also a folder or a glob such as 'photos/*.jpg'")
     p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
-    p.add_argument("-o", "--output", type=figure_output, default="explain.png", help="report figure (one per image: NAME_IMAGE.png)")
-    p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the image, 0 to 1 (default 0.5)")
-    p.add_argument("--json", metavar="FILE", type=json_output, help="write predictions and method details as JSON (- for stdout)")
+    p.add_argument("-o", "--output", type=figure_output, default="explain.png",
+                   help="report figure (one per image: NAME_IMAGE.png)")
+    p.add_argument("--alpha", type=fraction, default=0.5,
+                   help="opacity of the maps over the image, 0 to 1 (default 0.5)")
+    p.add_argument("--json", metavar="FILE", type=json_output,
+                   help="write predictions and method details as JSON (- for stdout)")
     p.add_argument("--npz", metavar="FILE", type=data_output, help="write the raw maps as NPZ")
     group = p.add_argument_group("a whole folder (--out-dir)")
     group.add_argument("--out-dir", metavar="DIR", help="stream every image of the folder/glob/files given and write "

@@ -19,7 +19,7 @@ def cmd_synthesize(args) -> int:
     if (args.layer is None) == (args.classes is None):
         raise CnnvizError("give either --layer L (filter images) or --class C (class images)")
     if args.classes is not None:
-        targets = [c.strip() for c in args.classes.split(",")]
+        targets = [c.strip() for c in args.classes.split(",") if c.strip()]
         result = synthesize_class(model, targets, seed=args.seed, progress=ProgressBar(), cache=args.cache, **options)
         names = [model_info(model).classes[i] for i in result.indices]
         title = f"{model.name}: class model visualization ({result.settings.steps} steps)"

@@ -82,9 +82,10 @@ def normalize_image(image: np.ndarray, source: str = "image") -> np.ndarray:
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
     elif image.dtype.kind == "f":
-        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+        finite = np.isfinite(image)
+        bad = int(np.count_nonzero(~(finite.all(axis=-1) if image.ndim == 3 else finite)))
         if bad:
-            raise CnnvizError(f"{source} has {bad} value(s) that are not finite (NaN or inf): it is not a picture "
+            raise CnnvizError(f"{source} has {bad} pixel(s) that are not finite (NaN or inf): it is not a picture "
                               "cnnviz can show a model; fix or replace the file")
         image = exposure.rescale_intensity(image, in_range=(0.0, 1.0) if image.max() <= 1 else "image",
                                            out_range=(0.0, 1.0))

@@ -33,10 +33,10 @@ def spatial_layers(model) -> list[str]:
 def activations(model, images: np.ndarray, layers: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
     """Activation maps ``{layer: (N, h, w, C)}`` for preprocessed ``images``
     (N, H, W, C); default layers: every spatial layer."""
-    images = model_batch(model, images)
     spatial = spatial_layers(model)
     if not spatial:
         raise CnnvizError(f"{model.name} has no layer with spatial (H, W, C) output: activation maps need a CNN")
+    images = model_batch(model, images)
     names = [qualified_name(model, name) for name in (layers or spatial)]
     for name in names:
         if name not in spatial:

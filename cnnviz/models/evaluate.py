@@ -84,6 +84,8 @@ def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
     dataset = dataset or info.dataset
     if dataset is None or dataset == "imagenet":
         raise CnnvizError(f"no test set known for {info.name}: pass --dataset mnist, cifar10 or an image folder")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise CnnvizError(f"limit must be a whole number of at least 1 (got {limit!r})")
     check_classifier(model)
     check_dataset_fits(model, dataset)
     if Path(dataset).is_dir():

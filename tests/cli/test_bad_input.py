@@ -103,7 +103,7 @@ def test_bad_numbers_refused_before_any_work(capsys, tmp_path, command, option, 
 
 
 @pytest.mark.parametrize("command, value", [(c, v) for c in ("attack", "robustness")
-                                              for v in ("nan", "-0.1", "abc", "1/0", "inf", "0,nan")])
+                                              for v in ("nan", "-0.1", "abc", "1/0", "inf", "0,nan", "0,-1/255")])
 def test_bad_eps(capsys, tmp_path, command, value):
     code, _, err = run(capsys, *argv_for(command, tmp_path), f"--eps={value}")
     assert_one_line_error(code, err, "eps")
@@ -188,6 +188,9 @@ def bad_files(tmp_path_factory):
     import imageio.v3 as iio
 
     iio.imwrite(folder / "nan.tif", pixels)
+    colour = np.random.default_rng(1).random((20, 20, 3)).astype(np.float32)
+    colour[0, :9] = np.nan                           # 9 pixels, 27 values
+    iio.imwrite(folder / "nan_rgb.tif", colour)
     inputs = keras.Input((28, 28, 1))
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
     keras.Model(inputs, outputs).save(folder / "good.keras")
@@ -225,7 +228,8 @@ def test_unknown_layer_class_named_in_full(capsys, bad_files):
 @pytest.mark.parametrize("command", IMAGE_COMMANDS)
 @pytest.mark.parametrize("name, message", [("photos", "is a folder, not an image file"),
                                            ("broken.png", "cannot read"),
-                                           ("nan.tif", "9 value(s) that are not finite")])
+                                           ("nan.tif", "9 pixel(s) that are not finite"),
+                                           ("nan_rgb.tif", "9 pixel(s) that are not finite")])
 def test_bad_images_refused(capsys, tmp_path, bad_files, command, name, message):
     argv = argv_for(command, tmp_path)
     argv[argv.index("skimage:camera")] = str(bad_files / name)
@@ -262,13 +266,24 @@ def test_compare_on_a_model_without_class_scores(capsys, tmp_path):
     assert_one_line_error(code, err, "single output unit")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--methods", ","], "--methods is empty"),
-    (["--methods", "saliency", "--option", "occlusion.patch=4"], "not being run"),
+@pytest.mark.parametrize("command, argv, message", [
+    ("explain", ["--methods", ","], "--methods is empty"),
+    ("compare", ["--methods", ","], "--methods is empty"),
+    ("explain", ["--methods", "saliency", "--option", "occlusion.patch=4"], "not being run"),
+    ("compare", ["--methods", "saliency", "--option", "lime.samples=10"], "not being run"),
+    ("synthesize", ["--class", ",", "--layer", "conv1"], "give either --layer"),
+    ("robustness", ["--method", ","], "--method needs at least one"),
+    ("robustness", ["--eps", ","], "--eps needs at least one value"),
 ])
-def test_explain_method_choices(capsys, tmp_path, argv, message):
-    code, _, err = run(capsys, *argv_for("explain", tmp_path), *argv)
+def test_empty_lists_and_options_for_methods_not_run(capsys, tmp_path, command, argv, message):
+    code, _, err = run(capsys, *argv_for(command, tmp_path), *argv)
     assert_one_line_error(code, err, message)
+    assert written(tmp_path) == []
+
+
+def test_no_classes_to_synthesize(capsys, tmp_path):
+    code, _, err = run(capsys, "synthesize", "mnist_small", "--class", " , ", "-o", str(tmp_path / "s.png"))
+    assert_one_line_error(code, err, "no classes given")
 
 
 @needs_data
@@ -284,6 +299,15 @@ def test_top_patches_k_bounded_by_what_exists(capsys, tmp_path):
     data = json.loads(out)
     assert code == 0 and data["k"] == 5 and all(len(c["values"]) == 5 for c in data["channels"])
     assert "-k 1000 is more than the 5 patches" in err
+
+
+def test_top_patches_figure_is_one_image_per_channel_row():
+    """An axes per crop made -k 1000 draw 64,000 axes for minutes; a row is one image."""
+    from cnnviz.plots.inside import top_patches_figure
+
+    crops = np.zeros((64, 50, 8, 8, 1), np.uint8)
+    fig = top_patches_figure(crops, np.ones((64, 50)), list(range(64)), "conv2", (8, 8))
+    assert len(fig.axes) == 64 and max(fig.get_size_inches()) <= 40
 
 
 # ---------------------------------------------------------------- outputs never replace each other

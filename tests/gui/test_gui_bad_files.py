@@ -88,7 +88,7 @@ def test_open_model_with_a_bad_file(qtbot, window, monkeypatch, dialogs, bad_fil
 
 @pytest.mark.parametrize("name, message", [
     ("photos", "is a folder, not an image file"), ("broken.png", "cannot read"),
-    ("nan.tif", "9 value(s) that are not finite"),
+    ("nan.tif", "9 pixel(s) that are not finite"),
 ])
 def test_open_image_with_a_bad_file(qtbot, window, monkeypatch, dialogs, bad_files, name, message):
     window.load_model("mnist_small")
