@@ -8,7 +8,7 @@ from conftest import needs_data
 from cnnviz import CnnvizError, load_model
 from cnnviz.attribution.cam import gradcam, upsample_to_input
 from cnnviz.attribution.gradients import guided_backprop, integrated_gradients, saliency, smoothgrad
-from cnnviz.attribution.lime import Superpixels, classifier_function, lime, pixel_image
+from cnnviz.attribution.lime import SEGMENTATIONS, Superpixels, classifier_function, lime, pixel_image
 from cnnviz.attribution.occlusion import occlusion, positions
 from cnnviz.attribution.registry import METHODS, explain, explain_one, method_name, parse_options
 
@@ -298,6 +298,18 @@ def test_superpixel_count_is_kept_under_control():
     for algorithm in ("quickshift", "slic", "felzenszwalb"):
         count = len(np.unique(Superpixels(algorithm, 50)(noisy)))
         assert 20 <= count <= 120, (algorithm, count)
+
+
+@needs_data
+def test_superpixel_count_on_cifar_images_is_within_half_and_twice_the_wanted():
+    """quickshift gave 12-32 superpixels on most 32x32 CIFAR-10 images (its
+    kernel cannot go below 1 pixel): the documented 25-100 for segments=50."""
+    from cnnviz.data.datasets import load_dataset
+
+    images = load_dataset("cifar10").x_test[:30] / 255.0
+    for algorithm in SEGMENTATIONS:
+        counts = [len(np.unique(Superpixels(algorithm, 50)(image))) for image in images]
+        assert 25 <= min(counts) and max(counts) <= 100, (algorithm, counts)
 
 
 # ---------------------------------------------------------------- the shipped models
