@@ -82,7 +82,7 @@ def cmd_attack(args) -> int:
            else f"away from {result.classes[result.labels[0]]}")
     title = (f"{model_info(model).name}: {result.method.upper()} {_norm_text(result.norm)} "
              f"eps {_eps_text(result.eps, result.norm)}, {aim}")
-    save(attack_figure(result, title=title), args.output)
+    save(attack_figure(result, title=title), args.output, model)
     return 0
 
 

@@ -11,9 +11,10 @@ def cmd_filters(args) -> int:
     from ..inside.filters import filter_weights
     from ..plots.inside import filters_figure
 
-    weights = filter_weights(open_model(args), args.layer, args.normalize)
+    model = open_model(args)
+    weights = filter_weights(model, args.layer, args.normalize)
     print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
-    save(filters_figure(weights, args.max_filters), args.output)
+    save(filters_figure(weights, args.max_filters), args.output, model)
     if args.npz:
         save_npz(args.npz, kernel=weights.kernel, images=weights.images)
     return 0
@@ -34,7 +35,7 @@ def cmd_activations(args) -> int:
         print(f"{name}: {m.shape}")
         display = image.pixels[..., 0] if image.pixels.shape[-1] == 1 else image.pixels
         fig = activation_figure(shown[name][0], name, display, args.overlay, args.scope, args.max_channels)
-        save(fig, per_item_path(args.output, name, len(maps) > 1))
+        save(fig, per_item_path(args.output, name, len(maps) > 1), model)
     if args.npz:
         save_npz(args.npz, **{name.replace("/", "__"): m for name, m in maps.items()})
     return 0
@@ -67,7 +68,7 @@ def cmd_top_patches(args) -> int:
     else:
         print(f"{layer}: top-{args.k} of {len(images)} {data.name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))
-    save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
+    save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output, model)
     return 0
 
 
@@ -87,7 +88,7 @@ def cmd_erf(args) -> int:
         print(f"{args.layer}: theoretical field {erf.theoretical.size[0]:g} px, effective field {erf.size:g} px "
               f"({erf.mass:.0%} of the gradient mass, {summary['images']} images)")
     if args.output:
-        save(erf_figure(erf, args.layer), args.output)
+        save(erf_figure(erf, args.layer), args.output, model)
     return 0
 
 

@@ -45,7 +45,7 @@ def cmd_synthesize(args) -> int:
         for row in rows:
             extra = f"  p={row['probability']:.4f} {row['name']}" if "probability" in row else ""
             print(f"{result.target} {row['index']}: activation {row['activation']:.4f}{extra}")
-    save(synthesis_figure(result, names, title), args.output)
+    save(synthesis_figure(result, names, title), args.output, model)
     if args.npz:
         save_npz(args.npz, images=result.images, indices=result.indices, activations=result.activations,
                   history=result.history)
