@@ -3,7 +3,6 @@ what it does (attribution maps), and how faithful each method's maps are."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError

@@ -43,7 +43,7 @@ def cmd_activations(args) -> int:
 
 def cmd_top_patches(args) -> int:
     from ..inside.receptive import receptive_field
-    from ..inside.top_patches import parse_channels, patch_crops, top_patches
+    from ..inside.top_patches import parse_channels, patch_crops, silent_channels, top_patches
     from ..plots.inside import top_patches_figure
 
     model = open_model(args)
@@ -59,16 +59,20 @@ def cmd_top_patches(args) -> int:
     top = result.layers[layer]
     crops = patch_crops(top, images)
     field = receptive_field(model, layer).size
+    silent = silent_channels(model, top, len(images))
     if args.json:
         emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": args.k, "per": args.per,
                     "stat": args.stat, "channels": [
                         {"channel": int(c), "values": top.values[i].tolist(), "image_index": top.image_index[i].tolist(),
-                         "position": top.position[i].tolist(), "box": top.boxes[i].tolist()}
+                         "position": top.position[i].tolist(), "box": top.boxes[i].tolist(),
+                         "silent": silent.get(int(c), "")}
                         for i, c in enumerate(top.channels)]}, "-")
     else:
         print(f"{layer}: top-{args.k} of {len(images)} {data.name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))
-    save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output, model)
+        for c, why in silent.items():
+            print(f"  channel {c}: {why}")
+    save(top_patches_figure(crops, top.values, top.channels, layer, field, silent), args.output, model)
     return 0
 
 

@@ -173,6 +173,25 @@ def _layer_result(model, name, channels, width, values, index, flat_pos) -> Laye
     return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
 
 
+def silent_channels(model, result: LayerTopK, n_images: int) -> dict[int, str]:
+    """The channels whose top patches mean nothing (their best value is not
+    above 0), with why: "cannot fire" where interval bounds prove that no valid
+    image makes the channel positive (:func:`cnnviz.inside.bounds.dead_channels`),
+    otherwise "did not fire on these N images"."""
+    from .bounds import dead_channels
+
+    best = np.where(np.isfinite(result.values), result.values, -np.inf).max(axis=1)
+    quiet = best <= 0
+    if not quiet.any():
+        return {}
+    try:
+        dead = dead_channels(model, result.layer)[result.channels]
+    except CnnvizError:                 # a layer the bounds cannot reach: only what the data showed
+        dead = np.zeros(len(result.channels), bool)
+    return {int(c): "cannot fire (proven for every valid image)" if d else f"did not fire on these {n_images:,} images"
+            for c, q, d in zip(result.channels, quiet, dead) if q}
+
+
 def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndarray:
     """The receptive-field crops (C, k, r, r, ch) uint8 of a layer's top units,
     padded with ``fill`` where the field leaves the image."""

@@ -3,7 +3,8 @@ arrays that the compute modules returned and gives back a Figure that a script
 can show or save (``cnnviz.fileio.save_figure`` writes it atomically)."""
 from __future__ import annotations
 
-from typing import Sequence
+import textwrap
+from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -123,8 +124,10 @@ def activation_figure(maps: np.ndarray, layer: str, image: np.ndarray | None = N
     return fig
 
 
-def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: str, field: tuple) -> Figure:
-    """One row per channel: its top-k receptive-field crops with activation values."""
+def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: str, field: tuple,
+                       silent: Optional[dict] = None) -> Figure:
+    """One row per channel: its top-k receptive-field crops with activation values;
+    ``silent`` ({channel: why}, see ``silent_channels``) marks rows whose patches mean nothing."""
     n_ch, k = crops.shape[:2]
     fig = Figure(figsize=(0.95 * k + 0.8, 1.0 * n_ch + 0.7), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n_ch, k, squeeze=False))
@@ -135,8 +138,12 @@ def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: s
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{values[c, j]:.2f}" if np.isfinite(values[c, j]) else "-", fontsize=6, pad=2)
+        why = (silent or {}).get(int(channels[c]))
+        if why:
+            ax.images[0].set_alpha(0.25)               # faded: these patches mean nothing
         if j == 0:
-            ax.set_ylabel(f"ch {channels[c]}", fontsize=7)
+            ax.set_ylabel(f"ch {channels[c]}" + (f"\n{textwrap.fill(why, 14)}" if why else ""), fontsize=6 if why else 7,
+                          color="firebrick" if why else "black")
     fig.suptitle(f"{layer}: top-{k} dataset patches per channel (receptive field {field[0]:g}x{field[1]:g} px)",
                  fontsize=10)
     return fig

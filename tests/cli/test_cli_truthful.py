@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import needs_data
 
 from cnnviz.cli.main import main
 from cnnviz.plots import UNTRAINED_MARK
@@ -105,3 +106,14 @@ def test_a_user_model_names_the_assumed_preprocessing(capsys, tmp_path):
                        "--preprocess", "tf", "--json")
     assert code == 0 and "input scaled to [-1, 1] (tf), as given" in json.loads(out)[0]["notes"][-1]
     assert np.isfinite([p["probability"] for p in json.loads(out)[0]["top"]]).all()
+
+
+@needs_data
+def test_top_patches_marks_the_channels_that_never_fire(capsys, tmp_path):
+    """cifar10_cnn's conv1 channels 1, 2, 3 and 5 never fire on CIFAR-10: their
+    nine 0.00 patches were drawn as if they meant something."""
+    code, out, _ = run(capsys, "top-patches", "cifar10_cnn", "--layer", "conv1", "--channels", "0:6", "--limit", "200",
+                       "--json", "-o", str(tmp_path / "top.png"))
+    silent = {c["channel"]: c["silent"] for c in json.loads(out)["channels"]}
+    assert code == 0 and {c for c, why in silent.items() if why} == {1, 2, 3, 5}
+    assert all(why.startswith(("cannot fire", "did not fire on these 200 images")) for why in silent.values() if why)
