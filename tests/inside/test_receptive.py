@@ -203,3 +203,20 @@ def test_dense_on_feature_maps_is_pointwise():
     assert fields["pointwise"].size == (3, 3) and fields["conv2"].size == (5, 5)
     assert fields["head"].global_
     assert unit_box(model, "conv2", 5, 5).clipped == gradient_box(feature_model(model, ["conv2"]), 5, 5)
+
+
+def test_keras_operations_in_the_graph_are_layers_too():
+    """`x * 2 + 1` on Keras tensors makes operations (not layers) named multiply
+    and add, as in MobileNetV3's hard sigmoid: get_layer looped forever on them."""
+    from cnnviz.inside import activations
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    x = keras.layers.Conv2D(2, 3, name="conv2")(x * 2.0 + 1.0)
+    model = keras.Model(inputs, x)
+    names = [entry.name for entry in catalogue(model)]
+    assert names[names.index("conv") + 1:names.index("conv2")] == ["multiply", "add"]
+    assert {e.name: e.params for e in catalogue(model)}["add"] == 0
+    assert receptive_field(model, "add").size == (3, 3)
+    maps = activations(model, np.ones((1, 8, 8, 1), np.float32), ["add"])
+    assert maps["add"].shape == (1, 6, 6, 2)
