@@ -12,6 +12,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..models.engine import once_per_model
 from .base import Attribution, check_images, resolve_targets, run_batches
 
 _CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -41,14 +42,13 @@ def _cam_function(model, layer: str):
 
         net = features_and_logits(model, layer)
 
-        @tf.function(reduce_retracing=True)
         def fn(x, selector):
             with tf.GradientTape() as tape:
                 features, logits = net(x, training=False)
                 score = tf.reduce_sum(logits * selector, axis=-1)
             return features, tape.gradient(score, features), score
 
-        per_model[layer] = fn
+        per_model[layer] = once_per_model(fn)
     return per_model[layer]
 
 

@@ -150,6 +150,8 @@ def cmd_robustness(args) -> int:
     eps = parse_eps_list(args.eps) if args.eps is not None else None
     if args.n is not None and args.n < 1:
         raise CnnvizError(f"--n must be at least 1 (got {args.n})")
+    if not args.output and not args.json:
+        raise CnnvizError("nothing to write: give -o FIGURE.png, --json, or both")
     curves = []
     for spec in args.model:
         model = open_model(argparse.Namespace(**{**vars(args), "model": spec}))
@@ -164,7 +166,8 @@ def cmd_robustness(args) -> int:
                 _print_curve(curve)
     if args.json:
         emit_json([c.to_json() for c in curves], "-")
-    save(robustness_figure(curves, show_8bit=args.show_8bit), args.output)
+    if args.output:
+        save(robustness_figure(curves, show_8bit=args.show_8bit), args.output)
     return 0
 
 
@@ -234,7 +237,7 @@ def register(sub, model_opts) -> None:
                    help="pgd: stop each image once fooled (same accuracy, faster; weaker 8-bit adversarials)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--show-8bit", action="store_true", help="also plot accuracy on the 8-bit rounded adversarials")
-    p.add_argument("-o", "--output", required=True, help="figure: accuracy against eps")
+    p.add_argument("-o", "--output", help="figure: accuracy against eps (needed unless --json)")
     p.add_argument("--json", action="store_true", help="print the curves as JSON")
     p.set_defaults(func=_with_norm(cmd_robustness))
 

@@ -397,3 +397,19 @@ def test_method_names_options_and_errors(tiny_cnn):
         explain(tiny_cnn, np.zeros((1, 8, 8, 3), np.float32), ["saliency"])
     with pytest.raises(CnnvizError, match="2 targets for 1 images"):
         explain(tiny_cnn, x, ["saliency"], target=[0, 1])
+
+
+def test_explaining_several_models_raises_no_retracing_warning(caplog):
+    """Each model gets its own compiled gradient function, traced once; TensorFlow
+    counts traces per Python code object and warned from the sixth model on."""
+    import logging
+
+    keras = _keras()
+    caplog.set_level(logging.WARNING, logger="tensorflow")
+    x = np.random.default_rng(0).random((1, 8, 8, 1)).astype(np.float32)
+    for i in range(7):
+        inputs = keras.Input((8, 8, 1))
+        conv = keras.layers.Conv2D(2, 3, activation="relu", name="conv")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(conv)), name=f"m{i}")
+        explain(model, x, ["saliency", "gradcam", "guided_backprop"])
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -117,3 +117,11 @@ def test_top_patches_marks_the_channels_that_never_fire(capsys, tmp_path):
     silent = {c["channel"]: c["silent"] for c in json.loads(out)["channels"]}
     assert code == 0 and {c for c, why in silent.items() if why} == {1, 2, 3, 5}
     assert all(why.startswith(("cannot fire", "did not fire on these 200 images")) for why in silent.values() if why)
+
+
+@needs_data
+def test_robustness_json_needs_no_figure(capsys):
+    code, out, _ = run(capsys, "robustness", "mnist_small", "--method", "fgsm", "--eps", "0,0.1", "--n", "20", "--json")
+    assert code == 0 and [len(c["points"]) for c in json.loads(out)] == [2]
+    code, _, err = run(capsys, "robustness", "mnist_small", "--method", "fgsm", "--n", "20")
+    assert code == 2 and "give -o FIGURE.png, --json, or both" in err
