@@ -59,7 +59,7 @@ def cmd_top_patches(args) -> int:
     top = result.layers[layer]
     crops = patch_crops(top, images)
     field = receptive_field(model, layer).size
-    silent = silent_channels(model, top, len(images))
+    silent = silent_channels(model, layer, top.channels, top.values, f"did not fire on these {len(images):,} images")
     if args.json:
         emit_json({"layer": layer, "dataset": data.name, "images": len(images), "k": args.k, "per": args.per,
                     "stat": args.stat, "channels": [

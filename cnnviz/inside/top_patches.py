@@ -173,23 +173,25 @@ def _layer_result(model, name, channels, width, values, index, flat_pos) -> Laye
     return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
 
 
-def silent_channels(model, result: LayerTopK, n_images: int) -> dict[int, str]:
-    """The channels whose top patches mean nothing (their best value is not
-    above 0), with why: "cannot fire" where interval bounds prove that no valid
-    image makes the channel positive (:func:`cnnviz.inside.bounds.dead_channels`),
-    otherwise "did not fire on these N images"."""
+def silent_channels(model, layer: str, channels, best, observed: str) -> dict[int, str]:
+    """The channels whose best value (top patch, or synthesized image) is not
+    above 0, so that what is shown for them means nothing, with why: "cannot
+    fire" where interval bounds prove that no valid image makes the channel
+    positive (:func:`cnnviz.inside.bounds.dead_channels`), otherwise
+    ``observed`` (e.g. "did not fire on these 200 images")."""
     from .bounds import dead_channels
 
-    best = np.where(np.isfinite(result.values), result.values, -np.inf).max(axis=1)
-    quiet = best <= 0
+    channels = np.asarray(channels, int)
+    best = np.asarray(best, np.float64).reshape(len(channels), -1)
+    quiet = np.where(np.isfinite(best), best, -np.inf).max(axis=1) <= 0
     if not quiet.any():
         return {}
     try:
-        dead = dead_channels(model, result.layer)[result.channels]
-    except CnnvizError:                 # a layer the bounds cannot reach: only what the data showed
-        dead = np.zeros(len(result.channels), bool)
-    return {int(c): "cannot fire (proven for every valid image)" if d else f"did not fire on these {n_images:,} images"
-            for c, q, d in zip(result.channels, quiet, dead) if q}
+        dead = dead_channels(model, layer)[channels]
+    except CnnvizError:                 # a layer the bounds cannot reach: only what was observed
+        dead = np.zeros(len(channels), bool)
+    return {int(c): "cannot fire (proven for every valid image)" if d else observed
+            for c, q, d in zip(channels, quiet, dead) if q}
 
 
 def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndarray:

@@ -142,8 +142,8 @@ def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: s
         if why:
             ax.images[0].set_alpha(0.25)               # faded: these patches mean nothing
         if j == 0:
-            ax.set_ylabel(f"ch {channels[c]}" + (f"\n{textwrap.fill(why, 14)}" if why else ""), fontsize=6 if why else 7,
-                          color="firebrick" if why else "black")
+            label = f"ch {channels[c]}" + (f"\n{textwrap.fill(why, 14)}" if why else "")
+            ax.set_ylabel(label, fontsize=6 if why else 7, color="firebrick" if why else "black")
     fig.suptitle(f"{layer}: top-{k} dataset patches per channel (receptive field {field[0]:g}x{field[1]:g} px)",
                  fontsize=10)
     return fig
@@ -166,9 +166,10 @@ def erf_figure(erf, layer: str) -> Figure:
     return fig
 
 
-def synthesis_figure(result, labels=None, title: str = "") -> Figure:
+def synthesis_figure(result, labels=None, title: str = "", silent: Optional[dict] = None) -> Figure:
     """Synthesized images in a grid, each titled with its target and the
-    activation (or class probability) it reached."""
+    activation (or class probability) it reached; ``silent`` ({channel: why})
+    fades and labels the images of channels that never fired."""
     images = result.images
     n = len(images)
     rows, cols = _grid(n, max_cols=8)
@@ -183,6 +184,10 @@ def synthesis_figure(result, labels=None, title: str = "") -> Figure:
         name = labels[i] if labels is not None else f"{kind} {result.indices[i]}"
         value = (f"p={result.probabilities[i]:.3f}" if result.probabilities is not None
                  else f"act {result.activations[i]:.2f}")
-        ax.set_title(f"{name}\n{value}", fontsize=7)
+        why = (silent or {}).get(int(result.indices[i]))
+        if why:
+            ax.images[0].set_alpha(0.25)
+        ax.set_title(f"{name}\n{value}" + (f"\n{textwrap.fill(why, 24)}" if why else ""), fontsize=6 if why else 7,
+                     color="firebrick" if why else "black")
     fig.suptitle(title or f"{result.target}: synthesized images ({result.settings.steps} steps)", fontsize=10)
     return fig

@@ -125,3 +125,15 @@ def test_robustness_json_needs_no_figure(capsys):
     assert code == 0 and [len(c["points"]) for c in json.loads(out)] == [2]
     code, _, err = run(capsys, "robustness", "mnist_small", "--method", "fgsm", "--n", "20")
     assert code == 2 and "give -o FIGURE.png, --json, or both" in err
+
+
+@needs_data
+def test_synthesis_marks_the_channels_that_never_fire(capsys, tmp_path, saved_figures):
+    """A silent channel's synthesized image is a speck on grey: it is labelled."""
+    code, out, _ = run(capsys, "synthesize", "cifar10_cnn", "--layer", "conv1", "--channels", "0:6", "--steps", "8",
+                       "--no-cache", "--json", "-o", str(tmp_path / "s.png"))
+    rows = json.loads(out)["results"]
+    silent = {r["index"] for r in rows if "silent" in r}
+    assert code == 0 and silent == {r["index"] for r in rows if r["activation"] <= 0}
+    titles = [ax.get_title().replace("\n", " ") for ax in saved_figures[0].axes if ax.get_title()]
+    assert sum(("cannot fire" in t or "did not make it fire" in t) for t in titles) == len(silent)

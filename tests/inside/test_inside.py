@@ -546,7 +546,7 @@ def test_silent_channels_are_told_apart_and_marked():
     conv.set_weights([kernel, np.array([-0.1, -0.5, 0.0], np.float32)])
     images = np.random.default_rng(0).integers(0, 100, (5, 6, 6, 1), dtype=np.uint8)    # at most 100/255 < 0.5
     top = top_patches(model, images, ["conv"], k=2, cache=False).layers["conv"]
-    silent = silent_channels(model, top, len(images))
+    silent = silent_channels(model, "conv", top.channels, top.values, "did not fire on these 5 images")
     assert silent == {0: "cannot fire (proven for every valid image)", 1: "did not fire on these 5 images"}
     fig = top_patches_figure(patch_crops(top, images), top.values, top.channels, "conv", (3, 3), silent)
     labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
