@@ -13,6 +13,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
+from ..models.engine import once_per_model
 from .base import Attribution, check_images, resolve_targets, run_batches
 
 _CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -42,14 +43,13 @@ def _cam_function(model, layer: str):
 
         net = features_and_logits(model, layer)
 
-        @tf.function(reduce_retracing=True)
         def fn(x, selector):
             with tf.GradientTape() as tape:
                 features, logits = net(x, training=False)
                 score = tf.reduce_sum(logits * selector, axis=-1)
             return features, tape.gradient(score, features), score
 
-        per_model[layer] = fn
+        per_model[layer] = once_per_model(fn)
     return per_model[layer]
 
 
@@ -63,7 +63,15 @@ def layer_gradients(model, x: np.ndarray, targets: np.ndarray, layer: str, batch
 
 def cam_weights(acts: np.ndarray, grads: np.ndarray, plus: bool) -> np.ndarray:
     """Per-channel weights (N, K): the spatial mean of the gradients
-    (Grad-CAM), or Grad-CAM++'s weighted sum of positive gradients."""
+    (Grad-CAM), or Grad-CAM++'s weighted sum of positive gradients.
+
+    Grad-CAM++ here is the paper's closed form (Chattopadhay et al. 2018,
+    eq. 19 with the higher derivatives of the exponentiated score written as
+    powers of the first): with g the gradient of the pre-softmax score at each
+    position and A the activations,
+    ``alpha = g^2 / (2 g^2 + sum(A) g^3)`` and ``w = sum(alpha * relu(g))``.
+    Other libraries compute other variants of these weights, so their maps
+    need not match cnnviz's."""
     if not plus:
         return grads.mean(axis=(1, 2))
     g2, g3 = grads ** 2, grads ** 3

@@ -18,6 +18,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
+from ..models.engine import once_per_model
 from .base import Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets, run_batches
 
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -35,14 +36,13 @@ def gradient_function(model, rule: str = "plain"):
 
         net = logits_model(model) if rule == "plain" else relu_rule_model(model, rule)
 
-        @tf.function(reduce_retracing=True)
         def fn(x, selector):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 score = tf.reduce_sum(net(x, training=False) * selector, axis=-1)
             return tape.gradient(score, x), score
 
-        per_model[rule] = fn
+        per_model[rule] = once_per_model(fn)
     return per_model[rule]
 
 

@@ -24,6 +24,7 @@ from .occlusion import SCORES
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 LIME_BATCH = 100          # perturbed images lime builds per classifier call
+MIN_KNOB = 0.25           # the finest coarseness tried (quickshift: max_dist 1, one superpixel a pixel)
 
 
 class Superpixels:
@@ -48,7 +49,8 @@ class Superpixels:
                                      channel_axis=-1)
         if self.algorithm == "felzenszwalb":
             return segmentation.felzenszwalb(image, scale=knob, sigma=0.5, min_size=max(2, h * w // (4 * self.segments)))
-        return segmentation.quickshift(image, kernel_size=knob, max_dist=4 * knob, ratio=0.2, rng=self.seed)
+        # kernel_size stops at 1 (scikit-image's minimum); max_dist keeps refining small images such as CIFAR's
+        return segmentation.quickshift(image, kernel_size=max(1.0, knob), max_dist=4 * knob, ratio=0.2, rng=self.seed)
 
     def _first_knob(self, shape) -> float:
         if self.algorithm == "slic":
@@ -72,9 +74,10 @@ class Superpixels:
                 lo = knob
             else:
                 hi = knob
-            if hi is not None and hi <= 1.0:
+            if hi is not None and hi <= MIN_KNOB:
                 break
-            knob = np.sqrt(lo * hi) if lo is not None and hi is not None else (lo * 2 if lo is not None else max(1.0, hi / 2))
+            knob = np.sqrt(lo * hi) if lo is not None and hi is not None else (
+                lo * 2 if lo is not None else max(MIN_KNOB, hi / 2))
         _, labels = best
         return np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
 

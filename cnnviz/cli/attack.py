@@ -91,7 +91,7 @@ def cmd_attack(args) -> int:
            else f"away from {result.classes[result.labels[0]]}")
     title = (f"{model_info(model).name}: {result.method.upper()} {_norm_text(result.norm)} "
              f"eps {_eps_text(result.eps, result.norm)}, {aim}")
-    save(attack_figure(result, title=title), args.output)
+    save(attack_figure(result, title=title), args.output, model)
     return 0
 
 
@@ -159,6 +159,8 @@ def cmd_robustness(args) -> int:
     eps = parse_eps_list(args.eps) if args.eps is not None else None
     if args.n is not None and args.n < 1:
         raise CnnvizError(f"--n must be at least 1 (got {args.n})")
+    if not args.output and not args.json:
+        raise CnnvizError("nothing to write: give -o FIGURE.png, --json, or both")
     curves = []
     for spec in args.model:
         model = open_model(argparse.Namespace(**{**vars(args), "model": spec}))
@@ -173,7 +175,8 @@ def cmd_robustness(args) -> int:
                 _print_curve(curve)
     if args.json:
         emit_json([c.to_json() for c in curves], "-")
-    save(robustness_figure(curves, show_8bit=args.show_8bit), args.output)
+    if args.output:
+        save(robustness_figure(curves, show_8bit=args.show_8bit), args.output)
     return 0
 
 
@@ -243,7 +246,7 @@ def register(sub, model_opts) -> None:
                    help="pgd: stop each image once fooled (same accuracy, faster; weaker 8-bit adversarials)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--show-8bit", action="store_true", help="also plot accuracy on the 8-bit rounded adversarials")
-    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure: accuracy against eps")
+    p.add_argument("-o", "--output", type=figure_output, help="figure: accuracy against eps (needed unless --json)")
     p.add_argument("--json", action="store_true", help="print the curves as JSON")
     p.set_defaults(func=_with_norm(cmd_robustness))
 

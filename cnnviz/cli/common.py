@@ -205,11 +205,17 @@ def emit_json(data, target: str) -> None:
         write_json(target, data)
 
 
-def open_model(args):
-    """The model named on the command line, with the shared loading options."""
-    from ..models.zoo import load_model
+def open_model(args, architecture_only: bool = False):
+    """The model named on the command line, with the shared loading options;
+    an untrained one is noted on stderr."""
+    from ..models.zoo import load_model, weights_note
 
-    return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess)
+    model = load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
+                       architecture_only=architecture_only)
+    note = weights_note(model)
+    if note:
+        print(f"cnnviz: note: {note}", file=sys.stderr)
+    return model
 
 
 def model_options() -> argparse.ArgumentParser:
@@ -229,9 +235,15 @@ def model_options() -> argparse.ArgumentParser:
     return parent
 
 
-def save(fig, path: str) -> None:
+def save(fig, path: str, model=None) -> None:
+    """Write a figure; one made from an untrained ``model`` says so in its title."""
     from ..common.fileio import save_figure
 
+    if model is not None:
+        from ..models.zoo import model_info
+        from ..plots import mark_untrained
+
+        mark_untrained(fig, model_info(model).trained)
     save_figure(fig, path, dpi=120)
     print(f"wrote {path}", file=sys.stderr)
 

@@ -54,9 +54,7 @@ def cmd_explain(args) -> int:
                           "(one NPZ and figure per image, resumable)")
     reports = per_item_paths(args.output, [Path(source.replace("skimage:", "")).stem for source in args.images])
     model = open_model(args)
-    info = model_info(model)
-    if not info.trained:
-        print(f"cnnviz: note: {info.name} has random weights, so its explanations mean nothing", file=sys.stderr)
+    info = model_info(model)             # an untrained model was noted by open_model
     loaded = [load_image(path, model) for path in args.images]
     groups = _same_shape_groups(loaded)
     records, npz = [], {}
@@ -69,7 +67,7 @@ def cmd_explain(args) -> int:
             im = loaded[i]
             _print_prediction(im, preds[j])
             fig = explain_figure(im.pixels, results, j, preds[j], im.source, info.name, info.classes, args.alpha)
-            save(fig, reports[i])
+            save(fig, reports[i], model)
             records.append({"image": im.source, "notes": im.notes, "top": [p._asdict() for p in preds[j]],
                             "methods": _one(summary(results), j)})
             for name, result in results.items():
@@ -158,7 +156,7 @@ def cmd_compare(args) -> int:
     for r in rows:
         print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['seconds_per_image']:>8.3f}")
     if args.output:
-        save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {data.name} test images"), args.output)
+        save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {data.name} test images"), args.output, model)
     return 0
 
 

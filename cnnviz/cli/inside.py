@@ -13,9 +13,10 @@ def cmd_filters(args) -> int:
     from ..inside.filters import filter_weights
     from ..plots.inside import filters_figure
 
-    weights = filter_weights(open_model(args), args.layer, args.normalize)
+    model = open_model(args)
+    weights = filter_weights(model, args.layer, args.normalize)
     print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
-    save(filters_figure(weights, args.max_filters), args.output)
+    save(filters_figure(weights, args.max_filters), args.output, model)
     if args.npz:
         save_npz(args.npz, kernel=weights.kernel, images=weights.images)
     return 0
@@ -36,7 +37,7 @@ def cmd_activations(args) -> int:
         print(f"{name}: {m.shape}")
         display = image.pixels[..., 0] if image.pixels.shape[-1] == 1 else image.pixels
         fig = activation_figure(shown[name][0], name, display, args.overlay, args.scope, args.max_channels)
-        save(fig, path)
+        save(fig, path, model)
     if args.npz:
         save_npz(args.npz, **{name.replace("/", "__"): m for name, m in maps.items()})
     return 0
@@ -44,7 +45,8 @@ def cmd_activations(args) -> int:
 
 def cmd_top_patches(args) -> int:
     from ..inside.receptive import receptive_field
-    from ..inside.top_patches import file_crops, parse_channels, patch_crops, top_patches, top_patches_files
+    from ..inside.top_patches import (file_crops, parse_channels, patch_crops, silent_channels, top_patches,
+                                      top_patches_files)
     from ..models.graph import get_layer, qualified_name
     from ..plots.inside import top_patches_figure
 
@@ -68,15 +70,19 @@ def cmd_top_patches(args) -> int:
         crops, name, n_images = patch_crops(result.layers[layer], images), data.name, len(images)
     top = result.layers[layer]
     field = receptive_field(model, layer).size
+    silent = silent_channels(model, layer, top.channels, top.values, f"did not fire on these {n_images:,} images")
     if args.json:
-        emit_json({"dataset": name, "images": n_images, **result.to_json(layer)}, args.json)
+        emit_json({"dataset": name, "images": n_images, **result.to_json(layer),
+                   "silent": {str(c): why for c, why in silent.items()}}, args.json)
     if args.json != "-":
         print(f"{layer}: top-{result.k} of {n_images} {name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))
+        for c, why in silent.items():
+            print(f"  channel {c}: {why}")
     if result.k < args.k:
         print(f"cnnviz: note: -k {args.k} is more than the {result.k} patches per channel that "
               f"{n_images} images give: showing {result.k}", file=sys.stderr)
-    save(top_patches_figure(crops, top.values, top.channels, layer, field), args.output)
+    save(top_patches_figure(crops, top.values, top.channels, layer, field, silent), args.output, model)
     return 0
 
 
@@ -108,7 +114,7 @@ def cmd_erf(args) -> int:
         print(f"{args.layer}: theoretical field {erf.theoretical.size[0]:g} px, effective field {erf.size:g} px "
               f"({erf.mass:.0%} of the gradient mass, {summary['images']} images)")
     if args.output:
-        save(erf_figure(erf, args.layer), args.output)
+        save(erf_figure(erf, args.layer), args.output, model)
     return 0
 
 

@@ -29,7 +29,7 @@ def cmd_models(args) -> int:
 def cmd_summary(args) -> int:
     from ..inside.summary import format_summary, summarize
 
-    summary = summarize(open_model(args))
+    summary = summarize(open_model(args, architecture_only=True))
     if args.json:
         emit_json(summary.to_json(), "-")
     else:

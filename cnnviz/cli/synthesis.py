@@ -18,6 +18,7 @@ def cmd_synthesize(args) -> int:
                    blur_every=args.blur_every, octaves=args.octaves, fourier=args.fourier)
     if (args.layer is None) == (args.classes is None):
         raise CnnvizError("give either --layer L (filter images) or --class C (class images)")
+    silent = {}
     if args.classes is not None:
         targets = [c.strip() for c in args.classes.split(",") if c.strip()]
         result = synthesize_class(model, targets, seed=args.seed, progress=ProgressBar(), cache=args.cache, **options)
@@ -25,14 +26,16 @@ def cmd_synthesize(args) -> int:
         title = f"{model.name}: class model visualization ({result.settings.steps} steps)"
     else:
         from ..models.graph import get_layer, qualified_name
-        from ..inside.top_patches import parse_channels
+        from ..inside.top_patches import parse_channels, silent_channels
 
         layer = qualified_name(model, args.layer)
         n = int(get_layer(model, layer).output.shape[-1])
         result = synthesize_channels(model, layer, parse_channels(args.channels, n), unit=args.unit, seed=args.seed,
                                      progress=ProgressBar(), cache=args.cache, **options)
         names, title = None, ""
-    rows = [{"index": int(i), "activation": float(a)} for i, a in zip(result.indices, result.activations)]
+        silent = silent_channels(model, layer, result.indices, result.activations, "synthesis did not make it fire")
+    rows = [{"index": int(i), "activation": float(a), **({"silent": silent[int(i)]} if int(i) in silent else {})}
+            for i, a in zip(result.indices, result.activations)]
     if result.probabilities is not None:
         for row, p, name in zip(rows, result.probabilities, names):
             row.update(probability=float(p), name=name)
@@ -44,8 +47,9 @@ def cmd_synthesize(args) -> int:
             print("(from cache)")
         for row in rows:
             extra = f"  p={row['probability']:.4f} {row['name']}" if "probability" in row else ""
-            print(f"{result.target} {row['index']}: activation {row['activation']:.4f}{extra}")
-    save(synthesis_figure(result, names, title), args.output)
+            silent_note = f"  ({row['silent']})" if "silent" in row else ""
+            print(f"{result.target} {row['index']}: activation {row['activation']:.4f}{extra}{silent_note}")
+    save(synthesis_figure(result, names, title, silent), args.output, model)
     if args.npz:
         save_npz(args.npz, images=result.images, indices=result.indices, activations=result.activations,
                   history=result.history)

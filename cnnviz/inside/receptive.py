@@ -204,7 +204,8 @@ def catalogue(model) -> list[LayerEntry]:
     for name, f in fields.items():
         layer = get_layer(model, name)
         out = _output_shape(layer)
-        entry = LayerEntry(name, type(layer).__name__, out, layer.count_params())
+        params = layer.count_params() if hasattr(layer, "count_params") else 0     # a Keras operation: none
+        entry = LayerEntry(name, type(layer).__name__, out, params)
         if type(layer).__name__ in WINDOW_LAYERS:
             k, s, d, p = _window(layer)
             entry.kernel, entry.stride, entry.dilation, entry.padding = k, s, d, p

@@ -15,6 +15,7 @@ class Summary:
     total: int
     trainable: int
     non_trainable: int
+    weights: str = ""            # what an untrained model's outputs must say ("" when trained)
 
     def to_json(self) -> dict:
         return {**asdict(self), "layers": [asdict(r) for r in self.layers]}
@@ -28,7 +29,8 @@ def summarize(model) -> Summary:
     """The layer catalogue (with receptive fields) and parameter totals."""
     trainable = _count(model.trainable_weights)
     non_trainable = _count(model.non_trainable_weights)
-    return Summary(model.name, catalogue(model), trainable + non_trainable, trainable, non_trainable)
+    return Summary(model.name, catalogue(model), trainable + non_trainable, trainable, non_trainable,
+                   zoo.weights_note(model))
 
 
 def _shape_text(shape) -> str:
@@ -57,6 +59,8 @@ def format_summary(summary: Summary) -> str:
     out += [rule, f"Total params: {summary.total:,}", f"Trainable params: {summary.trainable:,}",
             f"Non-trainable params: {summary.non_trainable:,}"]
     notes = sorted({r.note for r in summary.layers if r.note and "whole input" not in r.note})
+    if summary.weights:
+        notes.insert(0, summary.weights)
     return "\n".join(out + [f"Note: {n}" for n in notes])
 
 
@@ -76,6 +80,13 @@ def zoo_listing() -> list[dict]:
         rows.append({"name": name, "dataset": dataset, "input_shape": shape, "parameters": params,
                      "shipped": bool(card) or name in zoo.VGG16_NAMES,
                      "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
-                     "weights": "shipped" if card else ("ImageNet (downloaded)" if name in zoo.VGG16_NAMES
-                                                        else "not trained")})
+                     "weights": "shipped" if card else (_vgg16_weights(zoo.VGG16_NAMES[name])
+                                                        if name in zoo.VGG16_NAMES else "not trained")})
     return rows
+
+
+def _vgg16_weights(include_top: bool) -> str:
+    """Whether VGG16's ImageNet weights are on disk or would be downloaded."""
+    if zoo.vgg16_weights_available(include_top):
+        return "ImageNet (on disk)"
+    return "ImageNet, not on disk: downloaded on first use (--weights none: random)"

@@ -228,6 +228,27 @@ def _layer_result(model, name, channels, width, values, index, flat_pos) -> Laye
     return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
 
 
+def silent_channels(model, layer: str, channels, best, observed: str) -> dict[int, str]:
+    """The channels whose best value (top patch, or synthesized image) is not
+    above 0, so that what is shown for them means nothing, with why: "cannot
+    fire" where interval bounds prove that no valid image makes the channel
+    positive (:func:`cnnviz.inside.bounds.dead_channels`), otherwise
+    ``observed`` (e.g. "did not fire on these 200 images")."""
+    from .bounds import dead_channels
+
+    channels = np.asarray(channels, int)
+    best = np.asarray(best, np.float64).reshape(len(channels), -1)
+    quiet = np.where(np.isfinite(best), best, -np.inf).max(axis=1) <= 0
+    if not quiet.any():
+        return {}
+    try:
+        dead = dead_channels(model, layer)[channels]
+    except CnnvizError:                 # a layer the bounds cannot reach: only what was observed
+        dead = np.zeros(len(channels), bool)
+    return {int(c): "cannot fire (proven for every valid image)" if d else observed
+            for c, q, d in zip(channels, quiet, dead) if q}
+
+
 @api
 def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndarray:
     """The receptive-field crops (C, k, r, r, ch) uint8 of a layer's top units,

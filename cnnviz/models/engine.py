@@ -13,13 +13,24 @@ _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 DEFAULT_BATCH = 256
 
 
+def once_per_model(fn):
+    """``tf.function(fn)`` for a function built once per model (and layer, or
+    rule). TensorFlow's frequent-retracing warning counts traces per Python
+    code object, i.e. across the separate per-model functions built from the
+    same code, so working on a sixth model would raise a false alarm."""
+    import tensorflow as tf
+
+    function = tf.function(fn, reduce_retracing=True)
+    if hasattr(function, "_omit_frequent_tracing_warning"):
+        function._omit_frequent_tracing_warning = True
+    return function
+
+
 def compiled(model):
     """``model(x, training=False)`` as a ``tf.function``, built once per model."""
     fn = _COMPILED.get(model)
     if fn is None:
-        import tensorflow as tf
-
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        fn = once_per_model(lambda x: model(x, training=False))
         _COMPILED[model] = fn
     return fn
 
@@ -48,10 +59,8 @@ def feature_function(model, layers: tuple[str, ...]):
     per_model = _FEATURES.setdefault(model, {})
     key = tuple(layers)
     if key not in per_model:
-        import tensorflow as tf
-
         sub = feature_model(model, list(key))
-        per_model[key] = tf.function(lambda x: sub(x, training=False), reduce_retracing=True)
+        per_model[key] = once_per_model(lambda x: sub(x, training=False))
     return per_model[key]
 
 

@@ -84,20 +84,29 @@ def layer_names(model) -> list[str]:
 
 
 def get_layer(model, name: str):
-    """A layer by plain or qualified (``outer/inner``) name, with a clear error."""
-    parts = name.split("/")
+    """A layer by plain or qualified (``outer/inner``) name, with a clear error.
+    Keras operations in a functional graph (``x + 3`` makes an ``add``) count
+    as layers: they have names and outputs, and the graph walk records them."""
     layer = model
-    try:
-        for part in parts:
-            layer = layer.get_layer(part)
+    for part in name.split("/"):
+        layer = _child(layer, part)
+        if layer is None:
+            break
+    else:
         return layer
-    except (ValueError, AttributeError):
-        pass
-    matches = [q for q in layer_names(model) if q.split("/")[-1] == name]
+    matches = [q for q in layer_names(model) if q.split("/")[-1] == name and q != name]
     if len(matches) == 1:
         return get_layer(model, matches[0])
     known = ", ".join(layer_names(model)[:40])
     raise CnnvizError(f"no layer {name!r} in {model.name}: use one of {known}")
+
+
+def _child(layer, name: str):
+    """The layer or operation of ``layer`` (a model) named ``name``, or None."""
+    for op in getattr(layer, "operations", None) or getattr(layer, "layers", None) or ():
+        if op.name == name:
+            return op
+    return None
 
 
 def qualified_name(model, name: str) -> str:

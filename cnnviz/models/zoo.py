@@ -38,6 +38,7 @@ class ModelInfo:
     trained: bool = True
     path: Optional[str] = None
     card: dict = field(default_factory=dict)
+    weights_loaded: bool = True            # False: only the architecture was wanted (e.g. a layer table)
     family: Optional[str] = None           # a keras.applications family recognized in the model
     preprocessing_note: str = ""           # how the preprocessing was chosen, when not from a model card
 
@@ -63,6 +64,16 @@ def model_info(model) -> ModelInfo:
         info = recognize(model, ModelInfo(name=model.name))
         _INFO[model] = info
     return info
+
+
+def weights_note(model) -> str:
+    """What every output made from an untrained model must say ("" when trained)."""
+    info = model_info(model)
+    if info.trained:
+        return ""
+    if not info.weights_loaded:
+        return f"{info.name}: architecture only, weights not loaded"
+    return f"{info.name} has random weights (untrained): what it shows says nothing about a trained network"
 
 
 def _register(model, info: ModelInfo):
@@ -368,7 +379,7 @@ def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = Non
 # ---------------------------------------------------------------- loading
 
 def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "imagenet",
-               preprocessing: Optional[str] = None):
+               preprocessing: Optional[str] = None, architecture_only: bool = False):
     """A trained model by zoo name (shipped weights; VGG16 with ``weights``) or
     a ``.keras`` / ``.h5`` file path.
 
@@ -376,14 +387,17 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
     that runs on load) needs ``unsafe=True``. ``preprocessing`` overrides how
     pixels are scaled for the model (one of ``PREPROCESSINGS``; by default the
     model card's, else its keras.applications family's, else ``scale01``).
+    ``architecture_only``: VGG16 is built without its weights (no download),
+    for what needs only the graph (layer tables, receptive fields).
     """
     runtime.setup_devices()
     if preprocessing is not None and preprocessing not in PREPROCESSINGS:
         raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSINGS)}")
     spec = str(spec)
     if spec in VGG16_NAMES:
-        w = None if weights in (None, "none", "random") else weights
+        w = None if weights in (None, "none", "random") or architecture_only else weights
         model = _vgg16(VGG16_NAMES[spec], w)
+        model_info(model).weights_loaded = w is not None or not architecture_only
     elif spec in ARCHS:
         path = shipped_model_path(spec)
         if not path.is_file():
@@ -397,7 +411,7 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
     if preprocessing is not None:
         info = model_info(model)
         info.preprocessing = preprocessing
-        info.preprocessing_note = f"input {PREPROCESSING_TEXT[preprocessing]} ({preprocessing}, as given)"
+        info.preprocessing_note = f"input {PREPROCESSING_TEXT[preprocessing]}, as given"
     return model
 
 

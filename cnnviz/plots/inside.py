@@ -3,7 +3,8 @@ arrays that the compute modules returned and gives back a Figure that a script
 can show or save (``cnnviz.fileio.save_figure`` writes it atomically)."""
 from __future__ import annotations
 
-from typing import Sequence
+import textwrap
+from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -123,10 +124,12 @@ def activation_figure(maps: np.ndarray, layer: str, image: np.ndarray | None = N
     return fig
 
 
-def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: str, field: tuple) -> Figure:
+def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: str, field: tuple,
+                       silent: Optional[dict] = None) -> Figure:
     """One row per channel: its top-k receptive-field crops with activation
     values. Each row is drawn as one image of the crops side by side (not an
-    axes per crop), so 64 channels x 50 patches draw in seconds, not minutes."""
+    axes per crop), so 64 channels x 50 patches draw in seconds, not minutes.
+    ``silent`` ({channel: why}, see ``silent_channels``) marks rows whose patches mean nothing."""
     n_ch, k, h, w, depth = crops.shape
     gap = max(1, w // 8)
     scale = min(1.0, 30 / (0.95 * k + 0.8), 40 / (1.0 * n_ch + 0.7))       # keep huge grids a sane size
@@ -136,15 +139,17 @@ def top_patches_figure(crops: np.ndarray, values: np.ndarray, channels, layer: s
         row = np.full((h, k * (w + gap) - gap, depth), 255, np.uint8)
         for j in range(k):
             row[:, j * (w + gap):j * (w + gap) + w] = crops[c, j]
+        why = (silent or {}).get(int(channels[c]))
         ax.imshow(row[..., 0] if gray else row, cmap="gray" if gray else None, vmin=0, vmax=255,
-                  interpolation="nearest")
+                  interpolation="nearest", alpha=0.25 if why else None)          # faded: these patches mean nothing
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_frame_on(False)
         for j, v in enumerate(values[c]):
             ax.text(j * (w + gap) + (w - 1) / 2, -0.6, f"{v:.2f}" if np.isfinite(v) else "-", ha="center",
                     va="bottom", fontsize=6)
-        ax.set_ylabel(f"ch {channels[c]}", fontsize=7)
+        label = f"ch {channels[c]}" + (f"\n{textwrap.fill(why, 14)}" if why else "")
+        ax.set_ylabel(label, fontsize=6 if why else 7, color="firebrick" if why else "black")
     fig.suptitle(f"{layer}: top-{k} dataset patches per channel (receptive field {field[0]:g}x{field[1]:g} px)",
                  fontsize=10)
     return fig
@@ -167,9 +172,10 @@ def erf_figure(erf, layer: str) -> Figure:
     return fig
 
 
-def synthesis_figure(result, labels=None, title: str = "") -> Figure:
+def synthesis_figure(result, labels=None, title: str = "", silent: Optional[dict] = None) -> Figure:
     """Synthesized images in a grid, each titled with its target and the
-    activation (or class probability) it reached."""
+    activation (or class probability) it reached; ``silent`` ({channel: why})
+    fades and labels the images of channels that never fired."""
     images = result.images
     n = len(images)
     rows, cols = _grid(n, max_cols=8)
@@ -184,6 +190,10 @@ def synthesis_figure(result, labels=None, title: str = "") -> Figure:
         name = labels[i] if labels is not None else f"{kind} {result.indices[i]}"
         value = (f"p={result.probabilities[i]:.3f}" if result.probabilities is not None
                  else f"act {result.activations[i]:.2f}")
-        ax.set_title(f"{name}\n{value}", fontsize=7)
+        why = (silent or {}).get(int(result.indices[i]))
+        if why:
+            ax.images[0].set_alpha(0.25)
+        ax.set_title(f"{name}\n{value}" + (f"\n{textwrap.fill(why, 24)}" if why else ""), fontsize=6 if why else 7,
+                     color="firebrick" if why else "black")
     fig.suptitle(title or f"{result.target}: synthesized images ({result.settings.steps} steps)", fontsize=10)
     return fig

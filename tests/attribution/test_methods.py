@@ -8,7 +8,7 @@ from conftest import needs_data
 from cnnviz import CnnvizError, load_model
 from cnnviz.attribution.cam import gradcam, upsample_to_input
 from cnnviz.attribution.gradients import guided_backprop, integrated_gradients, saliency, smoothgrad
-from cnnviz.attribution.lime import Superpixels, classifier_function, lime, pixel_image
+from cnnviz.attribution.lime import SEGMENTATIONS, Superpixels, classifier_function, lime, pixel_image
 from cnnviz.attribution.occlusion import occlusion, positions
 from cnnviz.attribution.registry import METHODS, explain, explain_one, method_name, parse_options
 
@@ -300,6 +300,18 @@ def test_superpixel_count_is_kept_under_control():
         assert 20 <= count <= 120, (algorithm, count)
 
 
+@needs_data
+def test_superpixel_count_on_cifar_images_is_within_half_and_twice_the_wanted():
+    """quickshift gave 12-32 superpixels on most 32x32 CIFAR-10 images (its
+    kernel cannot go below 1 pixel): the documented 25-100 for segments=50."""
+    from cnnviz.data.datasets import load_dataset
+
+    images = load_dataset("cifar10").x_test[:30] / 255.0
+    for algorithm in SEGMENTATIONS:
+        counts = [len(np.unique(Superpixels(algorithm, 50)(image))) for image in images]
+        assert 25 <= min(counts) and max(counts) <= 100, (algorithm, counts)
+
+
 # ---------------------------------------------------------------- the shipped models
 
 @needs_data
@@ -385,3 +397,19 @@ def test_method_names_options_and_errors(tiny_cnn):
         explain(tiny_cnn, np.zeros((1, 8, 8, 3), np.float32), ["saliency"])
     with pytest.raises(CnnvizError, match="2 targets for 1 images"):
         explain(tiny_cnn, x, ["saliency"], target=[0, 1])
+
+
+def test_explaining_several_models_raises_no_retracing_warning(caplog):
+    """Each model gets its own compiled gradient function, traced once; TensorFlow
+    counts traces per Python code object and warned from the sixth model on."""
+    import logging
+
+    keras = _keras()
+    caplog.set_level(logging.WARNING, logger="tensorflow")
+    x = np.random.default_rng(0).random((1, 8, 8, 1)).astype(np.float32)
+    for i in range(7):
+        inputs = keras.Input((8, 8, 1))
+        conv = keras.layers.Conv2D(2, 3, activation="relu", name="conv")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(conv)), name=f"m{i}")
+        explain(model, x, ["saliency", "gradcam", "guided_backprop"])
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

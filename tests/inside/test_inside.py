@@ -527,3 +527,27 @@ def test_top_patches_on_a_model_that_takes_any_size():
     for c in range(3):
         i, (row, col) = top.image_index[c, 0], top.position[c, 0]
         assert maps[i, row, col, c] == pytest.approx(top.values[c, 0], rel=1e-5)
+
+
+def test_silent_channels_are_told_apart_and_marked():
+    """Channel 0 is proven dead by interval bounds (negative bias, non-positive
+    kernel); channel 1 could fire on a bright pixel but not on these dark
+    images; channel 2 fires. The figure fades and labels the silent rows."""
+    import keras
+
+    from cnnviz.inside.top_patches import silent_channels
+    from cnnviz.plots.inside import top_patches_figure
+
+    inputs = keras.Input((6, 6, 1))
+    conv = keras.layers.Conv2D(3, 3, activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(conv(inputs))))
+    kernel = np.zeros((3, 3, 1, 3), np.float32)
+    kernel[..., 0], kernel[1, 1, 0, 1], kernel[..., 2] = -1.0, 1.0, 1.0
+    conv.set_weights([kernel, np.array([-0.1, -0.5, 0.0], np.float32)])
+    images = np.random.default_rng(0).integers(0, 100, (5, 6, 6, 1), dtype=np.uint8)    # at most 100/255 < 0.5
+    top = top_patches(model, images, ["conv"], k=2, cache=False).layers["conv"]
+    silent = silent_channels(model, "conv", top.channels, top.values, "did not fire on these 5 images")
+    assert silent == {0: "cannot fire (proven for every valid image)", 1: "did not fire on these 5 images"}
+    fig = top_patches_figure(patch_crops(top, images), top.values, top.channels, "conv", (3, 3), silent)
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert "cannot fire" in labels[0] and "did not fire" in labels[1] and labels[2] == "ch 2"

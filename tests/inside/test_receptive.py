@@ -203,3 +203,22 @@ def test_dense_on_feature_maps_is_pointwise():
     assert fields["pointwise"].size == (3, 3) and fields["conv2"].size == (5, 5)
     assert fields["head"].global_
     assert unit_box(model, "conv2", 5, 5).clipped == gradient_box(feature_model(model, ["conv2"]), 5, 5)
+
+
+def test_keras_operations_in_the_graph_are_layers_too():
+    """`x * 2 + 1` on Keras tensors makes operations (not layers) named multiply
+    and add, as in MobileNetV3's hard sigmoid: get_layer looped forever on them."""
+    from cnnviz.inside import activations
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    x = keras.layers.Conv2D(2, 3, name="conv2")(x * 2.0 + 1.0)
+    model = keras.Model(inputs, x)
+    entries = catalogue(model)
+    names = [entry.name for entry in entries]
+    between = entries[names.index("conv") + 1:names.index("conv2")]
+    assert [(e.type, e.params) for e in between] == [("Multiply", 0), ("Add", 0)]
+    add = between[1].name                              # "add", or "add_3" after other graphs in the process
+    assert receptive_field(model, add).size == (3, 3)
+    maps = activations(model, np.ones((1, 8, 8, 1), np.float32), [add])
+    assert maps[add].shape == (1, 6, 6, 2)

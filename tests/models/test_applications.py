@@ -87,6 +87,8 @@ def gradient_support(sub, x: np.ndarray, row: int, col: int) -> tuple[int, int, 
         y = tf.reduce_sum(sub(x, training=False)[:, row, col, :])
     g = np.abs(tape.gradient(y, x).numpy()).sum(axis=(0, 3))
     rows, cols = np.nonzero(g)
+    if not len(rows):
+        return 0, 0, -1, -1            # a unit in padding added inside the network sees no pixel
     return int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())
 
 
