@@ -69,7 +69,7 @@ def finetune_overhead():
     plain = {"head": [], "all": []}
     ours = {"head": [], "all": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(2):
+        for round_ in range(REPEATS):
             model = build_finetune_model(backbone, 2)
             for phase, lr in (("head", 1e-3), ("all", 1e-5)):
                 set_trainable(model, phase)
@@ -89,7 +89,7 @@ def finetune_overhead():
         p, o = statistics.median(plain[phase][1::2]), statistics.median(ours[phase][1::2])   # steady state
         rows.append([phase, f"{p:.2f}", f"{o:.2f}", f"{o / p:.3f}"])
     n = len(split.x_train)
-    return (f"Fine-tuning cifar10_cnn on cat/dog ({n:,} images, batch 32): s per steady-state epoch, median of 2",
+    return (f"Fine-tuning cifar10_cnn on cat/dog ({n:,} images, batch 32): s per steady-state epoch, median of 3, in turn",
             ["phase", "plain model.fit", "cnnviz finetune (checkpoint + card each epoch)", "time vs plain"], rows)
 
 
