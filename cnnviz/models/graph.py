@@ -120,14 +120,15 @@ def qualified_name(model, name: str) -> str:
     raise CnnvizError(f"no layer {name!r} in {model.name}: use one of {', '.join(names[:40])}")
 
 
-def feature_model(model, names: list[str]):
+def feature_model(model, names: list[str], input_shape: tuple | None = None):
     """A functional model from the model's input to the outputs of the named
     layers (plain or qualified names; nested sub-models are inlined so their
-    inner layers can be reached). Weights are shared, not copied."""
+    inner layers can be reached). Weights are shared, not copied.
+    ``input_shape`` fixes the size of a model that takes any image size."""
     import keras
 
     qualified = [qualified_name(model, n) for n in names]
-    shape = tuple(model.inputs[0].shape[1:])
+    shape = tuple(input_shape or model.inputs[0].shape[1:])
     inputs = keras.Input(shape=shape, name="image")
     record: dict = {}
 

@@ -411,8 +411,8 @@ def new_stage(model, command: str, first_epoch: int, augmentation: Augmentation,
 # ---------------------------------------------------------------- train
 
 def _resolve_model(spec, dataset):
-    """(untrained-or-given model, name, dataset name, default epochs, preset dataset) for a zoo name,
-    a model file or a keras.Model."""
+    """(model to train, its name, its dataset, default epochs) for a zoo name
+    (built untrained), a model file (loaded safely) or a ``keras.Model``."""
     import keras
 
     if isinstance(spec, keras.Model):

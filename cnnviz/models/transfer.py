@@ -241,10 +241,12 @@ def default_feature_layer(model) -> str:
 
 
 def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", layer: Optional[str] = None,
-                         pool: bool = False):
+                         pool: bool = False, input_shape: Optional[tuple] = None):
     """Backbone (up to ``layer``) + Flatten or global pooling + ``head`` +
     a softmax over ``n_classes``, as one flat functional model. The backbone's
-    layers are copies, so training leaves the given backbone as it was."""
+    layers are copies, so training leaves the given backbone as it was.
+    ``input_shape`` (H, W, C) fixes the size of a backbone that takes any
+    size (VGG16 without its top), so that its features can be flattened."""
     import keras
 
     from .graph import feature_model
@@ -252,7 +254,7 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
     layer = check_feature_layer(backbone, layer or default_feature_layer(backbone))
     copy = keras.models.clone_model(backbone)
     copy.set_weights(backbone.get_weights())
-    body = feature_model(copy, [layer])
+    body = feature_model(copy, [layer], input_shape)
     x = body.outputs[0]
     if len(x.shape) > 2:
         x = (keras.layers.GlobalAveragePooling2D(name="head_pool") if pool else keras.layers.Flatten(name="head_flatten"))(x)
@@ -336,7 +338,9 @@ def finetune(backbone, dataset: Union[str, Dataset], *, head: str = "dense:256",
     if resume:
         model, state = load_checkpoint(ckpt)
     else:
-        model = build_finetune_model(backbone, len(data.classes), head, layer, pool)
+        any_size = None in tuple(backbone.inputs[0].shape[1:])
+        model = build_finetune_model(backbone, len(data.classes), head, layer, pool,
+                                     split.x_train.shape[1:] if any_size else None)
         state = {"epochs_done": 0, "history": {}, "commands": [], "stages": [], "phase": "head"}
     state["commands"].append(command)
     steps = -(-len(split.x_train) // batch_size)

@@ -22,7 +22,7 @@ from ..common.progress import CancelToken, ProgressFn, check, report
 from .zoo import model_info
 
 _MC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-MAX_BATCH = 1024           # rows per call: images x passes
+MAX_BATCH = 256            # rows per call (images x passes), as the forward pass batches; a big model needs the memory
 
 
 def _dropout_types() -> tuple:

@@ -4,7 +4,7 @@ error galleries; bad input is one line with exit 2."""
 import json
 
 import pytest
-from conftest import needs_data
+from conftest import needs_data, real_data_dir
 
 from cnnviz.cli.main import main
 from cnnviz.common.runtime import shipped_models_dir
@@ -143,3 +143,24 @@ def test_evaluate_errors_gallery(capsys, tmp_path):
     assert (tmp_path / "e.png").read_bytes()[:8] == PNG and "accuracy" in out
     code, _, err = run(capsys, "evaluate", "mnist_small", "--limit", 100, "--errors")
     assert code == 2 and "give -o errors.png" in err
+
+
+def test_bad_datasets_and_mismatched_models_are_one_line(capsys, tmp_path):
+    import keras
+    import numpy as np
+    from skimage.io import imsave
+
+    three = keras.Sequential([keras.Input((784,)), keras.layers.Dense(3, activation="softmax")], name="three")
+    three.save(tmp_path / "three.keras")
+    (tmp_path / "one" / "cats").mkdir(parents=True)
+    imsave(tmp_path / "one" / "cats" / "a.png", np.full((8, 8, 3), 100, np.uint8))
+    (tmp_path / "none" / "cats").mkdir(parents=True)
+    cases = [(["train", "mnist_small", "--dataset", tmp_path / "one", "--out", tmp_path / "a.keras"], "has 1 class"),
+             (["train", "mnist_small", "--dataset", tmp_path / "none", "--out", tmp_path / "a.keras"], "has no images"),
+             (["finetune", "mnist_small", "--dataset", tmp_path / "one"], "has 1 class")]
+    for argv, message in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    if real_data_dir() is not None:
+        code, _, err = run(capsys, "train", tmp_path / "three.keras", "--dataset", "mnist", "--out", tmp_path / "b.keras")
+        assert code == 2 and "3 outputs but mnist has 10 classes: use `cnnviz finetune" in err

@@ -212,3 +212,13 @@ def test_the_shipped_cifar10_card_says_which_epochs_used_augmentation_and_lr_hal
     assert stages[-1]["epochs"] == [91, 93] and stages[-1]["optimizer"]["learning_rate"] == 1e-4
     assert [s["command"] for s in stages] == [card["command"], *card["resumed_with"]]
     assert "augment" not in card["recipe"]
+
+
+@needs_data
+@pytest.mark.data
+def test_standardize_a_dense_network_on_flattened_digits(mnist_small_set, tmp_path):
+    result = train(wolter_dense(), dataset=mnist_small_set, epochs=1, standardize=True, out=str(tmp_path / "s.keras"))
+    model = result.model
+    assert model.layers[1].name == "standardize" and tuple(model.inputs[0].shape[1:]) == (784,)
+    assert len(model.layers) == len(wolter_dense().layers) + 2          # input + standardize + the same layers, flat
+    assert result.card["recipe"]["standardize"] and result.card["metrics"]["test_accuracy"] > 0.5

@@ -169,3 +169,17 @@ def test_bad_finetune_input(tiny_cnn, tmp_path):
         finetune(tiny_cnn, str(tmp_path / "one_class"), freeze_until="nosuch", out=str(tmp_path / "x.keras"))
     with pytest.raises(CnnvizError, match="--lr-all 2.0 is out of range"):
         finetune(tiny_cnn, "mnist", lr_all=2.0, out=str(tmp_path / "x.keras"))
+
+
+def test_a_backbone_that_takes_any_size_gets_the_datasets_size(rng):
+    """VGG16 without its top takes any image size; flattening its features
+    needs the size fixed (it used to fail building the head)."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    any_size = keras.Model(inputs, x, name="any_size")
+    model = build_finetune_model(any_size, 2, "dense:8", input_shape=(16, 16, 3))
+    assert tuple(model.inputs[0].shape[1:]) == (16, 16, 3) and model.get_layer("head_dense1").kernel.shape == (196, 8)
+    assert model(rng.random((2, 16, 16, 3), dtype=np.float32)).shape == (2, 2)

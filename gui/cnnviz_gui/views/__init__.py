@@ -3,8 +3,9 @@ from .adversarial import AdversarialView
 from .base import View
 from .explain import ExplainView
 from .layer import LayerView
+from .train import TrainView
 from .unit import UnitView
 
-VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView]
+VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, TrainView]
 
-__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView"]
+__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "TrainView"]
