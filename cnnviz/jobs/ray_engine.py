@@ -30,6 +30,7 @@ from ..data.stream import ImageFiles, Shard, StreamReport, decode_files
 from .base import todo_starts
 
 INSTALL = 'pip install "cnnviz[ray]"'
+RETRIES = 3            # a dead actor is restarted and its shard retried this often, then the job fails
 MODEL_INFO_FIELDS = ("name", "dataset", "classes", "preprocessing", "trained", "family")
 
 
@@ -178,7 +179,8 @@ def run_ray(job, model, files: ImageFiles, size, batch_size: int, workers: Optio
     rows = [{"start": s, "paths": json.dumps(files.paths[s:s + batch_size])} for s in starts]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_decoder(size))
     ds = ds.map_batches(_Worker, fn_constructor_kwargs={"spec": spec, "job": job}, batch_size=1,
-                        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus)
+                        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus,
+                        max_restarts=RETRIES, max_task_retries=RETRIES)
     done, skipped = 0, []
     try:
         for row in ds.iter_rows():
