@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from job_fixtures import image_folder, make_folder, messy_folder, small_cnn  # noqa: F401 (fixtures)
 from cnnviz.attribution.folder import explain_files
 from cnnviz.attribution.registry import explain
 from cnnviz.cli import main
