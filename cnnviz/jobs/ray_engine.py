@@ -12,9 +12,10 @@ so the results are equal to the bit.
 
 Ray retries a task whose worker died; a job that still fails raises a
 :class:`CnnvizError` and returns nothing, never a partial result. The model
-travels as its ``.keras`` file's bytes (no code), so actors on other machines
-need no shared disk for it; per-image outputs (explain) go to a folder every
-node must see.
+travels as its ``.keras`` file's bytes (Lambda-layer code only where the
+driver's model had some, which the user allowed when loading it), so actors
+on other machines need no shared disk for it; per-image outputs (explain) go
+to a folder every node must see.
 """
 from __future__ import annotations
 
