@@ -25,6 +25,7 @@ ROOT = Path(os.environ.get("CNNVIZ_BENCH_DIR", "/tmp/cnnviz-bench-stream"))
 CIFAR_IMAGES = int(os.environ.get("CNNVIZ_BENCH_STREAM_IMAGES", 20000))
 VGG_IMAGES = int(os.environ.get("CNNVIZ_BENCH_VGG_IMAGES", 2000))
 BATCH = 256
+VGG_BATCH = 16          # VGG16's first blocks at 224x224: 256 images would hold ~7 GB of activations
 
 
 def image_folder(n: int, sizes, name: str) -> Path:
@@ -52,25 +53,25 @@ def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}"
 
 
-def _floors_and_stream(model, folder: Path, layer: str, n: int) -> list[list[str]]:
+def _floors_and_stream(model, folder: Path, layer: str, n: int, batch: int) -> list[list[str]]:
     from cnnviz.data.stream import list_images, shards, stream_size
     from cnnviz.inside.top_patches import top_patches, top_patches_files
 
     files = list_images(folder)
     size = stream_size(model)
-    top_patches_files(model, list_images(folder, limit=BATCH).paths, [layer], cache=False)      # compile once
+    top_patches_files(model, list_images(folder, limit=batch).paths, [layer], cache=False, batch_size=batch)
 
     start = time.perf_counter()
-    decoded = np.concatenate([s.pixels for s in shards(files, size, BATCH)])
+    decoded = np.concatenate([s.pixels for s in shards(files, size, batch)])
     decode = time.perf_counter() - start
 
     start = time.perf_counter()
-    top_patches(model, decoded, [layer], cache=False, batch_size=BATCH)
+    top_patches(model, decoded, [layer], cache=False, batch_size=batch)
     model_only = time.perf_counter() - start
     del decoded
 
     start = time.perf_counter()
-    top_patches_files(model, folder, [layer], cache=False, batch_size=BATCH)
+    top_patches_files(model, folder, [layer], cache=False, batch_size=batch)
     stream = time.perf_counter() - start
     floor = max(decode, model_only)
     return [["decode floor (tf.data pipeline, no model)", _rate(n, decode), f"{decode:.1f}", ""],
@@ -87,7 +88,7 @@ def stream_cifar():
     from cnnviz import load_model
 
     folder = image_folder(CIFAR_IMAGES, [24, 32, 48, 64, 96, 128], "mixed")
-    rows = _floors_and_stream(load_model("cifar10_cnn"), folder, "conv4", CIFAR_IMAGES)
+    rows = _floors_and_stream(load_model("cifar10_cnn"), folder, "conv4", CIFAR_IMAGES, BATCH)
     return (f"Top-9 over a folder: cifar10_cnn conv4, all channels, {CIFAR_IMAGES:,} JPEGs of mixed sizes "
             f"(24-128 px)", HEADER, rows)
 
@@ -97,9 +98,10 @@ def stream_vgg16():
     from cnnviz import load_model
 
     folder = image_folder(VGG_IMAGES, [224], "vgg")
-    rows = _floors_and_stream(load_model("vgg16_notop", weights="none"), folder, "block3_conv3", VGG_IMAGES)
+    rows = _floors_and_stream(load_model("vgg16_notop", weights="none"), folder, "block3_conv3", VGG_IMAGES,
+                              VGG_BATCH)
     return (f"Top-9 over a folder: VGG16 (weights=None) block3_conv3, all 256 channels, {VGG_IMAGES:,} "
-            f"224x224 JPEGs", HEADER, rows)
+            f"224x224 JPEGs, batches of {VGG_BATCH}", HEADER, rows)
 
 
 _MEMORY_PROBE = """
