@@ -50,7 +50,8 @@ def image_folder(n: int, sizes, name: str) -> Path:
 
 
 def _rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f}"
+    rate = n / seconds
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"
 
 
 def _floors_and_stream(model, folder: Path, layer: str, n: int, batch: int) -> list[list[str]]:
