@@ -250,3 +250,20 @@ def check_readable(report_: StreamReport, root: str) -> None:
         raise CnnvizError(f"none of the {report_.files} file(s) of {root} could be read as an image "
                           f"(e.g. {Path(first[0]).name}: {first[1]}): give JPEG, PNG, BMP, GIF or TIFF files")
 
+
+
+def read_sample(source: Source, model, n: Optional[int] = None, seed: int = 0,
+                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
+    """A seeded class-balanced sample of ``n`` images (all with None) decoded
+    through the stream, for work that needs its images in memory (faithfulness
+    curves, attacks): only those are decoded, never the whole folder.
+    Returns (uint8 pixels at the model's size, labels, the listing, the report)."""
+    files = list_images(source, n, seed)
+    report_ = StreamReport(files=len(files))
+    pixels, labels = [], []
+    for shard in shards(files, stream_size(model), 256, progress, cancel):
+        report_.add(shard)
+        pixels.append(shard.pixels)
+        labels.append(files.labels[shard.index])
+    check_readable(report_, files.root)
+    return np.concatenate(pixels), np.concatenate(labels), files, report_

@@ -189,3 +189,24 @@ def test_ray_missing_says_how_to_install(capsys, model_file, image_folder, tmp_p
     code, _, err = run(capsys, "top-patches", model_file, "--layer", "conv2", "--dataset", image_folder,
                        "--engine", "ray", "-o", tmp_path / "t.png")
     assert code == 2 and 'pip install "cnnviz[ray]"' in err and len(err.strip().splitlines()) == 1
+
+
+def test_sample_decodes_only_the_images_asked_for(small_cnn, image_folder, monkeypatch):
+    from cnnviz.data import stream
+
+    opened = []
+    real = stream.decode
+    monkeypatch.setattr(stream, "decode", lambda path, size: opened.append(path) or real(path, size))
+    pixels, labels, files, _ = stream.read_sample(image_folder, small_cnn, 6, seed=2)
+    assert pixels.shape == (6, 16, 16, 3) and np.bincount(labels).tolist() == [3, 3]
+    assert sorted(opened) == sorted(files.paths)                      # never the whole folder
+
+
+def test_robustness_and_compare_on_a_folder_sample(capsys, small_cnn, model_file, image_folder, tmp_path):
+    from cnnviz.adversarial.robustness import robustness
+
+    curve = robustness(small_cnn, method="fgsm", eps=[0, 0.1], dataset=str(image_folder), n=6)
+    assert curve.n == 6 and curve.dataset == image_folder.name
+    code, out, _ = run(capsys, "compare", model_file, "--dataset", image_folder, "--n", "4", "--methods",
+                       "saliency", "--steps", "4")
+    assert code == 0 and f"on 4 {image_folder.name} test images" in out
