@@ -127,7 +127,7 @@ def explain_files(model, source, out_dir, methods: Sequence[str] = DEFAULT_METHO
         raise CnnvizError(f"{out} is a file: give --out-dir a folder (it is created if missing)")
     clean_stale_temporaries(out, recursive=True)     # what a killed run left half-written
     job = ExplainJob(files, batch_size, out, methods, target, options, figures, alpha)
-    written, read = run_job(job, model, files, stream_size(model), batch_size, engine, workers, address,
+    written, _ = run_job(job, model, files, stream_size(model), batch_size, engine, workers, address,
                             progress, cancel)
     images, skipped = _records(job, files)
     if not images:

@@ -16,7 +16,7 @@ def write_folder(root: Path, n_per_class: int = 12, seed: int = 0) -> Path:
     import imageio.v3 as iio
 
     rng = np.random.default_rng(seed)
-    for c, name in enumerate(("cats", "dogs")):
+    for name in ("cats", "dogs"):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
