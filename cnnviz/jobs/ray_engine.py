@@ -161,7 +161,7 @@ def run_ray(job, model, files: ImageFiles, size, batch_size: int, workers: Optio
     total = job.empty()
     if not starts:
         return total, read
-    actors = max(1, int(workers or ray.available_resources().get("GPU", 0) or 1))
+    actors = min(len(starts), max(1, int(workers or ray.available_resources().get("GPU", 0) or 1)))
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= actors else 0
     spec = ModelSpec(model)
     rows = [{"start": s, "paths": json.dumps(files.paths[s:s + batch_size])} for s in starts]
