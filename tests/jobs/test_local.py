@@ -210,3 +210,12 @@ def test_robustness_and_compare_on_a_folder_sample(capsys, small_cnn, model_file
     code, out, _ = run(capsys, "compare", model_file, "--dataset", image_folder, "--n", "4", "--methods",
                        "saliency", "--steps", "4")
     assert code == 0 and f"on 4 {image_folder.name} test images" in out
+
+
+def test_k_cut_to_the_readable_images_also_from_cache(small_cnn, tmp_path, make_folder, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path / "cache"))
+    root = make_folder(tmp_path / "data", n_per_class=2)
+    (root / "cats" / "broken.jpg").write_bytes(b"no")
+    first = top_patches_files(small_cnn, root, ["conv2"], k=5)             # 5 files listed, 4 readable
+    again = top_patches_files(small_cnn, root, ["conv2"], k=5)
+    assert first.k == again.k == 4 and again.from_cache and again.layers["conv2"].values.shape[1] == 4
