@@ -219,3 +219,11 @@ def test_k_cut_to_the_readable_images_also_from_cache(small_cnn, tmp_path, make_
     first = top_patches_files(small_cnn, root, ["conv2"], k=5)             # 5 files listed, 4 readable
     again = top_patches_files(small_cnn, root, ["conv2"], k=5)
     assert first.k == again.k == 4 and again.from_cache and again.layers["conv2"].values.shape[1] == 4
+
+
+def test_explain_folder_refuses_to_mix_jobs(small_cnn, make_folder, tmp_path):
+    root = make_folder(tmp_path / "data", n_per_class=2)
+    explain_files(small_cnn, root, tmp_path / "maps", ["saliency"], figures=False)
+    with pytest.raises(CnnvizError, match="holds the maps of another job"):
+        explain_files(small_cnn, root, tmp_path / "maps", ["gradcam"], figures=False)
+    assert explain_files(small_cnn, root, tmp_path / "maps", ["saliency"], figures=False)["written"] == 0
