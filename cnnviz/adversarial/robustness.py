@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -54,7 +55,8 @@ class RobustnessCurve:
 
 
 def _test_images(model, dataset: Optional[str], n: Optional[int]):
-    """The first ``n`` uint8 test images of a dataset at the model's size, with labels."""
+    """The first ``n`` uint8 test images of a dataset (of an image folder: a
+    class-balanced sample of ``n``) at the model's size, with labels."""
     from ..data.datasets import load_dataset
     from ..data.images import conform
     from ..models.evaluate import check_dataset_fits
@@ -65,6 +67,11 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
     if n is not None and n < 1:
         raise CnnvizError(f"n must be at least 1 (got {n})")
     check_dataset_fits(model, name)
+    if Path(name).is_dir():          # a folder: a class-balanced sample of n, decoded through the stream
+        from ..data.stream import read_sample
+
+        x, y, files, _ = read_sample(name, model, n)
+        return x, y, Path(files.root).name
     data = load_dataset(name, input_shape(model))
     x, y = data.x_test[:n], data.y_test.reshape(-1)[:n].astype(np.int64)
     if x.ndim == 3:

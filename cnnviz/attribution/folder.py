@@ -27,6 +27,7 @@ from .registry import DEFAULT_METHODS, explain, method_name, summary
 
 SUMMARY = "summary.json"
 UNREADABLE = "unreadable.json"       # beside where an unreadable file's maps would be
+JOB = "job.json"                     # the model, methods and options the folder's maps are of
 
 
 def output_stem(out_dir: Path, base: str, path: str) -> Path:
@@ -126,8 +127,9 @@ def explain_files(model, source, out_dir, methods: Sequence[str] = DEFAULT_METHO
     if out.exists() and not out.is_dir():
         raise CnnvizError(f"{out} is a file: give --out-dir a folder (it is created if missing)")
     clean_stale_temporaries(out, recursive=True)     # what a killed run left half-written
+    _claim(out, model, methods, target, options, figures)
     job = ExplainJob(files, batch_size, out, methods, target, options, figures, alpha)
-    written, read = run_job(job, model, files, stream_size(model), batch_size, engine, workers, address,
+    written, _ = run_job(job, model, files, stream_size(model), batch_size, engine, workers, address,
                             progress, cancel)
     images, skipped = _records(job, files)
     if not images:
@@ -136,6 +138,27 @@ def explain_files(model, source, out_dir, methods: Sequence[str] = DEFAULT_METHO
     result = {"source": files.root, "methods": methods, "written": written, "images": images, "skipped": skipped}
     write_json(out / SUMMARY, result)
     return result
+
+
+def _claim(out: Path, model, methods, target, options, figures) -> None:
+    """Record what ``out`` holds maps of (``job.json``), and refuse to resume
+    into a folder that holds another model's or other methods' maps: skipping
+    those images would mix two jobs' outputs."""
+    from ..models.zoo import model_info
+
+    spec = json.loads(json.dumps({"model": model_info(model).name, "methods": list(methods), "target": target,
+                                  "options": options or {}, "figures": figures}, default=str))
+    path = out / JOB
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text("utf-8"))
+        except ValueError:
+            before = None
+        if before != spec:
+            raise CnnvizError(f"{out} holds the maps of another job ({path}: {json.dumps(before)}): give a new "
+                              "--out-dir, or delete that one to start again")
+    else:
+        write_json(path, spec)
 
 
 def _records(job: ExplainJob, files: ImageFiles) -> tuple[list[dict], list[dict]]:

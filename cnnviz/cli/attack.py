@@ -239,7 +239,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--steps", type=positive_int, help="pgd steps (default 40)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="targeted attack to this class (its images are skipped), or 'random'")
-    p.add_argument("--n", type=positive_int, default=1000, help="test images (the first N; default 1000)")
+    p.add_argument("--n", type=positive_int, default=1000, help="test images (the first N; of a folder: a "
+                                                                "class-balanced sample of N; default 1000)")
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
     p.add_argument("--batch-size", type=positive_int, help="images per batch (default: from the input size)")
     p.add_argument("--early-stop", action="store_true",

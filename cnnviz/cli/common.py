@@ -315,5 +315,5 @@ def is_image_source(name) -> bool:
 def check_engine(args, streams: bool) -> None:
     """Refuse --engine ray / --address for data that does not stream from files."""
     if not streams and (args.engine != "local" or args.address):
-        raise CnnvizError("--engine ray and --address run over image files: give --dataset an image folder "
-                          "(or a glob such as 'photos/*.jpg')")
+        raise CnnvizError("--engine ray and --address run over image files: give an image folder or a glob such "
+                          "as 'photos/*.jpg' (--dataset DIR; explain: DIR --out-dir OUT)")

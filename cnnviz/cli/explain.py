@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..common.errors import CnnvizError
 from .common import (ProgressBar, check_engine, data_output, dataset_images, emit_json, engine_options, figure_output,
-                     fraction, json_output, nonnegative_int, open_model, per_item_paths, positive_int, save, save_npz)
+                     fraction, is_image_source, json_output, nonnegative_int, open_model, per_item_paths, positive_int,
+                     save, save_npz)
 
 METHODS_HELP = ("comma-separated: saliency, gradient, smoothgrad, gradient_x_input, integrated_gradients (ig), "
                 "guided_backprop, deconvnet, gradcam, gradcam++, guided_gradcam, occlusion, lime, or all")
@@ -143,20 +144,26 @@ def cmd_compare(args) -> int:
     options = _options(args, methods)
     model = open_model(args)
     check_classifier(model)
-    data = dataset_images(model, args.dataset, scored=True)
-    x = dataset_inputs(model, data.x_test[:args.n])
+    if is_image_source(args.dataset):    # a folder: only a class-balanced sample of --n decoded, through the stream
+        from ..data.stream import read_sample
+
+        pixels, _, files, _ = read_sample(args.dataset, model, args.n, args.seed, progress=ProgressBar())
+        name, x = Path(files.root).name, dataset_inputs(model, pixels)
+    else:
+        data = dataset_images(model, args.dataset, scored=True)
+        name, x = data.name, dataset_inputs(model, data.x_test[:args.n])
     ranking = compare(model, x, methods, args.target, steps=args.steps, region=args.region, baseline=args.baseline,
                       seed=args.seed, options=options, progress=ProgressBar())
     rows = ranking.rows()
     if args.json:
-        emit_json({"model": model.name, "dataset": data.name, "images": len(x), "steps": args.steps, "rows": rows},
+        emit_json({"model": model.name, "dataset": name, "images": len(x), "steps": args.steps, "rows": rows},
                    args.json)
-    print(f"{model.name} on {len(x)} {data.name} test images (deletion: lower is better; insertion: higher)")
+    print(f"{model.name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
     print(f"{'method':<22} {'deletion AUC':>12} {'insertion AUC':>13} {'s/image':>8}")
     for r in rows:
         print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['seconds_per_image']:>8.3f}")
     if args.output:
-        save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {data.name} test images"), args.output, model)
+        save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {name} test images"), args.output, model)
     return 0
 
 
@@ -204,7 +211,8 @@ def register(sub, model_opts) -> None:
                        parents=[model_opts], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a zoo name or .keras/.h5 file")
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's dataset)")
-    p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s)")
+    p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s; of a folder: a "
+                                                               "class-balanced sample, --seed)")
     p.add_argument("--steps", type=positive_int, default=32, help="deletion/insertion steps (default %(default)s)")
     p.add_argument("--region", type=positive_int, help="side of the square regions removed together "
                                               "(default: an eighth of the image side; 1 = single pixels)")

@@ -169,17 +169,26 @@ def decode(path: str, size: tuple[int, int, int]) -> np.ndarray:
     return conform(read_image(path), size[:2], size[2])
 
 
+def try_decode(path: str, size) -> tuple[Optional[np.ndarray], str]:
+    """(pixels, "") for a readable file, else (None, why not): never raises for a bad file."""
+    try:
+        return decode(path, size), ""
+    except CnnvizError as exc:
+        return None, str(exc)
+    except Exception as exc:    # a decoder failing in its own way: the same skip, with its reason
+        return None, short(exc)
+
+
 def decode_files(paths: Sequence[str], size) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """Decode ``paths``: (positions that decoded, their pixels, (path, reason) of the others)."""
     ok, pixels, skipped = [], [], []
     for i, p in enumerate(paths):
-        try:
-            pixels.append(decode(p, size))
+        image, reason = try_decode(p, size)
+        if image is None:
+            skipped.append((p, reason))
+        else:
+            pixels.append(image)
             ok.append(i)
-        except CnnvizError as exc:
-            skipped.append((p, str(exc)))
-        except Exception as exc:    # a decoder failing in its own way: the same skip, with its reason
-            skipped.append((p, short(exc)))
     stacked = np.stack(pixels) if pixels else np.empty((0, *size), np.uint8)
     return np.asarray(ok, np.int64), stacked, skipped
 
@@ -191,11 +200,9 @@ def _decoded_dataset(paths: list[str], positions: np.ndarray, size, batch_size: 
     import tensorflow as tf
 
     def load(i):
-        try:
-            return np.int64(i), decode(paths[int(i)], size), True, b""
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, CnnvizError) else short(exc)
-            return np.int64(i), np.zeros(size, np.uint8), False, reason.encode()
+        image, reason = try_decode(paths[int(i)], size)
+        readable = image is not None
+        return np.int64(i), image if readable else np.zeros(size, np.uint8), readable, reason.encode()
 
     def tf_load(i):
         index, pixels, readable, reason = tf.numpy_function(load, [i], [tf.int64, tf.uint8, tf.bool, tf.string],
@@ -243,3 +250,20 @@ def check_readable(report_: StreamReport, root: str) -> None:
         raise CnnvizError(f"none of the {report_.files} file(s) of {root} could be read as an image "
                           f"(e.g. {Path(first[0]).name}: {first[1]}): give JPEG, PNG, BMP, GIF or TIFF files")
 
+
+
+def read_sample(source: Source, model, n: Optional[int] = None, seed: int = 0,
+                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
+    """A seeded class-balanced sample of ``n`` images (all with None) decoded
+    through the stream, for work that needs its images in memory (faithfulness
+    curves, attacks): only those are decoded, never the whole folder.
+    Returns (uint8 pixels at the model's size, labels, the listing, the report)."""
+    files = list_images(source, n, seed)
+    report_ = StreamReport(files=len(files))
+    pixels, labels = [], []
+    for shard in shards(files, stream_size(model), 256, progress, cancel):
+        report_.add(shard)
+        pixels.append(shard.pixels)
+        labels.append(files.labels[shard.index])
+    check_readable(report_, files.root)
+    return np.concatenate(pixels), np.concatenate(labels), files, report_

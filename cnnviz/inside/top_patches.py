@@ -295,7 +295,8 @@ class TopPatchesJob(Job):
 
     @staticmethod
     def _pack(state) -> dict:
-        return {f"{name}_{j}": a for j, triple in enumerate(state) for name, a in zip(("values", "image", "position"), triple)}
+        return {f"{name}_{j}": a for j, triple in enumerate(state)
+                for name, a in zip(("values", "image", "position"), triple)}
 
     def empty(self):
         return [(np.full((len(c), 0), -np.inf, np.float32), np.zeros((len(c), 0), np.int32),
@@ -329,6 +330,7 @@ def top_patches_files(model, source, layers: Sequence[str], k: int = 9, channels
     if cache:
         cached = _read(path, model, names, chosen, k, per, stat)
         if cached is not None:
+            cached.k = cached.layers[names[0]].values.shape[1]          # fewer where files were unreadable
             return cached
 
     job = TopPatchesJob(names, chosen, k, per, stat)

@@ -1,18 +1,21 @@
 """The Ray engine: the same jobs on Ray Data, on this machine or a cluster.
 
-Ray Data reads and decodes the files (the stream's own decode function, in
-Ray tasks), the model runs in ``map_batches`` by a callable class, so each
-actor loads the model and compiles its functions once (``concurrency`` actors,
-one GPU each where the cluster has GPUs), and the driver merges the partial
-results as they arrive (memory flat). A row of the Ray dataset is one shard
+Ray Data runs the job in ``map_batches`` by a callable class, so each actor
+loads the model and compiles its functions once (``workers`` actors, one GPU
+each where the cluster has GPUs); an actor decodes its shard's files with the
+stream's own decoder and applies the model, and the driver merges the
+partial results as they arrive (memory flat). Decoding stays in the actors:
+a separate decode stage of CPU tasks would wait forever for the CPUs the
+model actors hold on a machine with as many actors as cores. A row of the Ray dataset is one shard
 of the stream: the model sees exactly the batches the local engine gives it,
 so the results are equal to the bit.
 
 Ray retries a task whose worker died; a job that still fails raises a
 :class:`CnnvizError` and returns nothing, never a partial result. The model
-travels as its ``.keras`` file's bytes (no code), so actors on other machines
-need no shared disk for it; per-image outputs (explain) go to a folder every
-node must see.
+travels as its ``.keras`` file's bytes (Lambda-layer code only where the
+driver's model had some, which the user allowed when loading it), so actors
+on other machines need no shared disk for it; per-image outputs (explain) go
+to a folder every node must see.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from ..data.stream import ImageFiles, Shard, StreamReport, decode_files
 from .base import todo_starts
 
 INSTALL = 'pip install "cnnviz[ray]"'
+RETRIES = 3            # a dead actor is restarted and its shard retried this often, then the job fails
 MODEL_INFO_FIELDS = ("name", "dataset", "classes", "preprocessing", "trained", "family")
 
 
@@ -116,35 +120,20 @@ class ModelSpec:
         return model
 
 
-def _decoder(size):
-    """Ray Data map: one shard row (its start and files) -> its decoded images (the stream's decoder)."""
-    size = tuple(size)
-
-    def decode_row(row: dict) -> dict:
-        start = int(row["start"])
-        paths = json.loads(row["paths"])
-        ok, pixels, skipped = decode_files(paths, size)
-        return {"start": start, "index": ok + start, "paths": json.dumps([paths[i] for i in ok]), "pixels": pixels,
-                "skipped": json.dumps(skipped)}
-
-    return decode_row
-
-
 class _Worker:
-    """Ray Data ``map_batches`` class: loads the model once per actor and
-    applies the job's worker to each shard."""
+    """Ray Data ``map_batches`` class: loads the model once per actor, then
+    for each shard row (its start and files) decodes the files with the
+    stream's decoder and applies the job's worker."""
 
-    def __init__(self, spec: ModelSpec, job):
-        self.work = job.worker(spec.load())
+    def __init__(self, spec: ModelSpec, job, size):
+        self.work, self.size = job.worker(spec.load()), tuple(size)
 
     def __call__(self, batch: dict) -> dict:
-        index = np.asarray(batch["index"][0], np.int64)
-        pixels = np.asarray(batch["pixels"][0], np.uint8)
-        skipped = [tuple(s) for s in json.loads(batch["skipped"][0])]
-        shard = Shard(int(batch["start"][0]), index, json.loads(batch["paths"][0]), pixels, skipped)
-        partial = self.work(shard)
-        return {"start": batch["start"], "read": np.array([len(index)]), "skipped": batch["skipped"],
-                "partial": np.array([_pack(partial)], dtype=object)}    # bytes kept whole (no NUL stripping)
+        start, paths = int(batch["start"][0]), json.loads(batch["paths"][0])
+        ok, pixels, skipped = decode_files(paths, self.size)
+        shard = Shard(start, ok + start, [paths[i] for i in ok], pixels, skipped)
+        return {"start": batch["start"], "read": np.array([len(ok)]), "skipped": np.array([json.dumps(skipped)]),
+                "partial": np.array([_pack(self.work(shard))], dtype=object)}    # bytes kept whole (no NUL stripping)
 
 
 def _pack(partial: dict) -> bytes:
@@ -172,13 +161,14 @@ def run_ray(job, model, files: ImageFiles, size, batch_size: int, workers: Optio
     total = job.empty()
     if not starts:
         return total, read
-    actors = max(1, int(workers or ray.available_resources().get("GPU", 0) or 1))
+    actors = min(len(starts), max(1, int(workers or ray.available_resources().get("GPU", 0) or 1)))
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= actors else 0
     spec = ModelSpec(model)
     rows = [{"start": s, "paths": json.dumps(files.paths[s:s + batch_size])} for s in starts]
-    ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_decoder(size))
-    ds = ds.map_batches(_Worker, fn_constructor_kwargs={"spec": spec, "job": job}, batch_size=1,
-                        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus)
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    ds = ds.map_batches(_Worker, fn_constructor_kwargs={"spec": spec, "job": job, "size": size}, batch_size=1,
+                        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus,
+                        max_restarts=RETRIES, max_task_retries=RETRIES)
     done, skipped = 0, []
     try:
         for row in ds.iter_rows():

@@ -1,0 +1,34 @@
+"""The Ray engine on Ray's multi-node test helper: two simulated nodes on
+this machine, joined by address as a real cluster is; results equal the
+local engine's."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnnviz[ray]\"; CI installs it)")
+
+from job_fixtures import messy_folder, small_cnn  # noqa: F401,E402 (fixtures)
+from cnnviz.inside.top_patches import top_patches_files  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+def test_two_nodes_equal_local(cluster, small_cnn, messy_folder):
+    local = top_patches_files(small_cnn, messy_folder, ["conv2"], k=3, batch_size=4, cache=False)
+    remote = top_patches_files(small_cnn, messy_folder, ["conv2"], k=3, batch_size=4, cache=False, engine="ray",
+                               workers=2, address=cluster.address)
+    assert len(ray.nodes()) == 2          # two actors of one CPU each on two one-CPU nodes: one per node
+    for field in ("values", "image_index", "position", "boxes"):
+        np.testing.assert_array_equal(getattr(remote.layers["conv2"], field), getattr(local.layers["conv2"], field))
+    assert remote.files == local.files and remote.report == local.report
