@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
         self.layer_view.scope.setCurrentIndex(max(scope, 0))
         self.unit_view.auto.setChecked(st.value("auto_top_patches", "true") in (True, "true"))
         self.session.folder = st.value("folders/patches") or None
+        self.session.patches_from_folder = st.value("patches/from_folder", False, type=bool)
         for view in self.views:
             try:
                 view.restore(json.loads(st.value(f"views/{view.name}", "{}") or "{}"))
@@ -291,6 +292,7 @@ class MainWindow(QMainWindow):
             st.setValue(f"views/{view.name}", json.dumps(view.settings()))
         if self.session.folder:
             st.setValue("folders/patches", self.session.folder)
+        st.setValue("patches/from_folder", self.session.patches_from_folder)
         if self.browser is not None and self.browser.folder:
             st.setValue("folders/dataset", self.browser.folder)
         st.sync()

@@ -335,6 +335,7 @@ class DatasetBrowser(QDialog):
             if not folder:
                 return
             self.folder = folder
+            self.session.folder, self.session.patches_from_folder = folder, True    # the unit page searches it too
             self.status.setText(f"reading {folder}…")
             self.session.runner.submit("browser", lambda progress, cancel: folder_thumbnails(folder, progress, cancel),
                                        lambda r: self._show_folder(folder, r), self._failed)

@@ -179,7 +179,8 @@ class Session(QObject):
         self.image_key: Optional[str] = None
         self.layer: Optional[str] = None
         self.channel = 0
-        self.folder: Optional[str] = None     # the image folder top patches use for models without a test set
+        self.folder: Optional[str] = None     # the image folder top patches search (chosen on the unit page
+        self.patches_from_folder = False      # or in the dataset browser), instead of the model's test set
         self._datasets: dict = {}
         self._datasets_lock = threading.Lock()
         self._models: OrderedDict = OrderedDict()
@@ -371,8 +372,10 @@ class Session(QObject):
         return DATASET_BY_SHAPE.get(tuple(self.model.inputs[0].shape[1:]))
 
     def patch_dataset_name(self) -> Optional[str]:
-        """The dataset top patches come from: the test set that fits the model,
-        or the image folder the user chose."""
+        """The dataset top patches come from: the image folder the user chose
+        for them, else the test set that fits the model, else that folder."""
+        if self.folder and self.patches_from_folder:
+            return self.folder
         return self.model_dataset() or self.folder
 
     def dataset(self, name: str, progress=None, cancel=None, input_shape: Optional[tuple] = None):

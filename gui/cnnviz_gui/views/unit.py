@@ -4,6 +4,7 @@ with their values; one pass over the dataset finds them for every channel of
 the layer, cached in memory and on disk), its synthesized image, its weights."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -12,9 +13,11 @@ from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QH
 from cnnviz import CnnvizError
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
-from cnnviz.inside.top_patches import LayerTopK, patch_crops, top_patches
+from cnnviz.data.stream import decode
+from cnnviz.inside.top_patches import LayerTopK, patch_crops, top_patches, top_patches_files
 from cnnviz.synthesis.maximize import synthesize_channels
 
+from ..session import KNOWN_DATASETS
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, as_rgb, colorize, format_value, overlay, signed_unit
 from ..widgets import ColorBar, ImageLabel, MosaicArea, heading, scroll_page
 from .base import View
@@ -108,12 +111,17 @@ class UnitView(View):
                              "layer, then cached in memory and on disk)")
         self.auto.setChecked(True)
         self.folder_button = QPushButton("Image folder…")
-        self.folder_button.setToolTip("search an image folder (one sub-folder per class) instead")
+        self.folder_button.setToolTip("search an image folder (one sub-folder per class) instead: streamed from "
+                                      "disk, cached and reused in later sessions until a file changes")
         self.folder_button.clicked.connect(self.choose_folder)
+        self.testset_button = QPushButton("Test set")
+        self.testset_button.setToolTip("search the model's own test set again")
+        self.testset_button.clicked.connect(self.use_test_set)
         self.patches_title = heading("")
         row.addWidget(self.find_button)
         row.addWidget(self.auto)
         row.addWidget(self.folder_button)
+        row.addWidget(self.testset_button)
         row.addWidget(self.patches_title, 1)
         col.addLayout(row)
         self.patches = MosaicArea(show_all=True, min_tile=84, max_tile=150, labels_below=True)
@@ -290,6 +298,7 @@ class UnitView(View):
         dataset = s.patch_dataset_name()
         self.find_button.setText(f"Find top {K} in {self._dataset_label(dataset)}" if dataset
                                  else f"Find top {K} in an image folder…")
+        self.testset_button.setVisible(s.model_dataset() is not None and dataset != s.model_dataset())
         if dataset is None:
             self.top = None
             self.patches.canvas.set_placeholder("This model has no known test set: choose an image folder (one "
@@ -309,8 +318,6 @@ class UnitView(View):
 
     @staticmethod
     def _dataset_label(name: Optional[str]) -> str:
-        from pathlib import Path
-
         return {"mnist": "MNIST test set", "cifar10": "CIFAR-10 test set"}.get(name, Path(name or "").name)
 
     def choose_folder(self) -> bool:
@@ -318,9 +325,13 @@ class UnitView(View):
                                                   self.session.folder or "")
         if not folder:
             return False
-        self.session.folder = folder
+        self.session.folder, self.session.patches_from_folder = folder, True
         self.refresh({"layer"})
         return True
+
+    def use_test_set(self) -> None:
+        self.session.patches_from_folder = False
+        self.refresh({"layer"})
 
     def find_top_patches(self, ask: bool = False) -> None:
         s = self.session
@@ -335,9 +346,12 @@ class UnitView(View):
         shape = tuple(model.inputs[0].shape[1:])
 
         def work(progress, cancel):
+            if dataset not in KNOWN_DATASETS:      # an image folder: streamed from disk, cached by its files
+                result = top_patches_files(model, dataset, [layer], k=K, progress=progress, cancel=cancel)
+                return dataset, result.layers[layer], result.files, result.size
             data = s.dataset(dataset, progress, cancel, input_shape=shape)
             result = top_patches(model, data.x_test, [layer], k=K, progress=progress, cancel=cancel)
-            return dataset, result.layers[layer]
+            return dataset, result.layers[layer], None, None
 
         self.patches.canvas.set_placeholder(f"searching {self._dataset_label(dataset)} for every channel of "
                                             f"{layer}…")
@@ -350,36 +364,47 @@ class UnitView(View):
 
     def _found(self, result) -> None:
         s = self.session
-        dataset, top = result
+        dataset, top, files, size = result
         self.top = result
-        data = s.dataset(dataset, input_shape=tuple(s.model.inputs[0].shape[1:]))   # loaded by the job
         c = int(np.flatnonzero(top.channels == s.channel)[0])
         index = top.image_index[c]
         valid = index >= 0
+        if files is None:
+            data = s.dataset(dataset, input_shape=tuple(s.model.inputs[0].shape[1:]))   # loaded by the job
+            images, image_shape = data.x_test[index[valid]], data.x_test.shape[1:3]
+            labels = np.asarray(data.y_test).reshape(-1)
+            names = [data.classes[int(labels[i])] for i in index[valid]]
+            sources = [f"#{i}" for i in index[valid]]
+        else:      # a folder: only this channel's few files are read again
+            paths = [files[i] for i in index[valid]]
+            images = np.stack([decode(p, size) for p in paths]) if paths else np.zeros((0, *size), np.uint8)
+            image_shape = size[:2]
+            names = [Path(p).parent.name for p in paths]
+            sources = [Path(p).name for p in paths]
         one = LayerTopK(top.layer, top.channels[c:c + 1], top.values[c:c + 1][:, valid],
                         np.arange(valid.sum())[None], top.position[c:c + 1][:, valid], top.boxes[c:c + 1][:, valid])
-        crops = patch_crops(one, data.x_test[index[valid]])[0] if valid.any() else np.zeros((0, 1, 1, 3), np.uint8)
+        crops = patch_crops(one, images)[0] if valid.any() else np.zeros((0, 1, 1, 3), np.uint8)
         self.crops = crops
-        labels = np.asarray(data.y_test).reshape(-1)
-        names = [data.classes[int(labels[i])] for i in index[valid]]
         self.patches.canvas.set_tiles(as_rgb_tiles(crops), labels=names,
-                                      captions=[f"{format_value(v)} · #{i}" for v, i in
-                                                zip(top.values[c][valid], index[valid])],
-                                      inside=inside_rects(top.boxes[c][valid], crops.shape[1:3],
-                                                          data.x_test.shape[1:3]))
+                                      captions=[f"{format_value(v)} · {src}" for v, src in
+                                                zip(top.values[c][valid], sources)],
+                                      inside=inside_rects(top.boxes[c][valid], crops.shape[1:3], image_shape))
         self._patch_sources = [(int(i), name) for i, name in zip(index[valid], names)]
         r = crops.shape[1] if len(crops) else 0
         self.patches_title.setText(f"{self._dataset_label(dataset)}: the {len(crops)} images where channel "
                                    f"{s.channel} of {top.layer} responds most (max over positions), cropped to the "
                                    f"{r}×{r} receptive field (hatched: beyond the image's edge); under each: label, "
-                                   "activation · image number")
+                                   f"activation · {'image number' if files is None else 'file'}")
 
     def _patch_clicked(self, i: int) -> None:
         if self.top is None or i >= len(getattr(self, "_patch_sources", [])):
             return
-        dataset = self.top[0]
-        data = self.session.dataset(dataset, input_shape=tuple(self.session.model.inputs[0].shape[1:]))
+        dataset, _, files, _ = self.top
         index, name = self._patch_sources[i]
+        if files is not None:
+            self.session.load_image(files[index])
+            return
+        data = self.session.dataset(dataset, input_shape=tuple(self.session.model.inputs[0].shape[1:]))
         self.image_picked.emit(data.x_test[index], f"{self._dataset_label(dataset)} #{index} (label {name})")
 
     # -------------------------------------------------------------- export
