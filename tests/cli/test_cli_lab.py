@@ -164,3 +164,22 @@ def test_bad_datasets_and_mismatched_models_are_one_line(capsys, tmp_path):
     if real_data_dir() is not None:
         code, _, err = run(capsys, "train", tmp_path / "three.keras", "--dataset", "mnist", "--out", tmp_path / "b.keras")
         assert code == 2 and "3 outputs but mnist has 10 classes: use `cnnviz finetune" in err
+
+
+@needs_data
+@pytest.mark.data
+def test_train_on_some_classes_then_curves_compares_the_runs(capsys, tmp_path):
+    import keras
+
+    five = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    five.save(tmp_path / "five.keras")
+    for optimizer in ("sgd", "adam"):
+        code, out, err = run(capsys, "train", tmp_path / "five.keras", "--dataset", "mnist", "--classes", "0,1,2,3,4",
+                             "--limit", 300, "--epochs", 2, "--optimizer", optimizer, "--validation", "test",
+                             "--out", tmp_path / f"{optimizer}.keras", "--quiet")
+        assert code == 0, err
+    card = json.loads((tmp_path / "adam.card.json").read_text())
+    assert card["classes"] == ["0", "1", "2", "3", "4"] and card["recipe"]["validation"] == "test set"
+    code, out, err = run(capsys, "curves", tmp_path / "sgd.card.json", tmp_path / "adam.card.json",
+                         "-o", tmp_path / "c.png")
+    assert code == 0 and "sgd, SGD lr 0.01" in out and "adam, Adam lr 0.001" in out
