@@ -143,6 +143,8 @@ def test_evaluate_errors_gallery(capsys, tmp_path):
     assert (tmp_path / "e.png").read_bytes()[:8] == PNG and "accuracy" in out
     code, _, err = run(capsys, "evaluate", "mnist_small", "--limit", 100, "--errors")
     assert code == 2 and "give -o errors.png" in err
+    code, _, err = run(capsys, "evaluate", "mnist_small", "--limit", 10, "--errors", 5, "-o", tmp_path / "none.png")
+    assert code == 0 and "no misclassified images among the 10" in err and not (tmp_path / "none.png").exists()
 
 
 def test_bad_datasets_and_mismatched_models_are_one_line(capsys, tmp_path):
