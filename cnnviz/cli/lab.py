@@ -105,8 +105,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
     p.add_argument("--epochs", type=int, help="epochs (default: the architecture's recipe, 10 for a file)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, type=str.lower,
-                   help="default adam; momentum is SGD with momentum 0.9")
+    p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
+                   help=f"{', '.join(OPTIMIZERS)} (default adam; momentum is SGD with momentum 0.9)")
     p.add_argument("--lr", type=float, help="learning rate (default: Keras' default for the optimizer)")
     p.add_argument("--momentum", type=float, help="momentum for --optimizer momentum, nesterov or rmsprop")
     val = p.add_mutually_exclusive_group()

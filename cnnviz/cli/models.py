@@ -112,6 +112,9 @@ def _predict_mc_dropout(args, model, loaded) -> int:
 def cmd_evaluate(args) -> int:
     from ..models.evaluate import evaluate
 
+    if args.errors is not None and (args.errors < 1 or not args.output):
+        raise CnnvizError("--errors K draws the K (at least 1) most confident mistakes: give -o errors.png")
+
     model = open_model(args)
     check_engine(args, is_image_source(args.dataset))
     result = evaluate(model, args.dataset, args.limit, progress=None if args.json else ProgressBar(), seed=args.seed,
@@ -133,8 +136,6 @@ def cmd_evaluate(args) -> int:
 
         title = f"{model.name} on {result.dataset}: accuracy {result.accuracy:.2%}"
         save_figure(confusion_figure(result.confusion, result.classes, title), args.output, dpi=110)
-    elif args.errors:
-        raise CnnvizError("--errors draws the misclassified images: give -o errors.png")
     return 0
 
 
@@ -146,6 +147,10 @@ def _errors_figure(args, model, result) -> None:
     from ..plots.training import image_grid_figure
 
     wrong = result.mistakes(args.errors)
+    if not len(wrong):
+        print(f"no misclassified images among the {result.n}: nothing to draw, {args.output} not written",
+              file=sys.stderr)
+        return
     data = load_dataset(args.dataset or model_info(model).dataset, input_shape(model))
     names = result.classes
     captions = [f"true {names[result.labels[i]]}\npred {names[result.predicted[i]]} {result.confidence[i]:.0%}"

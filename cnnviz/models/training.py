@@ -313,6 +313,10 @@ def _callback(ckpt: Path, state: dict, epochs: int, steps: int, progress, cancel
     import keras
 
     class Monitor(keras.callbacks.Callback):
+        # Batch reports may run on Keras' callback thread: a callback with a
+        # batch hook that is not async-safe makes every training step wait for it.
+        async_safe = True
+
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch, self.start = epoch, time.perf_counter()
 
@@ -320,7 +324,7 @@ def _callback(ckpt: Path, state: dict, epochs: int, steps: int, progress, cancel
             if cancel is not None and cancel.cancelled:
                 self.model.stop_training = True
             if progress is not None:
-                loss = (logs or {}).get("loss", float("nan"))
+                loss = float((logs or {}).get("loss", float("nan")))
                 progress(self.epoch * steps + batch + 1, epochs * steps,
                          f"epoch {self.epoch + 1}/{epochs} loss {loss:.4f}")
 

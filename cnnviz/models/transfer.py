@@ -192,7 +192,8 @@ def fit_transfer(features: Features, test_size: float = 0.25, seed: int = 0,
         if test.classes != features.classes or test.features.shape[1] != features.features.shape[1]:
             raise CnnvizError("the test features are not of the same layer and classes as the training features")
         x_train, y_train, x_test, y_test = features.features, features.labels, test.features, test.labels
-    folds = int(min(5, np.bincount(y_train).max(initial=0), np.min(np.bincount(y_train)[np.bincount(y_train) > 0])))
+    counts = np.bincount(y_train)
+    folds = int(min(5, counts[counts > 0].min()))          # stratified folds need that many images per class
     if folds < 2:
         raise CnnvizError("too few training images per class for cross-validation: give at least 2 per class")
     classifier = make_pipeline(StandardScaler(),

@@ -183,3 +183,17 @@ def test_a_backbone_that_takes_any_size_gets_the_datasets_size(rng):
     model = build_finetune_model(any_size, 2, "dense:8", input_shape=(16, 16, 3))
     assert tuple(model.inputs[0].shape[1:]) == (16, 16, 3) and model.get_layer("head_dense1").kernel.shape == (196, 8)
     assert model(rng.random((2, 16, 16, 3), dtype=np.float32)).shape == (2, 2)
+
+
+def test_logistic_regression_on_separable_features_and_its_limits(rng):
+    x = rng.random((40, 5)).astype(np.float32) + np.repeat([[0.0], [1.0]], 20, axis=0)
+    feats = Features(x, np.repeat([0, 1], 20), ["a", "b"], "layer", "model")
+    result = fit_transfer(feats, test_size=0.25)
+    assert result.test_accuracy == 1.0 and result.n_test == 10 and result.confusion_test.tolist() == [[5, 0], [0, 5]]
+    few = Features(x[[0, 20, 1]], np.array([0, 1, 0]), ["a", "b"], "layer", "model")
+    with pytest.raises(CnnvizError, match="give at least 2 per class"):
+        fit_transfer(few, test=feats)
+    with pytest.raises(CnnvizError, match="fewer than two classes"):
+        fit_transfer(Features(x[:20], np.zeros(20, np.int64), ["a", "b"], "layer", "model"))
+    with pytest.raises(CnnvizError, match="--test-size 1.5 is out of range"):
+        fit_transfer(feats, test_size=1.5)
