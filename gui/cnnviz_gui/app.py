@@ -17,19 +17,22 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QLabel, QMainWindow,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnviz import CnnvizError
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.models import zoo
+from cnnviz.models.uncertainty import dropout_layers
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .live import LivePlayer
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
+
+MC_PASSES = 30
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
 VIDEO_FILTER = "Videos and animated images (*.gif *.mp4 *.avi *.mov *.mkv *.webm *.tif *.tiff);;All files (*)"
@@ -124,8 +127,13 @@ class MainWindow(QMainWindow):
         column.addWidget(self.input_view)
         column.addWidget(self.input_caption)
         self.prediction_title = heading("<b>Prediction</b> (top 5)")
+        self.mc_dropout = QCheckBox(f"MC dropout ({MC_PASSES} passes): mean ± std")
+        self.mc_dropout.setToolTip("dropout as a Bayesian approximation (Gal & Ghahramani 2016): the spread of the "
+                                   "class probabilities over stochastic passes says how unsure the model is")
+        self.mc_dropout.toggled.connect(lambda _: self._refresh_predictions())
         column.addWidget(self.prediction_title)
         column.addWidget(self.prediction)
+        column.addWidget(self.mc_dropout)
         column.addWidget(self.draw_title)
         column.addWidget(self.draw_pad)
         column.addStretch(1)
@@ -474,6 +482,10 @@ class MainWindow(QMainWindow):
         self.draw_pad.setVisible(mnist)
         self.draw_title.setVisible(mnist)
         self.prediction.clear()
+        dropout = bool(dropout_layers(s.model))
+        self.mc_dropout.setEnabled(dropout)
+        self.mc_dropout.setToolTip(self.mc_dropout.toolTip().split(" (this model")[0]
+                                   + ("" if dropout else " (this model has no dropout layers)"))
         if s.not_classifier:
             self._prediction_failed(s.not_classifier)
         else:
@@ -623,7 +635,16 @@ class MainWindow(QMainWindow):
         path = s.raw[2] if s.raw else None
         if path and not str(path).startswith(SAMPLE_PREFIX):
             self._remember("images", str(Path(path).resolve()))
-        s.predictions("predict", self._show_predictions, self._prediction_failed)
+        self._refresh_predictions()
+
+    def _refresh_predictions(self):
+        s = self.session
+        if s.model is None or s.image is None or s.not_classifier:
+            return
+        if self.mc_dropout.isChecked() and self.mc_dropout.isEnabled():
+            s.mc_predictions("predict", MC_PASSES, lambda r: self._show_predictions(*r), self._prediction_failed)
+        else:
+            s.predictions("predict", self._show_predictions, self._prediction_failed)
 
     def _show_prediction_title(self):
         s = self.session
@@ -631,10 +652,10 @@ class MainWindow(QMainWindow):
         self.prediction_title.setText("<b>Prediction</b> (top 5)" + waiting + (
             "" if s.info.trained else " — <b>untrained model</b>: meaningless"))
 
-    def _show_predictions(self, predictions):
+    def _show_predictions(self, predictions, stds=()):
         self._show_prediction_title()
         self.prediction.setVisible(True)
-        self.prediction.show_predictions(predictions)
+        self.prediction.show_predictions(predictions, stds)
 
     def _prediction_failed(self, message: str):
         """Inline under the input, not a dialog: a model without classes is no error of the user's."""

@@ -30,7 +30,8 @@ from cnnviz.data.images import normalize_image, prepare, read_image
 from cnnviz.inside.activations import activations, spatial_layers
 from cnnviz.inside.summary import summarize
 from cnnviz.models import zoo
-from cnnviz.models.predict import check_classifier, predict
+from cnnviz.models.predict import Prediction, check_classifier, predict
+from cnnviz.models.uncertainty import mc_dropout
 
 from .workers import Runner
 
@@ -350,6 +351,21 @@ class Session(QObject):
         model, image = self.model, self.image
         return self.compute(view, self.key("predict"), lambda progress, cancel: predict(model, image.x[None], 5)[0],
                             on_done, on_error)
+
+    def mc_predictions(self, view: str, passes: int, on_done: Callable, on_error: Optional[Callable] = None) -> bool:
+        """The current image's top-5 classes by their mean probability over
+        ``passes`` MC dropout passes: ``(predictions, stds)``."""
+        model, image = self.model, self.image
+
+        def work(progress, cancel):
+            result = mc_dropout(model, image.x[None], passes, seed=0, progress=progress, cancel=cancel)
+            order = np.argsort(-result.mean[0])[:5]
+            names = self.info.classes
+            preds = [Prediction(int(i), names[i] if i < len(names) else f"class {i}", float(result.mean[0, i]))
+                     for i in order]
+            return preds, [float(result.std[0, i]) for i in order]
+
+        return self.compute(view, self.key("mc_dropout", passes), work, on_done, on_error)
 
     def cached_predictions(self) -> Optional[list]:
         if self.model is None or self.image is None:

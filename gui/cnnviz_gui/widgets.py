@@ -447,8 +447,30 @@ class InputView(QLabel):
         self.setPixmap(pixmap)
 
 
+class ErrorBar(QProgressBar):
+    """A probability bar that can also draw mean ± std as a black whisker."""
+
+    def __init__(self):
+        super().__init__()
+        self.std = 0.0
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.std <= 0:
+            return
+        mean, r = self.value() / self.maximum(), self.rect().adjusted(2, 2, -2, -2)
+        lo, hi = (r.left() + r.width() * min(1.0, max(0.0, v)) for v in (mean - self.std, mean + self.std))
+        y = r.bottom() - 3                                # below the percentage text
+        painter = QPainter(self)
+        painter.setPen(QPen(QColor("black"), 2))
+        painter.drawLine(int(lo), y, int(hi), y)
+        for x in (lo, hi):
+            painter.drawLine(int(x), y - 3, int(x), y + 1)
+        painter.end()
+
+
 class PredictionPanel(QWidget):
-    """The top-5 classes as labelled bars."""
+    """The top-5 classes as labelled bars; with MC dropout, mean ± std."""
 
     def __init__(self, rows: int = 5):
         super().__init__()
@@ -456,7 +478,7 @@ class PredictionPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.names, self.bars = [], []
         for i in range(rows):
-            name, bar = QLabel(""), QProgressBar()
+            name, bar = QLabel(""), ErrorBar()
             name.setMinimumWidth(120)
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
@@ -465,17 +487,19 @@ class PredictionPanel(QWidget):
             self.names.append(name)
             self.bars.append(bar)
 
-    def show_predictions(self, preds) -> None:
+    def show_predictions(self, preds, stds: Sequence[float] = ()) -> None:
         for i, (name, bar) in enumerate(zip(self.names, self.bars)):
+            bar.std = float(stds[i]) if i < len(stds) else 0.0
             if i < len(preds):
                 name.setText(f"{preds[i].name} [{preds[i].index}]")
                 name.setToolTip(preds[i].name)
                 bar.setValue(int(round(preds[i].probability * 1000)))
-                bar.setFormat(f"{preds[i].probability:.1%}")
+                bar.setFormat(f"{preds[i].probability:.1%}" + (f" ± {bar.std:.1%}" if bar.std else ""))
             else:
                 name.setText("")
                 bar.setValue(0)
                 bar.setFormat("")
+            bar.update()
 
     def clear(self) -> None:
         self.show_predictions([])
