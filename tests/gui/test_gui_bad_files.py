@@ -2,11 +2,9 @@
 through its Open model and Open image actions: each gives a warning dialog
 naming the problem, and the app stays usable (a good model and image load
 after)."""
-import json
-import zipfile
 
-import numpy as np
 import pytest
+from bad_files import make_bad_files  # noqa: E402
 
 pytest.importorskip("pytestqt")
 from cnnviz_gui.app import MainWindow  # noqa: E402
@@ -17,32 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory):
     """The same kinds of bad file as tests/cli/test_bad_input.py."""
-    import imageio.v3 as iio
-    import keras
-
-    folder = tmp_path_factory.mktemp("gui-bad")
-    (folder / "garbage.keras").write_bytes(b"not a zip at all")
-    (folder / "text.h5").write_text("hello")
-    (folder / "dir.keras").mkdir()
-    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    (folder / "photos").mkdir()
-    pixels = np.random.default_rng(0).random((28, 28)).astype(np.float32)
-    pixels[:3, :3] = np.nan
-    iio.imwrite(folder / "nan.tif", pixels)
-    inputs = keras.Input((28, 28, 1))
-    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))).save(
-        folder / "good.keras")
-    with zipfile.ZipFile(folder / "good.keras") as z:
-        members = {name: z.read(name) for name in z.namelist()}
-    config = json.loads(members["config.json"])
-    for layer in config["config"]["layers"]:
-        if layer["class_name"] == "Dense":
-            layer.update(class_name="FancyDense", module="my_lab.layers", registered_name="FancyDense")
-    members["config.json"] = json.dumps(config).encode()
-    with zipfile.ZipFile(folder / "custom.keras", "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return folder
+    return make_bad_files(tmp_path_factory.mktemp("gui-bad"))
 
 
 @pytest.fixture
