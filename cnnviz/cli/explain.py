@@ -47,7 +47,7 @@ def cmd_explain(args) -> int:
     methods = _methods(args.methods)
     options = _options(args, methods)
     model = open_model(args)
-    info = model_info(model)             # an untrained model was noted by open_model
+    info = model_info(model)             # an untrained model is noted with each image
     loaded = [load_image(path, model) for path in args.images]
     groups = _same_shape_groups(loaded)
     records, npz = [], {}
