@@ -206,16 +206,12 @@ def emit_json(data, target: str) -> None:
 
 
 def open_model(args, architecture_only: bool = False):
-    """The model named on the command line, with the shared loading options;
-    an untrained one is noted on stderr."""
-    from ..models.zoo import load_model, weights_note
+    """The model named on the command line, with the shared loading options
+    (``architecture_only``: no weights are needed, none are downloaded)."""
+    from ..models.zoo import load_model
 
-    model = load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
-                       architecture_only=architecture_only)
-    note = weights_note(model)
-    if note:
-        print(f"cnnviz: note: {note}", file=sys.stderr)
-    return model
+    return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
+                      architecture_only=architecture_only)
 
 
 def model_options() -> argparse.ArgumentParser:
@@ -236,16 +232,19 @@ def model_options() -> argparse.ArgumentParser:
 
 
 def save(fig, path: str, model=None) -> None:
-    """Write a figure; one made from an untrained ``model`` says so in its title."""
+    """Write a figure; one made from an untrained ``model`` says so in its
+    title and in the line that reports it."""
     from ..common.fileio import save_figure
 
+    note = ""
     if model is not None:
-        from ..models.zoo import model_info
+        from ..models.zoo import model_info, weights_note
         from ..plots import mark_untrained
 
         mark_untrained(fig, model_info(model).trained)
+        note = weights_note(model)
     save_figure(fig, path, dpi=120)
-    print(f"wrote {path}", file=sys.stderr)
+    print(f"wrote {path}" + (f" (note: {note})" if note else ""), file=sys.stderr)
 
 
 def save_npz(path: str, **arrays) -> None:

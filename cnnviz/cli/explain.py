@@ -55,7 +55,7 @@ def cmd_explain(args) -> int:
                           "(one NPZ and figure per image, resumable)")
     reports = per_item_paths(args.output, [Path(source.replace("skimage:", "")).stem for source in args.images])
     model = open_model(args)
-    info = model_info(model)             # an untrained model was noted by open_model
+    info = model_info(model)             # an untrained model is noted with each image
     loaded = [load_image(path, model) for path in args.images]
     groups = _same_shape_groups(loaded)
     records, npz = [], {}

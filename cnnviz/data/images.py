@@ -193,7 +193,7 @@ def deprocess(x: np.ndarray, preprocessing: str) -> np.ndarray:
 
 def prepare(image: np.ndarray, model, source: str = "image") -> LoadedImage:
     """A uint8 image (gray or RGB) made into ``model``'s input, with notes."""
-    from ..models.zoo import input_shape, model_info
+    from ..models.zoo import input_shape, model_info, weights_note
 
     info = model_info(model)
     h, w, c = input_shape(model)
@@ -211,6 +211,8 @@ def prepare(image: np.ndarray, model, source: str = "image") -> LoadedImage:
         notes.append("inverted to light-on-dark, as MNIST digits are")
     if info.preprocessing_note:
         notes.append(info.preprocessing_note)
+    if weights_note(model):
+        notes.append(weights_note(model))
     return LoadedImage(source, to_rgb(image), pixels, preprocess(pixels, info.preprocessing), notes)
 
 
