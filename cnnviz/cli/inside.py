@@ -72,8 +72,10 @@ def cmd_top_patches(args) -> int:
     field = receptive_field(model, layer).size
     silent = silent_channels(model, layer, top.channels, top.values, f"did not fire on these {n_images:,} images")
     if args.json:
-        emit_json({"dataset": name, "images": n_images, **result.to_json(layer),
-                   "silent": {str(c): why for c, why in silent.items()}}, args.json)
+        found = result.to_json(layer)
+        for entry in found["channels"]:
+            entry["silent"] = silent.get(entry["channel"], "")
+        emit_json({"dataset": name, "images": n_images, **found}, args.json)
     if args.json != "-":
         print(f"{layer}: top-{result.k} of {n_images} {name} images for {len(channels)} channels"
               + (" (from cache)" if result.from_cache else ""))

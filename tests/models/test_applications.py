@@ -152,3 +152,31 @@ def test_fgsm_attack(family):
     result = attack(model, pixels[:2], method="fgsm", eps=2 / 255)
     assert result.adversarial.shape == (2, *pixels.shape[1:])
     assert np.abs(result.adversarial - pixels[:2] / 255.0).max() <= 2 / 255 + 1e-6
+
+
+def test_app_layer_and_unit_views(family, qtbot, tmp_path):
+    """The desktop app opens the saved file and shows a layer's maps and a unit page."""
+    from cnnviz_gui.app import MainWindow
+    from PySide6.QtCore import QSettings
+
+    model, pixels, _, _, _ = family
+    path = cnnviz.model_info(model).path
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        window.unit_view.auto.setChecked(False)                  # no top-patch pass over a dataset
+        window.load_model(path, "imagenet")
+        s = window.session
+        qtbot.waitUntil(lambda: s.model_spec == path and not window.runner.running("model"), timeout=120000)
+        window.load_image(None, pixels=pixels[0], source="random pixels")
+        qtbot.waitUntil(lambda: s.image is not None, timeout=60000)
+        row = [r for r in s.rows if r.spatial][2]
+        s.set_layer(row.name)
+        qtbot.waitUntil(lambda: window.layer_view.maps is not None, timeout=120000)
+        assert window.layer_view.maps.shape[-1] == row.channels
+        window.open_unit(1)
+        qtbot.waitUntil(lambda: window.unit_view.map is not None, timeout=60000)
+        assert window.unit_view.map.shape == window.layer_view.maps.shape[:2]
+    finally:
+        window.runner.shutdown(timeout=20)

@@ -14,7 +14,7 @@ from cnnviz import CnnvizError
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
 from cnnviz.data.stream import decode
-from cnnviz.inside.top_patches import LayerTopK, patch_crops, top_patches, top_patches_files
+from cnnviz.inside.top_patches import LayerTopK, patch_crops, silent_channels, top_patches, top_patches_files
 from cnnviz.synthesis.maximize import synthesize_channels
 
 from ..session import KNOWN_DATASETS
@@ -391,7 +391,11 @@ class UnitView(View):
                                       inside=inside_rects(top.boxes[c][valid], crops.shape[1:3], image_shape))
         self._patch_sources = [(int(i), name) for i, name in zip(index[valid], names)]
         r = crops.shape[1] if len(crops) else 0
-        self.patches_title.setText(f"{self._dataset_label(dataset)}: the {len(crops)} images where channel "
+        silent = silent_channels(s.model, top.layer, [s.channel], top.values[c:c + 1],
+                                 f"did not fire on any image of {self._dataset_label(dataset)}")
+        warning = (f"<b style='color:#b00020'>Channel {s.channel} {silent[s.channel]}: these patches mean "
+                   "nothing.</b> " if silent else "")
+        self.patches_title.setText(f"{warning}{self._dataset_label(dataset)}: the {len(crops)} images where channel "
                                    f"{s.channel} of {top.layer} responds most (max over positions), cropped to the "
                                    f"{r}×{r} receptive field (hatched: beyond the image's edge); under each: label, "
                                    f"activation · {'image number' if files is None else 'file'}")
