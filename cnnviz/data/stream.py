@@ -26,7 +26,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError, short
 from ..common.progress import CancelToken, ProgressFn, check, report
-from .datasets import IMAGE_SUFFIXES
+from .datasets import IMAGE_SUFFIXES, balanced_order
 
 Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 ANY_SIZE = 224          # the side used for a model that takes any size (as load_dataset does)
@@ -98,8 +98,9 @@ class StreamReport:
 def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> ImageFiles:
     """The image files of a folder (``root/<class>/*`` with classes the sorted
     sub-folder names, or loose images as one class), a glob pattern, or a list
-    of files, in sorted order; with ``limit`` a seeded class-balanced sample
-    of that many (never the first N of the listing)."""
+    of files, in the fixed class-mixed order folder datasets load in
+    (:func:`~cnnviz.data.datasets.balanced_order`); with ``limit`` a seeded
+    class-balanced sample of that many (never the first N of a sorted listing)."""
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         files = _folder(Path(source))
         root = str(source)
@@ -115,8 +116,9 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
                           f"(one sub-folder per class, or loose), a glob such as 'photos/*.jpg', or image files")
     classes = sorted({c for _, c in images})
     lookup = {c: i for i, c in enumerate(classes)}
-    paths = [p for p, _ in images]
-    labels = np.array([lookup[c] for _, c in images], np.int64)
+    order = balanced_order([lookup[c] for _, c in images])      # as folder datasets load: classes mixed
+    paths = [images[i][0] for i in order]
+    labels = np.array([lookup[images[i][1]] for i in order], np.int64)
     if limit is not None:
         from ..models.training import balanced_subset
 
