@@ -144,6 +144,11 @@ def data_output(text: str) -> str:
     return _check_output(text)
 
 
+def model_output(text: str) -> str:
+    """A Keras model file to write (.keras or .h5), in a writable folder that exists."""
+    return _check_output(text, (".keras", ".h5"))
+
+
 def json_output(text: str) -> str:
     """A JSON file to write, or ``-`` for standard output."""
     return text if text == "-" else _check_output(text)

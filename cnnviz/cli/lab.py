@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import MODEL_HELP, ProgressBar, open_model, save
+from .common import (MODEL_HELP, ProgressBar, data_output, figure_output, model_output, nonnegative_float,
+                     nonnegative_int, open_model, positive_float, positive_int, save)
 
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
                  "channel_shift", "brightness")
@@ -49,16 +50,16 @@ def augmentation_options() -> argparse.ArgumentParser:
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="the lecture preset: rotation 15, shift 0.1, horizontal flips for photos (default: on for "
                         "cifar10_cnn); the flags below change single settings")
-    g.add_argument("--rotation", type=float, metavar="DEG", help="random rotation up to +-DEG degrees")
-    g.add_argument("--shift", type=float, metavar="F", help="random shift up to +-F of the width and height")
-    g.add_argument("--width-shift", type=float, metavar="F", help="random horizontal shift up to +-F of the width")
-    g.add_argument("--height-shift", type=float, metavar="F", help="random vertical shift up to +-F of the height")
-    g.add_argument("--zoom", type=float, metavar="F", help="random zoom in or out by up to F")
+    g.add_argument("--rotation", type=nonnegative_float, metavar="DEG", help="random rotation up to +-DEG degrees")
+    g.add_argument("--shift", type=nonnegative_float, metavar="F", help="random shift up to +-F of the width and height")
+    g.add_argument("--width-shift", type=nonnegative_float, metavar="F", help="random horizontal shift up to +-F of the width")
+    g.add_argument("--height-shift", type=nonnegative_float, metavar="F", help="random vertical shift up to +-F of the height")
+    g.add_argument("--zoom", type=nonnegative_float, metavar="F", help="random zoom in or out by up to F")
     g.add_argument("--horizontal-flip", action="store_true", help="flip left-right at random")
     g.add_argument("--vertical-flip", action="store_true", help="flip upside down at random")
-    g.add_argument("--channel-shift", type=float, metavar="F",
+    g.add_argument("--channel-shift", type=nonnegative_float, metavar="F",
                    help="add up to +-F (a fraction of the pixel range) to each colour channel")
-    g.add_argument("--brightness", type=float, metavar="F", help="add up to +-F to all channels")
+    g.add_argument("--brightness", type=nonnegative_float, metavar="F", help="add up to +-F to all channels")
     return parent
 
 
@@ -103,27 +104,27 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
                                                   "cifar10_cnn) or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
-    p.add_argument("--epochs", type=int, help="epochs (default: the architecture's recipe, 10 for a file)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
                    help=f"{', '.join(OPTIMIZERS)} (default adam; momentum is SGD with momentum 0.9)")
-    p.add_argument("--lr", type=float, help="learning rate (default: Keras' default for the optimizer)")
-    p.add_argument("--momentum", type=float, help="momentum for --optimizer momentum, nesterov or rmsprop")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: Keras' default for the optimizer)")
+    p.add_argument("--momentum", type=nonnegative_float, help="momentum for --optimizer momentum, nesterov or rmsprop")
     val = p.add_mutually_exclusive_group()
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F",
                      help="hold out this fraction of the training images for validation (default 0.1)")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
-    p.add_argument("--limit", type=int, metavar="N", help="train on a class-balanced, seeded subset of N images")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="train on a class-balanced, seeded subset of N images")
     p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 0,1,2,3,4)")
     p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
     p.add_argument("--reduce-lr", action="store_true",
                    help="halve the learning rate when the validation loss stalls for 3 epochs")
-    p.add_argument("--out", help="model file to write (default ./NAME.keras)")
+    p.add_argument("--out", type=model_output, help="model file to write (default ./NAME.keras)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     p.add_argument("--fine-tune", metavar="MODEL", help="continue training this trained .keras file of the same "
                                                         "architecture for --epochs more epochs (its card carries over)")
     p.add_argument("--force", action="store_true", help="replace an existing model file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -177,10 +178,10 @@ def _add_augment(sub, aug_opts) -> None:
                        description="Draw dataset images beside augmented copies, to judge augmentation settings "
                                    "before training. Without flags: the lecture preset (--augment).")
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
-    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
-    p.add_argument("--n", type=int, default=6, help="how many images (class-balanced; default 6)")
-    p.add_argument("--copies", type=int, default=5, help="augmented copies of each (default 5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--n", type=positive_int, default=6, help="how many images (class-balanced; default 6)")
+    p.add_argument("--copies", type=positive_int, default=5, help="augmented copies of each (default 5)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_augment)
 
 
@@ -227,7 +228,7 @@ def _add_curves(sub) -> None:
                        description="Accuracy and loss per epoch of each run (train dashed, validation solid, one "
                                    "colour per run, labelled from the cards), e.g. optimizers or BN against no BN.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="model cards (.card.json) or the models beside them")
-    p.add_argument("-o", "--output", required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--title", help="figure title")
     p.set_defaults(func=cmd_curves)
 
@@ -315,8 +316,8 @@ def cmd_finetune(args) -> int:
 def _data_options(p) -> None:
     p.add_argument("--dataset", required=True, help=DATASET_HELP)
     p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 5,6,7,8,9 or cat,dog)")
-    p.add_argument("--limit", type=int, metavar="N", help="a class-balanced, seeded subset of N images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=positive_int, metavar="N", help="a class-balanced, seeded subset of N images")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
 def _add_transfer(sub, model_opts) -> None:
@@ -330,8 +331,8 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--split", choices=("train", "test"), default="test",
                    help="which split of mnist or cifar10 (default test; an image folder has one)")
     p.add_argument("--pool", action="store_true", help="global average pooling instead of flattening")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("-o", "--output", required=True, help="features file to write (.npz)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("-o", "--output", type=data_output, required=True, help="features file to write (.npz)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_features)
 
@@ -342,9 +343,9 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("features", help="a .npz written by `cnnviz features`")
     p.add_argument("--test-size", type=float, default=0.25, metavar="F", help="fraction held out for testing (0.25)")
     p.add_argument("--test", metavar="FEATURES", help="test on these features instead (e.g. of the test split)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("-o", "--output", help="also write the confusion matrices as a figure")
+    p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrices as a figure")
     p.set_defaults(func=cmd_transfer)
 
     p = sub.add_parser("finetune", parents=[model_opts], help="a trained network with a new head for a new dataset",
@@ -359,15 +360,15 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--pool", action="store_true", help="global average pooling (not flattening) under the head")
     p.add_argument("--freeze-until", metavar="LAYER", help="in the second phase keep the backbone frozen up to "
                                                             "and including LAYER (default: unfreeze all)")
-    p.add_argument("--epochs-head", type=int, default=5)
-    p.add_argument("--epochs-all", type=int, default=5)
-    p.add_argument("--lr-head", type=float, default=1e-3)
-    p.add_argument("--lr-all", type=float, default=1e-5)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs-head", type=nonnegative_int, default=5)
+    p.add_argument("--epochs-all", type=nonnegative_int, default=5)
+    p.add_argument("--lr-head", type=positive_float, default=1e-3)
+    p.add_argument("--lr-all", type=positive_float, default=1e-5)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     val = p.add_mutually_exclusive_group()
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
-    p.add_argument("--out", help="model file to write (default ./BACKBONE_finetuned.keras)")
+    p.add_argument("--out", type=model_output, help="model file to write (default ./BACKBONE_finetuned.keras)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     p.add_argument("--force", action="store_true", help="replace an existing model file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -69,6 +69,12 @@ def test_train_a_model_file_with_optimizer_subset_and_augmentation(capsys, tmp_p
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "mnist_small", "--validation-split", "1.5"], "--validation-split 1.5 is out of range"),
+    (["train", "mnist_small", "--out", "no/such/folder/m.keras"], "folder no/such/folder does not exist"),
+    (["train", "mnist_small", "--out", "m.xyz"], "end the name with one of .keras, .h5"),
+    (["train", "mnist_small", "--lr", "nan"], "--lr must be a finite number"),
+    (["train", "mnist_small", "--epochs", "0"], "--epochs must be at least 1"),
+    (["finetune", "mnist_cnn", "--dataset", "mnist", "--out", "no/such/folder/m.keras"], "does not exist"),
+    (["features", "mnist_cnn", "--layer", "conv2", "--dataset", "mnist", "-o", "no/such/f.npz"], "does not exist"),
     (["train", "mnist_small", "--zoom", "3"], "--zoom 3.0 is out of range"),
     (["train", "mnist_small", "--no-augment", "--rotation", "5"], "--no-augment contradicts"),
     (["curves", "nosuch.card.json", "-o", "x.png"], "no model card nosuch.card.json"),
