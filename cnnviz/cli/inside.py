@@ -90,7 +90,7 @@ def cmd_top_patches(args) -> int:
 
 def _sample(labels, limit: int, seed: int):
     """A seeded class-balanced sample of ``limit`` test images (never the first N)."""
-    from ..models.training import balanced_subset
+    from ..data.datasets import balanced_subset
 
     return balanced_subset(labels, min(limit, len(labels)), seed)
 

@@ -135,7 +135,8 @@ def cmd_augment(args) -> int:
     import numpy as np
 
     from ..data.augment import augment_batch, preset
-    from ..models.training import balanced_subset, to_model_input
+    from ..data.datasets import balanced_subset
+    from ..models.training import to_model_input
     from ..plots.training import augmentation_figure
 
     data = _preview_dataset(args.source)

@@ -62,6 +62,20 @@ def balanced_order(labels, seed: int = ORDER_SEED) -> np.ndarray:
     return np.lexsort((rng.random(len(labels)), rank))
 
 
+def balanced_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``n`` items with the classes as equally represented
+    as the data allow (a seeded choice within each class)."""
+    if n < 1:
+        raise CnnvizError(f"--limit {n}: give at least 1 image")
+    y = np.asarray(y).reshape(-1)
+    order = np.random.default_rng(seed).permutation(len(y))
+    rank = np.empty(len(y), np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y[order] == c)
+        rank[members] = np.arange(len(members))
+    return np.sort(order[np.argsort(rank, kind="stable")[:n]])
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError, short
 from ..common.progress import CancelToken, ProgressFn, check, report
-from .datasets import IMAGE_SUFFIXES, balanced_order
+from .datasets import IMAGE_SUFFIXES, balanced_order, balanced_subset
 
 Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 ANY_SIZE = 224          # the side used for a model that takes any size (as load_dataset does)
@@ -120,8 +120,6 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
     paths = [images[i][0] for i in order]
     labels = np.array([lookup[images[i][1]] for i in order], np.int64)
     if limit is not None:
-        from ..models.training import balanced_subset
-
         pick = balanced_subset(labels, int(limit), seed)
         paths, labels = [paths[i] for i in pick], labels[pick]
     return ImageFiles(root, paths, labels, classes, not_images)

@@ -28,7 +28,7 @@ from ..common.errors import Cancelled, CnnvizError
 from ..common.fileio import atomic_path, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
-from ..data.datasets import Dataset, load_dataset
+from ..data.datasets import Dataset, balanced_subset, load_dataset
 from . import zoo
 
 VALIDATION_SPLIT = 0.1
@@ -75,20 +75,6 @@ def split_train_validation(x, y, fraction=VALIDATION_SPLIT, seed=0):
 def check_validation_split(fraction) -> None:
     if not 0 < float(fraction) < 1:
         raise CnnvizError(f"--validation-split {fraction} is out of range: give a fraction between 0 and 1, e.g. 0.2")
-
-
-def balanced_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Sorted indices of ``n`` items with the classes as equally represented
-    as the data allow (a seeded choice within each class)."""
-    if n < 1:
-        raise CnnvizError(f"--limit {n}: give at least 1 image")
-    y = np.asarray(y).reshape(-1)
-    order = np.random.default_rng(seed).permutation(len(y))
-    rank = np.empty(len(y), np.int64)
-    for c in np.unique(y):
-        members = np.flatnonzero(y[order] == c)
-        rank[members] = np.arange(len(members))
-    return np.sort(order[np.argsort(rank, kind="stable")[:n]])
 
 
 def select_classes(data: Dataset, classes: Sequence[Union[str, int]]) -> Dataset:

@@ -121,7 +121,7 @@ def labelled_images(data: Dataset, split: str = "test", limit: Optional[int] = N
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images and labels of a dataset's ``split`` (an image folder has
     only one), a class-balanced seeded subset of ``limit`` when given."""
-    from .training import balanced_subset
+    from ..data.datasets import balanced_subset
 
     if split not in ("train", "test"):
         raise CnnvizError(f"--split {split}: use train or test")

@@ -69,7 +69,7 @@ def small(dataset, n_train: int, n_test: int, seed: int = 0):
     """A class-balanced seeded subset of a real dataset (train and test)."""
     from dataclasses import replace
 
-    from cnnviz.models.training import balanced_subset
+    from cnnviz.data.datasets import balanced_subset
 
     tr = balanced_subset(dataset.y_train, n_train, seed)
     te = balanced_subset(dataset.y_test, n_test, seed)

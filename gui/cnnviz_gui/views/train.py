@@ -277,7 +277,8 @@ class TrainView(View):
         """Dataset images beside augmented copies, in a worker job."""
         from cnnviz.data.augment import augment_batch
         from cnnviz.data.datasets import load_dataset
-        from cnnviz.models.training import balanced_subset, to_model_input
+        from cnnviz.data.datasets import balanced_subset
+        from cnnviz.models.training import to_model_input
         from cnnviz.plots.training import augmentation_figure
 
         try:

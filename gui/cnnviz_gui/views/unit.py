@@ -371,16 +371,24 @@ class UnitView(View):
         valid = index >= 0
         if files is None:
             data = s.dataset(dataset, input_shape=tuple(s.model.inputs[0].shape[1:]))   # loaded by the job
-            images, image_shape = data.x_test[index[valid]], data.x_test.shape[1:3]
             labels = np.asarray(data.y_test).reshape(-1)
-            names = [data.classes[int(labels[i])] for i in index[valid]]
-            sources = [f"#{i}" for i in index[valid]]
-        else:      # a folder: only this channel's few files are read again
-            paths = [files[i] for i in index[valid]]
-            images = np.stack([decode(p, size) for p in paths]) if paths else np.zeros((0, *size), np.uint8)
-            image_shape = size[:2]
-            names = [Path(p).parent.name for p in paths]
-            sources = [Path(p).name for p in paths]
+            self._show_channel_patches(c, valid, data.x_test[index[valid]], data.x_test.shape[1:3],
+                                       [data.classes[int(labels[i])] for i in index[valid]],
+                                       [f"#{i}" for i in index[valid]])
+            return
+        paths = [files[i] for i in index[valid]]     # a folder: this channel's few files, read off the GUI thread
+        s.compute(self.jobs("patch_files"), s.key("patch_files", tuple(paths), size, image=False),
+                  lambda progress, cancel: _decode_files(paths, size),
+                  lambda images: self._show_channel_patches(c, valid, images, size[:2],
+                                                            [Path(p).parent.name for p in paths],
+                                                            [Path(p).name for p in paths]))
+
+    def _show_channel_patches(self, c: int, valid: np.ndarray, images: np.ndarray, image_shape: tuple,
+                              names: list, sources: list) -> None:
+        """The current channel's patches (row ``c`` of the layer's top-k), cut from ``images``."""
+        s = self.session
+        dataset, top, files, _ = self.top
+        index = top.image_index[c]
         one = LayerTopK(top.layer, top.channels[c:c + 1], top.values[c:c + 1][:, valid],
                         np.arange(valid.sum())[None], top.position[c:c + 1][:, valid], top.boxes[c:c + 1][:, valid])
         crops = patch_crops(one, images)[0] if valid.any() else np.zeros((0, 1, 1, 3), np.uint8)
@@ -448,3 +456,8 @@ def inside_rects(boxes: np.ndarray, crop_shape, image_shape) -> list[tuple[int, 
 
 def as_rgb_tiles(crops: np.ndarray) -> np.ndarray:
     return np.stack([as_rgb(c) for c in crops]) if len(crops) else crops
+
+
+def _decode_files(paths: list, size: tuple) -> np.ndarray:
+    """The files at the model's input size, as the stream decoded them."""
+    return np.stack([decode(p, size) for p in paths]) if paths else np.zeros((0, *size), np.uint8)
