@@ -56,9 +56,9 @@ def soft_masks(grids: np.ndarray, shifts: np.ndarray, shape: tuple) -> np.ndarra
     H, W = shape[:2]
     cells = grids.shape[1]
     up_h, up_w = upsampled_size(shape, cells)
-    rows = bilinear_matrix(cells, up_h)[shifts[:, :1] + np.arange(H)]      # (n, H, cells)
-    cols = bilinear_matrix(cells, up_w)[shifts[:, 1:] + np.arange(W)]      # (n, W, cells)
-    return np.einsum("nhi,nij,nwj->nhw", rows, grids.astype(np.float64), cols).astype(np.float32)
+    rows = bilinear_matrix(cells, up_h).astype(np.float32)[shifts[:, :1] + np.arange(H)]      # (n, H, cells)
+    cols = bilinear_matrix(cells, up_w).astype(np.float32)[shifts[:, 1:] + np.arange(W)]      # (n, W, cells)
+    return rows @ grids.astype(np.float32) @ cols.transpose(0, 2, 1)
 
 
 @api
