@@ -1,5 +1,6 @@
-"""Editors for a method's options, built from the library's description of
-them (:func:`cnnviz.attribution.registry.option_specs`): a check box for a flag, spin boxes
+"""Editors for a method's options, built from the library's declarations of
+them (:class:`cnnviz.common.declare.Option`, for any family: attribution
+methods, attacks, synthesis objectives): a check box for a flag, spin boxes
 for numbers, a list for a fixed set of choices, a text field (empty: "auto")
 for optional values. The library converts and checks the values, so a bad
 one comes back as its one-line error, shown under the form."""
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout, QWidget)
 
 from cnnviz import CnnvizError
-from cnnviz.attribution.registry import Option, convert_option
+from cnnviz.common.declare import Option
 
 AUTO = "auto"
 LIMIT = 10 ** 8          # spin-box range: the library, not the editor, says what is too small or too large
@@ -106,7 +107,7 @@ class OptionForm(QWidget):
         if isinstance(editor, QComboBox):
             return editor.currentData()
         if isinstance(editor, QLineEdit):
-            return convert_option(self.method, spec.name, editor.text())
+            return spec.convert(editor.text(), f"{self.method}.{spec.name}")
         return editor.value()
 
     def show_error(self, message: str) -> None:
