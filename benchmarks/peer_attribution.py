@@ -9,7 +9,7 @@ Run from the repository root with the peers' own virtual environment
 (../shared/PEERS.md: xplique, tf-keras-vis; never the project's venv)::
 
     CNNVIZ_DATA=/work/shared/data PYTHONPATH=$PWD /work/peers-venv/bin/python benchmarks/peer_attribution.py
-    ... benchmarks/peer_attribution.py --images 4 --masks 2000 --repeats 5 --batch 256
+    ... benchmarks/peer_attribution.py --images 2 --masks 1000 --repeats 3 --batch 256   # the defaults (about 2 min)
 
 Conventions, and how the check removes them:
 - RISE: xplique divides by the masks' sum at each pixel, the paper (and
@@ -187,10 +187,10 @@ def _timed(method: str, work: str, runs: dict, repeats: int) -> list:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=4, help="CIFAR-10 test images (default 4)")
-    parser.add_argument("--masks", type=int, default=2000, help="RISE masks (default 2000)")
+    parser.add_argument("--images", type=int, default=2, help="CIFAR-10 test images (default 2)")
+    parser.add_argument("--masks", type=int, default=1000, help="RISE masks (default 1000)")
     parser.add_argument("--batch", type=int, default=256, help="masked inputs per model call, for all (default 256)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per contender, taken in turn (default 5)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender, taken in turn (default 3)")
     args = parser.parse_args()
 
     import keras
