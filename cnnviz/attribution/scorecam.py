@@ -88,7 +88,7 @@ def scorecam(model, images, target=None, *, layer: Optional[str] = None, max_n: 
                                                           score, batch_size, progress, cancel)
     cam = np.maximum(np.einsum("nhwk,nk->nhw", acts, weights), 0).astype(np.float32)
     return Attribution("scorecam", upsample_to_input(model, layer, cam), targets,
-                       params={"layer": layer, "max_n": max_n, "score": score},
+                       params={"layer": layer, **({"max_n": max_n} if max_n else {}), "score": score},
                        extras={"cam": cam, "weights": weights}, seconds=time.perf_counter() - start)
 
 

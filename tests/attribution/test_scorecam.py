@@ -70,7 +70,7 @@ def test_the_evidence_channel_wins_and_the_map_lies_on_its_blob():
     inside[BRIGHT] = True
     row, col = np.unravel_index(np.argmax(result.maps[0]), (12, 12))
     assert inside[row, col] and result.maps[0][inside].min() > result.maps[0][~inside].max()
-    assert result.params == {"layer": "split", "max_n": None, "score": "probability"} and not result.signed
+    assert result.params == {"layer": "split", "score": "probability"} and not result.signed
 
 
 def test_explaining_the_other_class_moves_the_map_to_the_other_blob():
