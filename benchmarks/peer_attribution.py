@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench_explain import median_seconds  # noqa: E402
-from run import machine, table  # noqa: E402
+from run import busy_seconds, machine, own_seconds, table  # noqa: E402
 
 CELLS, KEEP = 7, 0.5                       # xplique's defaults
 LAYER, FASTER = "conv4", 16                # cifar10_cnn's last convolution (64 channels); Faster Score-CAM's N
@@ -161,7 +162,8 @@ def scorecam_rows(model, x, targets, batch: int, repeats: int) -> tuple[list, li
                     f"{_correlation(ours.maps, same):.6f}"],
                    [label, "tf-keras-vis Scorecam as it is", f"{_relative(ours.maps, own):.1e}",
                     f"{_correlation(ours.maps, own):.4f}"],
-                   [label, "tf-keras-vis Scorecam as it is, at the layer", f"{_relative(ours.extras['cam'], own_cam):.1e}",
+                   [label, "tf-keras-vis Scorecam as it is, at the layer",
+                    f"{_relative(ours.extras['cam'], own_cam):.1e}",
                     f"{_correlation(ours.extras['cam'], own_cam):.4f}"]]
     channels = int(ours.extras["weights"].shape[-1])
     fn = compiled(model)
@@ -203,12 +205,16 @@ def main() -> int:
     x = dataset_inputs(model, load_dataset("cifar10").x_test[:args.images])
     targets = np.argmax(np.asarray(model(x)), axis=-1)
     print(f"Machine: {machine()}\n", flush=True)
+    wall, busy, own = time.perf_counter(), busy_seconds(), own_seconds()
     checks, times = rise_rows(model, x, targets, args.masks, args.batch, args.repeats)
     more_checks, more_times = scorecam_rows(model, x, targets, args.batch, args.repeats)
+    wall = time.perf_counter() - wall
+    other = max(0.0, (busy_seconds() - busy) - (own_seconds() - own)) / wall
     print(table(f"Same maps: cifar10_cnn, {len(x)} CIFAR-10 test images, predicted classes",
                 ["method", "peer", "max difference / peer's max", "mean correlation"], checks + more_checks))
     print(table(f"Time side by side: cifar10_cnn, batch {args.batch} for all (ms, median of {args.repeats} taken in "
                 "turn after a warm-up)", ["method", "work", "run", "ms", "vs cnnviz"], times + more_times))
+    print(f"*Other processes used {other:.2f} of {os.cpu_count()} cores while it ran ({wall:.0f} s).*")
     return 0
 
 

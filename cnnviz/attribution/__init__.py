@@ -12,4 +12,7 @@ from .registry import DEFAULT_METHODS, METHODS, Method, Option, explain, explain
 from .rise import rise
 from .scorecam import scorecam
 
-__all__ = ["Attribution", "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "saliency", "smoothgrad", "gradcam", "gradcam_plus_plus", "guided_gradcam", "occlusion", "rise", "scorecam", "lime", "DEFAULT_METHODS", "METHODS", "Method", "Option", "explain", "explain_one", "method", "Ranking", "compare", "curves"]
+__all__ = ["Attribution", "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "saliency",
+           "smoothgrad", "gradcam", "gradcam_plus_plus", "guided_gradcam", "occlusion", "rise", "scorecam", "lime",
+           "DEFAULT_METHODS", "METHODS", "Method", "Option", "explain", "explain_one", "method", "Ranking", "compare",
+           "curves"]

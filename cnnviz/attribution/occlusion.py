@@ -96,7 +96,8 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     fills = np.ascontiguousarray(fill_images(model, x, fill, patch), np.float32)
     probs, occluded = _scores(model, x, fills, masks, score, batch_size or batch_size_for(x), progress, cancel)
     targets = resolve_targets(model, x, target, predicted=probs)
-    pick = lambda p: np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
+    def pick(p):
+        return np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
     drops = pick(probs)[:, None] - pick(occluded)
     flat = masks.reshape(len(masks), -1).astype(np.float32)
     maps = (drops.astype(np.float32) @ flat) / flat.sum(axis=0)

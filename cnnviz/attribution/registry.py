@@ -38,7 +38,6 @@ from .occlusion import FILLS, SCORES, occlusion
 from .rise import rise
 from .scorecam import scorecam
 
-
 _BATCH = Option("batch_size", int, None, "images per model call (default: chosen from the input size)",
                 optional=True, minimum=1, engine=True)
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",

@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("pytestqt")
 import test_gui  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from test_gui import ARTIFACTS, LATENCY_BOUND, EventLoopGaps, open_image, open_model, shot  # noqa: E402
 
 from cnnviz import EXPLAIN_METHODS  # noqa: E402
-from test_gui import ARTIFACTS, LATENCY_BOUND, EventLoopGaps, open_image, open_model, shot  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
 
