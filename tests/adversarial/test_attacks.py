@@ -12,7 +12,9 @@ import pytest
 from conftest import needs_data
 
 from cnnviz import Cancelled, CancelToken, CnnvizError, load_model
-from cnnviz.adversarial.attacks import AttackResult, _random_start, attack, default_eps, project, quantize
+from cnnviz.adversarial import AttackResult, attack, project, quantize
+from cnnviz.adversarial.base import COMPILED, default_eps, logits_fn
+from cnnviz.adversarial.gradient import random_starts
 from cnnviz.adversarial.robustness import robustness
 from cnnviz.cli.main import main
 from cnnviz.models.zoo import ModelInfo, register
@@ -130,13 +132,11 @@ def test_attacks_go_through_every_keras_applications_preprocessing(preprocessing
 
     import tensorflow as tf
 
-    from cnnviz.adversarial.attacks import _logits_fn
-
     info = ModelInfo("linear", preprocessing=preprocessing, classes=("a", "b"))
     model = linear_model((3, 3, 3), scale=0.01, info=info)          # small logits: softmax not saturated
     x = mid_grey((3, 3, 3))
     keras_input = importlib.import_module(f"keras.applications.{module}").preprocess_input(x * 255.0)
-    np.testing.assert_allclose(_logits_fn(model, preprocessing)(tf.constant(x)), model(keras_input), rtol=1e-4,
+    np.testing.assert_allclose(logits_fn(model, preprocessing)(tf.constant(x)), model(keras_input), rtol=1e-4,
                                atol=1e-4)
     label = predicted(model, keras_input)
     scale = {"tf": 2.0, "torch": 1.0 / np.array([0.229, 0.224, 0.225]), "caffe": 255.0, "raw": 255.0}[preprocessing]
@@ -183,7 +183,8 @@ def test_budget_and_range_are_respected(tiny, tiny_images, method, norm):
     assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
     assert np.allclose(result.original * 255, tiny_images)
     rounded = result.rounded.astype(np.float64) / 255 - tiny_images / 255
-    rounded_size = np.abs(rounded).reshape(6, -1).max(1) if norm == "inf" else np.linalg.norm(rounded.reshape(6, -1), axis=1)
+    flat = rounded.reshape(6, -1)
+    rounded_size = np.abs(flat).max(1) if norm == "inf" else np.linalg.norm(flat, axis=1)
     assert result.rounded.dtype == np.uint8 and (rounded_size <= eps + 1e-9).all()
     assert result.success.dtype == bool and result.steps_used.shape == (6,)
     assert np.array_equal(result.success, result.adversarial_prediction != result.labels)
@@ -270,7 +271,7 @@ def test_saved_and_reloaded_png_still_fools(tmp_path, mnist_cnn, mnist_test):
             fooled = predict(mnist_cnn, again.x[None])[0][0].index != y[i]
             assert fooled == result.rounded_success[i]           # the report tells the truth either way
     assert pgd.rounded_success.all()                              # full-strength PGD survives rounding
-    assert not deepfool.rounded_success.all()                     # DeepFool stops 2% past the boundary: rounding undoes some
+    assert not deepfool.rounded_success.all()                     # DeepFool stops 2% past the boundary: some undone
     assert any("8-bit rounding undoes" in n for n in deepfool.notes)
 
 
@@ -289,10 +290,10 @@ def test_seeded_runs_repeat_and_seeds_differ(tiny, tiny_images):
 
 def test_random_start_is_drawn_per_image_not_per_batch(tiny_images):
     x = tiny_images.astype(np.float32) / 255
-    whole = _random_start(x, np.arange(6), 7, 0.1, "inf")
-    part = _random_start(x[3:5], np.arange(3, 5), 7, 0.1, "inf")
+    whole = random_starts(x, np.arange(6), 7, 0.1, "inf")
+    part = random_starts(x[3:5], np.arange(3, 5), 7, 0.1, "inf")
     np.testing.assert_array_equal(whole[3:5], part)
-    ball = _random_start(x, np.arange(6), 7, 0.5, "2") - x
+    ball = random_starts(x, np.arange(6), 7, 0.5, "2") - x
     assert (np.linalg.norm(ball.reshape(6, -1), axis=1) <= 0.5 + 1e-6).all()
 
 
@@ -326,10 +327,8 @@ def test_progress_reaches_the_end_and_cancel_stops(tiny, tiny_images):
 
 
 def test_compiled_once_per_model_and_configuration(tiny, tiny_images):
-    from cnnviz.adversarial import attacks as adversarial
-
     attack(tiny, tiny_images, method="pgd", eps=0.01, steps=23)
-    runs = {k: f for k, f in adversarial._COMPILED[tiny].items() if k[:4] == ("gradient", "scale01", "inf", False)}
+    runs = {k: f for k, f in COMPILED[tiny].items() if k[:4] == ("gradient", "scale01", "inf", False)}
     assert {3, 10} <= {k[-1] for k in runs}                       # chunks of 10 unrolled steps and the remainder
     traced = {k: f.experimental_get_tracing_count() for k, f in runs.items()}
     for eps, steps in ((0.02, 23), (0.05, 13), (0.1, 30)):       # eps and step size are tensors: no retracing
@@ -466,7 +465,8 @@ def test_robustness_command_compares_models(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["attack", "skimage:camera", "-m", "mnist_small", "--eps", "-0.1", "-o", "x.png"], "eps must be 0 or positive"),
     (["attack", "skimage:camera", "-m", "mnist_small", "--eps", "abc", "-o", "x.png"], "cannot read eps 'abc'"),
-    (["attack", "skimage:camera", "-m", "mnist_small", "--target", "ostrich", "-o", "x.png"], "unknown class 'ostrich'"),
+    (["attack", "skimage:camera", "-m", "mnist_small", "--target", "ostrich", "-o", "x.png"],
+     "unknown class 'ostrich'"),
     (["attack", "skimage:camera", "-m", "mnist_small", "--target", "4", "--label", "4", "-o", "x.png"],
      "already the true class"),
     (["attack", "skimage:camera", "-m", "mnist_small", "-o", "x.png", "--save-adversarial", "a.jpg"], "lossless"),
