@@ -34,7 +34,6 @@ from .gradients import (
 from .lime import SEGMENTATIONS, lime
 from .occlusion import FILLS, SCORES, occlusion
 
-
 _BATCH = Option("batch_size", int, None, "images per model call (default: chosen from the input size)",
                 optional=True, minimum=1, engine=True)
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",
