@@ -6,8 +6,8 @@ from .base import AttackResult, project, quantize
 from .carlini_wagner import carlini_wagner
 from .deepfool import deepfool
 from .gradient import fgsm, pgd
-from .registry import ATTACKS, Attack, attack
+from .registry import ATTACKS, DEFAULT_ATTACK, Attack, attack
 from .robustness import RobustnessCurve, robustness
 
-__all__ = ["AttackResult", "attack", "project", "quantize", "RobustnessCurve", "robustness", "ATTACKS", "Attack",
-           "fgsm", "pgd", "carlini_wagner", "deepfool"]
+__all__ = ["AttackResult", "attack", "project", "quantize", "RobustnessCurve", "robustness", "ATTACKS",
+           "DEFAULT_ATTACK", "Attack", "fgsm", "pgd", "carlini_wagner", "deepfool"]

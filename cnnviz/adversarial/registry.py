@@ -101,6 +101,7 @@ _DECLARED = (
 FAMILY = Family("attack method", _DECLARED, help_command="cnnviz attack --help", choose_flag="--method")
 ATTACKS: dict[str, Attack] = FAMILY.registry
 METHODS = FAMILY.names
+DEFAULT_ATTACK = "pgd"
 MINIMAL = tuple(a.name for a in _DECLARED if a.minimal)
 
 
@@ -121,8 +122,9 @@ def check_options(name: str, options: dict) -> dict:
 
 
 @api
-def attack(model, images, target=None, *, method: str = "pgd", labels=None, indices: Optional[np.ndarray] = None,
-           original_probs: Optional[np.ndarray] = None, progress: Optional[ProgressFn] = None,
+def attack(model, images, target=None, *, method: str = DEFAULT_ATTACK, labels=None,
+           indices: Optional[np.ndarray] = None, original_probs: Optional[np.ndarray] = None,
+           progress: Optional[ProgressFn] = None,
            cancel: Optional[CancelToken] = None, **options) -> AttackResult:
     """Adversarial examples for ``images`` (uint8 pixels or floats in [0, 1],
     (N, H, W, C), one image (H, W, C), or gray (N, H, W)) at the model's size,

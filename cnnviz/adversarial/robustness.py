@@ -28,7 +28,7 @@ from .base import (
     project,
     quantize,
 )
-from .registry import attack, check_options, declaration
+from .registry import DEFAULT_ATTACK, attack, check_options, declaration
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
 
 
 @api
-def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Optional[Sequence[float]] = None,
+def robustness(model, images=None, labels=None, *, method: str = DEFAULT_ATTACK, eps: Optional[Sequence[float]] = None,
                target=None, dataset: Optional[str] = None, n: Optional[int] = 1000,
                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
                **options) -> RobustnessCurve:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..adversarial.base import NORM_NAMES
-from ..adversarial.registry import FAMILY, attack, check_options, declaration
+from ..adversarial.registry import DEFAULT_ATTACK, FAMILY, attack, check_options, declaration
 from ..adversarial.robustness import robustness
 from ..common.errors import CnnvizError
 from ..models.inputs import load_image
@@ -92,7 +92,8 @@ def _options(args, methods: list[str], flags: tuple) -> dict[str, dict]:
                 declaration(methods[0]).option(name)          # refused with the attack's own reason
             owners = [a.name for a in FAMILY if name in a.defaults()]
             raise CnnvizError(f"--{name.replace('_', '-')} is not an option of {', '.join(methods)}: only "
-                              f"{', '.join(owners)} have it (see `cnnviz attack --help`)")
+                              f"{', '.join(owners)} {'has' if len(owners) == 1 else 'have'} it "
+                              "(see `cnnviz attack --help`)")
         for m in takers:
             parsed[m].setdefault(name, value)
     return {m: check_options(m, options) for m, options in parsed.items()}
@@ -279,7 +280,8 @@ def register(sub, model_opts) -> None:
                                    "model's preprocessing, so the result is a real image.")
     p.add_argument("image", help="an image file, or skimage:chelsea etc.")
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
-    p.add_argument("--method", choices=FAMILY.names, default="pgd", help=_methods_help() + " (default pgd)")
+    p.add_argument("--method", choices=FAMILY.names, default=DEFAULT_ATTACK,
+                   help=f"{_methods_help()} (default {DEFAULT_ATTACK})")
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
                                  "8/255 otherwise; none for cw and deepfool, where it is a cap)")
     _add_option_flags(p, ATTACK_FLAGS)
@@ -299,8 +301,8 @@ def register(sub, model_opts) -> None:
                        description="Attack the first N test images at each budget and plot accuracy against eps; "
                                    "give several models (and methods) to compare them in one figure.")
     p.add_argument("model", nargs="+", help=MODEL_HELP + " (several to compare)")
-    p.add_argument("--method", default="pgd", help=f"{', '.join(FAMILY.names)}, or several comma-separated "
-                                                  "(default pgd)")
+    p.add_argument("--method", default=DEFAULT_ATTACK,
+                   help=f"{', '.join(FAMILY.names)}, or several comma-separated (default {DEFAULT_ATTACK})")
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "
                                  "(default: a grid for the model's dataset)")
     _add_option_flags(p, ROBUSTNESS_FLAGS)

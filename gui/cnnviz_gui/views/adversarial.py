@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz import CnnvizError
-from cnnviz.adversarial import ATTACKS, attack
+from cnnviz.adversarial import ATTACKS, DEFAULT_ATTACK, attack
 from cnnviz.adversarial.base import NORM_NAMES, default_eps
 from cnnviz.plots.adversarial import LOSSLESS_SUFFIXES, save_adversarial
 
@@ -93,9 +93,9 @@ class AdversarialView(View):
         for i, spec in enumerate(ATTACKS.values()):
             self.method.addItem(spec.label, spec.name)
             self.method.setItemData(i, spec.tip, Qt.ItemDataRole.ToolTipRole)
-        self.method.setCurrentIndex(self.method.findData("pgd"))
+        self.method.setCurrentIndex(self.method.findData(DEFAULT_ATTACK))
         self.norm = QComboBox()
-        self.norm.setToolTip(ATTACKS["pgd"].option("norm").help)
+        self.norm.setToolTip(ATTACKS[DEFAULT_ATTACK].option("norm").help)
         self.eps = QDoubleSpinBox()
         self.eps.setToolTip("the perturbation budget, in pixel values (L-inf: in 1/255 steps of the 8-bit range)")
         self.eps_note = QLabel()
