@@ -53,7 +53,7 @@ def _editor(spec: Option, value) -> QWidget:
         editor.setSingleStep(max(abs(float(spec.default or 0)) / 10, 0.01))
         editor.setValue(float(value))
     default = AUTO if spec.default is None else spec.default
-    editor.setToolTip(f"{spec.name} ({spec.kind.__name__}), default {default}")
+    editor.setToolTip(f"{spec.help}\n{spec.name} ({spec.kind.__name__}), default {default}")
     return editor
 
 

@@ -217,11 +217,11 @@ def test_adversarial_attacks_save_and_errors(qtbot, window, tmp_path):
     assert Path(window.export_png(str(tmp_path / "adversarial.png"))).stat().st_size > 10000
 
     view.method.setCurrentIndex(view.method.findData("pgd"))
-    view.steps.setValue(5000)                                              # long: cancel it
+    view.form.editors["steps"][1].setValue(5000)                          # long: cancel it
     qtbot.waitUntil(lambda: window.cancel_button.isVisible() and window.progress.value() > 0, timeout=30000)
     window.cancel_jobs()
     assert "Cancelled" in view.summary.text()
-    view.steps.setValue(10)
+    view.form.editors["steps"][1].setValue(10)
     qtbot.waitUntil(lambda: view.result is not None and view.result.steps == 10, timeout=60000)
     view.use_as_input()
     qtbot.waitUntil(lambda: "pgd adversarial of skimage:camera" in window.session.image.source, timeout=30000)
@@ -244,7 +244,7 @@ def test_long_jobs_wait_to_be_asked_for_on_large_inputs(qtbot, window, monkeypat
     assert attack.result is None and "press “Run attack”" in attack.summary.text()
     qtbot.mouseClick(attack.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: attack.result is not None, timeout=60000)
-    attack.steps.setValue(20)                                              # asked once: changes run at once
+    attack.form.editors["steps"][1].setValue(20)                          # asked once: changes run at once
     qtbot.waitUntil(lambda: attack.result is not None and attack.result.steps == 20, timeout=60000)
 
 
