@@ -1,0 +1,300 @@
+"""Testing with Concept Activation Vectors (TCAV; Kim et al., ICML 2018).
+
+For a layer l, a concept's images and random counterexamples give
+activations; a linear classifier (scikit-learn, as the paper's code and
+captum) separates them, and its unit normal pointing to the concept is the
+concept activation vector (CAV) v, with its held-out accuracy. The
+directional derivative of the target class's logit h_k along the CAV,
+``S(x) = grad h_k(f_l(x)) . v``, says whether moving an image's activations
+towards the concept raises the class score; the TCAV score is the fraction of
+the class's images with ``S > 0``.
+
+A score means something only against chance: each concept is tested against
+``runs`` random sets (R_1..R_runs, drawn from the random images), and a
+random set R_0 against the same R_i gives the scores a concept-free "concept"
+reaches. A two-sided t-test (scipy.stats.ttest_ind) of the concept's scores
+against these random-vs-random scores gives the p-value; a concept whose p is
+not below ``alpha`` is marked not significant, as the paper requires.
+
+All layers share one forward pass per image (activations) and one backward
+pass per class image (gradients).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..common.errors import CnnvizError
+from ..common.progress import CancelToken, ProgressFn, report, stage
+from ..common.validate import api
+from .base import BATCH, activations, class_gradients, flat, layer_list
+from .sets import Images, ImageSet, check_size, class_images, image_set
+
+CLASSIFIERS = ("sgd", "logistic")
+MIN_TEST = 4          # held-out images per concept-vs-random pair, at least
+MIN_RUNS = 2          # a t-test needs two scores per side; the paper uses at least 10
+DEFAULT_RUNS = 10
+RANDOM_POOL = 500     # random images drawn from a dataset when no random folder is given
+
+
+@dataclass
+class TcavResult:
+    """TCAV scores, CAV accuracies and significance per layer and concept."""
+
+    target: int
+    target_name: str
+    layers: list[str]
+    concepts: list[str]
+    scores: np.ndarray              # (L, K, R) TCAV score of each concept-vs-random run
+    accuracies: np.ndarray          # (L, K, R) held-out accuracy of each CAV
+    random_scores: np.ndarray       # (L, R) scores of random-vs-random CAVs
+    random_accuracies: np.ndarray   # (L, R)
+    p_values: np.ndarray            # (L, K) two-sided t-test, concept scores against random ones
+    alpha: float
+    cavs: dict                      # layer -> (K, R, *layer shape) unit CAVs
+    sets: list[dict] = field(default_factory=list)    # what each image set read and skipped
+    options: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def significant(self) -> np.ndarray:
+        """(L, K): the concept's scores differ from random ones (p < alpha)."""
+        return np.nan_to_num(self.p_values, nan=1.0) < self.alpha
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.scores.mean(axis=-1)
+
+    @property
+    def std(self) -> np.ndarray:
+        return self.scores.std(axis=-1)
+
+    def to_json(self) -> dict:
+        rows = []
+        for li, layer in enumerate(self.layers):
+            for ki, concept in enumerate(self.concepts):
+                rows.append({"layer": layer, "concept": concept, "tcav_mean": float(self.mean[li, ki]),
+                             "tcav_std": float(self.std[li, ki]), "scores": self.scores[li, ki].tolist(),
+                             "cav_accuracy_mean": float(self.accuracies[li, ki].mean()),
+                             "cav_accuracies": self.accuracies[li, ki].tolist(),
+                             "p_value": _finite(self.p_values[li, ki]),
+                             "significant": bool(self.significant[li, ki])})
+            rows.append({"layer": layer, "concept": "random", "tcav_mean": float(self.random_scores[li].mean()),
+                         "tcav_std": float(self.random_scores[li].std()), "scores": self.random_scores[li].tolist(),
+                         "cav_accuracy_mean": float(self.random_accuracies[li].mean()),
+                         "cav_accuracies": self.random_accuracies[li].tolist()})
+        return {"method": "tcav", "target": self.target, "target_name": self.target_name, "alpha": self.alpha,
+                "runs": int(self.scores.shape[-1]), "options": self.options, "sets": self.sets, "results": rows,
+                "seconds": round(self.seconds, 3)}
+
+    def table(self) -> str:
+        """The result as a text table, one line per layer and concept."""
+        width = max(len(c) for c in self.concepts + ["concept"])
+        lines = [f"TCAV for class {self.target_name} ({self.target}), {self.scores.shape[-1]} random runs, "
+                 f"alpha {self.alpha:g}",
+                 f"{'layer':<20} {'concept':<{width}}  score (mean ± sd)  CAV acc.  p-value"]
+        for li, layer in enumerate(self.layers):
+            for ki, concept in enumerate(self.concepts):
+                p = self.p_values[li, ki]
+                mark = "" if self.significant[li, ki] else "  not significant"
+                lines.append(f"{layer:<20} {concept:<{width}}  {self.mean[li, ki]:.2f} ± {self.std[li, ki]:.2f}"
+                             f"        {self.accuracies[li, ki].mean():.2f}      "
+                             f"{'n/a' if not math.isfinite(p) else f'{p:.2g}'}{mark}")
+            lines.append(f"{layer:<20} {'(random)':<{width}}  {self.random_scores[li].mean():.2f} ± "
+                         f"{self.random_scores[li].std():.2f}        {self.random_accuracies[li].mean():.2f}")
+        return "\n".join(lines)
+
+
+def _finite(value) -> Optional[float]:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def images_needed(test_fraction: float) -> int:
+    """Images a concept set needs so that each of its CAVs is tested on at
+    least ``MIN_TEST`` held-out images (the pair has twice the set's images)."""
+    return max(5, math.ceil(MIN_TEST / (2 * test_fraction)))
+
+
+@api
+def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], random: Optional[Images] = None, *,
+         runs: int = DEFAULT_RUNS, classifier: str = "sgd", test_fraction: float = 0.2, alpha: float = 0.05,
+         limit: Optional[int] = None, seed: int = 0, batch_size: int = BATCH, progress: Optional[ProgressFn] = None,
+         cancel: Optional[CancelToken] = None) -> TcavResult:
+    """TCAV of ``concepts`` (name -> uint8 images or an image folder) for class
+    ``target`` at ``layers``. ``images``: the class's images (uint8 pixels,
+    an image folder or a dataset name; None: the model's dataset).
+    ``random``: random counterexamples (default: a sample of the dataset),
+    split into ``runs`` + 1 random sets. ``limit`` caps every set's size."""
+    from ..synthesis.maximize import class_index
+
+    started = time.perf_counter()
+    target = class_index(model, target)
+    layers = layer_list(model, layers)
+    _check_options(concepts, runs, classifier, test_fraction, alpha)
+    steps = 5
+    sets = _read_sets(model, images, target, concepts, random, limit, seed, test_fraction,
+                      stage(progress, 0, steps, "reading images"), cancel)
+    target_set, concept_sets, pool = sets
+    m = max(len(s) for s in concept_sets)
+    if len(pool) < 2 * m:
+        raise CnnvizError(f"{pool.name} has {len(pool)} readable image(s): TCAV needs at least {2 * m} (twice the "
+                          f"largest concept set, {m}) so that random sets do not share images; add random images "
+                          "or cap the concept sets with --limit")
+    concept_acts = [activations(model, s.x, layers, batch_size, stage(progress, 1, steps, f"activations of {s.name}"),
+                                cancel) for s in concept_sets]
+    pool_acts = activations(model, pool.x, layers, batch_size, stage(progress, 2, steps, "random activations"), cancel)
+    grads = class_gradients(model, target_set.x, target, layers, batch_size, stage(progress, 3, steps, "gradients"),
+                            cancel)
+    random_sets = _random_sets(len(pool), m, runs, seed)
+    fit = stage(progress, 4, steps, "fitting CAVs")
+    result = _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, fit, cancel)
+    scores, accs, rscores, raccs, cavs = result
+    p = _p_values(scores, rscores)
+    from ..models.zoo import model_info
+
+    info = model_info(model)
+    name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
+    options = {"runs": runs, "classifier": classifier, "test_fraction": test_fraction, "seed": seed, "limit": limit}
+    report(progress, 1, 1, "done")
+    return TcavResult(target, name, layers, [s.name for s in concept_sets], scores, accs, rscores, raccs, p, alpha,
+                      cavs, [target_set.to_json()] + [s.to_json() for s in concept_sets] + [pool.to_json()], options,
+                      time.perf_counter() - started)
+
+
+def _check_options(concepts, runs, classifier, test_fraction, alpha) -> None:
+    if not concepts:
+        raise CnnvizError("no concepts given: name at least one concept and its images (--concept NAME=DIR)")
+    if "random" in concepts:
+        raise CnnvizError("a concept is named 'random', the name of the random counterexamples: rename it")
+    if runs < MIN_RUNS:
+        raise CnnvizError(f"runs={runs}: the significance test needs at least {MIN_RUNS} random runs "
+                          f"(the paper uses {DEFAULT_RUNS} or more)")
+    if classifier not in CLASSIFIERS:
+        raise CnnvizError(f"unknown classifier {classifier!r}: use {' or '.join(CLASSIFIERS)}")
+    if not 0 < test_fraction < 1:
+        raise CnnvizError(f"test_fraction={test_fraction:g}: give a fraction between 0 and 1, such as 0.2")
+    if not 0 < alpha < 1:
+        raise CnnvizError(f"alpha={alpha:g}: give a significance level between 0 and 1, such as 0.05")
+
+
+def _read_sets(model, images, target, concepts, random, limit, seed, test_fraction, progress, cancel):
+    """The class's images, each concept's and the random pool, checked for size."""
+    needed = images_needed(test_fraction)
+    n = len(concepts) + 2
+    target_set = class_images(model, target, images, limit, seed, stage(progress, 0, n, "class images"), cancel)
+    check_size(target_set, 1, "TCAV")
+    concept_sets = []
+    for k, (name, source) in enumerate(concepts.items()):
+        s = image_set(model, name, source, limit, seed, stage(progress, k + 1, n, name), cancel)
+        check_size(s, needed, f"a held-out test fraction of {test_fraction:g} with {MIN_TEST} test images")
+        concept_sets.append(s)
+    pool_limit = None if random is not None else RANDOM_POOL
+    source = random if random is not None else (images if images is not None else None)
+    if source is None:
+        from ..models.zoo import model_info
+
+        source = model_info(model).dataset
+    if isinstance(source, str) and source.lower() in ("mnist", "cifar10", "cifar-10"):
+        from ..data.datasets import load_dataset
+        from ..models.zoo import input_shape
+
+        source = load_dataset(source, input_shape(model)).x_test
+    if source is None:
+        raise CnnvizError(f"no random images: give a folder of random images (--random DIR) for {model.name}")
+    pool = image_set(model, "random", source, pool_limit, seed + 1, stage(progress, n - 1, n, "random images"), cancel)
+    return target_set, concept_sets, pool
+
+
+def _random_sets(n_pool: int, m: int, runs: int, seed: int) -> list[np.ndarray]:
+    """R_0 and R_1..R_runs: ``m`` pool indices each, the R_i never sharing an image with R_0."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_pool)
+    first, rest = order[:m], order[m:]
+    return [first] + [rng.choice(rest, m, replace=False) for _ in range(runs)]
+
+
+def _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, progress, cancel):
+    """Every CAV and its TCAV score: concept k against R_i (its first n_k
+    images), and R_0 against R_i, for each layer and run i."""
+    from ..common.progress import check
+
+    n_layers, n_concepts, runs = len(layers), len(concept_acts), len(random_sets) - 1
+    scores, accs = np.zeros((n_layers, n_concepts, runs)), np.zeros((n_layers, n_concepts, runs))
+    rscores, raccs = np.zeros((n_layers, runs)), np.zeros((n_layers, runs))
+    cavs = {}
+    total, done = n_layers * (n_concepts + 1) * runs, 0
+    for li, layer in enumerate(layers):
+        pool, g = flat(pool_acts[li]), flat(grads[li])
+        layer_cavs = np.zeros((n_concepts, runs, pool.shape[1]), np.float32)
+        for i in range(1, runs + 1):
+            negatives = random_sets[i]
+            for k, acts in enumerate(concept_acts):
+                check(cancel)
+                report(progress, done, total, f"{layer}: CAVs")
+                positive = flat(acts[li])
+                v, accs[li, k, i - 1] = fit_cav(positive, pool[negatives[:len(positive)]], classifier, test_fraction,
+                                                seed + i)
+                layer_cavs[k, i - 1] = v
+                scores[li, k, i - 1] = tcav_score(g, v)
+                done += 1
+            v, raccs[li, i - 1] = fit_cav(pool[random_sets[0]], pool[negatives], classifier, test_fraction, seed + i)
+            rscores[li, i - 1] = tcav_score(g, v)
+            done += 1
+        cavs[layer] = layer_cavs.reshape((n_concepts, runs) + pool_acts[li].shape[1:])
+    report(progress, total, total, "CAVs")
+    return scores, accs, rscores, raccs, cavs
+
+
+def fit_cav(positive: np.ndarray, negative: np.ndarray, classifier: str = "sgd", test_fraction: float = 0.2,
+            seed: int = 0) -> tuple[np.ndarray, float]:
+    """The unit CAV (pointing to ``positive``) and its held-out accuracy.
+
+    One ``RandomState(seed)`` drives the split (sklearn's ``train_test_split``)
+    and the classifier, as NumPy's global state does for callers that pass no
+    seed: xplique's ``Cav`` after ``np.random.seed(seed)`` fits the same CAV.
+    "sgd" is the paper's ``SGDClassifier(alpha=0.01, max_iter=1000, tol=1e-3)``
+    (a linear SVM); "logistic" is ``LogisticRegression``."""
+    # scikit-learn is heavy: imported when a CAV is fitted
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.model_selection import train_test_split
+
+    x = np.concatenate([positive, negative]).astype(np.float32)
+    y = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))]).astype(np.float32)
+    rng = np.random.RandomState(seed)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=rng)
+    if len(np.unique(y_train)) < 2:         # a tiny set can leave one side out of training: split by side instead
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=rng,
+                                                            stratify=y)
+    if classifier == "sgd":
+        model = SGDClassifier(alpha=0.01, max_iter=1000, tol=1e-3, random_state=rng)
+    else:
+        model = LogisticRegression(max_iter=1000, random_state=seed)
+    model.fit(x_train, y_train)
+    cav = np.asarray(model.coef_[0], np.float64)
+    norm = np.linalg.norm(cav)
+    return (cav / norm if norm > 0 else cav).astype(np.float32), float(model.score(x_test, y_test))
+
+
+def tcav_score(gradients: np.ndarray, cav: np.ndarray) -> float:
+    """Fraction of images (rows of ``gradients``, (N, D)) whose directional derivative along ``cav`` is positive."""
+    return float(np.mean(gradients @ cav.reshape(-1) > 0))
+
+
+def _p_values(scores: np.ndarray, random_scores: np.ndarray) -> np.ndarray:
+    """(L, K) two-sided t-test p-values; NaN where both sides are constant and equal."""
+    from scipy.stats import ttest_ind     # scipy is heavy: imported when a test runs
+
+    out = np.full(scores.shape[:2], np.nan)
+    for li in range(scores.shape[0]):
+        for ki in range(scores.shape[1]):
+            a, b = scores[li, ki], random_scores[li]
+            if np.ptp(a) == 0 and np.ptp(b) == 0:
+                out[li, ki] = 1.0 if a[0] == b[0] else 0.0
+            else:
+                out[li, ki] = ttest_ind(a, b).pvalue
+    return out
