@@ -9,10 +9,10 @@ directional derivative of the target class's logit h_k along the CAV,
 towards the concept raises the class score; the TCAV score is the fraction of
 the class's images with ``S > 0``.
 
-A score means something only against chance: each concept is tested against
-``runs`` random sets (R_1..R_runs, drawn from the random images), and a
-random set R_0 against the same R_i gives the scores a concept-free "concept"
-reaches. A two-sided t-test (scipy.stats.ttest_ind) of the concept's scores
+A score means something only against chance: in each of ``runs`` runs two
+disjoint random sets A_i and B_i are drawn from the random images; the
+concept is tested against B_i, and A_i against B_i gives the score a
+concept-free "concept" reaches. A two-sided t-test (scipy.stats.ttest_ind) of the concept's scores
 against these random-vs-random scores gives the p-value; a concept whose p is
 not below ``alpha`` is marked not significant, as the paper requires.
 
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, report, stage
 from ..common.validate import api
 from .base import BATCH, activations, class_gradients, flat, layer_list
-from .sets import Images, ImageSet, check_size, class_images, image_set
+from .sets import Images, check_size, class_images, image_set
 
 CLASSIFIERS = ("sgd", "logistic")
 MIN_TEST = 4          # held-out images per concept-vs-random pair, at least
@@ -94,9 +95,9 @@ class TcavResult:
     def table(self) -> str:
         """The result as a text table, one line per layer and concept."""
         width = max(len(c) for c in self.concepts + ["concept"])
-        lines = [f"TCAV for class {self.target_name} ({self.target}), {self.scores.shape[-1]} random runs, "
-                 f"alpha {self.alpha:g}",
-                 f"{'layer':<20} {'concept':<{width}}  score (mean ± sd)  CAV acc.  p-value"]
+        head = (f"TCAV for class {self.target_name} ({self.target}), {self.scores.shape[-1]} random runs, "
+                f"alpha {self.alpha:g}")
+        lines = [head, f"{'layer':<20} {'concept':<{width}}  score (mean ± sd)  CAV acc.  p-value"]
         for li, layer in enumerate(self.layers):
             for ki, concept in enumerate(self.concepts):
                 p = self.p_values[li, ki]
@@ -129,7 +130,7 @@ def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], 
     ``target`` at ``layers``. ``images``: the class's images (uint8 pixels,
     an image folder or a dataset name; None: the model's dataset).
     ``random``: random counterexamples (default: a sample of the dataset),
-    split into ``runs`` + 1 random sets. ``limit`` caps every set's size."""
+    drawn into two disjoint random sets per run. ``limit`` caps every set's size."""
     from ..synthesis.maximize import class_index
 
     started = time.perf_counter()
@@ -210,20 +211,22 @@ def _read_sets(model, images, target, concepts, random, limit, seed, test_fracti
     return target_set, concept_sets, pool
 
 
-def _random_sets(n_pool: int, m: int, runs: int, seed: int) -> list[np.ndarray]:
-    """R_0 and R_1..R_runs: ``m`` pool indices each, the R_i never sharing an image with R_0."""
+def _random_sets(n_pool: int, m: int, runs: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per run, two disjoint random sets (A_i, B_i) of ``m`` pool indices each."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n_pool)
-    first, rest = order[:m], order[m:]
-    return [first] + [rng.choice(rest, m, replace=False) for _ in range(runs)]
+    pairs = []
+    for _ in range(runs):
+        order = rng.permutation(n_pool)
+        pairs.append((order[:m], order[m:2 * m]))
+    return pairs
 
 
 def _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, progress, cancel):
-    """Every CAV and its TCAV score: concept k against R_i (its first n_k
-    images), and R_0 against R_i, for each layer and run i."""
+    """Every CAV and its TCAV score: concept k against B_i (its first n_k
+    images), and A_i against B_i, for each layer and run i."""
     from ..common.progress import check
 
-    n_layers, n_concepts, runs = len(layers), len(concept_acts), len(random_sets) - 1
+    n_layers, n_concepts, runs = len(layers), len(concept_acts), len(random_sets)
     scores, accs = np.zeros((n_layers, n_concepts, runs)), np.zeros((n_layers, n_concepts, runs))
     rscores, raccs = np.zeros((n_layers, runs)), np.zeros((n_layers, runs))
     cavs = {}
@@ -231,19 +234,18 @@ def _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_
     for li, layer in enumerate(layers):
         pool, g = flat(pool_acts[li]), flat(grads[li])
         layer_cavs = np.zeros((n_concepts, runs, pool.shape[1]), np.float32)
-        for i in range(1, runs + 1):
-            negatives = random_sets[i]
+        for i, (others, negatives) in enumerate(random_sets):
             for k, acts in enumerate(concept_acts):
                 check(cancel)
                 report(progress, done, total, f"{layer}: CAVs")
                 positive = flat(acts[li])
-                v, accs[li, k, i - 1] = fit_cav(positive, pool[negatives[:len(positive)]], classifier, test_fraction,
-                                                seed + i)
-                layer_cavs[k, i - 1] = v
-                scores[li, k, i - 1] = tcav_score(g, v)
+                v, accs[li, k, i] = fit_cav(positive, pool[negatives[:len(positive)]], classifier, test_fraction,
+                                            seed + i)
+                layer_cavs[k, i] = v
+                scores[li, k, i] = tcav_score(g, v)
                 done += 1
-            v, raccs[li, i - 1] = fit_cav(pool[random_sets[0]], pool[negatives], classifier, test_fraction, seed + i)
-            rscores[li, i - 1] = tcav_score(g, v)
+            v, raccs[li, i] = fit_cav(pool[others], pool[negatives], classifier, test_fraction, seed + i)
+            rscores[li, i] = tcav_score(g, v)
             done += 1
         cavs[layer] = layer_cavs.reshape((n_concepts, runs) + pool_acts[li].shape[1:])
     report(progress, total, total, "CAVs")
@@ -296,5 +298,7 @@ def _p_values(scores: np.ndarray, random_scores: np.ndarray) -> np.ndarray:
             if np.ptp(a) == 0 and np.ptp(b) == 0:
                 out[li, ki] = 1.0 if a[0] == b[0] else 0.0
             else:
-                out[li, ki] = ttest_ind(a, b).pvalue
+                with warnings.catch_warnings():     # one side constant (all 1.0) is a valid test; scipy warns
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    out[li, ki] = ttest_ind(a, b).pvalue
     return out
