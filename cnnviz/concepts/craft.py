@@ -22,6 +22,8 @@ same factorization and importances for the same model, layer and images.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -113,12 +115,15 @@ def default_patch(model) -> int:
 @api
 def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int = 10, patch: Optional[int] = None,
           alpha_w: float = 1e-2, designs: int = 32, sampler: str = "halton", limit: Optional[int] = None,
-          seed: int = 0, batch_size: int = BATCH, progress: Optional[ProgressFn] = None,
+          seed: int = 0, batch_size: int = BATCH, cache: bool = False, progress: Optional[ProgressFn] = None,
           cancel: Optional[CancelToken] = None) -> CraftResult:
     """CRAFT's ``k`` concepts of class ``target`` at ``layer``, from ``images``
     (the class's images as uint8 pixels, an image folder, or a dataset name;
     None: the model's dataset), ranked by Sobol importance. ``designs``: the
-    quasi-random designs of the Sobol estimate (xplique's ``nb_design``)."""
+    quasi-random designs of the Sobol estimate (xplique's ``nb_design``).
+    ``cache``: read the result from (or write it to) the cache folder, keyed
+    by the model's weights, the layer, the class, the settings and the
+    decoded images themselves."""
     from ..synthesis.maximize import class_index
 
     started = time.perf_counter()
@@ -129,6 +134,12 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     steps = 4
     images_ = class_images(model, target, images, limit, seed, stage(progress, 0, steps, "reading images"), cancel)
     check_size(images_, 1, "CRAFT")
+    settings = {"k": k, "patch": patch, "alpha_w": alpha_w, "designs": designs, "sampler": sampler}
+    path = _cache_path(model, layer, target, settings, images_.pixels) if cache else None
+    cached = _read(path) if path is not None else None
+    if cached is not None:
+        report(progress, 1, 1, "concepts from the cache")
+        return cached
     crops, origin, crop_acts = crop_activations(model, images_.x, layer, patch, batch_size,
                                                 stage(progress, 1, steps, "crop activations"), cancel)
     if len(crops) < k:
@@ -147,10 +158,58 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     info = model_info(model)
     name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
     report(progress, 1, 1, "done")
-    options = {"k": k, "patch": patch, "alpha_w": alpha_w, "designs": designs, "sampler": sampler, "limit": limit,
-               "seed": seed}
-    return CraftResult(target, name, layer, bank[order], importances[order], pixel_crops, origin, crop_u, top, patch,
-                       alpha_w, order, options, [images_.to_json()], time.perf_counter() - started)
+    result = CraftResult(target, name, layer, bank[order], importances[order], pixel_crops, origin, crop_u, top, patch,
+                         alpha_w, order, {**settings, "limit": limit, "seed": seed}, [images_.to_json()],
+                         time.perf_counter() - started)
+    if path is not None:
+        _write(path, result)
+    return result
+
+
+# ---------------------------------------------------------------- disk cache (NPZ, no pickle)
+
+CACHE_VERSION = 1
+_ARRAYS = ("bank", "importances", "crops", "crop_origin", "crop_u", "top", "components")
+
+
+def _cache_path(model, layer: str, target: int, settings: dict, pixels: np.ndarray):
+    from ..common import runtime
+    from ..models.zoo import model_info
+
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, layer, target,
+                                        settings]).encode())
+    for w in model.weights:
+        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(np.ascontiguousarray(pixels).tobytes())
+    return runtime.cache_dir() / "craft" / f"{digest.hexdigest()[:32]}.npz"
+
+
+def _write(path, result: CraftResult) -> None:
+    from ..common.fileio import write_npz
+
+    meta = {"target": result.target, "target_name": result.target_name, "layer": result.layer,
+            "patch": result.patch, "alpha_w": result.alpha_w, "options": result.options, "sets": result.sets,
+            "seconds": result.seconds}
+    try:
+        write_npz(path, meta=np.array(json.dumps(meta)), **{name: getattr(result, name) for name in _ARRAYS})
+    except OSError:     # an unwritable cache folder only costs time
+        pass
+
+
+def _read(path) -> Optional[CraftResult]:
+    """The cached result, or None when missing or damaged (then it is recomputed, never trusted)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in _ARRAYS}
+            meta = json.loads(str(f["meta"]))
+        return CraftResult(meta["target"], meta["target_name"], meta["layer"], arrays["bank"], arrays["importances"],
+                           arrays["crops"], arrays["crop_origin"], arrays["crop_u"], arrays["top"], meta["patch"],
+                           meta["alpha_w"], arrays["components"], meta["options"], meta["sets"], meta["seconds"],
+                           from_cache=True)
+    except Exception:
+        return None
 
 
 def _check_options(model, k, patch, designs, sampler, alpha_w) -> None:

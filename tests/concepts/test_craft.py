@@ -95,3 +95,15 @@ def _branched_craft():
     out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(merged))
     model = keras.Model(inputs, out)
     craft(model, np.zeros((2, 16, 16, 1), np.uint8), 0, "b", k=2, patch=8)
+
+
+def test_cached_result_is_read_back_equal(planted_model, planted_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))
+    x, y = planted_data
+    first = craft(planted_model, x[y == 0][:10], 0, "conv2", k=3, patch=16, designs=8, cache=True)
+    again = craft(planted_model, x[y == 0][:10], 0, "conv2", k=3, patch=16, designs=8, cache=True)
+    other = craft(planted_model, x[y == 0][:9], 0, "conv2", k=3, patch=16, designs=8, cache=True)
+    assert not first.from_cache and again.from_cache and not other.from_cache
+    assert np.array_equal(first.bank, again.bank) and np.array_equal(first.crops, again.crops)
+    assert again.to_json()["concepts"] == first.to_json()["concepts"]
+    assert list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("*.pkl"))
