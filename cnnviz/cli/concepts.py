@@ -8,8 +8,23 @@ import glob
 import sys
 from pathlib import Path
 
-from .common import (MODEL_HELP, ProgressBar, data_output, emit_json, figure_output, fraction, json_output,
-                     nonnegative_int, open_model, positive_int, save, save_npz)
+from ..common.errors import CnnvizError
+from ..concepts import concept_maps, craft, tcav
+from ..models.inputs import load_image
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    data_output,
+    emit_json,
+    figure_output,
+    fraction,
+    json_output,
+    nonnegative_int,
+    open_model,
+    positive_int,
+    save,
+    save_npz,
+)
 
 
 def concept_spec(text: str) -> tuple[str, str]:
@@ -42,14 +57,11 @@ def _note_skipped(sets: list[dict]) -> None:
 
 
 def cmd_tcav(args) -> int:
-    from ..concepts import tcav
-    from ..plots.concepts import tcav_figure
+    from ..plots.concepts import tcav_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
     concepts = dict(args.concept)
     if len(concepts) != len(args.concept):
-        from ..common.errors import CnnvizError
-
         raise CnnvizError("two --concept options have the same name: give each concept its own name")
     result = tcav(model, args.dataset, args.target, args.layer, concepts, args.random, runs=args.runs,
                   classifier=args.classifier, test_fraction=args.test_fraction, alpha=args.alpha, limit=args.limit,
@@ -67,12 +79,9 @@ def cmd_tcav(args) -> int:
 
 
 def cmd_craft(args) -> int:
-    from ..concepts import concept_maps, craft
-    from ..plots.concepts import concept_maps_figure, craft_figure
+    from ..plots.concepts import concept_maps_figure, craft_figure  # matplotlib: heavy, loaded with the first figure
 
     if bool(args.image) != bool(args.maps):
-        from ..common.errors import CnnvizError
-
         raise CnnvizError("--image and --maps go together: --image IMAGE --maps FIGURE.png")
     model = open_model(args)
     result = craft(model, args.dataset, args.target, args.layer, k=args.k, patch=args.patch, designs=args.designs,
@@ -86,8 +95,6 @@ def cmd_craft(args) -> int:
     if args.output:
         save(craft_figure(result, args.crops), args.output, model)
     if args.image:
-        from ..data.images import load_image
-
         image = load_image(args.image, model)
         maps = concept_maps(model, result, image.x[None])[0]
         save(concept_maps_figure(image.pixels, maps, result.importances, f"where the concepts of class "

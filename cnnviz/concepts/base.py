@@ -10,6 +10,9 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..models.engine import feature_function, once_per_model
+from ..models.graph import feature_model, layer_names, qualified_name
+from ..models.surgery import logits_model
 
 BATCH = 64
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -17,8 +20,6 @@ _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def layer_list(model, layers) -> list[str]:
     """``layers`` (one name or several) as qualified names, checked against the model."""
-    from ..models.graph import qualified_name
-
     names = [layers] if isinstance(layers, str) else list(layers or [])
     if not names:
         raise CnnvizError("no layer given: name at least one layer of the model (--layer NAME)")
@@ -29,8 +30,6 @@ def activations(model, x: np.ndarray, layers: Sequence[str], batch_size: int = B
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
                 message: str = "activations") -> list[np.ndarray]:
     """Each layer's activations for ``x``, one forward pass per batch shared by all layers."""
-    from ..models.engine import feature_function
-
     fn = feature_function(model, tuple(layers))
     parts = []
     for start in range(0, len(x), batch_size):
@@ -49,9 +48,6 @@ def _gradient_function(model, layers: tuple[str, ...]):
     if layers not in per_model:
         import tensorflow as tf
 
-        from ..models.engine import once_per_model
-        from ..models.graph import feature_model, layer_names
-        from ..models.surgery import logits_model
 
         logits = logits_model(model)
         net = feature_model(logits, [*layers, layer_names(logits)[-1]])

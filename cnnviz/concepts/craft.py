@@ -30,9 +30,16 @@ from typing import Optional
 
 import numpy as np
 
+from ..common import runtime
 from ..common.errors import CnnvizError
+from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
-from ..common.validate import api
+from ..common.validate import api, model_batch
+from ..models.engine import once_per_model
+from ..models.graph import get_layer, layer_names
+from ..models.inputs import class_index
+from ..models.surgery import head_model
+from ..models.zoo import input_shape, model_info
 from .base import BATCH, activations, layer_list
 from .sets import Images, check_size, class_images
 
@@ -64,7 +71,7 @@ class CraftResult:
 
     def reducer(self):
         """The fitted NMF (concept bank fixed), to write new activations in the concepts."""
-        from sklearn.decomposition import NMF     # scikit-learn is heavy: imported on use
+        from sklearn.decomposition import NMF  # scikit-learn is heavy: imported on use
 
         nmf = NMF(n_components=len(self.bank), alpha_W=self.alpha_w)
         nmf.components_ = self.bank.astype(np.float32)
@@ -95,8 +102,6 @@ class CraftResult:
 
 def default_layer(model) -> str:
     """The last layer with a spatial (H, W, C) output: CRAFT's usual cut, before the head."""
-    from ..models.graph import get_layer, layer_names
-
     spatial = [n for n in layer_names(model) if type(get_layer(model, n)).__name__ != "InputLayer"
                and len(getattr(get_layer(model, n), "output", None).shape) == 4]
     if not spatial:
@@ -106,8 +111,6 @@ def default_layer(model) -> str:
 
 def default_patch(model) -> int:
     """2/7 of the input side (64 px at 224, CRAFT's setting)."""
-    from ..models.zoo import input_shape
-
     h = input_shape(model)[0] or 224
     return max(4, round(h * 2 / 7))
 
@@ -124,8 +127,6 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     ``cache``: read the result from (or write it to) the cache folder, keyed
     by the model's weights, the layer, the class, the settings and the
     decoded images themselves."""
-    from ..synthesis.maximize import class_index
-
     started = time.perf_counter()
     target = class_index(model, target)
     layer = layer_list(model, layer or default_layer(model))[0]
@@ -153,7 +154,6 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     crop_u = u[:, order]
     top = np.argsort(-crop_u, axis=0, kind="stable")[:TOP_CROPS].T
     pixel_crops = _pixel_crops(images_.pixels, origin, patch)
-    from ..models.zoo import model_info
 
     info = model_info(model)
     name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
@@ -173,9 +173,6 @@ _ARRAYS = ("bank", "importances", "crops", "crop_origin", "crop_u", "top", "comp
 
 
 def _cache_path(model, layer: str, target: int, settings: dict, pixels: np.ndarray):
-    from ..common import runtime
-    from ..models.zoo import model_info
-
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, layer, target,
                                         settings]).encode())
     for w in model.weights:
@@ -185,8 +182,6 @@ def _cache_path(model, layer: str, target: int, settings: dict, pixels: np.ndarr
 
 
 def _write(path, result: CraftResult) -> None:
-    from ..common.fileio import write_npz
-
     meta = {"target": result.target, "target_name": result.target_name, "layer": result.layer,
             "patch": result.patch, "alpha_w": result.alpha_w, "options": result.options, "sets": result.sets,
             "seconds": result.seconds}
@@ -213,8 +208,6 @@ def _read(path) -> Optional[CraftResult]:
 
 
 def _check_options(model, k, patch, designs, sampler, alpha_w) -> None:
-    from ..models.zoo import input_shape
-
     if k < 1:
         raise CnnvizError(f"k={k}: give at least 1 concept")
     h, w, _ = input_shape(model)
@@ -279,7 +272,7 @@ def crop_activations(model, x: np.ndarray, layer: str, patch: int, batch_size: i
 
 def factorize(acts: np.ndarray, k: int, alpha_w: float = 1e-2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """NMF of (M, C) activations into U (M, k) and the concept bank W (k, C), with CRAFT's settings."""
-    from sklearn.decomposition import NMF     # scikit-learn is heavy: imported on use
+    from sklearn.decomposition import NMF  # scikit-learn is heavy: imported on use
 
     nmf = NMF(n_components=k, alpha_W=alpha_w, random_state=seed)
     u = nmf.fit_transform(np.asarray(acts, np.float32))
@@ -289,7 +282,7 @@ def factorize(acts: np.ndarray, k: int, alpha_w: float = 1e-2, seed: int = 0) ->
 def masks(k: int, designs: int, sampler: str = "halton") -> np.ndarray:
     """The replicated quasi-Monte-Carlo design: A (designs, k), B, then k
     copies of A with column i taken from B, stacked: (designs (k + 2), k)."""
-    from scipy.stats import qmc     # scipy is heavy: imported on use
+    from scipy.stats import qmc  # scipy is heavy: imported on use
 
     engine = qmc.Halton(2 * k, scramble=False) if sampler == "halton" else qmc.Sobol(2 * k, scramble=False)
     ab = engine.random(designs).astype(np.float32)
@@ -308,7 +301,7 @@ def jansen(outputs: np.ndarray, k: int, designs: int) -> np.ndarray:
 
 def concept_coefficients(acts: np.ndarray, bank: np.ndarray, alpha_w: float) -> np.ndarray:
     """Activations (N, [h, w,] C) written in the concepts: (N, [h, w,] k)."""
-    from sklearn.decomposition import NMF     # scikit-learn is heavy: imported on use
+    from sklearn.decomposition import NMF  # scikit-learn is heavy: imported on use
 
     nmf = NMF(n_components=len(bank), alpha_W=alpha_w)
     nmf.components_, nmf.n_components_, nmf.n_features_in_ = bank.astype(np.float32), len(bank), bank.shape[1]
@@ -322,9 +315,6 @@ def sobol_importance(model, x: np.ndarray, target: int, layer: str, bank: np.nda
     """Each concept's total Sobol index for the ``target`` logit, averaged over
     the images ``x``: masks scale the concepts' coefficients at every place of
     the layer at once (CRAFT's reparameterization for spatial layers)."""
-    from ..models.engine import once_per_model
-    from ..models.surgery import head_model
-
     head = head_model(model, layer)
     score = once_per_model(lambda a: head(a, training=False)[:, target])
     k = len(bank)
@@ -355,7 +345,6 @@ def concept_maps(model, result: CraftResult, images, batch_size: int = BATCH) ->
     (``images``: model input (N, H, W, C), as :func:`cnnviz.load_image` gives)."""
     from skimage.transform import resize
 
-    from ..common.validate import model_batch
 
     x = model_batch(model, images)
     acts = activations(model, x, [result.layer], batch_size)[0]

@@ -14,6 +14,11 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import uint8_batch
+from ..data.datasets import load_dataset
+from ..data.stream import list_images, read_sample
+from ..models.inputs import dataset_inputs, stream_size
+from ..models.preprocessing import deprocess
+from ..models.zoo import input_shape, model_info
 
 Images = Union[np.ndarray, str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
@@ -45,12 +50,8 @@ def image_set(model, name: str, images: Images, limit: Optional[int] = None, see
               progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> ImageSet:
     """``images`` (uint8 pixels (N, H, W[, C]), or files) as an :class:`ImageSet`
     for ``model``; ``limit`` takes a seeded sample of that many."""
-    from ..models.evaluate import dataset_inputs
-
     if is_files(images):
-        from ..data.stream import read_sample
-
-        pixels, _, files, report = read_sample(images, model, limit, seed, progress, cancel)
+        pixels, _, files, report = read_sample(images, stream_size(model), limit, seed, progress, cancel)
         skipped = {f for f, _ in report.skipped}           # the stream keeps the listing's order
         return ImageSet(name, pixels, dataset_inputs(model, pixels), [p for p in files.paths if p not in skipped],
                         report.skipped)
@@ -58,15 +59,12 @@ def image_set(model, name: str, images: Images, limit: Optional[int] = None, see
     if limit is not None and limit < len(pixels):
         pixels = pixels[np.sort(np.random.default_rng(seed).choice(len(pixels), limit, replace=False))]
     x = dataset_inputs(model, pixels)
-    from ..data.images import deprocess
 
     shown = np.clip(deprocess(x, _preprocessing(model)).round(), 0, 255).astype(np.uint8)
     return ImageSet(name, shown, x)
 
 
 def _preprocessing(model) -> str:
-    from ..models.zoo import model_info
-
     return model_info(model).preprocessing
 
 
@@ -75,8 +73,6 @@ def class_images(model, target: int, dataset=None, limit: Optional[int] = None, 
     """The images of class ``target``: uint8 pixels as given, mnist/cifar10's
     test images of that class, or an image folder's: the sub-folder named like
     the class (else the one at its index), or all loose images."""
-    from ..models.zoo import model_info
-
     info = model_info(model)
     label = info.classes[target] if info.classes and target < len(info.classes) else str(target)
     if dataset is not None and not isinstance(dataset, str) and not is_files(dataset):
@@ -86,9 +82,6 @@ def class_images(model, target: int, dataset=None, limit: Optional[int] = None, 
         raise CnnvizError(f"no dataset known for {model.name}: give the class's images (--dataset DIR, an image "
                           f"folder with one sub-folder per class, or a folder of {label} images)")
     if str(name).lower() in ("mnist", "cifar10", "cifar-10"):
-        from ..data.datasets import load_dataset
-        from ..models.zoo import input_shape
-
         data = load_dataset(name, input_shape(model), progress, cancel)
         pixels = data.x_test[data.y_test.reshape(-1) == target]
         return image_set(model, label, pixels, limit, seed)
@@ -96,8 +89,6 @@ def class_images(model, target: int, dataset=None, limit: Optional[int] = None, 
 
 
 def _class_files(source, target: int, label: str) -> list[str]:
-    from ..data.stream import list_images
-
     files = list_images(source)
     if len(files.classes) == 1:
         return files.paths

@@ -30,8 +30,11 @@ from typing import Mapping, Optional
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..common.progress import CancelToken, ProgressFn, report, stage
+from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api
+from ..data.datasets import load_dataset
+from ..models.inputs import class_index
+from ..models.zoo import input_shape, model_info
 from .base import BATCH, activations, class_gradients, flat, layer_list
 from .sets import Images, check_size, class_images, image_set
 
@@ -131,8 +134,6 @@ def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], 
     an image folder or a dataset name; None: the model's dataset).
     ``random``: random counterexamples (default: a sample of the dataset),
     drawn into two disjoint random sets per run. ``limit`` caps every set's size."""
-    from ..synthesis.maximize import class_index
-
     started = time.perf_counter()
     target = class_index(model, target)
     layers = layer_list(model, layers)
@@ -156,7 +157,6 @@ def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], 
     result = _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, fit, cancel)
     scores, accs, rscores, raccs, cavs = result
     p = _p_values(scores, rscores)
-    from ..models.zoo import model_info
 
     info = model_info(model)
     name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
@@ -197,13 +197,8 @@ def _read_sets(model, images, target, concepts, random, limit, seed, test_fracti
     pool_limit = None if random is not None else RANDOM_POOL
     source = random if random is not None else (images if images is not None else None)
     if source is None:
-        from ..models.zoo import model_info
-
         source = model_info(model).dataset
     if isinstance(source, str) and source.lower() in ("mnist", "cifar10", "cifar-10"):
-        from ..data.datasets import load_dataset
-        from ..models.zoo import input_shape
-
         source = load_dataset(source, input_shape(model)).x_test
     if source is None:
         raise CnnvizError(f"no random images: give a folder of random images (--random DIR) for {model.name}")
@@ -224,8 +219,6 @@ def _random_sets(n_pool: int, m: int, runs: int, seed: int) -> list[tuple[np.nda
 def _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, progress, cancel):
     """Every CAV and its TCAV score: concept k against B_i (its first n_k
     images), and A_i against B_i, for each layer and run i."""
-    from ..common.progress import check
-
     n_layers, n_concepts, runs = len(layers), len(concept_acts), len(random_sets)
     scores, accs = np.zeros((n_layers, n_concepts, runs)), np.zeros((n_layers, n_concepts, runs))
     rscores, raccs = np.zeros((n_layers, runs)), np.zeros((n_layers, runs))
@@ -289,7 +282,7 @@ def tcav_score(gradients: np.ndarray, cav: np.ndarray) -> float:
 
 def _p_values(scores: np.ndarray, random_scores: np.ndarray) -> np.ndarray:
     """(L, K) two-sided t-test p-values; NaN where both sides are constant and equal."""
-    from scipy.stats import ttest_ind     # scipy is heavy: imported when a test runs
+    from scipy.stats import ttest_ind  # scipy is heavy: imported when a test runs
 
     out = np.full(scores.shape[:2], np.nan)
     for li in range(scores.shape[0]):

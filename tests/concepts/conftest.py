@@ -1,9 +1,8 @@
 """The planted-concept model, trained once per test session (seconds)."""
 from __future__ import annotations
 
-import pytest
-
 import planted
+import pytest
 
 
 @pytest.fixture(scope="session")

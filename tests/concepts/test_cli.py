@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import planted
 import pytest
 
-import planted
 from cnnviz.cli.main import main
 
 

@@ -6,9 +6,9 @@ named."""
 from __future__ import annotations
 
 import numpy as np
+import planted
 import pytest
 
-import planted
 from cnnviz.common.errors import CnnvizError
 from cnnviz.concepts import tcav
 from cnnviz.concepts.tcav import fit_cav, images_needed, tcav_score
