@@ -20,6 +20,7 @@ Jansen's estimator.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -125,12 +126,10 @@ def main() -> None:
     parser.add_argument("--layer", default="conv2")
     parser.add_argument("--craft-images", type=int, default=50)
     args = parser.parse_args()
-    import json
+    import keras  # TensorFlow and cnnviz's model code are heavy: loaded once the arguments are read
 
     from cnnviz.data.datasets import load_mnist
     from cnnviz.models.zoo import load_model
-
-    import keras
 
     keras.config.disable_interactive_logging()       # no progress line per predict call
     shipped = load_model("mnist_cnn")
