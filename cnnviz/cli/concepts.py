@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..common.errors import CnnvizError
 from ..concepts import concept_maps, craft, tcav
+from ..data.images import SAMPLE_PREFIX
 from ..models.inputs import load_image
 from .common import (
     MODEL_HELP,
@@ -39,6 +40,13 @@ def concept_spec(text: str) -> tuple[str, str]:
 def image_source(text: str) -> str:
     """An image folder, a glob or an image file that exists."""
     _check_source(text)
+    return text
+
+
+def image_file(text: str) -> str:
+    """An image file that exists, or one of scikit-image's samples (``skimage:NAME``)."""
+    if not text.startswith(SAMPLE_PREFIX) and not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file: give an image file or skimage:chelsea")
     return text
 
 
@@ -154,7 +162,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--crops", type=positive_int, default=6, help="crops shown per concept (default 6, at most 10)")
     p.add_argument("--no-cache", action="store_true", help="recompute even when these concepts are cached")
     p.add_argument("-o", "--output", type=figure_output, help="figure: the concepts ranked, with their crops")
-    p.add_argument("--image", type=image_source, help="also show where each concept is in this image (with --maps)")
+    p.add_argument("--image", type=image_file, help="also show where each concept is in this image (an image file or "
+                                                    "skimage:chelsea etc.; with --maps)")
     p.add_argument("--maps", type=figure_output, help="figure of the concept maps of --image")
     p.add_argument("--json", metavar="FILE", nargs="?", const="-", type=json_output,
                    help="write importances and typical crops (image, row, column) as JSON (no FILE or -: print it)")

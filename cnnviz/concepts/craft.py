@@ -101,12 +101,19 @@ class CraftResult:
 
 
 def default_layer(model) -> str:
-    """The last layer with a spatial (H, W, C) output: CRAFT's usual cut, before the head."""
-    spatial = [n for n in layer_names(model) if type(get_layer(model, n)).__name__ != "InputLayer"
-               and len(getattr(get_layer(model, n), "output", None).shape) == 4]
+    """The last layer with a spatial (H, W, C) output that computes something
+    (not the input, not a dropout or noise layer, which only copy it at
+    inference): CRAFT's usual cut, before the head."""
+    spatial = [n for n in layer_names(model) if len(getattr(get_layer(model, n), "output", None).shape) == 4
+               and not _copies(get_layer(model, n))]
     if not spatial:
         raise CnnvizError(f"{model.name} has no layer with a spatial output: give --layer")
     return spatial[-1]
+
+
+def _copies(layer) -> bool:
+    kind = type(layer).__name__
+    return kind == "InputLayer" or "Dropout" in kind or "Noise" in kind
 
 
 def default_patch(model) -> int:
