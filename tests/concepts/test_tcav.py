@@ -133,3 +133,20 @@ def test_too_few_random_images_and_runs_refused(planted_model, planted_data, con
         tcav(planted_model, x[y == 0], 0, "conv2", concept_sets, planted.concept("random", 60), runs=1)
     with pytest.raises(CnnvizError, match="no layer 'nope'"):
         tcav(planted_model, x[y == 0], 0, "nope", concept_sets, planted.concept("random", 60))
+
+
+def test_concept_images_of_any_size_and_mode_are_converted_like_single_images(planted_model, tmp_path):
+    import imageio.v3 as iio
+
+    from cnnviz.concepts import image_set
+    from cnnviz.models.inputs import load_image
+
+    rng = np.random.default_rng(0)
+    iio.imwrite(tmp_path / "rgb.png", rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
+    iio.imwrite(tmp_path / "rgba.png", rng.integers(0, 256, (20, 20, 4), dtype=np.uint8))
+    iio.imwrite(tmp_path / "gray16.png", rng.integers(0, 65535, (40, 40), dtype=np.uint16))
+    iio.imwrite(tmp_path / "small.jpg", rng.integers(0, 256, (9, 12, 3), dtype=np.uint8))
+    s = image_set(planted_model, "mixed", str(tmp_path))
+    assert s.x.shape == (4, 32, 32, 1) and not s.skipped
+    for path, x in zip(s.files, s.x):
+        assert np.allclose(x, load_image(path, planted_model).x, atol=1e-6)
