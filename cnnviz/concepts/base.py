@@ -12,7 +12,7 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..models.engine import feature_function, once_per_model
 from ..models.graph import feature_model, layer_names, qualified_name
-from ..models.surgery import logits_model
+from ..models.surgery import logits_layer_name, logits_model
 
 BATCH = 64
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -50,7 +50,7 @@ def _gradient_function(model, layers: tuple[str, ...]):
 
 
         logits = logits_model(model)
-        net = feature_model(logits, [*layers, layer_names(logits)[-1]])
+        net = feature_model(logits, [*(logits_layer_name(model, n) for n in layers), layer_names(logits)[-1]])
 
         def fn(x, selector):
             with tf.GradientTape() as tape:

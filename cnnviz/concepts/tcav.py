@@ -97,18 +97,19 @@ class TcavResult:
 
     def table(self) -> str:
         """The result as a text table, one line per layer and concept."""
-        width = max(len(c) for c in self.concepts + ["concept"])
+        width = max(len(c) for c in self.concepts + ["concept", "(random)"])
+        lw = max(len(layer) for layer in self.layers + ["layer"])
         head = (f"TCAV for class {self.target_name} ({self.target}), {self.scores.shape[-1]} random runs, "
                 f"alpha {self.alpha:g}")
-        lines = [head, f"{'layer':<20} {'concept':<{width}}  score (mean ± sd)  CAV acc.  p-value"]
+        lines = [head, f"{'layer':<{lw}} {'concept':<{width}}  score (mean ± sd)  CAV acc.  p-value"]
         for li, layer in enumerate(self.layers):
             for ki, concept in enumerate(self.concepts):
                 p = self.p_values[li, ki]
                 mark = "" if self.significant[li, ki] else "  not significant"
-                lines.append(f"{layer:<20} {concept:<{width}}  {self.mean[li, ki]:.2f} ± {self.std[li, ki]:.2f}"
+                lines.append(f"{layer:<{lw}} {concept:<{width}}  {self.mean[li, ki]:.2f} ± {self.std[li, ki]:.2f}"
                              f"        {self.accuracies[li, ki].mean():.2f}      "
                              f"{'n/a' if not math.isfinite(p) else f'{p:.2g}'}{mark}")
-            lines.append(f"{layer:<20} {'(random)':<{width}}  {self.random_scores[li].mean():.2f} ± "
+            lines.append(f"{layer:<{lw}} {'(random)':<{width}}  {self.random_scores[li].mean():.2f} ± "
                          f"{self.random_scores[li].std():.2f}        {self.random_accuracies[li].mean():.2f}")
         return "\n".join(lines)
 

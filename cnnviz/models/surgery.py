@@ -202,6 +202,14 @@ def features_and_logits(model, layer: str):
     return per_model[name]
 
 
+def logits_layer_name(model, layer: str) -> str:
+    """``layer``'s name in :func:`logits_model`, which inlines nested
+    sub-models when it rebuilds the graph (``outer/inner`` becomes ``inner``)."""
+    logits = logits_model(model)
+    name = qualified_name(model, layer)
+    return name if name in layer_names(logits) else qualified_name(logits, name.split("/")[-1])
+
+
 _HEADS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -214,7 +222,7 @@ def head_model(model, layer: str):
 
     per_model = _HEADS.setdefault(model, {})
     logits = logits_model(model)
-    name = qualified_name(logits, layer)
+    name = logits_layer_name(model, layer)
     if name in per_model:
         return per_model[name]
     cut = get_layer(logits, name)
