@@ -107,3 +107,26 @@ def test_cached_result_is_read_back_equal(planted_model, planted_data, tmp_path,
     assert np.array_equal(first.bank, again.bank) and np.array_equal(first.crops, again.crops)
     assert again.to_json()["concepts"] == first.to_json()["concepts"]
     assert list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("*.pkl"))
+
+
+def test_layers_inside_a_nested_model():
+    """A layer of a nested sub-model (``inner/conv``): the head from it gives the logits, TCAV and CRAFT run."""
+    import keras
+
+    from cnnviz.concepts import tcav
+    from cnnviz.models.graph import feature_model
+    from cnnviz.models.surgery import head_model, logits_model
+
+    keras.utils.set_random_seed(0)
+    inner = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="conv")],
+                             name="inner")
+    inputs = keras.Input((16, 16, 1))
+    pooled = keras.layers.GlobalAveragePooling2D()(inner(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (24, 16, 16, 1), dtype=np.uint8)
+    x = pixels / 255.0
+    acts = feature_model(model, ["inner/conv"])(x)
+    assert np.allclose(head_model(model, "inner/conv")(acts), logits_model(model)(x), atol=1e-5)
+    assert tcav(model, pixels[:4], 0, "inner/conv", {"a": pixels[:10]}, pixels[4:], runs=2).scores.shape == (1, 1, 2)
+    assert craft(model, pixels[:4], 0, "inner/conv", k=2, patch=8, designs=4).bank.shape == (2, 4)
