@@ -15,10 +15,13 @@ from ..models.inputs import load_image
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    check_engine,
     data_output,
     emit_json,
+    engine_options,
     figure_output,
     fraction,
+    is_image_source,
     json_output,
     nonnegative_int,
     open_model,
@@ -71,9 +74,12 @@ def cmd_tcav(args) -> int:
     concepts = dict(args.concept)
     if len(concepts) != len(args.concept):
         raise CnnvizError("two --concept options have the same name: give each concept its own name")
+    streams = is_image_source(args.dataset)      # a class folder streams from disk; a named dataset is in memory
+    check_engine(args, streams)
     result = tcav(model, args.dataset, args.target, args.layer, concepts, args.random, runs=args.runs,
                   classifier=args.classifier, test_fraction=args.test_fraction, alpha=args.alpha, limit=args.limit,
-                  seed=args.seed, batch_size=args.batch_size, progress=ProgressBar())
+                  seed=args.seed, batch_size=args.batch_size, engine=args.engine if streams else None,
+                  workers=args.workers, address=args.address, progress=ProgressBar())
     _note_skipped(result.sets)
     if args.json:
         emit_json(result.to_json(), args.json)
@@ -116,7 +122,7 @@ def register(sub, model_opts) -> None:
                                              "(concepts the model found)")
     commands = family.add_subparsers(dest="concepts_command", metavar="METHOD", required=True)
 
-    p = commands.add_parser("tcav", parents=[model_opts],
+    p = commands.add_parser("tcav", parents=[model_opts, engine_options()],
                             help="TCAV (Kim et al. 2018): how much a class's score rises along each named concept, "
                                  "tested against random concepts")
     p.add_argument("model", help=MODEL_HELP)
@@ -127,8 +133,9 @@ def register(sub, model_opts) -> None:
     p.add_argument("--random", type=image_source, help="random counterexample images, drawn into two random sets per "
                                                        "run (default: a sample of the dataset)")
     p.add_argument("--target", required=True, help="the class tested (index or name)")
-    p.add_argument("--dataset", help="the class's images: mnist, cifar10 (test split), an image folder with one "
-                                     "sub-folder per class, or a folder of that class's images (default: the model's)")
+    p.add_argument("--dataset", help="the class's images: mnist, cifar10 (test split), or an image folder (one "
+                                     "sub-folder per class, or a folder of that class's images) streamed from disk "
+                                     "(default: the model's dataset)")
     p.add_argument("--runs", type=positive_int, default=10, help="random runs of the significance test (default 10)")
     p.add_argument("--classifier", choices=("sgd", "logistic"), default="sgd",
                    help="linear classifier of the CAVs: sgd (the paper's linear SVM, default) or logistic")

@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -33,10 +33,15 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api
 from ..data.datasets import load_dataset
-from ..models.inputs import class_index
+from ..data.stream import list_images
+from ..jobs import check_engine
+from ..jobs import run as run_job
+from ..jobs.base import Job
+from ..jobs.merge import add
+from ..models.inputs import class_index, dataset_inputs, stream_size
 from ..models.zoo import input_shape, model_info
 from .base import BATCH, activations, class_gradients, flat, layer_list
-from .sets import Images, check_size, class_images, image_set
+from .sets import Images, ImageSet, check_size, class_files, class_images, image_set
 
 CLASSIFIERS = ("sgd", "logistic")
 MIN_TEST = 4          # held-out images per concept-vs-random pair, at least
@@ -128,20 +133,27 @@ def images_needed(test_fraction: float) -> int:
 @api
 def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], random: Optional[Images] = None, *,
          runs: int = DEFAULT_RUNS, classifier: str = "sgd", test_fraction: float = 0.2, alpha: float = 0.05,
-         limit: Optional[int] = None, seed: int = 0, batch_size: int = BATCH, progress: Optional[ProgressFn] = None,
+         limit: Optional[int] = None, seed: int = 0, batch_size: int = BATCH, engine: Optional[str] = None,
+         workers: Optional[int] = None, address: Optional[str] = None, progress: Optional[ProgressFn] = None,
          cancel: Optional[CancelToken] = None) -> TcavResult:
     """TCAV of ``concepts`` (name -> uint8 images or an image folder) for class
     ``target`` at ``layers``. ``images``: the class's images (uint8 pixels,
     an image folder or a dataset name; None: the model's dataset).
     ``random``: random counterexamples (default: a sample of the dataset),
-    drawn into two disjoint random sets per run. ``limit`` caps every set's size."""
+    drawn into two disjoint random sets per run. ``limit`` caps every set's size.
+    ``engine`` ("local" or "ray"): stream the class's image files from disk
+    as a dataset job (only the signs of the directional derivatives are kept,
+    so the class may have any number of images); None reads them into memory."""
     started = time.perf_counter()
     target = class_index(model, target)
     layers = layer_list(model, layers)
     _check_options(concepts, runs, classifier, test_fraction, alpha)
     steps = 5
-    sets = _read_sets(model, images, target, concepts, random, limit, seed, test_fraction,
-                      stage(progress, 0, steps, "reading images"), cancel)
+    streamed = engine is not None
+    if streamed:
+        check_engine(engine, address)
+    sets = _read_sets(model, None if streamed else images, target, concepts, random, limit, seed, test_fraction,
+                      stage(progress, 0, steps, "reading images"), cancel, random_default=images)
     target_set, concept_sets, pool = sets
     m = max(len(s) for s in concept_sets)
     if len(pool) < 2 * m:
@@ -151,21 +163,41 @@ def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], 
     concept_acts = [activations(model, s.x, layers, batch_size, stage(progress, 1, steps, f"activations of {s.name}"),
                                 cancel) for s in concept_sets]
     pool_acts = activations(model, pool.x, layers, batch_size, stage(progress, 2, steps, "random activations"), cancel)
-    grads = class_gradients(model, target_set.x, target, layers, batch_size, stage(progress, 3, steps, "gradients"),
-                            cancel)
     random_sets = _random_sets(len(pool), m, runs, seed)
-    fit = stage(progress, 4, steps, "fitting CAVs")
-    result = _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, fit, cancel)
-    scores, accs, rscores, raccs, cavs = result
+    fitted = _fit_cavs(layers, concept_acts, pool_acts, random_sets, classifier, test_fraction, seed,
+                       stage(progress, 3, steps, "fitting CAVs"), cancel)
+    cavs, random_cavs, accs, raccs = fitted
+    directions = {layer: np.concatenate([cavs[layer].reshape(-1, random_cavs[layer].shape[1]), random_cavs[layer]])
+                  for layer in layers}
+    if streamed:
+        files = list_images(class_files(model, target, images), limit, seed)
+        total, read = run_job(DirectionalDerivativeJob(target, layers, directions), model, files, stream_size(model),
+                              batch_size, engine, workers, address, stage(progress, 4, steps, "gradients"), cancel)
+        positive, n = [total[f"positive{i}"] for i in range(len(layers))], int(total["n"])
+        target_set = ImageSet(_class_name(model, target), np.empty((0,)), np.empty((n,)), [], read.skipped)
+    else:
+        grads = class_gradients(model, target_set.x, target, layers, batch_size,
+                                stage(progress, 4, steps, "gradients"), cancel)
+        positive, n = [positive_counts(g, directions[layer]) for g, layer in zip(grads, layers)], len(target_set)
+    check_size(target_set, 1, "TCAV")
+    fractions = np.stack(positive) / n                      # (L, K * R + R)
+    k = len(concept_sets)
+    scores, rscores = fractions[:, :k * runs].reshape(len(layers), k, runs), fractions[:, k * runs:]
+    cavs = {layer: cavs[layer].reshape((k, runs) + pool_acts[li].shape[1:]) for li, layer in enumerate(layers)}
     p = _p_values(scores, rscores)
 
-    info = model_info(model)
-    name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
-    options = {"runs": runs, "classifier": classifier, "test_fraction": test_fraction, "seed": seed, "limit": limit}
+    name = _class_name(model, target)
+    options = {"runs": runs, "classifier": classifier, "test_fraction": test_fraction, "seed": seed, "limit": limit,
+               "engine": engine}
     report(progress, 1, 1, "done")
     return TcavResult(target, name, layers, [s.name for s in concept_sets], scores, accs, rscores, raccs, p, alpha,
                       cavs, [target_set.to_json()] + [s.to_json() for s in concept_sets] + [pool.to_json()], options,
                       time.perf_counter() - started)
+
+
+def _class_name(model, target: int) -> str:
+    info = model_info(model)
+    return info.classes[target] if info.classes and target < len(info.classes) else str(target)
 
 
 def _check_options(concepts, runs, classifier, test_fraction, alpha) -> None:
@@ -184,19 +216,24 @@ def _check_options(concepts, runs, classifier, test_fraction, alpha) -> None:
         raise CnnvizError(f"alpha={alpha:g}: give a significance level between 0 and 1, such as 0.05")
 
 
-def _read_sets(model, images, target, concepts, random, limit, seed, test_fraction, progress, cancel):
-    """The class's images, each concept's and the random pool, checked for size."""
+def _read_sets(model, images, target, concepts, random, limit, seed, test_fraction, progress, cancel,
+               random_default=None):
+    """The class's images (unless they stream: ``images`` None), each
+    concept's and the random pool, checked for size."""
     needed = images_needed(test_fraction)
     n = len(concepts) + 2
-    target_set = class_images(model, target, images, limit, seed, stage(progress, 0, n, "class images"), cancel)
-    check_size(target_set, 1, "TCAV")
+    if images is None:
+        target_set = ImageSet(str(target), np.empty((0,)), np.empty((0,)))
+    else:
+        target_set = class_images(model, target, images, limit, seed, stage(progress, 0, n, "class images"), cancel)
+        check_size(target_set, 1, "TCAV")
     concept_sets = []
     for k, (name, source) in enumerate(concepts.items()):
         s = image_set(model, name, source, limit, seed, stage(progress, k + 1, n, name), cancel)
         check_size(s, needed, f"a held-out test fraction of {test_fraction:g} with {MIN_TEST} test images")
         concept_sets.append(s)
     pool_limit = None if random is not None else RANDOM_POOL
-    source = random if random is not None else (images if images is not None else None)
+    source = random if random is not None else (images if images is not None else random_default)
     if source is None:
         source = model_info(model).dataset
     if isinstance(source, str) and source.lower() in ("mnist", "cifar10", "cifar-10"):
@@ -217,33 +254,63 @@ def _random_sets(n_pool: int, m: int, runs: int, seed: int) -> list[tuple[np.nda
     return pairs
 
 
-def _test(layers, concept_acts, pool_acts, grads, random_sets, classifier, test_fraction, seed, progress, cancel):
-    """Every CAV and its TCAV score: concept k against B_i (its first n_k
-    images), and A_i against B_i, for each layer and run i."""
-    n_layers, n_concepts, runs = len(layers), len(concept_acts), len(random_sets)
-    scores, accs = np.zeros((n_layers, n_concepts, runs)), np.zeros((n_layers, n_concepts, runs))
-    rscores, raccs = np.zeros((n_layers, runs)), np.zeros((n_layers, runs))
-    cavs = {}
-    total, done = n_layers * (n_concepts + 1) * runs, 0
+def _fit_cavs(layers, concept_acts, pool_acts, random_sets, classifier, test_fraction, seed, progress, cancel):
+    """Every CAV and its held-out accuracy: concept k against B_i (its first
+    n_k images), and A_i against B_i, for each layer and run i."""
+    n_concepts, runs = len(concept_acts), len(random_sets)
+    accs, raccs = np.zeros((len(layers), n_concepts, runs)), np.zeros((len(layers), runs))
+    cavs, random_cavs = {}, {}
+    total, done = len(layers) * (n_concepts + 1) * runs, 0
     for li, layer in enumerate(layers):
-        pool, g = flat(pool_acts[li]), flat(grads[li])
-        layer_cavs = np.zeros((n_concepts, runs, pool.shape[1]), np.float32)
+        pool = flat(pool_acts[li])
+        cavs[layer] = np.zeros((n_concepts, runs, pool.shape[1]), np.float32)
+        random_cavs[layer] = np.zeros((runs, pool.shape[1]), np.float32)
         for i, (others, negatives) in enumerate(random_sets):
             for k, acts in enumerate(concept_acts):
                 check(cancel)
                 report(progress, done, total, f"{layer}: CAVs")
                 positive = flat(acts[li])
-                v, accs[li, k, i] = fit_cav(positive, pool[negatives[:len(positive)]], classifier, test_fraction,
-                                            seed + i)
-                layer_cavs[k, i] = v
-                scores[li, k, i] = tcav_score(g, v)
+                cavs[layer][k, i], accs[li, k, i] = fit_cav(positive, pool[negatives[:len(positive)]], classifier,
+                                                            test_fraction, seed + i)
                 done += 1
-            v, raccs[li, i] = fit_cav(pool[others], pool[negatives], classifier, test_fraction, seed + i)
-            rscores[li, i] = tcav_score(g, v)
+            random_cavs[layer][i], raccs[li, i] = fit_cav(pool[others], pool[negatives], classifier, test_fraction,
+                                                          seed + i)
             done += 1
-        cavs[layer] = layer_cavs.reshape((n_concepts, runs) + pool_acts[li].shape[1:])
     report(progress, total, total, "CAVs")
-    return scores, accs, rscores, raccs, cavs
+    return cavs, random_cavs, accs, raccs
+
+
+def positive_counts(gradients: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """For each direction (rows of ``directions``, (M, D)), how many images
+    (rows of ``gradients``, (N, ...)) have a positive directional derivative along it."""
+    return (flat(gradients) @ directions.T > 0).sum(axis=0).astype(np.int64)
+
+
+class DirectionalDerivativeJob(Job):
+    """Per shard of a class's image files: how many images have a positive
+    directional derivative of the class logit along each CAV (counts add up)."""
+
+    def __init__(self, target: int, layers: Sequence[str], directions: dict):
+        self.target, self.layers, self.directions = target, list(layers), directions
+
+    def worker(self, model):
+        def work(shard) -> dict:
+            if not len(shard.index):
+                return self.empty()
+            grads = class_gradients(model, dataset_inputs(model, shard.pixels), self.target, self.layers,
+                                    len(shard.index))
+            counts = {f"positive{i}": positive_counts(g, self.directions[layer])
+                      for i, (g, layer) in enumerate(zip(grads, self.layers))}
+            return {"n": np.array(len(shard.index), np.int64), **counts}
+
+        return work
+
+    def empty(self) -> dict:
+        return {"n": np.array(0, np.int64), **{f"positive{i}": np.zeros(len(self.directions[layer]), np.int64)
+                                               for i, layer in enumerate(self.layers)}}
+
+    def merge(self, total: dict, partial: dict) -> dict:
+        return add(total, partial)
 
 
 def fit_cav(positive: np.ndarray, negative: np.ndarray, classifier: str = "sgd", test_fraction: float = 0.2,
@@ -278,7 +345,7 @@ def fit_cav(positive: np.ndarray, negative: np.ndarray, classifier: str = "sgd",
 
 def tcav_score(gradients: np.ndarray, cav: np.ndarray) -> float:
     """Fraction of images (rows of ``gradients``, (N, D)) whose directional derivative along ``cav`` is positive."""
-    return float(np.mean(gradients @ cav.reshape(-1) > 0))
+    return float(positive_counts(gradients, cav.reshape(1, -1))[0] / len(gradients))
 
 
 def _p_values(scores: np.ndarray, random_scores: np.ndarray) -> np.ndarray:

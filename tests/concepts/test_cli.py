@@ -87,3 +87,9 @@ def test_tcav_too_few_concept_images_refused_with_the_number(files, capsys, tmp_
                          "--concept", f"few={few}", "--random", files / "random", "--target", "0",
                          "--dataset", files / "data")
     assert code == 2 and "few has 3 readable image(s)" in err and "at least 10" in err and "Traceback" not in err
+
+
+def test_tcav_ray_engine_needs_an_image_folder(files, capsys):
+    code, out, err = run(capsys, "concepts", "tcav", files / "planted.keras", "--layer", "conv2", "--concept",
+                         f"stripes={files / 'stripes'}", "--target", "0", "--dataset", "mnist", "--engine", "ray")
+    assert code == 2 and "run over image files" in err and "Traceback" not in err
