@@ -35,7 +35,7 @@ def test_streamed_class_images_equal_on_every_engine(planted_model, class_folder
     memory = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, **options)
     local = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, engine="local", **options)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         remote = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, engine="ray", workers=1,
                       **options)

@@ -3,14 +3,11 @@ stripes mark class 0): TCAV of a stripes folder at conv2 is significant
 for the striped class, CRAFT lists concepts with crops, clicking one shows
 it in the current image; the folders are remembered; a run can be cancelled."""
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "concepts"))
 import planted  # noqa: E402
 from test_gui import make_window, open_image, open_model, shot, window  # noqa: E402,F401
 
@@ -25,9 +22,9 @@ def _pngs(folder, images):
 
 
 @pytest.fixture(scope="module")
-def planted_files(tmp_path_factory):
+def planted_files(tmp_path_factory, planted_model):
     root = tmp_path_factory.mktemp("gui-concepts")
-    planted.trained_model().save(root / "planted.keras")
+    planted_model.save(root / "planted.keras")
     (root / "planted.card.json").write_text(json.dumps({"classes": list(planted.CLASSES), "preprocessing": "scale01"}))
     x, y = planted.dataset(12, seed=7)
     for c, name in enumerate(planted.CLASSES):

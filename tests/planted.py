@@ -1,10 +1,12 @@
 """A planted concept: 32x32 gray images in three classes where class 0
 ("striped") is a blob marked by diagonal stripes, class 1 ("plain") the blob
 alone, class 2 ("ringed") a ring; a tiny CNN trained on them here,
-in seconds, so a test knows which concept the model uses for which class."""
+in seconds, so a test knows which concept the model uses for which class.
+Shared by the concept tests and the app's Concepts tab tests."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 SIZE = 32
 CLASSES = ("striped", "plain", "ringed")
@@ -88,3 +90,16 @@ def trained_model(seed: int = 0):
                   metrics=["accuracy"])
     model.fit(x_train / 255.0, y_train, epochs=6, batch_size=32, verbose=0, shuffle=True)
     return model
+
+
+# ---------------------------------------------------------------- fixtures (a plugin of tests/conftest.py)
+
+@pytest.fixture(scope="session")
+def planted_model():
+    """The planted-concept model, trained once per test session."""
+    return trained_model()
+
+
+@pytest.fixture(scope="session")
+def planted_data():
+    return dataset(30, seed=5)
