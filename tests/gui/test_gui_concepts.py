@@ -62,6 +62,12 @@ def test_concepts_tab_tcav_craft_and_maps(qtbot, window, planted_files, tmp_path
     qtbot.waitUntil(lambda: "concept 3" in view.map_caption.text(), timeout=60000)
     shot(window, "concepts")
     assert view.settings()["concepts"] == [["stripes", str(root / "stripes")]]
+    view.k.setValue(5)                                 # a new question, then Cancel: the app stays usable
+    view.run_craft()
+    qtbot.waitUntil(window.cancel_button.isVisible, timeout=30000)
+    window.cancel_jobs()
+    qtbot.waitUntil(lambda: "Cancelled" in view.craft_summary.text(), timeout=30000)
+    assert view.craft_button.isEnabled()
     view.set_class_folder(None)
     assert view.tcav_result is None                    # another question: the old answer is gone
 
