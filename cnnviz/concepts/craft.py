@@ -69,16 +69,6 @@ class CraftResult:
     seconds: float = 0.0
     from_cache: bool = False
 
-    def reducer(self):
-        """The fitted NMF (concept bank fixed), to write new activations in the concepts."""
-        from sklearn.decomposition import NMF  # scikit-learn is heavy: imported on use
-
-        nmf = NMF(n_components=len(self.bank), alpha_W=self.alpha_w)
-        nmf.components_ = self.bank.astype(np.float32)
-        nmf.n_components_ = len(self.bank)
-        nmf.n_features_in_ = self.bank.shape[1]
-        return nmf
-
     def to_json(self) -> dict:
         return {"method": "craft", "target": self.target, "target_name": self.target_name, "layer": self.layer,
                 "patch": self.patch, "crops": int(len(self.crops)), "options": self.options, "sets": self.sets,
@@ -307,7 +297,9 @@ def jansen(outputs: np.ndarray, k: int, designs: int) -> np.ndarray:
 
 
 def concept_coefficients(acts: np.ndarray, bank: np.ndarray, alpha_w: float) -> np.ndarray:
-    """Activations (N, [h, w,] C) written in the concepts: (N, [h, w,] k)."""
+    """Activations (N, [h, w,] C) written in the concepts: (N, [h, w,] k),
+    by scikit-learn's ``NMF.transform`` with the concept bank fixed (what
+    CRAFT's ``transform`` calls on its fitted reducer)."""
     from sklearn.decomposition import NMF  # scikit-learn is heavy: imported on use
 
     nmf = NMF(n_components=len(bank), alpha_W=alpha_w)

@@ -60,12 +60,8 @@ def image_set(model, name: str, images: Images, limit: Optional[int] = None, see
         pixels = pixels[np.sort(np.random.default_rng(seed).choice(len(pixels), limit, replace=False))]
     x = dataset_inputs(model, pixels)
 
-    shown = np.clip(deprocess(x, _preprocessing(model)).round(), 0, 255).astype(np.uint8)
+    shown = np.clip(deprocess(x, model_info(model).preprocessing).round(), 0, 255).astype(np.uint8)   # at its size
     return ImageSet(name, shown, x)
-
-
-def _preprocessing(model) -> str:
-    return model_info(model).preprocessing
 
 
 def class_images(model, target: int, dataset=None, limit: Optional[int] = None, seed: int = 0,
