@@ -23,7 +23,7 @@ from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api, check_model
 from ..jobs.base import check_engine
 from ..models.zoo import model_info
-from .collect import atlas_key, atlas_layers, collect, open_source, weights_digest
+from .collect import atlas_key, atlas_layers, collect, is_named, open_source, weights_digest
 from .pages import Site, unit_path
 
 MANIFEST = "cnnviz-atlas.json"
@@ -43,7 +43,8 @@ class AtlasReport:
         if self.up_to_date:
             return f"{self.folder}: up to date ({self.files} files), nothing rebuilt"
         kept = self.files - self.written
-        return (f"wrote {self.written} of {self.files} files in {self.folder}" + (f" ({kept} were done)" if kept else "")
+        done = f" ({kept} were done)" if kept else ""
+        return (f"wrote {self.written} of {self.files} files in {self.folder}{done}"
                 + (f"; skipped {len(self.skipped)} unreadable dataset file(s)" if self.skipped else ""))
 
 
@@ -115,13 +116,13 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
             raise CnnvizError(f"{name} must be a whole number of at least {least} (got {value!r})")
     check_engine(engine, address)
     folder = Path(folder)
+    old = _check_folder(folder)
     names = atlas_layers(model, layers)
+    if engine != "local" and is_named(model, dataset):
+        raise CnnvizError(f"--engine {engine} streams image files: give an image folder or a glob as the dataset")
     source = open_source(model, dataset, limit, seed)
-    if engine != "local" and source.files is None:
-        raise CnnvizError("--engine ray streams image files: give an image folder or a glob as the dataset")
     options = {"layers": names, "k": k, "syntheses": syntheses, "steps": steps, "seed": seed, "limit": limit}
     key = atlas_key(model, source, options)
-    old = _check_folder(folder)
     if old is not None and old.get("key") == key and old.get("complete"):
         _remember(model, folder)
         return AtlasReport(folder, key, len(old.get("files", [])), 0, up_to_date=True)

@@ -72,6 +72,12 @@ class Source:
         return ["named", self.name, list(self.images.shape), digest]
 
 
+def is_named(model, dataset: Optional[str]) -> bool:
+    """Whether ``dataset`` (default the model's) is a named dataset held in memory rather than image files."""
+    dataset = dataset or model_info(model).dataset
+    return isinstance(dataset, str) and dataset.lower() in NAMED
+
+
 def open_source(model, dataset: Optional[str], limit: Optional[int] = None, seed: int = 0) -> Source:
     """``mnist`` or ``cifar10`` (their test split, in memory), else an image
     folder, glob or list of files (streamed); default the model's own dataset."""
@@ -79,7 +85,7 @@ def open_source(model, dataset: Optional[str], limit: Optional[int] = None, seed
     if dataset is None or dataset == "imagenet":
         raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10, "
                           "an image folder or a glob such as 'photos/*.jpg'")
-    if isinstance(dataset, str) and dataset.lower() in NAMED:
+    if is_named(model, dataset):
         data = load_dataset(dataset, input_shape(model))
         index = np.arange(len(data.x_test)) if limit is None else \
             balanced_subset(data.y_test, min(limit, len(data.y_test)), seed)

@@ -1,6 +1,6 @@
 """The ``cnnviz`` command line, assembled from one module per command family
 (:mod:`.models`, :mod:`.inside`, :mod:`.synthesis`, :mod:`.explain`,
-:mod:`.attack`). Heavy modules are imported inside each command so that
+:mod:`.attack`, :mod:`.atlas`). Heavy modules are imported inside each command so that
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
-from . import attack, explain, inside, lab, models, synthesis
+from . import atlas, attack, explain, inside, lab, models, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, lab, inside, synthesis, explain, attack)
+FAMILIES = (models, lab, inside, synthesis, explain, attack, atlas)
 
 
 def build_parser() -> argparse.ArgumentParser:
