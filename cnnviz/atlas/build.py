@@ -21,7 +21,7 @@ from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path, clean_stale_temporaries, write_json
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api, check_model
-from ..jobs.base import check_engine
+from ..jobs.engines import check_engine
 from ..models.zoo import model_info
 from .collect import atlas_key, atlas_layers, collect, is_named, open_source, weights_digest
 from .pages import Site, unit_path

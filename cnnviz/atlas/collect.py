@@ -18,7 +18,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, stage
 from ..data.datasets import balanced_subset, load_dataset
-from ..data.stream import ImageFiles, decode, list_images, stream_size
+from ..data.stream import ImageFiles, decode, list_images
 from ..inside.activations import spatial_layers
 from ..inside.filters import CONV_TYPES, FilterWeights, conv_layers, filter_weights
 from ..inside.profile import Profile, activation_profile, activation_profile_files
@@ -26,6 +26,7 @@ from ..inside.receptive import receptive_field
 from ..inside.summary import Summary, summarize
 from ..inside.top_patches import TopPatches, file_crops, patch_crops, silent_channels, top_patches, top_patches_files
 from ..models.graph import get_layer, qualified_name
+from ..models.inputs import stream_size
 from ..models.zoo import input_shape, model_info
 from ..synthesis.maximize import Synthesis, synthesize_channels, synthesize_class
 

@@ -22,8 +22,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
 from .. import __version__
-from ..data.images import PREPROCESSING_TEXT
 from ..models.graph import get_layer
+from ..models.preprocessing import PREPROCESSING_TEXT
 from ..models.zoo import input_shape, model_info, weights_note
 from .collect import AtlasData, LayerData
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..atlas import build_atlas
 from .common import MODEL_HELP, ProgressBar, engine_options, nonnegative_int, open_model, positive_int
 
 
 def cmd_atlas(args) -> int:
-    from ..atlas import build_atlas
-
     model = open_model(args)
     layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
     result = build_atlas(model, args.output, dataset=args.dataset, limit=args.limit, layers=layers, k=args.k,

@@ -18,11 +18,11 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, check_model, uint8_batch
-from ..data.stream import ImageFiles, stream_size
+from ..data.stream import ImageFiles
 from ..jobs.base import Job
-from ..jobs.base import run as run_job
-from ..models.evaluate import dataset_inputs
+from ..jobs.engines import run as run_job
 from ..models.graph import layer_names, qualified_name
+from ..models.inputs import dataset_inputs, stream_size
 from ..models.predict import as_probabilities
 from .activations import spatial_layers
 
