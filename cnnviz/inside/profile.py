@@ -21,7 +21,7 @@ from ..common.validate import api, check_model, uint8_batch
 from ..data.stream import ImageFiles
 from ..jobs.base import Job
 from ..jobs.engines import run as run_job
-from ..models.graph import layer_names, qualified_name
+from ..models.graph import feature_model, layer_names, qualified_name
 from ..models.inputs import dataset_inputs, stream_size
 from ..models.predict import as_probabilities
 from .activations import spatial_layers
@@ -75,8 +75,6 @@ class _Reducer:
 
     def __init__(self, model, names: list[str], classifier: bool):
         import tensorflow as tf
-
-        from ..models.graph import feature_model
 
         self.model, self.classifier, self.n = model, classifier, len(names)
         last = layer_names(model)[-1]
