@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -140,11 +140,22 @@ def atlas_key(model, source: Source, options: dict) -> str:
 class LayerData:
     name: str
     top: object                          # cnnviz.inside.top_patches.LayerTopK
-    crops: np.ndarray                    # (C, k, rh, rw, ch) uint8
+    patches: TopPatches                  # the whole result (over files: which file each image is)
     syntheses: list[Synthesis]           # one per seed, every channel
     silent: dict[int, str]
     filters: Optional[FilterWeights]
     field_size: tuple
+
+
+def channel_crops(layer: LayerData, source: Source, i: int) -> np.ndarray:
+    """(k, rh, rw, ch) receptive-field crops of the top examples of the layer's ``i``-th channel, cut when a
+    page needs them (all channels' crops of a deep layer at once would not fit in memory)."""
+    top = layer.top
+    one = replace(top, channels=top.channels[i:i + 1], values=top.values[i:i + 1],
+                  image_index=top.image_index[i:i + 1], position=top.position[i:i + 1], boxes=top.boxes[i:i + 1])
+    if source.files is None:
+        return patch_crops(one, source.images)[0]
+    return file_crops(replace(layer.patches, layers={layer.name: one}), layer.name)[0]
 
 
 @dataclass
@@ -200,11 +211,10 @@ def _seed_progress(progress, s: int, n: int):
 
 def _layer_data(model, source: Source, top: TopPatches, layer: str, synth: list[Synthesis]) -> LayerData:
     result = top.layers[layer]
-    crops = file_crops(top, layer) if source.files is not None else patch_crops(result, source.images)
     silent = silent_channels(model, layer, result.channels, result.values,
                              f"did not fire on these {source.read:,} images")
     filters = filter_weights(model, layer) if type(get_layer(model, layer)).__name__ in CONV_TYPES else None
-    return LayerData(layer, result, crops, synth, silent, filters, receptive_field(model, layer).size)
+    return LayerData(layer, result, top, synth, silent, filters, receptive_field(model, layer).size)
 
 
 def _class_images(model, seed, overrides, progress, cancel) -> Optional[Synthesis]:

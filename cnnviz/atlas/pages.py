@@ -25,7 +25,7 @@ from .. import __version__
 from ..models.graph import get_layer
 from ..models.preprocessing import PREPROCESSING_TEXT
 from ..models.zoo import input_shape, model_info, weights_note
-from .collect import AtlasData, LayerData
+from .collect import AtlasData, LayerData, channel_crops
 
 File = tuple[str, Callable[[], bytes]]
 
@@ -149,6 +149,7 @@ class Site:
                        "source": data.source.description, "has_classes": data.class_images is not None}
         self.preprocessing = info.preprocessing
         self.shown_images: set[int] = set()
+        self._cut: tuple = (None, None, None)
 
     def files(self) -> list[File]:
         out: list[File] = [("style.css", lambda: resources.files("cnnviz.atlas").joinpath(
@@ -160,6 +161,12 @@ class Site:
         out.append(("index.html", self._model_page))
         out += [(f"data/{i}.png", self._dataset_image(i)) for i in sorted(self.shown_images)]
         return out
+
+    def _crops(self, layer: LayerData, i: int) -> np.ndarray:
+        """One channel's crops, kept while its crop files are written one after the other."""
+        if self._cut[:2] != (layer.name, i):
+            self._cut = (layer.name, i, channel_crops(layer, self.data.source, i))
+        return self._cut[2]
 
     def _render(self, template: str, root: str, **values) -> bytes:
         return self.env.get_template(template).render(root=root, **self.common, **values).encode("utf-8")
@@ -198,7 +205,7 @@ class Site:
                 if top.image_index[i, j] >= 0:
                     self.shown_images.add(int(top.image_index[i, j]))
                     out.append((f"{folder}/img/{c}-crop{j}.png",
-                                lambda i=i, j=j: png(layer.crops[i, j], CROP_SIDE)))
+                                lambda i=i, j=j: png(self._crops(layer, i)[j], CROP_SIDE)))
             if layer.filters is not None:
                 out.append((f"{folder}/img/{c}-weights.png",
                             lambda c=c: png(filter_tiles(layer.filters.images[c]), 96)))

@@ -16,7 +16,7 @@ from PIL import Image
 from cnnviz.atlas import build_atlas, read_manifest, unit_path
 from cnnviz.common.errors import CnnvizError
 from cnnviz.inside.receptive import receptive_field, unit_box
-from cnnviz.inside.top_patches import silent_channels, top_patches_files
+from cnnviz.inside.top_patches import file_crops, silent_channels, top_patches_files
 
 OPTIONS = dict(k=36, syntheses=2, steps=8, batch_size=16)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -99,14 +99,19 @@ def test_every_unit_has_its_page_and_every_link_resolves(site, model):
             assert (page.parent / target).resolve().is_file(), f"{page.relative_to(folder)} links to missing {target}"
 
 
-def test_unit_page_shows_the_librarys_top_examples_and_boxes(site, model, images):
+def test_unit_page_shows_the_librarys_top_examples_boxes_and_crops(site, model, images):
     folder, _ = site
     top = top_patches_files(model, str(images), ["conv1", "conv2"], k=36, batch_size=16, cache=False)
     assert top.k == 36
     for layer in ("conv1", "conv2"):
         field = receptive_field(model, layer)
         result = top.layers[layer]
+        crops = file_crops(top, layer)
         for c in result.channels:
+            for j in (0, 35):
+                shown = np.asarray(Image.open(folder / "layers" / layer / "img" / f"{c}-crop{j}.png"))
+                scale = shown.shape[0] // crops.shape[2]
+                assert np.array_equal(shown[::scale, ::scale], crops[c, j])
             examples = parse((folder / unit_path(layer, c)).read_text("utf-8")).examples
             assert len(examples) == 36
             for j, e in enumerate(examples):
@@ -269,3 +274,16 @@ def test_the_cli_builds_an_atlas_and_refuses_a_foreign_folder(images, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("cnnviz: error:") and "nothing was deleted" in err[-1]
     assert (tmp_path / "other" / "keep.txt").is_file()
+
+
+@pytest.mark.slow
+def test_the_ray_engine_builds_the_same_pages(site, model, images, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    folder, _ = site
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path / "cache"))      # computed again, not read from the cache
+    other = tmp_path / "atlas"
+    build_atlas(model, other, dataset=str(images), engine="ray", workers=1, **OPTIONS)
+    files = read_manifest(folder)["files"]
+    assert read_manifest(other)["files"] == files
+    different = [p for p in files if (folder / p).read_bytes() != (other / p).read_bytes()]
+    assert not different
