@@ -66,7 +66,9 @@ def _measure(mode: str, n: int, steps: int, syntheses: int) -> dict:
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as site:
         env = dict(os.environ, CNNVIZ_CACHE=cache)
         out = subprocess.run([sys.executable, "-c", _PROBE, mode, str(n), str(steps), str(syntheses),
-                              str(Path(site) / "atlas")], capture_output=True, text=True, env=env, check=True)
+                              str(Path(site) / "atlas")], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"the {mode} run failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

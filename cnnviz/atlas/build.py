@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 from ..common import runtime
 from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path, clean_stale_temporaries, write_json
-from ..common.progress import CancelToken, ProgressFn, check, report, stage
+from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, check_model
 from ..jobs.engines import check_engine
 from ..models.zoo import model_info
@@ -134,12 +134,12 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
     write_json(folder / MANIFEST, _manifest(model, key, [], False, names, options))
 
     data = collect(model, source, names, k, syntheses, steps, seed, batch_size, engine, workers, address,
-                   stage(progress, 0, 2, "collecting"), cancel)
+                   _part(progress, 0, 2), cancel)
     plan = Site(model, data, syntheses, seed).files()
     paths = [p for p, _ in plan]
     write_json(folder / MANIFEST, _manifest(model, key, paths, False, names, options))
     written = 0
-    pages = stage(progress, 1, 2, "writing pages")
+    pages = _part(progress, 1, 2)
     for n, (rel, produce) in enumerate(plan):
         check(cancel)
         report(pages, n, len(plan), "writing pages")
@@ -154,6 +154,13 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
     write_json(folder / MANIFEST, _manifest(model, key, paths, True, names, options))
     _remember(model, folder)
     return AtlasReport(folder, key, len(plan), written, skipped=list(source.skipped))
+
+
+def _part(progress: Optional[ProgressFn], k: int, n: int) -> Optional[ProgressFn]:
+    """Progress of part ``k`` of ``n`` as a share of the whole, its messages as they are."""
+    if progress is None:
+        return None
+    return lambda done, total, message="": progress(k * 1000 + int(1000 * done / max(total, 1)), n * 1000, message)
 
 
 # ---------------------------------------------------------------- finding an atlas (the app's link)

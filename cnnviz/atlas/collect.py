@@ -176,7 +176,7 @@ def collect(model, source: Source, layers: list[str], k: int = 36, syntheses: in
             cancel: Optional[CancelToken] = None) -> AtlasData:
     """Every array the atlas's pages show."""
     parts = 3 + len(layers)
-    jobs = dict(batch_size=batch_size, progress=stage(progress, 0, parts, "top patches"), cancel=cancel)
+    jobs = dict(batch_size=batch_size, progress=stage(progress, 0, parts, "dataset pass 1 of 2"), cancel=cancel)
     if source.files is not None:
         dataset, limit, listing_seed = source.listing
         top = top_patches_files(model, dataset, layers, k=k, limit=limit, seed=listing_seed, engine=engine,
@@ -184,21 +184,21 @@ def collect(model, source: Source, layers: list[str], k: int = 36, syntheses: in
         source.skipped += top.report["skipped"]
         source.read = top.report["read"]
         profile = activation_profile_files(model, source.files, layers, batch_size, engine, workers, address,
-                                           stage(progress, 1, parts, "activation statistics"), cancel)
+                                           stage(progress, 1, parts, "dataset pass 2 of 2"), cancel)
     else:
         top = top_patches(model, source.images, layers, k=k, **jobs)
         profile = activation_profile(model, source.images, layers, batch_size,
-                                     stage(progress, 1, parts, "activation statistics"), cancel)
+                                     stage(progress, 1, parts, "dataset pass 2 of 2"), cancel)
     overrides = {} if steps is None else {"steps": steps}
     data = {}
     for j, layer in enumerate(layers):
         check(cancel)
-        step = stage(progress, 2 + j, parts, f"synthesizing {layer}")
+        step = stage(progress, 2 + j, parts, f"layer {j + 1} of {len(layers)}")
         synth = [synthesize_channels(model, layer, seed=seed + s, cache=True, cancel=cancel,
                                      progress=_seed_progress(step, s, syntheses), **overrides)
                  for s in range(syntheses)]
         data[layer] = _layer_data(model, source, top, layer, synth)
-    class_images = _class_images(model, seed, overrides, stage(progress, parts - 1, parts, "class images"), cancel)
+    class_images = _class_images(model, seed, overrides, stage(progress, parts - 1, parts, "classes"), cancel)
     return AtlasData(model_info(model).name, source, summarize(model), data, profile, top.k,
                      list(model_info(model).classes or source.classes), class_images)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_data
 from PIL import Image
 
 from cnnviz.atlas import build_atlas, read_manifest, unit_path
@@ -287,3 +288,19 @@ def test_the_ray_engine_builds_the_same_pages(site, model, images, tmp_path, mon
     assert read_manifest(other)["files"] == files
     different = [p for p in files if (folder / p).read_bytes() != (other / p).read_bytes()]
     assert not different
+
+
+@needs_data
+@pytest.mark.data
+def test_an_atlas_over_named_test_images_names_each_example(tmp_path):
+    from cnnviz import load_model
+    from cnnviz.data.datasets import balanced_subset, mnist_dataset
+
+    model = load_model("mnist_small")
+    build_atlas(model, tmp_path / "site", dataset="mnist", limit=50, layers=["conv2"], k=5, syntheses=1, steps=4)
+    assert "mnist test split, 50 images" in (tmp_path / "site" / "index.html").read_text("utf-8")
+    page = (tmp_path / "site" / unit_path("conv2", 7)).read_text("utf-8")
+    chosen = balanced_subset(mnist_dataset().y_test, 50, 0)
+    for e in parse(page).examples:
+        assert f"mnist test image {chosen[int(e['data-image'])]}" in page
+    assert "classes.html" in page and (tmp_path / "site" / "classes.html").is_file()

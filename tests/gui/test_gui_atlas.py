@@ -6,14 +6,14 @@ pytest.importorskip("pytestqt")
 
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-
 from test_gui import open_model, window  # noqa: E402,F401
 
 
 def test_unit_page_opens_the_channel_in_the_atlas(qtbot, window, tmp_path, monkeypatch):  # noqa: F811
+    from cnnviz_gui.views import unit
+
     from cnnviz import load_model
     from cnnviz.atlas import build_atlas, unit_path
-    from cnnviz_gui.views import unit
 
     rng = np.random.default_rng(0)
     for i in range(6):
