@@ -127,7 +127,7 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
         _remember(model, folder)
         return AtlasReport(folder, key, len(old.get("files", [])), 0, up_to_date=True)
     if old is not None:
-        clean_stale_temporaries(folder, recursive=True)
+        clean_stale_temporaries(folder, recursive=True)       # once here, not before every one of its files
         if old.get("key") != key:
             _remove_old(folder, old)
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
         if target.is_file():
             continue
         content = produce()
-        with atomic_path(target) as tmp:
+        with atomic_path(target, clean=False) as tmp:
             tmp.write_bytes(content)
         written += 1
     report(pages, len(plan), len(plan), "writing pages")

@@ -93,7 +93,7 @@ def open_source(model, dataset: Optional[str], limit: Optional[int] = None, seed
         images = data.x_test[index]
         images = images[..., None] if images.ndim == 3 else images
         return Source(data.name, f"{data.name} test split, {len(index):,} images ({data.source})",
-                      data.y_test[index], list(data.classes), images=images, index=index, read=len(index))
+                      data.y_test[index].reshape(-1), list(data.classes), images=images, index=index, read=len(index))
     files = list_images(dataset, limit, seed)
     return Source(Path(str(files.root)).name or str(files.root), f"image files {files.root}, {len(files):,} images",
                   files.labels, list(files.classes), files=files, listing=(dataset, limit, seed),
@@ -153,8 +153,10 @@ def channel_crops(layer: LayerData, source: Source, i: int) -> np.ndarray:
     top = layer.top
     one = replace(top, channels=top.channels[i:i + 1], values=top.values[i:i + 1],
                   image_index=top.image_index[i:i + 1], position=top.position[i:i + 1], boxes=top.boxes[i:i + 1])
-    if source.files is None:
-        return patch_crops(one, source.images)[0]
+    if source.files is None:          # only the images that hold these patches (not a padded copy of them all)
+        used = np.unique(one.image_index[one.image_index >= 0])
+        remapped = np.where(one.image_index >= 0, np.searchsorted(used, one.image_index), -1)
+        return patch_crops(replace(one, image_index=remapped), source.images[used])[0]
     return file_crops(replace(layer.patches, layers={layer.name: one}), layer.name)[0]
 
 

@@ -47,23 +47,30 @@ def unit_path(layer: str, channel: int) -> str:
 
 # ---------------------------------------------------------------- images
 
-def png(pixels: np.ndarray, side: int) -> bytes:
-    """uint8 (H, W[, C]) as PNG about ``side`` pixels wide: an integer
-    enlargement of small images, a reduction of large ones."""
+def png(pixels: np.ndarray, side: int, height: bool = False) -> bytes:
+    """uint8 (H, W[, C]) as PNG about ``side`` pixels wide (``height``: high):
+    an integer enlargement of small images, a reduction of large ones."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     image = Image.fromarray(np.ascontiguousarray(pixels))
     h, w = pixels.shape[:2]
-    if max(h, w) < side:
-        scale = math.ceil(side / max(h, w))
+    longest = h if height else max(h, w)
+    if longest < side:
+        scale = math.ceil(side / longest)
         image = image.resize((w * scale, h * scale), Image.Resampling.NEAREST)
-    elif max(h, w) > 2 * side:
-        scale = 2 * side / max(h, w)
+    elif longest > 2 * side:
+        scale = 2 * side / longest
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
+    image.save(out, format="PNG", compress_level=1)      # thousands of small files: speed over a few bytes
     return out.getvalue()
+
+
+def crop_strip(crops: np.ndarray) -> bytes:
+    """A channel's k crops (k, r, r, ch) side by side in one PNG, each about
+    ``CROP_SIDE`` high: one file per unit, each page shows one tile of it at a time."""
+    return png(np.concatenate(list(crops), axis=1), CROP_SIDE, height=True)
 
 
 def filter_tiles(images: np.ndarray) -> np.ndarray:
@@ -149,7 +156,6 @@ class Site:
                        "source": data.source.description, "has_classes": data.class_images is not None}
         self.preprocessing = info.preprocessing
         self.shown_images: set[int] = set()
-        self._cut: tuple = (None, None, None)
 
     def files(self) -> list[File]:
         out: list[File] = [("style.css", lambda: resources.files("cnnviz.atlas").joinpath(
@@ -161,12 +167,6 @@ class Site:
         out.append(("index.html", self._model_page))
         out += [(f"data/{i}.png", self._dataset_image(i)) for i in sorted(self.shown_images)]
         return out
-
-    def _crops(self, layer: LayerData, i: int) -> np.ndarray:
-        """One channel's crops, kept while its crop files are written one after the other."""
-        if self._cut[:2] != (layer.name, i):
-            self._cut = (layer.name, i, channel_crops(layer, self.data.source, i))
-        return self._cut[2]
 
     def _render(self, template: str, root: str, **values) -> bytes:
         return self.env.get_template(template).render(root=root, **self.common, **values).encode("utf-8")
@@ -201,11 +201,9 @@ class Site:
             for s, synth in enumerate(layer.syntheses):
                 out.append((f"{folder}/img/{c}-synth{s}.png",
                             lambda s=synth, i=i: png(_uint8(s.images[i]), EXAMPLE_SIDE)))
-            for j in range(self.data.k):
-                if top.image_index[i, j] >= 0:
-                    self.shown_images.add(int(top.image_index[i, j]))
-                    out.append((f"{folder}/img/{c}-crop{j}.png",
-                                lambda i=i, j=j: png(self._crops(layer, i)[j], CROP_SIDE)))
+            self.shown_images.update(int(n) for n in top.image_index[i] if n >= 0)
+            out.append((f"{folder}/img/{c}-crops.png",
+                        lambda i=i: crop_strip(channel_crops(layer, self.data.source, i))))
             if layer.filters is not None:
                 out.append((f"{folder}/img/{c}-weights.png",
                             lambda c=c: png(filter_tiles(layer.filters.images[c]), 96)))
@@ -224,7 +222,7 @@ class Site:
             best = float(top.values[i, 0]) if top.values.shape[1] else float("nan")
             cards.append({"channel": c, "href": f"{c}.html", "silent": layer.silent.get(c, ""),
                           "synth": f"img/{c}-synth0.png" if layer.syntheses else None,
-                          "crop": f"img/{c}-crop0.png" if top.image_index[i, 0] >= 0 else None,
+                          "crops": f"img/{c}-crops.png", "k": self.data.k, "found": top.image_index[i, 0] >= 0,
                           "mean": _num(means[i]), "rate": _share(rates[i]), "mean_raw": f"{means[i]:.6g}",
                           "rate_raw": f"{rates[i]:.6g}", "top_raw": f"{best:.6g}"})
         counts, edges = np.histogram(rates, bins=20, range=(0, 1))
@@ -247,7 +245,7 @@ class Site:
             label = int(source.labels[n])
             examples.append({
                 "rank": j + 1, "image": n, "row": int(top.position[i, j, 0]), "col": int(top.position[i, j, 1]),
-                "box": [t, left, b, r], "src": f"../../data/{n}.png", "crop": f"img/{c}-crop{j}.png",
+                "box": [t, left, b, r], "src": f"../../data/{n}.png", "crops": f"img/{c}-crops.png", "tile": j,
                 "pct": [f"{100 * left / w:.3f}", f"{100 * t / h:.3f}", f"{100 * (r - left + 1) / w:.3f}",
                         f"{100 * (b - t + 1) / h:.3f}"],
                 "value": _num(float(top.values[i, j])), "value_raw": f"{float(top.values[i, j]):.6g}",
@@ -279,7 +277,7 @@ class Site:
         return self._render("unit.html", "../../", layer=layer.name, channel=c, silent=layer.silent.get(c, ""),
                             stats=stats, field=_pair(layer.field_size), histogram=histogram_bars(counts, edges),
                             syntheses=syntheses, examples=examples, weights=weights, neighbours=neighbours,
-                            prev=prev, next=nxt)
+                            prev=prev, next=nxt, k=self.data.k)
 
     # ------------------------------------------------------------ classes
 

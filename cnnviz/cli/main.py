@@ -85,8 +85,8 @@ def main(argv=None) -> int:
             return EXIT_CANCELLED
         except KeyboardInterrupt:
             _traceback(args)
-            resume = "; run the same command with --resume to continue from the last finished epoch" \
-                if args.command == "train" else ""
+            resume = {"train": "; run the same command with --resume to continue from the last finished epoch",
+                      "atlas": "; run the same command again to write the pages still missing"}.get(args.command, "")
             print(f"cnnviz: interrupted{resume}", file=sys.stderr)
             return EXIT_CANCELLED
         except CnnvizError as exc:

@@ -109,10 +109,9 @@ def test_unit_page_shows_the_librarys_top_examples_boxes_and_crops(site, model, 
         result = top.layers[layer]
         crops = file_crops(top, layer)
         for c in result.channels:
-            for j in (0, 35):
-                shown = np.asarray(Image.open(folder / "layers" / layer / "img" / f"{c}-crop{j}.png"))
-                scale = shown.shape[0] // crops.shape[2]
-                assert np.array_equal(shown[::scale, ::scale], crops[c, j])
+            strip = np.asarray(Image.open(folder / "layers" / layer / "img" / f"{c}-crops.png"))
+            scale = strip.shape[0] // crops.shape[2]
+            assert np.array_equal(strip[::scale, ::scale], np.concatenate(list(crops[c]), axis=1))
             examples = parse((folder / unit_path(layer, c)).read_text("utf-8")).examples
             assert len(examples) == 36
             for j, e in enumerate(examples):
@@ -292,15 +291,18 @@ def test_the_ray_engine_builds_the_same_pages(site, model, images, tmp_path, mon
 
 @needs_data
 @pytest.mark.data
-def test_an_atlas_over_named_test_images_names_each_example(tmp_path):
+@pytest.mark.parametrize("name, dataset", [("mnist_small", "mnist"), ("cifar10_cnn", "cifar10")])
+def test_an_atlas_over_named_test_images_names_each_example_and_its_label(name, dataset, tmp_path):
     from cnnviz import load_model
-    from cnnviz.data.datasets import balanced_subset, mnist_dataset
+    from cnnviz.data.datasets import balanced_subset, load_dataset
 
-    model = load_model("mnist_small")
-    build_atlas(model, tmp_path / "site", dataset="mnist", limit=50, layers=["conv2"], k=5, syntheses=1, steps=4)
-    assert "mnist test split, 50 images" in (tmp_path / "site" / "index.html").read_text("utf-8")
+    model = load_model(name)
+    build_atlas(model, tmp_path / "site", dataset=dataset, limit=50, layers=["conv2"], k=5, syntheses=1, steps=4)
+    assert f"{dataset} test split, 50 images" in (tmp_path / "site" / "index.html").read_text("utf-8")
     page = (tmp_path / "site" / unit_path("conv2", 7)).read_text("utf-8")
-    chosen = balanced_subset(mnist_dataset().y_test, 50, 0)
+    data = load_dataset(dataset)
+    chosen = balanced_subset(data.y_test, 50, 0)
     for e in parse(page).examples:
-        assert f"mnist test image {chosen[int(e['data-image'])]}" in page
+        n = chosen[int(e["data-image"])]
+        assert f"{data.classes[int(data.y_test[n])]}<br><small title=\"{dataset} test image {n}\"" in page
     assert "classes.html" in page and (tmp_path / "site" / "classes.html").is_file()
