@@ -291,7 +291,8 @@ def test_the_ray_engine_builds_the_same_pages(site, model, images, tmp_path, mon
 
 @needs_data
 @pytest.mark.data
-@pytest.mark.parametrize("name, dataset", [("mnist_small", "mnist"), ("cifar10_cnn", "cifar10")])
+@pytest.mark.parametrize("name, dataset", [("mnist_small", "mnist"),
+                                           pytest.param("cifar10_cnn", "cifar10", marks=pytest.mark.slow)])
 def test_an_atlas_over_named_test_images_names_each_example_and_its_label(name, dataset, tmp_path):
     from cnnviz import load_model
     from cnnviz.data.datasets import balanced_subset, load_dataset
@@ -301,8 +302,9 @@ def test_an_atlas_over_named_test_images_names_each_example_and_its_label(name, 
     assert f"{dataset} test split, 50 images" in (tmp_path / "site" / "index.html").read_text("utf-8")
     page = (tmp_path / "site" / unit_path("conv2", 7)).read_text("utf-8")
     data = load_dataset(dataset)
-    chosen = balanced_subset(data.y_test, 50, 0)
+    labels = data.y_test.reshape(-1)                # CIFAR-10's labels come as a column
+    chosen = balanced_subset(labels, 50, 0)
     for e in parse(page).examples:
         n = chosen[int(e["data-image"])]
-        assert f"{data.classes[int(data.y_test[n])]}<br><small title=\"{dataset} test image {n}\"" in page
+        assert f"{data.classes[labels[n]]}<br><small title=\"{dataset} test image {n}\"" in page
     assert "classes.html" in page and (tmp_path / "site" / "classes.html").is_file()
