@@ -93,7 +93,8 @@ def atlas_overhead():
 def _projection(n: int, steps: int, syntheses: int, parts: dict) -> list[list[str]]:
     """PROJECTED, not measured: VGG16 (13 conv layers, 4,224 channels, ~15.5 G multiply-adds per 224x224 image
     against cifar10_cnn's ~0.021 G per 32x32 image) over ImageNet's 50,000 validation images, scaling the
-    measured per-image and per-channel-step costs by that ratio, on N GPUs each ``speed`` times this machine."""
+    measured per-image and per-channel-step costs by that ratio, on N GPUs each ``speed`` times this machine
+    (the dataset passes shared by the GPUs, synthesis on one), with the run's synthesis steps and images."""
     flop_ratio = 15.5 / 0.021
     per_image = (parts["top patches"] + parts["activation statistics"]) / n
     per_channel_step = parts["synthesis"] / (192 * syntheses * steps)
@@ -101,8 +102,8 @@ def _projection(n: int, steps: int, syntheses: int, parts: dict) -> list[list[st
     synthesis = 4_224 * syntheses * steps * per_channel_step * flop_ratio
     speed = 50          # an assumed GPU speed-up over this CPU; replace by a measured one
     rows = []
-    for gpus in (1, 8):
-        hours = (dataset + synthesis) / speed / gpus / 3600
+    for gpus in (1, 8):         # the dataset passes split over GPUs (--engine ray); synthesis runs on one
+        hours = (dataset / gpus + synthesis) / speed / 3600
         rows.append([f"PROJECTED: VGG16 over 50,000 ImageNet images on {gpus} GPU(s) (assumed {speed}x this "
                      f"machine each)", f"{hours * 3600:,.0f} ({hours:.1f} h)", "", ""])
     return rows
