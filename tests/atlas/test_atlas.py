@@ -4,6 +4,7 @@ real browser (headless Chromium), that every page loads and every image decodes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -308,3 +309,18 @@ def test_an_atlas_over_named_test_images_names_each_example_and_its_label(name, 
         n = chosen[int(e["data-image"])]
         assert f"{data.classes[labels[n]]}<br><small title=\"{dataset} test image {n}\"" in page
     assert "classes.html" in page and (tmp_path / "site" / "classes.html").is_file()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
+@pytest.mark.parametrize("key", ["mean", "rate"])
+def test_the_layer_page_sorts_its_channels_in_the_browser(site, tmp_path, key):
+    folder, _ = site
+    copy = tmp_path / "site"
+    shutil.copytree(folder, copy)
+    page = copy / "layers" / "conv2" / "index.html"
+    click = f'<script>addEventListener("load", () => document.querySelector("button[data-key={key}]").click());'
+    page.write_text(page.read_text("utf-8").replace("</body>", click + "</script></body>"), "utf-8")
+    out = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    cards = [float(v) for v in re.findall(rf'data-{key}="([^"]+)"', out)]
+    assert len(cards) == 4 and cards == sorted(cards, reverse=True)
