@@ -10,6 +10,7 @@ import pytest
 from cnnviz import CnnvizError, attack, explain
 from cnnviz.attribution import compare, gradcam, integrated_gradients, occlusion, saliency
 from cnnviz.inside import activations, effective_receptive_field, patch_crops, top_patches
+from cnnviz.inside.profile import activation_profile
 from cnnviz.lab import evaluate
 from cnnviz.models import predict
 from cnnviz.synthesis import synthesize_channels, synthesize_class
@@ -30,6 +31,7 @@ MODEL_INPUT = {
 PIXELS = {
     "attack": lambda m, x: attack(m, x, method="fgsm", eps=0.1),
     "top_patches": lambda m, x: top_patches(m, x, ["conv"], k=2, cache=False),
+    "activation_profile": lambda m, x: activation_profile(m, x, ["conv"]),
 }
 ALL = {**MODEL_INPUT, **PIXELS}
 

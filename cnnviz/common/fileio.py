@@ -48,16 +48,19 @@ def clean_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) 
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, clean: bool = True) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path`` (same suffix, so writers
     that infer the format from it still work); move it over ``path`` on success.
+    ``clean=False`` skips removing the folder's stale temporaries: for a writer
+    of thousands of files in one folder that cleaned it once before.
 
     A writer that appends its own suffix to the name it is given (``np.savez``
     adds ``.npz``) is followed: its file is the one moved. Better, write NPZ
     through :func:`write_npz`, which hands NumPy a file object."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temporaries(path.parent)
+    if clean:
+        clean_stale_temporaries(path.parent)
     tmp = temporary_name(path)
     appended = tmp.with_name(tmp.name + ".npz")
     try:
