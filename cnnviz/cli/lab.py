@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, data_output, figure_output, model_output, nonnegative_float,
+from .common import (MODEL_HELP, ProgressBar, confusion_text, data_output, figure_output, model_output, nonnegative_float,
                      nonnegative_int, open_model, positive_float, positive_int, save)
 
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
@@ -83,6 +83,8 @@ def cmd_train(args) -> int:
                    reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
                    classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    if result.card.get("head"):
+        print(f"cnnviz: note: {result.card['head']}", file=sys.stderr)
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
         print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
@@ -107,7 +109,7 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
-                   help=f"{', '.join(OPTIMIZERS)} (default adam; momentum is SGD with momentum 0.9)")
+                   help=f"{', '.join(OPTIMIZERS)} (default adam; momentum and nesterov are SGD with momentum 0.9)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: Keras' default for the optimizer)")
     p.add_argument("--momentum", type=nonnegative_float, help="momentum for --optimizer momentum, nesterov or rmsprop")
     val = p.add_mutually_exclusive_group()
@@ -189,15 +191,12 @@ def _add_augment(sub, aug_opts) -> None:
 # ---------------------------------------------------------------- curves
 
 def cmd_curves(args) -> int:
-    from ..models.training import run_label
-    from ..models.zoo import card_path
+    from ..models.training import run_label, stage_marks
     from ..plots.training import curves_figure
 
     cards, labels = [], []
     for run in args.runs:
-        path = Path(run)
-        if path.suffix in (".keras", ".h5"):
-            path = card_path(path)
+        path = run_card_path(run)
         card = _read_card(path)
         cards.append(card)
         labels.append(run_label(card, path.name.removesuffix(".card.json")))
@@ -206,8 +205,21 @@ def cmd_curves(args) -> int:
         h = card["history"]
         best = max(h.get("val_accuracy", [float("nan")]))
         print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} {h.get('val_loss', [float('nan')])[-1]:>13.4f}")
-    save(curves_figure([c["history"] for c in cards], labels, args.title or ""), args.output)
+        for epoch, text in stage_marks(card):
+            print(f"  after epoch {epoch - 0.5:g}: {text}")
+    save(curves_figure([c["history"] for c in cards], labels, args.title or "", [stage_marks(c) for c in cards]),
+         args.output)
     return 0
+
+
+def run_card_path(run: str) -> Path:
+    """The card of a run given as a shipped zoo model's name, a model file or a card."""
+    from ..models.zoo import ARCHS, card_path, shipped_model_path
+
+    if run in ARCHS and not Path(run).exists():
+        return card_path(shipped_model_path(run))
+    path = Path(run)
+    return card_path(path) if path.suffix in (".keras", ".h5") else path
 
 
 def _read_card(path: Path) -> dict:
@@ -228,7 +240,9 @@ def _add_curves(sub) -> None:
     p = sub.add_parser("curves", help="overlay the learning curves of several runs",
                        description="Accuracy and loss per epoch of each run (train dashed, validation solid, one "
                                    "colour per run, labelled from the cards), e.g. optimizers or BN against no BN.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="model cards (.card.json) or the models beside them")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="shipped zoo models (e.g. mnist_small mnist_small_bn), model cards (.card.json) or the "
+                        "models beside them")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--title", help="figure title")
     p.set_defaults(func=cmd_curves)
@@ -259,7 +273,8 @@ def cmd_features(args) -> int:
                              batch_size=args.batch_size, progress=ProgressBar())
     feats.save(args.output)
     counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, np.bincount(feats.labels, minlength=len(feats.classes))))
-    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
+    untrained = "UNTRAINED " if feats.weights_note else ""
+    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {untrained}{feats.model} {args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -277,18 +292,19 @@ def cmd_transfer(args) -> int:
 
         emit_json(result.to_json(), "-")
     else:
+        if result.weights_note:
+            print(f"UNTRAINED: {result.weights_note}")
         print(f"LogisticRegressionCV on {feats.model} {feats.layer} features (C={result.C:.3g}): "
               f"train accuracy {result.train_accuracy:.4f} ({result.n_train} images), "
               f"test accuracy {result.test_accuracy:.4f} ({result.n_test} images)")
-        width = max(len(c) for c in result.classes)
-        print("test confusion matrix (rows: true class, columns: predicted class)")
-        print(" " * (width + 1) + "".join(f"{i:>6}" for i in range(len(result.classes))))
-        for name, row in zip(result.classes, result.confusion_test):
-            print(f"{name:>{width}} " + "".join(f"{v:>6}" for v in row))
+        print("test " + confusion_text(result.confusion_test, result.classes))
     if args.output:
-        save(transfer_figure(result.confusion_train, result.confusion_test, result.classes, result.train_accuracy,
-                             result.test_accuracy, f"logistic regression on {feats.model} {feats.layer}"),
-             args.output)
+        from ..plots import mark_untrained
+
+        fig = transfer_figure(result.confusion_train, result.confusion_test, result.classes, result.train_accuracy,
+                              result.test_accuracy, f"logistic regression on {feats.model} {feats.layer}")
+        mark_untrained(fig, not result.weights_note)
+        save(fig, args.output)
     return 0
 
 

@@ -9,18 +9,25 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def curves_figure(histories: Sequence[dict], labels: Sequence[str], title: str = "") -> Figure:
+def curves_figure(histories: Sequence[dict], labels: Sequence[str], title: str = "",
+                  marks: Sequence[Sequence[tuple[float, str]]] = ()) -> Figure:
     """Accuracy and loss per epoch of each run (one colour per run; train
-    dashed, validation solid), so runs with different settings compare at a glance."""
+    dashed, validation solid), so runs with different settings compare at a
+    glance; ``marks`` per run: (epoch, text) vertical lines where it changed
+    phase (e.g. the end of a fine-tuning head phase)."""
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     axes = fig.subplots(1, 2)
     colours = [f"C{i % 10}" for i in range(len(histories))]
-    for history, label, colour in zip(histories, labels, colours):
+    for k, (history, label, colour) in enumerate(zip(histories, labels, colours)):
         for ax, metric in zip(axes, ("accuracy", "loss")):
             train = history.get(metric, [])
             val = history.get(f"val_{metric}", [])
             ax.plot(np.arange(1, len(train) + 1), train, "--", color=colour, lw=1.2)
             ax.plot(np.arange(1, len(val) + 1), val, "-", color=colour, lw=1.6, label=label)
+            for epoch, text in (marks[k] if k < len(marks) else ()):
+                ax.axvline(epoch, color=colour, ls=":", lw=1.2)
+                ax.annotate(text, (epoch, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                            textcoords="offset points", va="top", fontsize=7, color=colour, rotation=90)
     for ax, metric in zip(axes, ("accuracy", "loss")):
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} (dashed: train, solid: validation)")
         ax.grid(alpha=0.3)

@@ -129,11 +129,15 @@ def test_robustness_json_needs_no_figure(capsys):
 
 @needs_data
 def test_synthesis_marks_the_channels_that_never_fire(capsys, tmp_path, saved_figures):
-    """A silent channel's synthesized image is a speck on grey: it is labelled."""
-    code, out, _ = run(capsys, "synthesize", "cifar10_cnn", "--layer", "conv1", "--channels", "0:6", "--steps", "8",
+    """A silent channel's synthesized image is a speck on grey: it is labelled,
+    also where synthesis drives it to a near-zero 0.0001-0.0003: the same
+    channels top-patches marks (1, 2, 3, 5 of cifar10_cnn's conv1)."""
+    code, out, _ = run(capsys, "synthesize", "cifar10_cnn", "--layer", "conv1", "--channels", "0:6", "--steps", "32",
                        "--no-cache", "--json", "-o", str(tmp_path / "s.png"))
     rows = json.loads(out)["results"]
     silent = {r["index"] for r in rows if "silent" in r}
-    assert code == 0 and silent == {r["index"] for r in rows if r["activation"] <= 0}
+    assert code == 0 and silent == {1, 2, 3, 5}
+    assert silent >= {r["index"] for r in rows if r["activation"] <= 0}
     titles = [ax.get_title().replace("\n", " ") for ax in saved_figures[0].axes if ax.get_title()]
-    assert sum(("cannot fire" in t or "did not make it fire" in t) for t in titles) == len(silent)
+    marks = ("cannot fire", "did not make it fire", "barely fired")
+    assert sum(any(m in t for m in marks) for t in titles) == len(silent)
