@@ -302,8 +302,8 @@ def with_standardization(model, x_train):
     shape = tuple(model.inputs[0].shape[1:])
     x = np.asarray(x_train, np.float64).reshape(-1, *shape)
     mean, std = x.mean(axis=0), x.std(axis=0)
-    norm = keras.layers.Normalization(axis=tuple(range(1, len(shape) + 1)), mean=mean[None].astype("float32"),
-                                      variance=((std + STANDARDIZE_FLOOR) ** 2)[None].astype("float32"),
+    norm = keras.layers.Normalization(axis=tuple(range(1, len(shape) + 1)), mean=mean.astype("float32"),
+                                      variance=((std + STANDARDIZE_FLOOR) ** 2).astype("float32"),
                                       name="standardize")
     inputs = keras.Input(shape=shape, name="input")
     x = norm(inputs)
