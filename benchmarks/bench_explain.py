@@ -172,7 +172,7 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
     """1000 samples, same segmentation (about 50 superpixels) and seed."""
     from cnnviz import build_model, load_model
     from cnnviz.attribution.lime import Superpixels, lime, pixel_image
-    from cnnviz.data.images import load_image
+    from cnnviz.models.inputs import load_image
     from cnnviz.models.engine import compiled
 
     rows = []
@@ -196,7 +196,7 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
             from lime.lime_image import LimeImageExplainer
 
             def predict_fn(images):                     # lime's usual recipe: model.predict per batch of 10
-                from cnnviz.data.images import preprocess
+                from cnnviz.models.preprocessing import preprocess
                 from cnnviz.models.zoo import model_info
 
                 return model.predict(preprocess(images * 255.0, model_info(model).preprocessing), verbose=0)
@@ -239,7 +239,7 @@ def faithfulness():
     from cnnviz.attribution.registry import METHODS
     from cnnviz.common.fileio import save_figure
     from cnnviz.data.datasets import load_dataset
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
     from cnnviz.plots.attribution import curves_figure
 
     rows = []

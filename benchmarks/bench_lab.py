@@ -32,7 +32,7 @@ def features_speed():
 
     import cnnviz
     from cnnviz.data.datasets import cifar10_dataset
-    from cnnviz.models.transfer import extract_features
+    from cnnviz.lab.transfer import extract_features
 
     model = cnnviz.load_model("cifar10_cnn")
     images = cifar10_dataset().x_test
@@ -60,8 +60,8 @@ def finetune_overhead():
 
     import cnnviz
     from cnnviz.data.datasets import cifar10_dataset
-    from cnnviz.models.training import compile_classifier, make_optimizer, select_classes, training_data
-    from cnnviz.models.transfer import build_finetune_model, finetune, set_trainable
+    from cnnviz.lab.training import compile_classifier, make_optimizer, select_classes, training_data
+    from cnnviz.lab.transfer import build_finetune_model, finetune, set_trainable
 
     backbone = cnnviz.load_model("cifar10_cnn")
     data = select_classes(cifar10_dataset(), ["cat", "dog"])
@@ -100,7 +100,7 @@ def mc_dropout_speed():
     import numpy as np
 
     import cnnviz
-    from cnnviz.models.uncertainty import _compiled, mc_dropout, mc_dropout_model
+    from cnnviz.lab.uncertainty import _compiled, mc_dropout, mc_dropout_model
 
     model = cnnviz.load_model("cifar10_cnn")
     rows = []
@@ -128,8 +128,8 @@ def transfer_demo():
     from decks import small
 
     from cnnviz.data.datasets import mnist_dataset
-    from cnnviz.models.training import select_classes, train
-    from cnnviz.models.transfer import dataset_features, finetune, fit_transfer
+    from cnnviz.lab.training import select_classes, train
+    from cnnviz.lab.transfer import dataset_features, finetune, fit_transfer
 
     def net(outputs):
         from keras import layers as L

@@ -19,6 +19,7 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
 from ..models.engine import once_per_model
+from ..models.surgery import logits_model, relu_rule_model
 from .base import Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets, run_batches
 
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -32,7 +33,6 @@ def gradient_function(model, rule: str = "plain"):
     if rule not in per_model:
         import tensorflow as tf
 
-        from ..models.surgery import logits_model, relu_rule_model
 
         net = logits_model(model) if rule == "plain" else relu_rule_model(model, rule)
 

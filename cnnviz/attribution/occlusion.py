@@ -12,6 +12,8 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
 from ..models.engine import compiled
+from ..models.predict import as_probabilities
+from ..models.surgery import logits_model
 from .base import Attribution, batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
 
 FILLS = ("grey", "mean", "zero", "blurred")
@@ -107,9 +109,6 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
 def _scores(model, x, fills, masks, score, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
     """Class scores (probabilities or logits) of the images (N, classes) and of
     every occluded copy (N, positions, classes), from one batched pass."""
-    from ..models.predict import as_probabilities
-    from ..models.surgery import logits_model
-
     logits = score == "logit"
     fn = compiled(logits_model(model) if logits else model)
     total, done, out = len(x) * (1 + len(masks)), 0, []

@@ -7,9 +7,25 @@ import argparse
 import math
 import sys
 
+from ..adversarial.attacks import _check_method, attack
+from ..adversarial.robustness import robustness
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, data_output, emit_json, figure_output, nonnegative_float,
-                     nonnegative_int, open_model, positive_float, positive_int, save)
+from ..models.inputs import load_image
+from ..models.predict import predict
+from ..models.zoo import model_info
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    data_output,
+    emit_json,
+    figure_output,
+    nonnegative_float,
+    nonnegative_int,
+    open_model,
+    positive_float,
+    positive_int,
+    save,
+)
 
 
 def parse_eps(text: str) -> float:
@@ -53,10 +69,7 @@ def _norm_text(norm: str) -> str:
 def cmd_attack(args) -> int:
     from pathlib import Path
 
-    from ..adversarial.attacks import attack
-    from ..data.images import load_image
-    from ..models.zoo import model_info
-    from ..plots.adversarial import LOSSLESS_SUFFIXES, attack_figure
+    from ..plots.adversarial import LOSSLESS_SUFFIXES, attack_figure  # matplotlib: heavy, loaded with the first figure
 
     if args.save_adversarial and Path(args.save_adversarial).suffix.lower() not in LOSSLESS_SUFFIXES:
         raise CnnvizError(f"--save-adversarial {args.save_adversarial}: use a lossless format "
@@ -100,9 +113,7 @@ def _save_adversarial(result, model, path: str) -> dict:
     would and ask the model again."""
     import numpy as np
 
-    from ..data.images import load_image
-    from ..models.predict import predict
-    from ..plots.adversarial import save_adversarial
+    from ..plots.adversarial import save_adversarial  # matplotlib: heavy, loaded with the first figure
 
     save_adversarial(result, path)
     pixels = result.rounded[0]
@@ -146,13 +157,11 @@ def _print_attack(result, source: str) -> None:
 
 
 def cmd_robustness(args) -> int:
-    from ..adversarial.robustness import robustness
-    from ..plots.adversarial import robustness_figure
+    from ..plots.adversarial import robustness_figure  # matplotlib: heavy, loaded with the first figure
 
     methods = [m.strip().lower() for m in args.method.split(",") if m.strip()]
     if not methods:
         raise CnnvizError("--method needs at least one of fgsm, pgd, cw, deepfool")
-    from ..adversarial.attacks import _check_method
 
     for method in methods:
         _check_method(method, args.norm)
@@ -181,7 +190,7 @@ def cmd_robustness(args) -> int:
 
 
 def _print_curve(curve) -> None:
-    from ..plots.adversarial import _eps_labels
+    from ..plots.adversarial import eps_labels  # matplotlib: heavy, loaded with the first figure
 
     steps = f", {curve.steps} steps" if curve.method in ("pgd", "cw", "deepfool") else ""
     aim = f", target {curve.target}" if curve.targeted else ""
@@ -190,14 +199,13 @@ def _print_curve(curve) -> None:
                                            if curve.median_norm is not None else ""))
     fooled = "sent to target" if curve.targeted else "fooled"
     print(f"  {'eps':<10} {'accuracy':>9} {'8-bit':>9} {fooled:>15}")
-    for label, a, q, s in zip(_eps_labels(curve.eps, curve.norm), curve.accuracy, curve.accuracy_8bit,
+    for label, a, q, s in zip(eps_labels(curve.eps, curve.norm), curve.accuracy, curve.accuracy_8bit,
                               curve.success_rate):
         print(f"  {label:<10} {a:>9.2%} {q:>9.2%} {s:>15.2%}")
 
 
 def register(sub, model_opts) -> None:
     """Add this family's sub-commands to the ``cnnviz`` parser."""
-
     methods = "fgsm (one step), pgd (projected gradient descent, random start), cw (Carlini-Wagner L2), " \
               "deepfool (minimal perturbation)"
     p = sub.add_parser("attack", help="adversarial example for an image (FGSM, PGD, Carlini-Wagner, DeepFool)",

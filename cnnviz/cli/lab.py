@@ -10,8 +10,27 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, confusion_text, data_output, figure_output, model_output, nonnegative_float,
-                     nonnegative_int, open_model, positive_float, positive_int, save)
+from ..data.augment import NONE, Augmentation, augment_batch, preset
+from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
+from ..lab.training import OPTIMIZERS, run_label, stage_marks, to_unit_interval, train
+from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
+from ..models import zoo
+from ..models.zoo import card_path
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    confusion_text,
+    data_output,
+    emit_json,
+    figure_output,
+    model_output,
+    nonnegative_float,
+    nonnegative_int,
+    open_model,
+    positive_float,
+    positive_int,
+    save,
+)
 
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
                  "channel_shift", "brightness")
@@ -26,8 +45,6 @@ def augmentation_from_args(args, dataset):
     """The augmentation the flags ask for: ``--augment`` starts from the
     lecture preset, each explicit flag sets its own value; None when no flag
     was given (the model's recipe decides)."""
-    from ..data.augment import NONE, Augmentation, preset
-
     given = {name: getattr(args, name) for name in AUGMENT_FLAGS if getattr(args, name) not in (None, False)}
     if args.shift is not None:
         given.setdefault("width_shift", args.shift)
@@ -66,14 +83,11 @@ def augmentation_options() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args) -> int:
-    from ..models.training import train
-
     def on_epoch(epoch, epochs, logs):
         print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
               f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",
               file=sys.stderr, flush=True)
 
-    from ..models import zoo
 
     dataset = args.dataset or (zoo.ARCHS[args.model].dataset if args.model in zoo.ARCHS
                                else zoo.read_card(args.model).get("dataset"))
@@ -95,8 +109,6 @@ def cmd_train(args) -> int:
 
 
 def _add_train(sub, model_opts, aug_opts) -> None:
-    from ..models.training import OPTIMIZERS
-
     p = sub.add_parser("train", help="train a zoo architecture or your own Keras model",
                        parents=[aug_opts],
                        description="Train a zoo architecture or a .keras/.h5 model of yours (image CNN or dense "
@@ -136,10 +148,7 @@ def _add_train(sub, model_opts, aug_opts) -> None:
 def cmd_augment(args) -> int:
     import numpy as np
 
-    from ..data.augment import augment_batch, preset
-    from ..data.datasets import balanced_subset
-    from ..models.training import to_model_input
-    from ..plots.training import augmentation_figure
+    from ..plots.training import augmentation_figure  # matplotlib: heavy, loaded with the first figure
 
     data = _preview_dataset(args.source)
     aug = augmentation_from_args(args, data.name) or preset(data.name)
@@ -149,7 +158,7 @@ def cmd_augment(args) -> int:
         raise CnnvizError("--n and --copies must be at least 1")
     pool_x, pool_y = (data.x_train, data.y_train) if len(data.x_train) else (data.x_test, data.y_test)
     pick = balanced_subset(pool_y, args.n, args.seed)
-    originals = to_model_input(pool_x[pick])
+    originals = to_unit_interval(pool_x[pick])
     batch = np.concatenate([originals] * args.copies)              # all copies in one call
     copies = augment_batch(batch, aug, args.seed).reshape(args.copies, *originals.shape)
     settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in aug.to_json().items() if v)
@@ -159,9 +168,6 @@ def cmd_augment(args) -> int:
 
 def _preview_dataset(source: str):
     """The dataset named, or the dataset of the model named."""
-    from ..data.datasets import image_folder_dataset, load_dataset
-    from ..models import zoo
-
     if source.lower() in ("mnist", "cifar10", "cifar-10"):
         return load_dataset(source, progress=ProgressBar())
     if Path(source).is_dir():
@@ -191,8 +197,7 @@ def _add_augment(sub, aug_opts) -> None:
 # ---------------------------------------------------------------- curves
 
 def cmd_curves(args) -> int:
-    from ..models.training import run_label, stage_marks
-    from ..plots.training import curves_figure
+    from ..plots.training import curves_figure  # matplotlib: heavy, loaded with the first figure
 
     cards, labels = [], []
     for run in args.runs:
@@ -214,10 +219,8 @@ def cmd_curves(args) -> int:
 
 def run_card_path(run: str) -> Path:
     """The card of a run given as a shipped zoo model's name, a model file or a card."""
-    from ..models.zoo import ARCHS, card_path, shipped_model_path
-
-    if run in ARCHS and not Path(run).exists():
-        return card_path(shipped_model_path(run))
+    if run in zoo.ARCHS and not Path(run).exists():
+        return card_path(zoo.shipped_model_path(run))
     path = Path(run)
     return card_path(path) if path.suffix in (".keras", ".h5") else path
 
@@ -262,7 +265,6 @@ def _refuse_overwrite(path: str, force: bool) -> None:
 def cmd_features(args) -> int:
     import numpy as np
 
-    from ..models.transfer import dataset_features
 
     if not args.output.endswith(".npz"):
         raise CnnvizError(f"-o {args.output} must end in .npz")
@@ -281,15 +283,12 @@ def cmd_features(args) -> int:
 
 
 def cmd_transfer(args) -> int:
-    from ..models.transfer import Features, fit_transfer
-    from ..plots.training import transfer_figure
+    from ..plots.training import transfer_figure  # matplotlib: heavy, loaded with the first figure
 
     feats = Features.load(args.features)
     test = Features.load(args.test) if args.test else None
     result = fit_transfer(feats, args.test_size, args.seed, test)
     if args.json:
-        from .common import emit_json
-
         emit_json(result.to_json(), "-")
     else:
         if result.weights_note:
@@ -309,8 +308,6 @@ def cmd_transfer(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from ..models.transfer import finetune
-
     def on_epoch(epoch, epochs, logs):
         print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
               f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",

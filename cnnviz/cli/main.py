@@ -1,6 +1,7 @@
 """The ``cnnviz`` command line, assembled from one module per command family
-(:mod:`.models`, :mod:`.inside`, :mod:`.synthesis`, :mod:`.explain`,
-:mod:`.attack`). Heavy modules are imported inside each command so that
+(:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`,
+:mod:`.explain`, :mod:`.attack`). TensorFlow is started only by a command that
+runs a model, and matplotlib is imported with a command's first figure, so
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
+from ..common.fileio import clean_stale_temporaries
+from ..common.runtime import cache_dir, setup_devices
 from . import attack, explain, inside, lab, models, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
@@ -30,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .. import __version__  # cnnviz/__init__ imports this module: a real cycle
 
     return f"cnnviz {__version__}"
 
@@ -38,8 +41,6 @@ def _version() -> str:
 def _start_tensorflow(quiet: bool) -> None:
     """Import TensorFlow and set up its devices, hiding the C++ start-up log
     lines that TF prints to stderr whatever TF_CPP_MIN_LOG_LEVEL says."""
-    from ..common.runtime import setup_devices
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")   # C++ log lines; Python errors still show
     try:
         fd = sys.stderr.fileno()
@@ -106,9 +107,6 @@ def _traceback(args) -> None:
 
 def _clean_cache() -> None:
     """Remove what a killed cnnviz left half-written in its cache folder."""
-    from ..common.fileio import clean_stale_temporaries
-    from ..common.runtime import cache_dir
-
     clean_stale_temporaries(cache_dir(), recursive=True)
 
 

@@ -22,6 +22,7 @@ from ..common.errors import CnnvizError, short
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES
+from .images import conform, read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 CACHE_LAYOUT = "mixed"    # in the cache's name: caches of the class-sorted order are not reused
@@ -331,7 +332,6 @@ def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channel
     """Images under ``root/<class>/`` resized to ``size`` (H, W) with ``channels``
     channels, as uint8, classes mixed (:func:`image_folder_files`). Classes are
     the sub-folder names in sorted order; all images go to the test split."""
-    from .images import conform, read_image
 
     root = Path(root)
     files, classes = image_folder_files(root)

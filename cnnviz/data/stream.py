@@ -27,6 +27,7 @@ import numpy as np
 from ..common.errors import CnnvizError, short
 from ..common.progress import CancelToken, ProgressFn, check, report
 from .datasets import IMAGE_SUFFIXES, balanced_order, balanced_subset
+from .images import conform, read_image
 
 Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 ANY_SIZE = 224          # the side used for a model that takes any size (as load_dataset does)
@@ -153,19 +154,9 @@ def _patterns(names: list[str]) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- decoding
 
-def stream_size(model) -> tuple[int, int, int]:
-    """(H, W, C) the stream decodes to for ``model`` (224 for a side it leaves free)."""
-    from ..models.zoo import input_shape
-
-    h, w, c = input_shape(model)
-    return (h or ANY_SIZE, w or ANY_SIZE, c)
-
-
 def decode(path: str, size: tuple[int, int, int]) -> np.ndarray:
     """One file as uint8 (H, W, C) at ``size``, converted exactly as a single
     image is (:func:`~cnnviz.data.images.read_image` then ``conform``)."""
-    from .images import conform, read_image
-
     return conform(read_image(path), size[:2], size[2])
 
 
@@ -252,16 +243,16 @@ def check_readable(report_: StreamReport, root: str) -> None:
 
 
 
-def read_sample(source: Source, model, n: Optional[int] = None, seed: int = 0,
+def read_sample(source: Source, size: tuple[int, int, int], n: Optional[int] = None, seed: int = 0,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
     """A seeded class-balanced sample of ``n`` images (all with None) decoded
-    through the stream, for work that needs its images in memory (faithfulness
-    curves, attacks): only those are decoded, never the whole folder.
-    Returns (uint8 pixels at the model's size, labels, the listing, the report)."""
+    through the stream at ``size`` (H, W, C), for work that needs its images in
+    memory (faithfulness curves, attacks): only those are decoded, never the
+    whole folder. Returns (uint8 pixels, labels, the listing, the report)."""
     files = list_images(source, n, seed)
     report_ = StreamReport(files=len(files))
     pixels, labels = [], []
-    for shard in shards(files, stream_size(model), 256, progress, cancel):
+    for shard in shards(files, size, 256, progress, cancel):
         report_.add(shard)
         pixels.append(shard.pixels)
         labels.append(files.labels[shard.index])

@@ -15,8 +15,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..models.zoo import input_shape, model_info
 from ..models.graph import qualified_name, trace
+from ..models.preprocessing import pixels_to_input
+from ..models.zoo import input_shape, model_info
 
 
 class Interval(NamedTuple):
@@ -109,8 +110,6 @@ def _propagate(layer, node, args):
 
 def input_interval(model) -> Interval:
     """The model's input range: every pixel anywhere in [0, 255], preprocessed."""
-    from ..synthesis.maximize import pixels_to_input
-
     h, w, c = input_shape(model)
     if h is None or w is None:
         raise CnnvizError(f"{model.name} takes any image size: bounds need a fixed input size")

@@ -28,15 +28,17 @@ from ..common.errors import CnnvizError
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, check_model, uint8_batch
-from ..data.stream import decode, list_images, stream_size
-from ..jobs.base import Job, check_engine
-from ..jobs.base import run as run_job
+from ..data.stream import decode, list_images
+from ..jobs.base import Job
+from ..jobs.engines import check_engine
+from ..jobs.engines import run as run_job
 from ..jobs.merge import merge_top_k
 from ..models.engine import features
-from ..models.evaluate import dataset_inputs
+from ..models.graph import feature_model, get_layer, qualified_name
+from ..models.inputs import dataset_inputs, stream_size
 from ..models.zoo import model_info
 from .activations import spatial_layers
-from ..models.graph import feature_model, get_layer, qualified_name
+from .bounds import dead_channels
 from .receptive import receptive_field
 
 PER = ("image", "unit")
@@ -239,8 +241,6 @@ def silent_channels(model, layer: str, channels, best, observed: str) -> dict[in
     interval bounds prove that no valid image makes the channel positive
     (:func:`cnnviz.inside.bounds.dead_channels`), otherwise ``observed``
     (e.g. "did not fire on these 200 images") or "barely fired"."""
-    from .bounds import dead_channels
-
     channels = np.asarray(channels, int)
     best = np.asarray(best, np.float64).reshape(len(channels), -1)
     best = np.where(np.isfinite(best), best, -np.inf).max(axis=1)

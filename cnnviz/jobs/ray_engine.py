@@ -30,6 +30,7 @@ import numpy as np
 from ..common.errors import Cancelled, CnnvizError, short
 from ..common.progress import check, report
 from ..data.stream import ImageFiles, Shard, StreamReport, decode_files
+from ..models.zoo import load_model_file, model_info
 from .base import todo_starts
 
 INSTALL = 'pip install "cnnviz[ray]"'
@@ -95,8 +96,6 @@ class ModelSpec:
     """A model as bytes of its ``.keras`` file plus what cnnviz knows of it."""
 
     def __init__(self, model):
-        from ..models.zoo import model_info
-
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")
             model.save(path)
@@ -106,8 +105,6 @@ class ModelSpec:
         self.info = {name: getattr(info, name) for name in MODEL_INFO_FIELDS}
 
     def load(self):
-        from ..models.zoo import load_model_file, model_info
-
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")
             with open(path, "wb") as f:

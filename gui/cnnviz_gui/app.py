@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComb
 from cnnviz import CnnvizError
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.models import zoo
-from cnnviz.models.uncertainty import dropout_layers
+from cnnviz.lab.uncertainty import dropout_layers
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .live import LivePlayer

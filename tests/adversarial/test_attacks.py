@@ -15,7 +15,7 @@ from cnnviz import Cancelled, CancelToken, CnnvizError, load_model
 from cnnviz.adversarial.attacks import AttackResult, _random_start, attack, default_eps, project, quantize
 from cnnviz.adversarial.robustness import robustness
 from cnnviz.cli.main import main
-from cnnviz.models.zoo import ModelInfo, _register
+from cnnviz.models.zoo import ModelInfo, register
 
 METHOD_NORMS = [("fgsm", "inf"), ("fgsm", "2"), ("pgd", "inf"), ("pgd", "2"), ("cw", "2"),
                 ("deepfool", "inf"), ("deepfool", "2")]
@@ -31,7 +31,7 @@ def linear_model(shape=(4, 4, 1), classes=2, seed=0, scale=1.0, softmax=False, i
     w, b = model.layers[-1].get_weights()
     model.layers[-1].set_weights([w * scale, b])
     if info is not None:
-        _register(model, info)
+        register(model, info)
     return model
 
 
@@ -255,7 +255,7 @@ def test_target_by_name_on_an_imagenet_model():
 def test_saved_and_reloaded_png_still_fools(tmp_path, mnist_cnn, mnist_test):
     import imageio.v3 as iio
 
-    from cnnviz.data.images import load_image
+    from cnnviz.models.inputs import load_image
     from cnnviz.models.predict import predict
 
     x, y = mnist_test[0][:8], mnist_test[1][:8]
@@ -390,7 +390,7 @@ def test_mnist_cnn_pgd_fgsm_and_targeted_pgd_reach_the_literature_figures(mnist_
 
 @needs_data
 def test_robustness_curve_on_the_test_set(mnist_cnn):
-    from cnnviz.models.evaluate import evaluate
+    from cnnviz.lab.evaluate import evaluate
 
     pgd = robustness(mnist_cnn, method="pgd", eps=[0, 0.1, 0.3], n=100, steps=20)
     fgsm = robustness(mnist_cnn, method="fgsm", eps=[0, 0.1, 0.3], n=100)

@@ -317,7 +317,7 @@ def test_superpixel_count_on_cifar_images_is_within_half_and_twice_the_wanted():
 @needs_data
 def test_integrated_gradients_completeness_on_a_shipped_model():
     from cnnviz.data.datasets import load_dataset
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
 
     model = load_model("mnist_cnn")
     x = dataset_inputs(model, load_dataset("mnist").x_test[:4])
@@ -333,7 +333,7 @@ def test_integrated_gradients_completeness_on_a_shipped_model():
 def test_saliency_family_and_occlusion_beat_a_random_map_on_deletion(name):
     from cnnviz.attribution.faithfulness import compare
     from cnnviz.data.datasets import load_dataset
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
 
     model = load_model(name)
     x = dataset_inputs(model, load_dataset(model.name if False else ("mnist" if "mnist" in name else "cifar10")).x_test[:100])

@@ -335,7 +335,7 @@ def test_library_warnings_become_one_note(capsys, monkeypatch):
 
 
 def test_interrupted_training_says_how_to_continue(capsys, monkeypatch):
-    from cnnviz.models import training
+    from cnnviz.lab import training
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

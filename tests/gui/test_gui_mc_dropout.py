@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from cnnviz import load_model  # noqa: E402
-from cnnviz.models.uncertainty import mc_dropout  # noqa: E402
+from cnnviz.lab.uncertainty import mc_dropout  # noqa: E402
 from test_gui import open_image, open_model, shot, window  # noqa: E402,F401
 
 from cnnviz_gui.app import MC_PASSES  # noqa: E402

@@ -19,7 +19,7 @@ from job_fixtures import image_folder, messy_folder, small_cnn  # noqa: F401,E40
 from cnnviz.inside.top_patches import TopPatchesJob, top_patches_files  # noqa: E402
 from cnnviz.jobs import run  # noqa: E402
 from cnnviz.data.stream import list_images  # noqa: E402
-from cnnviz.models.evaluate import evaluate  # noqa: E402
+from cnnviz.lab.evaluate import evaluate  # noqa: E402
 
 FIELDS = ("values", "image_index", "position", "boxes")
 

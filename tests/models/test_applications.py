@@ -15,7 +15,7 @@ import tensorflow as tf
 import cnnviz
 from cnnviz.adversarial import attack
 from cnnviz.attribution.registry import METHODS
-from cnnviz.data.images import preprocess
+from cnnviz.models.preprocessing import preprocess
 from cnnviz.inside import activations, patch_crops, top_patches
 from cnnviz.models.graph import get_layer
 from cnnviz.inside.receptive import Field, receptive_fields, unit_box

@@ -12,8 +12,7 @@ from decks import DECKS, mattie_dense, sick_cnn2, small, wolter_dense
 from cnnviz import Cancelled, CancelToken, CnnvizError, build_model
 from cnnviz.data.augment import Augmentation, augment_batch, augmentation_layers
 from cnnviz.data.datasets import balanced_subset
-from cnnviz.models.training import (OPTIMIZERS, TrainingData, check_outputs, compile_classifier,
-                                    make_optimizer, optimizer_record, pipelines, select_classes, train)
+from cnnviz.lab.training import OPTIMIZERS, TrainingData, check_outputs, compile_classifier, make_optimizer, optimizer_record, pipelines, select_classes, train
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +227,7 @@ def test_standardize_a_dense_network_on_flattened_digits(mnist_small_set, tmp_pa
 # ---------------------------------------------------------------- the lecture faults, as classes
 
 def test_every_optimizer_setting_is_in_the_run_label():
-    from cnnviz.models.training import OPTIMIZER_DECLARATIONS, optimizer_label, run_label
+    from cnnviz.lab.training import OPTIMIZER_DECLARATIONS, optimizer_label, run_label
 
     labels = {o.name: optimizer_label(optimizer_record(make_optimizer(o.name, 0.01))) for o in OPTIMIZER_DECLARATIONS}
     assert labels["sgd"] == "SGD lr 0.01" and labels["momentum"] == "SGD lr 0.01 momentum 0.9"
@@ -243,7 +242,7 @@ def test_every_optimizer_setting_is_in_the_run_label():
 def test_standardization_divides_by_std_plus_the_decks_floor():
     """A pixel constant over a --limit subset (an MNIST border) was divided by
     Keras' 1e-7 floor: a test pixel of 0.1 there became 1e6."""
-    from cnnviz.models.training import with_standardization
+    from cnnviz.lab.training import with_standardization
 
     x = np.random.default_rng(0).random((50, 784), dtype=np.float32)
     x[:, 0] = 0.0                                                   # constant in the training images

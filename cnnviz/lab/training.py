@@ -25,11 +25,13 @@ import numpy as np
 
 from ..common import runtime
 from ..common.errors import Cancelled, CnnvizError
-from ..common.fileio import atomic_path, write_json
+from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
 from ..data.datasets import Dataset, balanced_subset, load_dataset
-from . import zoo
+from ..models import zoo
+from ..models.preprocessing import pixels_to_input
+from ..models.surgery import outputs_probabilities, with_head_size
 
 VALIDATION_SPLIT = 0.1
 DEFAULT_EPOCHS = 10          # for a model file (zoo architectures have their recipe's)
@@ -85,7 +87,7 @@ def checkpoint_dir(model_path: Path) -> Path:
 
 # ---------------------------------------------------------------- data
 
-def to_model_input(x: np.ndarray) -> np.ndarray:
+def to_unit_interval(x: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W[, C]) to float32 in [0, 1] with a channel axis."""
     x = x.astype("float32") / 255.0
     return x[..., None] if x.ndim == 3 else x
@@ -179,8 +181,8 @@ def training_data(data: Dataset, validation: Union[float, str] = VALIDATION_SPLI
     if limit is not None:
         pick = balanced_subset(y_pool, limit, seed)
         x_pool, y_pool = x_pool[pick], y_pool[pick]
-    x_pool = to_model_input(x_pool)
-    x_test, y_test = to_model_input(x_test), np.asarray(y_test).reshape(-1).astype(np.int64)
+    x_pool = to_unit_interval(x_pool)
+    x_test, y_test = to_unit_interval(x_test), np.asarray(y_test).reshape(-1).astype(np.int64)
     if validation == "test":
         if not len(x_test):
             raise CnnvizError(f"{data.name} has no test split: use --validation-split F instead of --validation test")
@@ -206,12 +208,7 @@ def input_adapter(model, image_shape: tuple, preprocessing: str = "scale01"):
                           "of that size, or `cnnviz finetune` to put a new input and head on the network")
 
     def adapt(x):
-        if preprocessing == "vgg16":
-            from keras.applications import vgg16
-
-            x = vgg16.preprocess_input(x * 255.0)
-        elif preprocessing == "raw":
-            x = x * 255.0
+        x = pixels_to_input(x, preprocessing)
         return x if target == image_shape else tf.reshape(x, (-1, *target))
 
     return adapt
@@ -276,7 +273,6 @@ def compile_classifier(model, optimizer) -> None:
     logits for a model without a final softmax."""
     import keras
 
-    from .surgery import outputs_probabilities
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
@@ -557,13 +553,11 @@ def seed_everything(seed: int) -> None:
 def _resized_head(model, name: str, data: Dataset):
     """A zoo architecture's head resized to a class subset, and what the card
     and the user are told about it."""
-    from .surgery import with_head_size
-
     outputs = int(model.outputs[0].shape[-1])
     if outputs == len(data.classes):
         return model, ""
     resized = with_head_size(model, len(data.classes))
-    zoo._register(resized, zoo.ModelInfo(name=name, dataset=zoo.model_info(model).dataset,
+    zoo.register(resized, zoo.ModelInfo(name=name, dataset=zoo.model_info(model).dataset,
                                          classes=tuple(data.classes), trained=False))
     note = (f"{name}'s head resized from {outputs} to {len(data.classes)} outputs for the classes "
             f"{', '.join(data.classes)}")
@@ -594,8 +588,7 @@ def evaluate_split(model, split: TrainingData, preprocessing: str) -> dict:
 def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> TrainResult:
     """Write the model, its card and curves, drop the checkpoint, and
     register the model so other functions know its dataset and classes."""
-    from ..common.fileio import save_figure
-    from ..plots.training import curves_figure
+    from ..plots.training import curves_figure  # matplotlib: heavy, loaded with the first figure
 
     export_model(model, model_path)
     write_json(zoo.card_path(model_path), card)
@@ -604,7 +597,7 @@ def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> Tr
     save_figure(fig, curves_path(model_path), dpi=110)
     shutil.rmtree(ckpt, ignore_errors=True)
     dataset = data.name if data.name in ("mnist", "cifar10") else None
-    zoo._register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
+    zoo.register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
                                        preprocessing=card["preprocessing"], path=str(model_path), card=card))
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))
 
@@ -635,7 +628,7 @@ def base_card(name: str, data: Dataset, model, state: dict, preprocessing: str, 
     import keras
     import tensorflow as tf
 
-    from .. import __version__
+    from .. import __version__  # cnnviz/__init__ imports this module: a real cycle
 
     history = state["history"]
     last = {k: v[-1] for k, v in history.items() if v}

@@ -7,7 +7,7 @@ import pytest
 from conftest import needs_data
 
 from cnnviz import Cancelled, CancelToken, CnnvizError, load_model
-from cnnviz.models.training import checkpoint_dir, split_train_validation, train, with_standardization
+from cnnviz.lab.training import checkpoint_dir, split_train_validation, train, with_standardization
 
 SUBSET = 3000
 
@@ -30,7 +30,7 @@ def test_two_epochs_lower_the_loss_and_write_model_card_and_curves(tmp_path):
     assert card["device"] == "CPU" and card["command"] == "test" and card["training_time_s"] > 0
     assert not checkpoint_dir(out).exists()
     # the saved model is the trained one: same test accuracy when reloaded through cnnviz
-    from cnnviz.models.evaluate import evaluate
+    from cnnviz.lab.evaluate import evaluate
 
     assert evaluate(load_model(str(out))).accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
