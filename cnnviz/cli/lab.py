@@ -89,7 +89,7 @@ def cmd_train(args) -> int:
               file=sys.stderr, flush=True)
 
 
-    dataset = args.dataset or (zoo.ARCHS[args.model].dataset if args.model in zoo.ARCHS
+    dataset = args.dataset or (zoo.ARCHITECTURES[args.model].dataset if args.model in zoo.ARCHITECTURES
                                else zoo.read_card(args.model).get("dataset"))
     result = train(args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                    optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
@@ -115,8 +115,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
                                    "network) on MNIST, CIFAR-10 or an image folder: Adam, batch 128 and a 10% "
                                    "validation split unless told otherwise. Writes OUT, its .card.json (what was "
                                    "run, epoch by epoch) and .curves.png.")
-    p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
-                                                  "cifar10_cnn) or a .keras/.h5 file, trained or not")
+    p.add_argument("model", metavar="MODEL", help=f"a zoo architecture ({', '.join(a for a in zoo.ARCHITECTURES)}; "
+                                                  "see `cnnviz models`) or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
     p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
     p.add_argument("--batch-size", type=positive_int, default=128)

@@ -35,11 +35,12 @@ def cmd_models(args) -> int:
     if args.json:
         emit_json(rows, "-")
         return 0
-    print(f"{'name':<15} {'dataset':<9} {'input':<14} {'parameters':>11}  {'test acc':>8}  weights")
+    print(f"{'name':<15} {'dataset':<9} {'input':<14} {'parameters':>11}  {'test acc':>8}  {'deck':<20} weights")
     for r in rows:
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
         shape = "x".join("?" if s is None else str(s) for s in r["input_shape"])
-        print(f"{r['name']:<15} {r['dataset']:<9} {shape:<14} {r['parameters']:>11,}  {acc:>8}  {r['weights']}")
+        print(f"{r['name']:<15} {r['dataset']:<9} {shape:<14} {r['parameters']:>11,}  {acc:>8}  "
+              f"{r['deck'] or '-':<20} {r['weights']}")
     return 0
 
 

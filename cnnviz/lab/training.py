@@ -441,14 +441,14 @@ def _resolve_model(spec, dataset):
         info = zoo.model_info(spec)
         return spec, info.name, dataset or info.dataset, DEFAULT_EPOCHS
     name = str(spec)
-    if name in zoo.ARCHS:
-        arch = zoo.ARCHS[name]
-        return zoo.build_model(name), name, dataset or arch.dataset, arch.epochs
-    if name in zoo.VGG16_NAMES:
-        raise CnnvizError(f"{name} is trained on ImageNet, which cnnviz does not train on: "
+    if name in zoo.ARCHITECTURES and zoo.ARCHITECTURES[name].dataset == "imagenet" or name in zoo.VGG16_NAMES:
+        raise CnnvizError(f"{name} is an ImageNet network, which cnnviz does not train on: "
                           f"use `cnnviz finetune {name} --dataset DIR` to reuse it")
+    if name in zoo.ARCHITECTURES and not Path(name).exists():
+        arch = zoo.ARCHITECTURES[name]
+        return zoo.build_model(name), name, dataset or arch.dataset, arch.epochs
     if Path(name).suffix.lower() not in (".keras", ".h5", ".hdf5") and not Path(name).exists():
-        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(zoo.ARCHS)} or a .keras/.h5 file")
+        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(zoo.ARCHITECTURES)} or a .keras/.h5 file")
     model = zoo.load_model_file(name)
     info = zoo.model_info(model)
     return model, info.name, dataset or info.dataset, DEFAULT_EPOCHS
@@ -505,7 +505,7 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
     head_note = ""
     if classes:
         data = select_classes(data, classes)
-        if isinstance(model, str) and model in zoo.ARCHS and not fine_tune and not resume:
+        if isinstance(model, str) and model in zoo.ARCHITECTURES and not fine_tune and not resume:
             built, head_note = _resized_head(built, name, data)
     check_outputs(built, data, name)
     split = training_data(data, validation, limit, seed)
@@ -569,7 +569,7 @@ def _augmentation(augment, name: str, dataset) -> Augmentation:
         return augment
     dataset_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
     if augment is None:
-        augment = name in zoo.ARCHS and zoo.ARCHS[name].augment
+        augment = name in zoo.ARCHITECTURES and zoo.ARCHITECTURES[name].augment
     return preset(dataset_name) if augment else NONE
 
 
@@ -609,7 +609,7 @@ def _fine_tune_start(arch: str, source: str, epochs: int, learning_rate: Optiona
     if not path.exists():
         raise CnnvizError(f"--fine-tune {source}: no such model file; give a trained {arch} .keras file")
     model = zoo.load_model_file(path, compile=True)
-    if arch in zoo.ARCHS and model.count_params() != (expected := zoo.build_model(arch).count_params()):
+    if arch in zoo.ARCHITECTURES and model.count_params() != (expected := zoo.build_model(arch).count_params()):
         raise CnnvizError(f"--fine-tune {source} is not a {arch} model "
                           f"({model.count_params():,} parameters, {arch} has {expected:,})")
     card = zoo.read_card(path)
