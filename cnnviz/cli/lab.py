@@ -9,6 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
 from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
@@ -146,8 +148,6 @@ def _add_train(sub, model_opts, aug_opts) -> None:
 # ---------------------------------------------------------------- augment
 
 def cmd_augment(args) -> int:
-    import numpy as np
-
     from ..plots.training import augmentation_figure  # matplotlib: heavy, loaded with the first figure
 
     data = _preview_dataset(args.source)
@@ -192,6 +192,34 @@ def _add_augment(sub, aug_opts) -> None:
     p.add_argument("--copies", type=positive_int, default=5, help="augmented copies of each (default 5)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_augment)
+
+
+# ---------------------------------------------------------------- samples
+
+def cmd_samples(args) -> int:
+    from ..data.datasets import class_sample
+    from ..plots.training import samples_figure  # matplotlib: heavy, loaded with the first figure
+
+    data = _preview_dataset(args.source)
+    x, y = (data.x_train, data.y_train) if args.split == "train" and len(data.x_train) else (data.x_test, data.y_test)
+    y = np.asarray(y).reshape(-1)
+    pick = class_sample(y, args.per_class, args.seed)
+    print(f"{len(pick)} images of {data.name} ({args.split} split): {args.per_class} per class, "
+          f"{len(data.classes)} classes, seed {args.seed}")
+    save(samples_figure(x[pick], y[pick], data.classes, f"{data.name}: {args.per_class} random {args.split} images "
+                        "per class"), args.output)
+    return 0
+
+
+def _add_samples(sub) -> None:
+    p = sub.add_parser("samples", help="a grid of dataset images, a row per class",
+                       description="A seeded sample of each class of a dataset, one row per class, named.")
+    p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--per-class", type=positive_int, default=8, help="images per class (default 8)")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default train)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.set_defaults(func=cmd_samples)
 
 
 # ---------------------------------------------------------------- curves
@@ -263,8 +291,6 @@ def _refuse_overwrite(path: str, force: bool) -> None:
 
 
 def cmd_features(args) -> int:
-    import numpy as np
-
 
     if not args.output.endswith(".npz"):
         raise CnnvizError(f"-o {args.output} must end in .npz")
@@ -394,5 +420,6 @@ def register(sub, model_opts) -> None:
     aug_opts = augmentation_options()
     _add_train(sub, model_opts, aug_opts)
     _add_augment(sub, aug_opts)
+    _add_samples(sub)
     _add_curves(sub)
     _add_transfer(sub, model_opts)

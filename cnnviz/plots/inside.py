@@ -197,3 +197,30 @@ def synthesis_figure(result, labels=None, title: str = "", silent: Optional[dict
                      color="firebrick" if why else "black")
     fig.suptitle(title or f"{result.target}: synthesized images ({result.settings.steps} steps)", fontsize=10)
     return fig
+
+
+def histograms_figure(hist, silent: Optional[dict] = None, max_channels: int = 32, title: str = "") -> Figure:
+    """One small histogram per channel on the layer's shared bins, with its
+    mean and standard deviation; ``silent`` ({channel: why}) marks channels
+    that never fired (their histogram is a spike at 0)."""
+    n = min(len(hist.channels), max_channels)
+    rows, cols = _grid(n, max_cols=8)
+    fig = Figure(figsize=(1.9 * cols + 0.4, 1.45 * rows + 0.7), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True)).ravel()
+    centres, width = (hist.edges[:-1] + hist.edges[1:]) / 2, np.diff(hist.edges)
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    for i, ax in enumerate(axes[:n]):
+        channel = int(hist.channels[i])
+        why = (silent or {}).get(channel)
+        ax.bar(centres, hist.counts[i] / max(hist.counts[i].sum(), 1), width, color="firebrick" if why else "tab:blue",
+               alpha=0.35 if why else 0.9)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=6)
+        label = f"ch {channel}: mean {hist.mean[i]:.2f}, std {hist.std[i]:.2f}"
+        ax.set_title(label + (f"\n{textwrap.fill(why, 30)}" if why else ""), fontsize=6,
+                     color="firebrick" if why else "black")
+    shown = f", first {n} of {len(hist.channels)} channels" if n < len(hist.channels) else ""
+    fig.suptitle(title or f"{hist.layer}: values per channel over {hist.n_images} images{shown}", fontsize=10)
+    fig.supxlabel("value (bins shared by the layer)", fontsize=8)
+    return fig

@@ -120,3 +120,24 @@ def mc_dropout_figure(images: Sequence[np.ndarray], mean: np.ndarray, std: np.nd
         ax_bar.set_xlim(0, 1)
         ax_bar.set(xlabel=f"mean probability over {passes} dropout passes (+- 1 std)")
     return fig
+
+
+def samples_figure(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str = "") -> Figure:
+    """Dataset images (uint8) one row per class, the class named at the left of its row."""
+    present = list(dict.fromkeys(int(v) for v in labels))
+    cols = max(int(np.sum(labels == c)) for c in present)
+    fig = Figure(figsize=(0.9 * cols + 1.2, 0.95 * len(present) + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(present), cols, squeeze=False))
+    for r, c in enumerate(present):
+        row = images[labels == c]
+        for j, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_frame_on(False)
+            if j < len(row):
+                image = row[j][..., 0] if row[j].ndim == 3 and row[j].shape[-1] == 1 else row[j]
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+        axes[r, 0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
