@@ -15,8 +15,8 @@ from ..models.zoo import input_shape, model_info
 from .common import (
     MODEL_HELP,
     ProgressBar,
-    confusion_text,
     check_engine,
+    confusion_text,
     emit_json,
     engine_options,
     figure_output,

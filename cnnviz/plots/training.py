@@ -22,8 +22,9 @@ def curves_figure(histories: Sequence[dict], labels: Sequence[str], title: str =
         for ax, metric in zip(axes, ("accuracy", "loss")):
             train = history.get(metric, [])
             val = history.get(f"val_{metric}", [])
-            ax.plot(np.arange(1, len(train) + 1), train, "--", color=colour, lw=1.2)
-            ax.plot(np.arange(1, len(val) + 1), val, "-", color=colour, lw=1.6, label=label)
+            marker = "o" if len(train) <= 3 else None          # a run of one epoch is a point, not a line
+            ax.plot(np.arange(1, len(train) + 1), train, "--", color=colour, lw=1.2, marker=marker)
+            ax.plot(np.arange(1, len(val) + 1), val, "-", color=colour, lw=1.6, label=label, marker=marker)
             for epoch, text in (marks[k] if k < len(marks) else ()):
                 ax.axvline(epoch, color=colour, ls=":", lw=1.2)
                 ax.annotate(text, (epoch, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
