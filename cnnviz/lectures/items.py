@@ -144,24 +144,34 @@ def histograms(arch: str, layer: str, n: int = 256, key: Optional[str] = None):
     return run
 
 
-def synthesis(arch: str, layer: str, channels: Sequence[int], steps: int = 128, key: Optional[str] = None):
-    """Synthesized images that maximize channels of a trained model's layer."""
+def synthesis(arch: str, layer: str, channels: Sequence[int], steps: int = 128, per_channel: int = 1,
+              deck_per_channel: Optional[int] = None, key: Optional[str] = None):
+    """Synthesized images that maximize channels of a trained model's layer,
+    ``per_channel`` diverse ones each (a row per channel)."""
     def run(lab: Lab) -> Outcome:
         from ..plots.inside import synthesis_figure
 
         name = key or arch
         model, _, command = lab.trained(arch, name)
         chosen = list(channels)
-        result = synthesize_channels(model, layer, chosen, steps=steps, seed=lab.seed, progress=lab.progress,
-                                     cancel=lab.cancel)
+        result = synthesize_channels(model, layer, chosen, steps=steps, seed=lab.seed, per_channel=per_channel,
+                                     progress=lab.progress, cancel=lab.cancel)
         silent = silent_channels(model, layer, result.indices, result.activations, "synthesis did not make it fire")
-        fig = synthesis_figure(result, None, f"{name} {layer}: synthesized images ({steps} steps)", silent)
+        fig = synthesis_figure(result, None, f"{name} {layer}: {per_channel} synthesized image(s) per channel "
+                               f"({steps} steps)", silent)
         ch = ",".join(str(c) for c in chosen)
-        return Outcome(f"{len(chosen)} channels, activations {result.activations.min():.2f} to "
-                       f"{result.activations.max():.2f}; {len(silent)} silent", f"{NOT_RECORDED}; one image per "
-                       "channel", [command, f"cnnviz synthesize {lab.shown(lab.path('models', name + '.keras'))} "
-                                            f"--layer {layer} --channels {ch} --steps {steps} --seed {lab.seed} -o "
-                                            f"{lab.shown(lab.path(name + '_' + layer + '_synthesis.png'))}"], fig)
+        many = f" --per-channel {per_channel}" if per_channel > 1 else ""
+        if deck_per_channel is None:
+            difference = f"{NOT_RECORDED}; {per_channel} image(s) per channel"
+        elif deck_per_channel == per_channel:
+            difference = f"none in number: {per_channel} images per neuron, as the deck shows"
+        else:
+            difference = f"{per_channel} images per channel, the deck shows {deck_per_channel}"
+        return Outcome(f"{len(chosen)} channels x {per_channel}: activations {result.activations.min():.2f} to "
+                       f"{result.activations.max():.2f}; {len(set(silent))} silent channel(s)", difference,
+                       [command, f"cnnviz synthesize {lab.shown(lab.path('models', name + '.keras'))} "
+                                 f"--layer {layer} --channels {ch}{many} --steps {steps} --seed {lab.seed} -o "
+                                 f"{lab.shown(lab.path(name + '_' + layer + '_synthesis.png'))}"], fig)
     return run
 
 

@@ -17,7 +17,7 @@ DECK = Deck("sick", 2, "Sick", "CNNs part II", (
     Item("sick_cnn2_bn_histograms", "The distribution of a layer's signal after batch normalization",
          NOT_RECORDED, "issue 24", items.histograms("sick_cnn2", "conv1_bn")),
     Item("sick_cnn2_synthesis", "Images synthesized to excite single neurons (the deck shows 9 per neuron)",
-         NOT_RECORDED, "issue 24", items.synthesis("sick_cnn2", "conv3_relu", range(8), steps=64)),
+         NOT_RECORDED, "issue 24", items.synthesis("sick_cnn2", "conv3_relu", range(6), steps=64, per_channel=9, deck_per_channel=9)),
     Item("lenet5_parameters", "LeNet-5 (LeCun et al. 1998): C1-S2-C3-S4-C5-F6-output on 32x32 digits",
          "about 60,000 parameters (the paper)", "LeCun et al. 1998",
          items.parameters("lenet5", 60_000, approximate=True)),

@@ -178,7 +178,8 @@ def synthesis_figure(result, labels=None, title: str = "", silent: Optional[dict
     fades and labels the images of channels that never fired."""
     images = result.images
     n = len(images)
-    rows, cols = _grid(n, max_cols=8)
+    per = getattr(result, "per_channel", 1)
+    rows, cols = (n // per, per) if per > 1 else _grid(n, max_cols=8)      # several per channel: a row each
     fig = Figure(figsize=(1.6 * cols + 0.3, 1.75 * rows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax in axes:
