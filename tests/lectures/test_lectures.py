@@ -7,12 +7,11 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from conftest import needs_data
 
-from cnnviz import CancelToken, Cancelled, CnnvizError
+from cnnviz import Cancelled, CancelToken, CnnvizError
 from cnnviz.cli.main import main
 from cnnviz.lectures import DECKS, NOT_RECORDED, Item, Pending, find_deck, run_lecture
 
