@@ -50,7 +50,8 @@ def cmd_synthesize(args) -> int:
                                      progress=ProgressBar(), cache=args.cache, per_channel=args.per_channel,
                                      diversity=args.diversity, **options)
         names, title = None, ""
-        silent = silent_channels(model, layer, result.indices, result.activations, "synthesis did not make it fire")
+        silent = silent_channels(model, layer, result.indices[::result.per_channel],
+                                 result.activations.reshape(-1, result.per_channel), "synthesis did not make it fire")
     rows = [{"index": int(i), "activation": float(a), **({"silent": silent[int(i)]} if int(i) in silent else {})}
             for i, a in zip(result.indices, result.activations)]
     if result.probabilities is not None:

@@ -156,7 +156,8 @@ def synthesis(arch: str, layer: str, channels: Sequence[int], steps: int = 128, 
         chosen = list(channels)
         result = synthesize_channels(model, layer, chosen, steps=steps, seed=lab.seed, per_channel=per_channel,
                                      progress=lab.progress, cancel=lab.cancel)
-        silent = silent_channels(model, layer, result.indices, result.activations, "synthesis did not make it fire")
+        silent = silent_channels(model, layer, result.indices[::per_channel], result.activations.reshape(-1, per_channel),
+                                 "synthesis did not make it fire")
         fig = synthesis_figure(result, None, f"{name} {layer}: {per_channel} synthesized image(s) per channel "
                                f"({steps} steps)", silent)
         ch = ",".join(str(c) for c in chosen)
@@ -168,7 +169,7 @@ def synthesis(arch: str, layer: str, channels: Sequence[int], steps: int = 128, 
         else:
             difference = f"{per_channel} images per channel, the deck shows {deck_per_channel}"
         return Outcome(f"{len(chosen)} channels x {per_channel}: activations {result.activations.min():.2f} to "
-                       f"{result.activations.max():.2f}; {len(set(silent))} silent channel(s)", difference,
+                       f"{result.activations.max():.2f}; {len(silent)} silent channel(s)", difference,
                        [command, f"cnnviz synthesize {lab.shown(lab.path('models', name + '.keras'))} "
                                  f"--layer {layer} --channels {ch}{many} --steps {steps} --seed {lab.seed} -o "
                                  f"{lab.shown(lab.path(name + '_' + layer + '_synthesis.png'))}"], fig)
