@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 
-def lecture_galleries():
+def lectures_galleries():
     from cnnviz.lectures import DECKS, run_lecture
 
     form = os.environ.get("CNNVIZ_LECTURE_FORM", "short")
@@ -39,4 +39,4 @@ def lecture_galleries():
             ["deck", "items computed", "not reproduced", "failed", "first run s", "rerun s", "slowest item"], rows)
 
 
-BENCHMARKS = [lecture_galleries]
+BENCHMARKS = [lectures_galleries]
