@@ -169,7 +169,8 @@ def cmd_compare(args) -> int:
     print(f"{model.name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
     print(f"{'method':<22} {'deletion AUC':>12} {'insertion AUC':>13} {'s/image':>8}")
     for r in rows:
-        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['seconds_per_image']:>8.3f}")
+        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} "
+              f"{r['seconds_per_image']:>8.3f}")
     if args.output:
         save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {name} test images"), args.output, model)
     return 0
@@ -194,7 +195,8 @@ def register(sub, model_opts) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo; with "
                                              "--out-dir also a folder or a glob such as 'photos/*.jpg'")
-    p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
+    p.add_argument("--model", default="vgg16",
+                   help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
     p.add_argument("-o", "--output", type=figure_output, default="explain.png",
                    help="report figure (one per image: NAME_IMAGE.png)")

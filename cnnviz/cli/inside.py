@@ -44,7 +44,8 @@ def cmd_filters(args) -> int:
 
     model = open_model(args)
     weights = filter_weights(model, args.layer, args.normalize)
-    print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
+    bias = f", bias {weights.bias.shape}" if weights.bias is not None else ""
+    print(f"{weights.layer}: kernel {weights.shape}{bias}")
     save(filters_figure(weights, args.max_filters), args.output, model)
     if args.npz:
         save_npz(args.npz, kernel=weights.kernel, images=weights.images)

@@ -425,7 +425,8 @@ def new_stage(model, command: str, first_epoch: int, augmentation: Augmentation,
     """What one command ran, for the card: its epochs (filled in as they
     finish), optimizer and augmentation. A run resumed or continued with
     other settings gets a stage of its own, so the card says what each epoch used."""
-    return {"command": command, "epochs": [first_epoch, first_epoch - 1], "optimizer": optimizer_record(model.optimizer),
+    return {"command": command, "epochs": [first_epoch, first_epoch - 1],
+            "optimizer": optimizer_record(model.optimizer),
             "augmentation": augmentation.to_json() if augmentation.active else None,
             "reduce_lr_on_plateau": reduce_lr, **extra}
 
@@ -458,7 +459,8 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
           optimizer: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None,
           augment: Union[bool, Augmentation, None] = None, standardize: bool = False, reduce_lr: bool = False,
           validation: Union[float, str] = VALIDATION_SPLIT, limit: Optional[int] = None,
-          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False, fine_tune: Optional[str] = None,
+          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False,
+          fine_tune: Optional[str] = None,
           seed: int = 0, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
           cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
     """Train ``model`` (a zoo architecture's name, a ``.keras``/``.h5`` file

@@ -166,7 +166,8 @@ def count_difference(deck: Optional[int], ours: int, approximate: bool = False) 
         return "none: the same count"
     gap = ours - deck
     if approximate:
-        return f"the deck rounds: cnnviz's {ours:,} is {abs(gap):,} ({abs(gap) / deck:.1%}) {'above' if gap > 0 else 'below'}"
+        side = "above" if gap > 0 else "below"
+        return f"the deck rounds: cnnviz's {ours:,} is {abs(gap):,} ({abs(gap) / deck:.1%}) {side}"
     return f"{abs(gap):,} {'more' if gap > 0 else 'fewer'} than the deck's {deck:,}"
 
 

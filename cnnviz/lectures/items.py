@@ -46,7 +46,8 @@ def training(arch: str, deck_accuracy: Optional[float] = None, key: Optional[str
         fig = curves_figure([card["history"]], [run_label(card, name)],
                             f"{arch} on {card['dataset']}: test accuracy {accuracy:.2%}", [stage_marks(card)])
         notes = f"; {card['head']}" if card.get("head") else ""
-        return Outcome(f"test accuracy {accuracy:.2%} after {card['epochs']} epoch{'s' if card['epochs'] != 1 else ''} on "
+        epochs = f"{card['epochs']} epoch{'s' if card['epochs'] != 1 else ''}"
+        return Outcome(f"test accuracy {accuracy:.2%} after {epochs} on "
                        f"{card['recipe']['train_images']:,} images{notes}",
                        accuracy_difference(lab, deck_accuracy, accuracy, "test accuracy"),
                        [command, f"cnnviz curves {lab.shown(lab.path('models', name + '.keras'))} -o "
@@ -75,7 +76,8 @@ def confusion(arch: str, key: Optional[str] = None, shipped: bool = False):
         return Outcome(f"accuracy {result.accuracy:.2%} on {result.n:,} test images; most confused: "
                        f"true {result.classes[worst[0]]} as {result.classes[worst[1]]} "
                        f"({result.confusion[worst]} images)", f"{NOT_RECORDED}; rows and columns named by class",
-                       [*commands, f"cnnviz evaluate {spec}{limit_flag} -o {lab.shown(lab.path(name + '_confusion.png'))}"],
+                       [*commands, f"cnnviz evaluate {spec}{limit_flag} -o "
+                                   f"{lab.shown(lab.path(name + '_confusion.png'))}"],
                        fig, not zoo.model_info(model).trained)
     return run
 
@@ -134,7 +136,8 @@ def histograms(arch: str, layer: str, n: int = 256, key: Optional[str] = None):
         hist = channel_histograms(model, dataset_inputs(model, images), layer)
         silent = silent_channels(model, layer, hist.channels, hist.maximum,
                                  f"did not fire on these {len(images):,} images")
-        fig = histograms_figure(hist, silent, title=f"{name} {layer}: values per channel over {len(images)} test images")
+        fig = histograms_figure(hist, silent,
+                                title=f"{name} {layer}: values per channel over {len(images)} test images")
         return Outcome(f"{layer}: channel means {hist.mean.min():.2f} to {hist.mean.max():.2f}, standard "
                        f"deviations {hist.std.min():.2f} to {hist.std.max():.2f}; {len(silent)} silent channel(s)",
                        NOT_RECORDED,
@@ -156,8 +159,8 @@ def synthesis(arch: str, layer: str, channels: Sequence[int], steps: int = 128, 
         chosen = list(channels)
         result = synthesize_channels(model, layer, chosen, steps=steps, seed=lab.seed, per_channel=per_channel,
                                      progress=lab.progress, cancel=lab.cancel)
-        silent = silent_channels(model, layer, result.indices[::per_channel], result.activations.reshape(-1, per_channel),
-                                 "synthesis did not make it fire")
+        silent = silent_channels(model, layer, result.indices[::per_channel],
+                                 result.activations.reshape(-1, per_channel), "synthesis did not make it fire")
         fig = synthesis_figure(result, None, f"{name} {layer}: {per_channel} synthesized image(s) per channel "
                                f"({steps} steps)", silent)
         ch = ",".join(str(c) for c in chosen)
@@ -247,7 +250,10 @@ def transfer(backbone: str, layer: str, classes: Sequence[str], limit: int):
                               result.test_accuracy, f"logistic regression on {backbone} {layer}")
         mark_untrained(fig, not result.weights_note)
         cls = ",".join(classes)
-        out = lambda name: lab.shown(lab.path(name))  # noqa: E731
+
+        def out(name):
+            return lab.shown(lab.path(name))
+
         return Outcome(f"train accuracy {result.train_accuracy:.2%} ({result.n_train} images), test accuracy "
                        f"{result.test_accuracy:.2%} ({result.n_test} images)", NOT_RECORDED,
                        [f"cnnviz features {backbone} --layer {layer} --dataset {zoo.model_info(model).dataset} "

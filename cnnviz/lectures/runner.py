@@ -127,11 +127,12 @@ def _render(deck: Deck, folder: Path, manifest: dict, entries: list[dict]) -> Pa
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("cnnviz.lectures", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+    form, seed = manifest["form"], manifest["seed"]
+    command = ["cnnviz", "lecture", deck.name, *([] if form == "short" else [f"--{form}"]),
+               *([f"--seed {seed}"] if seed else []), "--out", shlex.quote(str(folder))]
     html = env.get_template("report.html.j2").render(
-        deck=deck, entries=entries, form=manifest["form"], seed=manifest["seed"], version=__version__,
-        decks=DECKS, date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        command=" ".join(["cnnviz", "lecture", deck.name, *([] if manifest["form"] == "short" else [f"--{manifest['form']}"]),
-                          *([f"--seed {manifest['seed']}"] if manifest["seed"] else []), "--out", shlex.quote(str(folder))]))
+        deck=deck, entries=entries, form=form, seed=seed, version=__version__, decks=DECKS,
+        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), command=" ".join(command))
     path = folder / REPORT
     with atomic_path(path) as tmp:
         Path(tmp).write_text(html, "utf-8")

@@ -258,7 +258,8 @@ ARCHS = {a.name: a for a in (
 DECK_ARCHS = {a.name: a for a in (
     Arch("wolter_dense", "mnist", decks.wolter_dense, 20, False, "three hidden Dense(512) layers (932,362 parameters)",
          "wolter"),
-    Arch("mattie_dense", "mnist", decks.mattie_dense, 5, False, "Dense(512) on the flattened digit (407,050 parameters)",
+    Arch("mattie_dense", "mnist", decks.mattie_dense, 5, False,
+         "Dense(512) on the flattened digit (407,050 parameters)",
          "mattie"),
     Arch("mueller_dense", "mnist", decks.mueller_dense, 10, False, "Dense(32), Dense(10) (25,450 parameters)",
          "mueller"),
@@ -487,7 +488,8 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
         raise CnnvizError(f"{path} is a folder, not a model file: give the .keras or .h5 file (a TensorFlow "
                           "SavedModel folder must be re-saved with model.save('model.keras'))")
     if not path.is_file():
-        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name ({', '.join(ZOO_NAMES)})")
+        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name "
+                          f"({', '.join(ZOO_NAMES)})")
     suffix = path.suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise CnnvizError(f"{path} is not a .keras or .h5 model file: save the model with model.save('model.keras')")
@@ -546,7 +548,8 @@ def lambda_layers(path: Path) -> list[str]:
                 return []
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except Exception as exc:
-        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): re-save it with model.save()") from exc
+        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): "
+                          "re-save it with model.save()") from exc
     found = []
 
     def walk(node):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from cnnviz import CnnvizError, build_model, load_model, model_info
-from cnnviz.models.preprocessing import deprocess, preprocess
 from cnnviz.inside.summary import format_summary, summarize
+from cnnviz.models.preprocessing import deprocess, preprocess
 from cnnviz.models.zoo import FAMILIES, load_model_file
 
 
@@ -259,7 +259,8 @@ def test_the_decks_architectures_have_the_decks_counts():
 
 def test_lenet5_is_the_1998_layout():
     model = build_model("lenet5")
-    shapes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in ("pad", "C1", "S2", "C3", "S4", "C5", "F6")}
+    names = ("pad", "C1", "S2", "C3", "S4", "C5", "F6")
+    shapes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in names}
     assert shapes == {"pad": (32, 32, 1), "C1": (28, 28, 6), "S2": (14, 14, 6), "C3": (10, 10, 16),
                       "S4": (5, 5, 16), "C5": (1, 1, 120), "F6": (84,)}
     # C1 156, C3 2,416 (fully connected; the paper's table has 1,516), C5 48,120, F6 10,164, output 850
