@@ -308,8 +308,8 @@ def cmd_features(args) -> int:
     feats.save(args.output)
     per_class = np.bincount(feats.labels, minlength=len(feats.classes))
     counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, per_class))
-    untrained = "UNTRAINED " if feats.weights_note else ""
-    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {untrained}{feats.model} {args.layer} "
+    untrained = f"UNTRAINED {feats.model} " if feats.weights_note else ""
+    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {untrained}{args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

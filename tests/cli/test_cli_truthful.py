@@ -22,6 +22,7 @@ def run(capsys, *argv):
 @pytest.fixture
 def saved_figures(monkeypatch):
     """The figures the command line writes, captured at the atomic writer."""
+    import cnnviz.cli.common as cli_common
     import cnnviz.common.fileio as fileio
 
     figures = []
@@ -32,6 +33,7 @@ def saved_figures(monkeypatch):
         return original(fig, path, **kwargs)
 
     monkeypatch.setattr(fileio, "save_figure", keep)
+    monkeypatch.setattr(cli_common, "save_figure", keep)          # imported by name there
     return figures
 
 
