@@ -14,10 +14,10 @@ import warnings
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, setup_devices
-from . import atlas, attack, concepts, explain, inside, lab, models, synthesis
+from . import atlas, attack, concepts, explain, inside, lab, lectures, models, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, lab, inside, synthesis, explain, attack, concepts, atlas)
+FAMILIES = (models, lab, inside, synthesis, explain, attack, concepts, atlas, lectures)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,7 @@ from .training import (
     new_stage,
     open_dataset,
     pipelines,
+    seed_everything,
     select_classes,
     training_data,
 )
@@ -62,19 +63,21 @@ class Features:
     layer: str
     model: str
     pooled: bool = False
+    weights_note: str = ""         # "" for a trained model; else what every result from these features must say
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, features=self.features, labels=self.labels, classes=np.array(self.classes),
                                 layer=np.array(self.layer), model=np.array(self.model),
-                                pooled=np.array(self.pooled))
+                                pooled=np.array(self.pooled), weights_note=np.array(self.weights_note))
 
     @classmethod
     def load(cls, path: str | Path) -> "Features":
         try:
             with np.load(path, allow_pickle=False) as f:
+                note = str(f["weights_note"]) if "weights_note" in f.files else ""
                 return cls(f["features"], f["labels"], [str(c) for c in f["classes"]], str(f["layer"]),
-                           str(f["model"]), bool(f["pooled"]))
+                           str(f["model"]), bool(f["pooled"]), note)
         except FileNotFoundError:
             raise CnnvizError(f"no features file {path}: write one with `cnnviz features MODEL --layer L -o {path}`") \
                 from None
@@ -156,7 +159,7 @@ def dataset_features(model, layer: str, dataset: Union[str, Dataset], *, pool: b
         data = select_classes(data, classes)
     x, y = labelled_images(data, split, limit, seed)
     feats = extract_features(model, layer, x, pool, batch_size, progress, cancel)
-    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool)
+    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool, zoo.weights_note(model))
 
 
 # ---------------------------------------------------------------- a linear classifier on features
@@ -172,11 +175,13 @@ class TransferResult:
     n_test: int
     C: float                        # the regularization LogisticRegressionCV chose
     classifier: object = field(repr=False)
+    weights_note: str = ""          # the features' model was untrained: say so with every number
 
     def to_json(self) -> dict:
         return {"train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy,
                 "confusion_train": self.confusion_train.tolist(), "confusion_test": self.confusion_test.tolist(),
-                "classes": self.classes, "n_train": self.n_train, "n_test": self.n_test, "C": self.C}
+                "classes": self.classes, "n_train": self.n_train, "n_test": self.n_test, "C": self.C,
+                "trained": not self.weights_note, **({"weights_note": self.weights_note} if self.weights_note else {})}
 
 
 def fit_transfer(features: Features, test_size: float = 0.25, seed: int = 0,
@@ -217,7 +222,8 @@ def fit_transfer(features: Features, test_size: float = 0.25, seed: int = 0,
     return TransferResult(float(np.mean(pred_train == y_train)), float(np.mean(pred_test == y_test)),
                           confusion_matrix(y_train, pred_train, labels=labels),
                           confusion_matrix(y_test, pred_test, labels=labels), list(features.classes),
-                          len(y_train), len(y_test), float(np.ravel(classifier[-1].C_)[0]), classifier)
+                          len(y_train), len(y_test), float(np.ravel(classifier[-1].C_)[0]), classifier,
+                          features.weights_note or (test.weights_note if test is not None else ""))
 
 
 # ---------------------------------------------------------------- fine-tuning
@@ -343,7 +349,7 @@ def finetune(backbone, dataset: Union[str, Dataset], *, head: str = "dense:256",
     ckpt = check_outputs_free(model_path, resume, force)
     command = command or " ".join(sys.argv)
 
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     data = open_dataset(dataset, backbone, progress, cancel)
     if classes:
         data = select_classes(data, classes)

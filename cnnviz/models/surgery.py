@@ -1,5 +1,6 @@
 """Model surgery, all in one place: what a model's last activation is, and
-(for the methods that need them) clones with softmax made linear."""
+(for the methods that need them) clones with softmax made linear, and a head
+resized to a subset of classes."""
 from __future__ import annotations
 
 import weakref
@@ -247,3 +248,18 @@ def head_model(model, layer: str):
             from exc
     per_model[name] = head
     return head
+
+
+def with_head_size(model, n_classes: int):
+    """The model with its last Dense layer replaced by a freshly initialized
+    one of ``n_classes`` units (same activation), everything below it shared:
+    a zoo architecture trained on a subset of its dataset's classes."""
+    import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense):
+        raise CnnvizError(f"{model.name} does not end in a Dense layer, so its head cannot be resized to "
+                          f"{n_classes} classes: use `cnnviz finetune` to put a new head on it")
+    config = last.get_config()
+    head = keras.layers.Dense(n_classes, activation=config["activation"], name=last.name)
+    return keras.Model(model.inputs, head(last.input), name=model.name)
