@@ -108,9 +108,13 @@ def _explain_folder(args, methods, options) -> int:
                            address=args.address, progress=ProgressBar())
     for item in result["skipped"]:
         print(f"cnnviz: note: skipped {item['file']}: {item['reason']}", file=sys.stderr)
+    for line in result["healed"]:
+        print(f"cnnviz: note: {line}", file=sys.stderr)
+    for item in result["redone"]:
+        print(f"cnnviz: note: redid {item['file']}: {item['reason']}", file=sys.stderr)
     done = len(result["images"])
     print(f"{done} images explained in {args.out_dir} ({result['written']} this run, {done - result['written']} "
-          f"already there), {len(result['skipped'])} unreadable file(s) skipped")
+          f"already there, {len(result['redone'])} redone), {len(result['skipped'])} unreadable file(s) skipped")
     print(f"wrote {Path(args.out_dir) / SUMMARY}", file=sys.stderr)
     return 0
 

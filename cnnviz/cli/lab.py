@@ -13,7 +13,7 @@ from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
 from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
 from ..lab.training import OPTIMIZERS, run_label, to_unit_interval, train
-from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
+from ..lab.transfer import Features, dataset_features, finetune, fit_transfer, parse_head
 from ..models import zoo
 from ..models.zoo import card_path
 from .common import (
@@ -318,6 +318,15 @@ def _data_options(p) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
+def _head(text: str) -> str:
+    """--head checked while the command line is read."""
+    try:
+        parse_head(text)
+    except CnnvizError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--head {text!r}: ")) from None
+    return text
+
+
 def _add_transfer(sub, model_opts) -> None:
     p = sub.add_parser("features", parents=[model_opts], help="one layer's activations for every image of a dataset",
                        description="Extract a layer's activations (flattened, or averaged over positions with "
@@ -354,7 +363,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
     _data_options(p)
     p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
-    p.add_argument("--head", default="dense:256", help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
+    p.add_argument("--head", default="dense:256", type=_head, help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
     p.add_argument("--pool", action="store_true", help="global average pooling (not flattening) under the head")
     p.add_argument("--freeze-until", metavar="LAYER", help="in the second phase keep the backbone frozen up to "
                                                             "and including LAYER (default: unfreeze all)")

@@ -6,6 +6,7 @@ input preprocessing) that :func:`model_info` returns.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import weakref
@@ -66,6 +67,25 @@ def model_info(model) -> ModelInfo:
         info = recognize(model, ModelInfo(name=model.name))
         _INFO[model] = info
     return info
+
+
+def model_fingerprint(model) -> str:
+    """A hash of everything about ``model`` that decides what cnnviz computes
+    from it: its architecture (Keras config), every weight, its preprocessing
+    and class names. Resumable jobs and caches are keyed by it, so two models
+    of the same name and file name but other weights never share results."""
+    info = model_info(model)
+    digest = hashlib.sha256()
+    try:
+        architecture = json.dumps(model.get_config(), sort_keys=True, default=str)
+    except Exception:                      # a subclassed model without get_config: its layer structure
+        architecture = repr([(w.path, tuple(w.shape)) for w in model.weights])
+    digest.update(json.dumps([architecture, info.preprocessing, list(info.classes)]).encode())
+    for w in model.weights:
+        value = w.numpy()
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def weights_note(model) -> str:
@@ -335,7 +355,6 @@ def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = Non
     and ``md5`` default to Keras' own; with another ``url`` and no ``md5`` the
     checksum is not checked. Returns the file's path.
     """
-    import hashlib
     import urllib.request
 
 

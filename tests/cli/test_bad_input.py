@@ -350,7 +350,7 @@ def test_stale_temporaries_in_the_cache_are_removed(capsys, monkeypatch, tmp_pat
 
     monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))
     (tmp_path / "datasets").mkdir()
-    stale = tmp_path / "datasets" / ".cifar10-0123.89abcdef.tmp.npz"
+    stale = fileio.temporary_name(tmp_path / "datasets" / "cifar10-0123.npz")
     stale.write_bytes(b"\0" * 1000)
     os.utime(stale, (fileio.STARTED - 5, fileio.STARTED - 5))
     keep = tmp_path / "datasets" / "cifar10-0123.npz"
