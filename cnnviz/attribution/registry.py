@@ -46,6 +46,7 @@ class Option:
     optional: bool = False       # None allowed: the method then chooses (e.g. a patch size from the image)
     choices: tuple = ()          # the allowed values when they form a fixed set
     minimum: Optional[float] = None   # smallest allowed number
+    maximum: Optional[float] = None   # largest allowed number: the option sizes memory or time
     engine: bool = False         # changes speed and memory only, never the map
 
     def convert(self, value, label: str):
@@ -67,6 +68,9 @@ class Option:
                 raise CnnvizError(f"{label}={value!r} is not a finite number")
             if self.minimum is not None and converted < self.minimum:
                 raise CnnvizError(f"{label}={converted} is too small: use {self.minimum:g} or more")
+            if self.maximum is not None and converted > self.maximum:
+                raise CnnvizError(f"{label}={converted} is too large: at most {self.maximum:g} (it sizes the "
+                                  "memory and time of the run)")
         return converted
 
 
@@ -105,8 +109,9 @@ class Method:
                           f"{', '.join(o.name for o in self.options) or 'none'}")
 
 
+MAX_BATCH = 4096          # images per model call, for any method
 _BATCH = Option("batch_size", int, None, "images per model call (default: chosen from the input size)",
-                optional=True, minimum=1, engine=True)
+                optional=True, minimum=1, maximum=MAX_BATCH, engine=True)
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",
                 optional=True)
 _SEED = Option("seed", int, 0, "random seed (results repeat for the same seed)")
@@ -119,7 +124,7 @@ _DECLARED = (
     Method("gradient", "Gradient (signed)", saliency, "gradient of the class score", (_BATCH,),
            fixed={"signed": True}),
     Method("smoothgrad", "SmoothGrad", smoothgrad, "|mean gradient| over noisy copies", (
-        Option("samples", int, 25, "noisy copies averaged", minimum=1),
+        Option("samples", int, 25, "noisy copies averaged", minimum=1, maximum=10_000),
         Option("noise", float, 0.15, "noise standard deviation, as a fraction of the input range", minimum=0),
         _SEED, _BATCH)),
     Method("gradient_x_input", "Gradient × input", gradient_x_input, "gradient × input", (_BATCH,),
@@ -129,7 +134,8 @@ _DECLARED = (
                Option("baseline", str, "black", "the reference image the path starts from",
                       choices=BASELINES),
                Option("steps", int, None, "path intervals, trapezoid rule (default: from 32, doubled until "
-                      "completeness holds within the tolerance, at most 512)", optional=True, minimum=1),
+                      "completeness holds within the tolerance, at most 512)", optional=True, minimum=1,
+                      maximum=10_000),
                Option("tolerance", float, 0.01, "completeness error allowed when steps are chosen, relative "
                       "to the score difference", minimum=0),
                _BATCH), aliases=("ig",)),
@@ -150,15 +156,15 @@ _DECLARED = (
         _SCORE,
         _BATCH)),
     Method("lime", "LIME", lime, "weight of the superpixel in LIME's linear fit", (
-        Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1),
+        Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1, maximum=100_000),
         Option("segmentation", str, "quickshift", "superpixel algorithm", choices=SEGMENTATIONS),
-        Option("segments", int, 50, "superpixels wanted (kept near this number)", minimum=2),
+        Option("segments", int, 50, "superpixels wanted (kept near this number)", minimum=2, maximum=10_000),
         Option("features", int, 5, "superpixels marked as the explanation", minimum=1),
         Option("hide_color", float, None, "value of hidden superpixels (default: each superpixel's mean)",
                optional=True),
         _SEED,
         _SCORE,
-        Option("batch_size", int, 256, "images per model call", minimum=1, engine=True))),
+        Option("batch_size", int, 256, "images per model call", minimum=1, maximum=MAX_BATCH, engine=True))),
 )
 
 REGISTRY: dict[str, Method] = {m.name: m for m in _DECLARED}

@@ -23,6 +23,8 @@ from .common import (
     nonnegative_int,
     open_model,
     positive_float,
+    batch_size,
+    count_at_most,
     positive_int,
     save,
 )
@@ -219,7 +221,7 @@ def register(sub, model_opts) -> None:
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
                                  "8/255 otherwise; none for cw and deepfool, where it is a cap)")
     p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
-    p.add_argument("--steps", type=positive_int, help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
+    p.add_argument("--steps", type=count_at_most(100_000), help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="class index or name to reach (e.g. 3, cat, ostrich); default: any wrong class")
     p.add_argument("--label", help="the image's true class (default: what the model predicts)")
@@ -244,13 +246,13 @@ def register(sub, model_opts) -> None:
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "
                                  "(default: a grid for the model's dataset)")
     p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
-    p.add_argument("--steps", type=positive_int, help="pgd steps (default 40)")
+    p.add_argument("--steps", type=count_at_most(100_000), help="pgd steps (default 40)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="targeted attack to this class (its images are skipped), or 'random'")
     p.add_argument("--n", type=positive_int, default=1000, help="test images (the first N; of a folder: a "
                                                                 "class-balanced sample of N; default 1000)")
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
-    p.add_argument("--batch-size", type=positive_int, help="images per batch (default: from the input size)")
+    p.add_argument("--batch-size", type=batch_size, help="images per batch (default: from the input size)")
     p.add_argument("--early-stop", action="store_true",
                    help="pgd: stop each image once fooled (same accuracy, faster; weaker 8-bit adversarials)")
     p.add_argument("--seed", type=nonnegative_int, default=0)

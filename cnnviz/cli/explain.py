@@ -28,6 +28,8 @@ from .common import (
     nonnegative_int,
     open_model,
     per_item_paths,
+    batch_size,
+    count_at_most,
     positive_int,
     save,
     save_npz,
@@ -214,7 +216,7 @@ def register(sub, model_opts) -> None:
     group.add_argument("--no-figures", action="store_true", help="with --out-dir: only the NPZ maps")
     group.add_argument("--limit", type=positive_int, help="with --out-dir: a seeded class-balanced sample of N images")
     group.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the --limit sample (default 0)")
-    group.add_argument("--batch-size", type=positive_int, default=16, help="images per model call (default 16)")
+    group.add_argument("--batch-size", type=batch_size, default=16, help="images per model call (default 16)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("compare", help="rank attribution methods by deletion/insertion AUC on test images",
@@ -223,7 +225,7 @@ def register(sub, model_opts) -> None:
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's dataset)")
     p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s; of a folder: a "
                                                                "class-balanced sample, --seed)")
-    p.add_argument("--steps", type=positive_int, default=32, help="deletion/insertion steps (default %(default)s)")
+    p.add_argument("--steps", type=count_at_most(10_000), default=32, help="deletion/insertion steps (default %(default)s)")
     p.add_argument("--region", type=positive_int, help="side of the square regions removed together "
                                               "(default: an eighth of the image side; 1 = single pixels)")
     p.add_argument("--baseline", choices=("blurred", "black"), default="blurred",

@@ -27,6 +27,8 @@ from .common import (
     nonnegative_int,
     open_model,
     positive_float,
+    batch_size,
+    count_at_most,
     positive_int,
     save,
 )
@@ -115,8 +117,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
                                                   "cifar10_cnn) or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
-    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--epochs", type=count_at_most(100_000), help="epochs (default: the architecture's recipe, 10 for a file)")
+    p.add_argument("--batch-size", type=batch_size, default=128)
     p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
                    help=f"{', '.join(OPTIMIZERS)} (default adam; momentum is SGD with momentum 0.9)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: Keras' default for the optimizer)")
@@ -186,7 +188,7 @@ def _add_augment(sub, aug_opts) -> None:
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--n", type=positive_int, default=6, help="how many images (class-balanced; default 6)")
-    p.add_argument("--copies", type=positive_int, default=5, help="augmented copies of each (default 5)")
+    p.add_argument("--copies", type=count_at_most(1000, "copies drawn"), default=5, help="augmented copies of each (default 5)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_augment)
 
@@ -338,7 +340,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--split", choices=("train", "test"), default="test",
                    help="which split of mnist or cifar10 (default test; an image folder has one)")
     p.add_argument("--pool", action="store_true", help="global average pooling instead of flattening")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=batch_size, default=256)
     p.add_argument("-o", "--output", type=data_output, required=True, help="features file to write (.npz)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_features)
@@ -371,7 +373,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--epochs-all", type=nonnegative_int, default=5)
     p.add_argument("--lr-head", type=positive_float, default=1e-3)
     p.add_argument("--lr-all", type=positive_float, default=1e-5)
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--batch-size", type=batch_size, default=32)
     val = p.add_mutually_exclusive_group()
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
