@@ -183,7 +183,8 @@ class AttackResult:
 
     def to_json(self, k: int = 5) -> dict:
         tops = {w: self.top(w, k) for w in ("original", "adversarial", "rounded")}
-        name = lambda i: self.classes[int(i)] if int(i) < len(self.classes) else str(int(i))
+        def name(i):
+            return self.classes[int(i)] if int(i) < len(self.classes) else str(int(i))
         images = []
         for i in range(len(self.original)):
             row = {"label": int(self.labels[i]), "label_name": name(self.labels[i]),
@@ -261,7 +262,8 @@ def _check_eps(eps, norm: str, dims: int) -> Optional[float]:
     except (TypeError, ValueError):
         raise CnnvizError(f"eps {eps!r} is not a number: give e.g. 0.3 or 8/255") from None
     if not np.isfinite(eps) or eps < 0:
-        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel units")
+        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel "
+                          "units")
     top = 1.0 if norm == "inf" else float(np.sqrt(dims))
     if eps > top:
         what = "L-infinity budgets are at most 1 (the whole [0, 1] range)" if norm == "inf" else \

@@ -143,14 +143,20 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
     clean = float(np.mean(pred == y))
     xc, yc = x[correct], y[correct]
     attacked = [e for e in grid if e > 0] if method not in MINIMAL else [None]
-    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps", CW_BINARY_STEPS) if method == "cw" else 1)
+    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps",
+                                                                CW_BINARY_STEPS) if method == "cw" else 1)
     total = max(1, len(attacked) * len(xc) * steps_per)
     acc, acc8, rate, seconds = [], [], [], []
     median_norm = None
 
     def scoped(k):
-        return None if progress is None else (lambda done, tot, msg: progress(
-            k * len(xc) * steps_per + done, total, f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg))
+        if progress is None:
+            return None
+
+        def report_eps(done, tot, msg):
+            progress(k * len(xc) * steps_per + done, total,
+                     f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg)
+        return report_eps
 
     if method in MINIMAL and len(xc):
         result = attack(model, xc, method=method, norm=norm, steps=steps, target=target, labels=yc, seed=seed,

@@ -16,7 +16,9 @@ from ..models.predict import check_classifier, predict
 from ..models.zoo import model_info
 from .common import (
     ProgressBar,
+    batch_size,
     check_engine,
+    count_at_most,
     data_output,
     dataset_images,
     emit_json,
@@ -28,8 +30,6 @@ from .common import (
     nonnegative_int,
     open_model,
     per_item_paths,
-    batch_size,
-    count_at_most,
     positive_int,
     save,
     save_npz,
@@ -175,7 +175,8 @@ def cmd_compare(args) -> int:
     print(f"{model.name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
     print(f"{'method':<22} {'deletion AUC':>12} {'insertion AUC':>13} {'s/image':>8}")
     for r in rows:
-        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['seconds_per_image']:>8.3f}")
+        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} "
+              f"{r['seconds_per_image']:>8.3f}")
     if args.output:
         save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {name} test images"), args.output, model)
     return 0
@@ -200,7 +201,8 @@ def register(sub, model_opts) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo; with "
                                              "--out-dir also a folder or a glob such as 'photos/*.jpg'")
-    p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
+    p.add_argument("--model", default="vgg16",
+                   help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
     p.add_argument("-o", "--output", type=figure_output, default="explain.png",
                    help="report figure (one per image: NAME_IMAGE.png)")
@@ -225,7 +227,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's dataset)")
     p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s; of a folder: a "
                                                                "class-balanced sample, --seed)")
-    p.add_argument("--steps", type=count_at_most(10_000), default=32, help="deletion/insertion steps (default %(default)s)")
+    p.add_argument("--steps", type=count_at_most(10_000), default=32,
+                   help="deletion/insertion steps (default %(default)s)")
     p.add_argument("--region", type=positive_int, help="side of the square regions removed together "
                                               "(default: an eighth of the image side; 1 = single pixels)")
     p.add_argument("--baseline", choices=("blurred", "black"), default="blurred",

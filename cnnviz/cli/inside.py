@@ -21,8 +21,10 @@ from ..models.inputs import dataset_inputs, load_image
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    batch_size,
     channel_list,
     check_engine,
+    count_at_most,
     data_output,
     dataset_images,
     emit_json,
@@ -33,8 +35,6 @@ from .common import (
     nonnegative_int,
     open_model,
     per_item_paths,
-    batch_size,
-    count_at_most,
     positive_int,
     save,
     save_npz,
@@ -46,7 +46,8 @@ def cmd_filters(args) -> int:
 
     model = open_model(args)
     weights = filter_weights(model, args.layer, args.normalize)
-    print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
+    bias = f", bias {weights.bias.shape}" if weights.bias is not None else ""
+    print(f"{weights.layer}: kernel {weights.shape}{bias}")
     save(filters_figure(weights, args.max_filters), args.output, model)
     if args.npz:
         save_npz(args.npz, kernel=weights.kernel, images=weights.images)
@@ -148,7 +149,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layer", help="a convolution layer (default: the first)")
     p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
                    help="scale each filter by its own range or all by the layer's (default filter)")
-    p.add_argument("--max-filters", type=count_at_most(4096, "filters drawn"), default=64, help="filters drawn at most (default 64)")
+    p.add_argument("--max-filters", type=count_at_most(4096, "filters drawn"), default=64,
+                   help="filters drawn at most (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--npz", type=data_output, help="also write the raw kernel as NPZ")
     p.set_defaults(func=cmd_filters)
@@ -160,7 +162,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
                    help="normalization scope of the colour scale (default channel)")
     p.add_argument("--overlay", action="store_true", help="draw the maps over the input instead of beside it")
-    p.add_argument("--max-channels", type=count_at_most(4096, "channels drawn"), default=64, help="channels drawn at most (default 64)")
+    p.add_argument("--max-channels", type=count_at_most(4096, "channels drawn"), default=64,
+                   help="channels drawn at most (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True,
                    help="figure to write (one per layer: NAME_LAYER.png)")
     p.add_argument("--npz", type=data_output, help="also write the raw maps as NPZ")

@@ -19,6 +19,8 @@ from ..models.zoo import card_path
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    batch_size,
+    count_at_most,
     data_output,
     emit_json,
     figure_output,
@@ -27,8 +29,6 @@ from .common import (
     nonnegative_int,
     open_model,
     positive_float,
-    batch_size,
-    count_at_most,
     positive_int,
     save,
 )
@@ -69,9 +69,12 @@ def augmentation_options() -> argparse.ArgumentParser:
                    help="the lecture preset: rotation 15, shift 0.1, horizontal flips for photos (default: on for "
                         "cifar10_cnn); the flags below change single settings")
     g.add_argument("--rotation", type=nonnegative_float, metavar="DEG", help="random rotation up to +-DEG degrees")
-    g.add_argument("--shift", type=nonnegative_float, metavar="F", help="random shift up to +-F of the width and height")
-    g.add_argument("--width-shift", type=nonnegative_float, metavar="F", help="random horizontal shift up to +-F of the width")
-    g.add_argument("--height-shift", type=nonnegative_float, metavar="F", help="random vertical shift up to +-F of the height")
+    g.add_argument("--shift", type=nonnegative_float, metavar="F",
+                   help="random shift up to +-F of the width and height")
+    g.add_argument("--width-shift", type=nonnegative_float, metavar="F",
+                   help="random horizontal shift up to +-F of the width")
+    g.add_argument("--height-shift", type=nonnegative_float, metavar="F",
+                   help="random vertical shift up to +-F of the height")
     g.add_argument("--zoom", type=nonnegative_float, metavar="F", help="random zoom in or out by up to F")
     g.add_argument("--horizontal-flip", action="store_true", help="flip left-right at random")
     g.add_argument("--vertical-flip", action="store_true", help="flip upside down at random")
@@ -96,7 +99,8 @@ def cmd_train(args) -> int:
                    optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                    augment=augmentation_from_args(args, dataset), standardize=args.standardize,
                    reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
-                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
+                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force,
+                   fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
@@ -117,7 +121,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
                                                   "cifar10_cnn) or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
-    p.add_argument("--epochs", type=count_at_most(100_000), help="epochs (default: the architecture's recipe, 10 for a file)")
+    p.add_argument("--epochs", type=count_at_most(100_000),
+                   help="epochs (default: the architecture's recipe, 10 for a file)")
     p.add_argument("--batch-size", type=batch_size, default=128)
     p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
                    help=f"{', '.join(OPTIMIZERS)} (default adam; momentum is SGD with momentum 0.9)")
@@ -127,7 +132,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F",
                      help="hold out this fraction of the training images for validation (default 0.1)")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="train on a class-balanced, seeded subset of N images")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="train on a class-balanced, seeded subset of N images")
     p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 0,1,2,3,4)")
     p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
     p.add_argument("--reduce-lr", action="store_true",
@@ -188,7 +194,8 @@ def _add_augment(sub, aug_opts) -> None:
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--n", type=positive_int, default=6, help="how many images (class-balanced; default 6)")
-    p.add_argument("--copies", type=count_at_most(1000, "copies drawn"), default=5, help="augmented copies of each (default 5)")
+    p.add_argument("--copies", type=count_at_most(1000, "copies drawn"), default=5,
+                   help="augmented copies of each (default 5)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_augment)
 
@@ -210,7 +217,8 @@ def cmd_curves(args) -> int:
     for card, label in zip(cards, labels):
         h = card["history"]
         best = max(h.get("val_accuracy", [float("nan")]))
-        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} {h.get('val_loss', [float('nan')])[-1]:>13.4f}")
+        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} "
+              f"{h.get('val_loss', [float('nan')])[-1]:>13.4f}")
     save(curves_figure([c["history"] for c in cards], labels, args.title or ""), args.output)
     return 0
 
@@ -262,7 +270,8 @@ def cmd_features(args) -> int:
                              classes=_classes(args.classes), limit=args.limit, seed=args.seed,
                              batch_size=args.batch_size, progress=ProgressBar())
     feats.save(args.output)
-    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, np.bincount(feats.labels, minlength=len(feats.classes))))
+    per_class = np.bincount(feats.labels, minlength=len(feats.classes))
+    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, per_class))
     print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
     print(f"wrote {args.output}", file=sys.stderr)
@@ -365,7 +374,8 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
     _data_options(p)
     p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
-    p.add_argument("--head", default="dense:256", type=_head, help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
+    p.add_argument("--head", default="dense:256", type=_head,
+                   help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
     p.add_argument("--pool", action="store_true", help="global average pooling (not flattening) under the head")
     p.add_argument("--freeze-until", metavar="LAYER", help="in the second phase keep the backbone frozen up to "
                                                             "and including LAYER (default: unfreeze all)")

@@ -17,13 +17,13 @@ from .common import (
     MODEL_HELP,
     ProgressBar,
     check_engine,
+    count_at_most,
     emit_json,
     engine_options,
     figure_output,
     is_image_source,
     nonnegative_int,
     open_model,
-    count_at_most,
     positive_int,
 )
 
@@ -182,7 +182,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output,
                    help="also write a figure (PNG/PDF/SVG; a compact grid for many images)")
-    p.add_argument("--mc-dropout", type=count_at_most(1_000_000, "passes; they run in batches of 256 rows"), metavar="N",
+    p.add_argument("--mc-dropout", type=count_at_most(1_000_000, "passes; they run in batches of 256 rows"),
+                   metavar="N",
                    help="N stochastic passes with dropout on (one batch): mean and std of each class probability")
     p.add_argument("--seed", type=nonnegative_int, help="random seed of the dropout passes")
     p.set_defaults(func=cmd_predict)

@@ -12,6 +12,7 @@ from .common import (
     MODEL_HELP,
     ProgressBar,
     channel_list,
+    count_at_most,
     data_output,
     emit_json,
     figure_output,
@@ -19,7 +20,6 @@ from .common import (
     nonnegative_int,
     open_model,
     positive_float,
-    count_at_most,
     row_col,
     save,
     save_npz,
@@ -80,7 +80,8 @@ def register(sub, model_opts) -> None:
                         help="maximize class scores: indices or names, comma-separated (e.g. 3 or cat,dog)")
     p.add_argument("--channels", type=channel_list, help="channels of --layer, e.g. 0:16, 5 or 1,4,9 (default all)")
     p.add_argument("--unit", type=row_col, help="maximize one unit ROW,COL of each channel instead of the mean")
-    p.add_argument("--steps", type=count_at_most(100_000), help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
+    p.add_argument("--steps", type=count_at_most(100_000),
+                   help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
     p.add_argument("--lr", type=positive_float, help="learning rate (Adam, on [0, 1] pixels)")
     p.add_argument("--jitter", type=nonnegative_int, help="random shift in pixels per step")
     p.add_argument("--l2", type=nonnegative_float, help="L2 decay weight")

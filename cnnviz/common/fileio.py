@@ -25,7 +25,8 @@ from typing import Iterator
 from .errors import CnnvizError
 
 STARTED = time.time()      # a temporary older than this belongs to a process that is gone (or stalled)
-_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.cnnviz-(?P<nonce>[0-9a-f]{8})(?P<seal>[0-9a-f]{8})\.tmp(?P<suffix>\.[^.]+)?$")
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.cnnviz-(?P<nonce>[0-9a-f]{8})(?P<seal>[0-9a-f]{8})"
+                        r"\.tmp(?P<suffix>\.[^.]+)?$")
 
 
 def _seal(stem: str, nonce: str, suffix: str) -> str:

@@ -350,7 +350,10 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
     body = feature_model(copy, [layer], input_shape)
     x = body.outputs[0]
     if len(x.shape) > 2:
-        x = (keras.layers.GlobalAveragePooling2D(name="head_pool") if pool else keras.layers.Flatten(name="head_flatten"))(x)
+        if pool:
+            x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        else:
+            x = keras.layers.Flatten(name="head_flatten")(x)
     parts = parse_head(head)
     widths = [int(np.prod([d or 1 for d in x.shape[1:]]))] + [v for k, v in parts if k == "dense"] + [n_classes]
     weights = sum(a * b for a, b in zip(widths, widths[1:]))

@@ -30,7 +30,8 @@ MAX_SAMPLES = 50_000_000   # probabilities kept (passes x images x classes): 200
 def _dropout_types() -> tuple:
     import keras
 
-    return keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout   # SpatialDropout* are Dropouts
+    # SpatialDropout* are Dropouts
+    return keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout
 
 
 def dropout_layers(model) -> list[str]:

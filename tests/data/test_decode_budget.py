@@ -8,7 +8,6 @@ from __future__ import annotations
 import resource
 import warnings
 
-import numpy as np
 import pytest
 from bad_files import write_png_bomb
 

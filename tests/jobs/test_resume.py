@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from job_fixtures import make_folder, small_cnn  # noqa: F401 (fixtures)
 from cnnviz.attribution.folder import JOB, explain_files
 from cnnviz.common.errors import CnnvizError
 
