@@ -98,8 +98,11 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     start = time.perf_counter()
     x = check_images(model, images)
     H, W = x.shape[1:3]
-    patch = default_patch((H, W))[0] if patch is None else patch
-    stride = max(1, patch // 2) if stride is None else stride
+    for name, value in (("patch", patch), ("stride", stride)):
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))):
+            raise CnnvizError(f"occlusion {name}={value!r} must be a whole number of pixels (e.g. {name}=8)")
+    patch = default_patch((H, W))[0] if patch is None else int(patch)
+    stride = max(1, patch // 2) if stride is None else int(stride)
     if not 1 <= patch <= min(H, W) or stride < 1:
         raise CnnvizError(f"patch {patch}, stride {stride} do not fit a {H}x{W} image: "
                           f"give 1 <= patch <= {min(H, W)} and stride >= 1")

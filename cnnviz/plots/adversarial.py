@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path
+from .figure import Figure
 
 
 def _pct(p: float) -> str:
