@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             _traceback(args)
             resume = "; run the same command with --resume to continue from the last finished epoch" \
-                if args.command == "train" else ""
+                if args.command in ("train", "finetune") else ""
             print(f"cnnviz: interrupted{resume}", file=sys.stderr)
             return EXIT_CANCELLED
         except CnnvizError as exc:

@@ -412,7 +412,12 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
         raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSINGS)}")
     spec = str(spec)
     if spec in VGG16_NAMES:
-        w = None if weights in (None, "none", "random") or architecture_only else weights
+        # A weights file given is always read, so a missing or wrong one is refused even where only the
+        # architecture is needed; architecture_only skips the ImageNet download alone.
+        w = None if weights in (None, "none", "random") or (architecture_only and weights == "imagenet") else weights
+        if w not in (None, "imagenet") and not Path(w).is_file():
+            raise CnnvizError(f"--weights {w}: no such file; give Keras' {VGG16_WEIGHTS_FILES[VGG16_NAMES[spec]]} "
+                              "(or imagenet, or none for random weights)")
         model = _vgg16(VGG16_NAMES[spec], w)
         model_info(model).weights_loaded = w is not None or not architecture_only
     elif spec in ARCHS:
