@@ -47,6 +47,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from ..common.validate import api, numeric_array
 from ..models.engine import forward
 from ..models.inputs import class_index
@@ -336,7 +337,7 @@ def _default_batch(model, method: str) -> int:
 
 # ---------------------------------------------------------------- compiled pieces
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _compiled(model, key: tuple, build):

@@ -17,12 +17,13 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..common.runtime import model_cache
 from ..common.validate import api, numeric_array
 from ..models.engine import once_per_model
 from ..models.surgery import logits_model, relu_rule_model
 from .base import Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets, run_batches
 
-_GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_GRADIENTS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def gradient_function(model, rule: str = "plain"):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from ..common.validate import api
 from ..models.engine import once_per_model
 from ..models.predict import as_probabilities
@@ -60,7 +61,7 @@ def patch_masks(H: int, W: int, rows: list[int], cols: list[int], patch: int) ->
     return masks.reshape(-1, H, W)
 
 
-_OCCLUDED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OCCLUDED: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def occluded_scores(model, logits: bool):

@@ -232,9 +232,31 @@ def _read_card(path: Path) -> dict:
         card = json.loads(path.read_text("utf-8"))
     except ValueError as exc:
         raise CnnvizError(f"{path} is not valid JSON ({exc}): give a .card.json written by `cnnviz train`") from exc
-    if not isinstance(card, dict) or not card.get("history", {}).get("loss"):
-        raise CnnvizError(f"{path} has no training history: give a .card.json written by `cnnviz train`")
+    fix = "give a .card.json written by `cnnviz train` (or restore that one)"
+    if not isinstance(card, dict):
+        raise CnnvizError(f"{path} holds a JSON {type(card).__name__}, not a model card: {fix}")
+    problem = _history_problem(card.get("history"))
+    if problem:
+        raise CnnvizError(f"{path}: {problem}: {fix}")
+    try:
+        run_label(card, path.name)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        raise CnnvizError(f"{path}: its stages (optimizer, learning rate) are not what `cnnviz train` writes: "
+                          f"{fix}") from None
     return card
+
+
+def _history_problem(history) -> str:
+    """What is wrong with a card's history (metric -> numbers per epoch), or ""."""
+    if not isinstance(history, dict) or not history:
+        return "it has no training history (a table of metrics per epoch)"
+    for name, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return f"history.{name} is not a list of numbers (one per epoch)"
+    if not history.get("loss"):
+        return "its history has no loss per epoch"
+    return ""
 
 
 def _add_curves(sub) -> None:

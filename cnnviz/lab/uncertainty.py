@@ -19,10 +19,11 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from ..models.predict import as_probabilities, check_classifier
 from ..models.zoo import model_info
 
-_MC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MC: "weakref.WeakKeyDictionary" = model_cache()
 MAX_BATCH = 256            # rows per call (images x passes), as the forward pass batches; a big model needs the memory
 MAX_SAMPLES = 50_000_000   # probabilities kept (passes x images x classes): 200 MB of float32
 
@@ -134,7 +135,7 @@ def mc_dropout(model, x: np.ndarray, passes: int = 30, seed: Optional[int] = Non
     return MCDropoutResult(samples.mean(0), samples.std(0), samples, tuple(model_info(model).classes))
 
 
-_FN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FN: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _compiled(mc):

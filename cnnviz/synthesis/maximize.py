@@ -241,7 +241,7 @@ def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, pre
     return run
 
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED: "weakref.WeakKeyDictionary" = runtime.model_cache()
 
 
 def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.ndarray, reg: Regularization,
@@ -415,7 +415,7 @@ def _unstick(model, name, channels, images, reached, map_size, shape, seed, reg,
 
 # ---------------------------------------------------------------- channel objectives
 
-_CHANNEL_MAPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CHANNEL_MAPS: "weakref.WeakKeyDictionary" = runtime.model_cache()
 
 
 def _channel_maps(model, name: str):

@@ -5,6 +5,7 @@ NumPy's or Python's own error, never pickled objects loaded, and labels
 outside the class list never dropped silently from an accuracy."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -135,3 +136,37 @@ def test_a_head_too_big_for_its_features_is_refused_before_building(tiny_cnn):
 
     with pytest.raises(CnnvizError, match="weights, more than"):
         build_finetune_model(tiny_cnn, 3, "dense:65536,dense:65536", "conv")
+
+
+# ---------------------------------------------------------------- model cards for `cnnviz curves`
+
+GOOD_HISTORY = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]}
+BAD_CARDS = {
+    "a list": ("[1, 2]", "holds a JSON list"),
+    "a string": ('"card"', "holds a JSON str"),
+    "null": ("null", "holds a JSON NoneType"),
+    "empty object": ("{}", "no training history"),
+    "history a list": ('{"history": [1, 2]}', "no training history"),
+    "history a string": ('{"history": "loss"}', "no training history"),
+    "history empty": ('{"history": {}}', "no training history"),
+    "history of nulls": ('{"history": {"loss": [null, null]}}', "history.loss is not a list of numbers"),
+    "history nested": ('{"history": {"loss": [[1, 2], [3]]}}', "history.loss is not a list of numbers"),
+    "history deeply nested": ('{"history": {"loss": {"a": {"b": [1]}}}}', "history.loss is not a list of numbers"),
+    "history of text": ('{"history": {"loss": ["1", "2"]}}', "history.loss is not a list of numbers"),
+    "no loss": ('{"history": {"accuracy": [0.5]}}', "has no loss per epoch"),
+    "stages of text": (json.dumps({"history": GOOD_HISTORY, "stages": ["adam"]}), "its stages"),
+    "learning rate text": (json.dumps({"history": GOOD_HISTORY, "stages": [{"optimizer": {"learning_rate": "x"}}]}),
+                           "its stages"),
+    "not JSON": ("{history", "not valid JSON"),
+    "0 bytes": ("", "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CARDS))
+def test_curves_refuses_a_bad_card_in_one_line(capsys, tmp_path, case):
+    text, message = BAD_CARDS[case]
+    (tmp_path / "run.card.json").write_text(text)
+    code = main(["curves", str(tmp_path / "run.card.json"), "-o", str(tmp_path / "c.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "run.card.json" in err and "internal error" not in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "c.png").exists()
