@@ -190,7 +190,8 @@ def test_evaluate_refuses_another_dataset_than_the_card():
 
 # ---------------------------------------------------------------- issue 22: what the CLI checks, the API checks too
 
-GRADIENT_METHODS = {"saliency": saliency, "integrated_gradients": lambda m, x, **k: integrated_gradients(m, x, steps=2, **k),
+GRADIENT_METHODS = {"saliency": saliency,
+                    "integrated_gradients": lambda m, x, **k: integrated_gradients(m, x, steps=2, **k),
                     "gradcam": gradcam, "occlusion": lambda m, x, **k: occlusion(m, x, patch=8, **k)}
 PIXELS_AS_INPUT = {
     "uint8 0-255": (np.full((1, 16, 16, 3), 200, np.uint8), "are uint8 pixels, but tiny_cnn takes input in \\[0, 1\\]"),

@@ -18,7 +18,7 @@ TOO_BIG = {
     "synthesize --steps": (["synthesize", "mnist_small", "--layer", "conv1", "--steps", "10000000"],
                            "at most 100,000"),
     "synthesize --octaves": (["synthesize", "mnist_small", "--layer", "conv1", "--octaves", "100"], "at most 16"),
-    "attack --steps": (["attack", "skimage:camera", "-m", "mnist_small", "--steps", "10000000"], "at most 100,000"),
+    "attack --steps": (["attack", "skimage:camera", "-m", "mnist_small", "--steps", "10000000"], "at most 100000"),
     "train --batch-size": (["train", "mnist_small", "--batch-size", "1000000"], "at most 4,096"),
     "train --epochs": (["train", "mnist_small", "--epochs", "10000000"], "at most 100,000"),
     "finetune --head dense:1e12": (["finetune", "mnist_small", "--dataset", "mnist", "--head", "dense:1e12"],
