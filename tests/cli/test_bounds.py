@@ -18,7 +18,8 @@ TOO_BIG = {
     "synthesize --steps": (["synthesize", "mnist_small", "--layer", "conv1", "--steps", "10000000"],
                            "at most 100,000"),
     "synthesize --octaves": (["synthesize", "mnist_small", "--layer", "conv1", "--octaves", "100"], "at most 16"),
-    "attack --steps": (["attack", "skimage:camera", "-m", "mnist_small", "--steps", "10000000"], "at most 100000"),
+    "attack --steps": (["attack", "skimage:camera", "-m", "mnist_small", "--steps", "10000000", "-o", "a.png"],
+                       "at most 100000"),
     "train --batch-size": (["train", "mnist_small", "--batch-size", "1000000"], "at most 4,096"),
     "train --epochs": (["train", "mnist_small", "--epochs", "10000000"], "at most 100,000"),
     "finetune --head dense:1e12": (["finetune", "mnist_small", "--dataset", "mnist", "--head", "dense:1e12"],
@@ -49,5 +50,5 @@ def test_a_count_too_big_is_one_line_naming_the_limit(capsys, case):
 def test_the_api_bounds_the_same_options(method, option, value):
     from cnnviz.attribution.registry import check_options
 
-    with pytest.raises(CnnvizError, match="too large: at most"):
+    with pytest.raises(CnnvizError, match="too large: use at most"):
         check_options(method, {option: value})
