@@ -38,8 +38,9 @@ from .occlusion import FILLS, SCORES, occlusion
 from .rise import rise
 from .scorecam import scorecam
 
+MAX_BATCH = 4096          # images per model call, for any method
 _BATCH = Option("batch_size", int, None, "images per model call (default: chosen from the input size)",
-                optional=True, minimum=1, engine=True)
+                optional=True, minimum=1, maximum=MAX_BATCH, engine=True)
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",
                 optional=True)
 _LOGIT = "logit"             # what the gradient and CAM methods explain: the pre-softmax class score
@@ -53,7 +54,7 @@ _DECLARED = (
     Method("gradient", "Gradient (signed)", saliency, (_BATCH,), values="gradient of the class score",
            fixed={"signed": True}, explains=_LOGIT),
     Method("smoothgrad", "SmoothGrad", smoothgrad, (
-        Option("samples", int, 25, "noisy copies averaged", minimum=1),
+        Option("samples", int, 25, "noisy copies averaged", minimum=1, maximum=10_000),
         Option("noise", float, 0.15, "noise standard deviation, as a fraction of the input range", minimum=0),
         _SEED, _BATCH), values="|mean gradient| over noisy copies", explains=_LOGIT),
     Method("gradient_x_input", "Gradient × input", gradient_x_input, (_BATCH,), values="gradient × input",
@@ -61,7 +62,8 @@ _DECLARED = (
     Method("integrated_gradients", "Integrated Gradients", integrated_gradients, (
         Option("baseline", str, "black", "the reference image the path starts from", choices=BASELINES),
         Option("steps", int, None, "path intervals, trapezoid rule (default: from 32, doubled until "
-               "completeness holds within the tolerance, at most 512)", optional=True, minimum=1),
+               "completeness holds within the tolerance, at most 512)", optional=True, minimum=1,
+               maximum=10_000),
         Option("tolerance", float, 0.01, "completeness error allowed when steps are chosen, relative "
                "to the score difference", minimum=0),
         _BATCH), values="share of the score change (sums to it)", aliases=("ig",), explains=_LOGIT),
@@ -89,7 +91,7 @@ _DECLARED = (
         _SCORE,
         _BATCH), values="drop in the class score when covered", slow=True),
     Method("rise", "RISE", rise, (
-        Option("n_masks", int, 4000, "random masks averaged", minimum=1),
+        Option("n_masks", int, 4000, "random masks averaged", minimum=1, maximum=100_000),
         Option("cells", int, 7, "the masks' grid: cells per side, upsampled to the image", minimum=1),
         Option("keep", float, 0.5, "probability that a cell is kept (not masked)", minimum=0, maximum=1),
         Option("fill", str, "zero", "what masked pixels show", choices=FILLS),
@@ -97,15 +99,16 @@ _DECLARED = (
         _SEED,
         _BATCH), values="mean class score of the masks keeping the pixel", slow=True),
     Method("lime", "LIME", lime, (
-        Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1),
+        Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1, maximum=100_000),
         Option("segmentation", str, "quickshift", "superpixel algorithm", choices=SEGMENTATIONS),
-        Option("segments", int, 50, "superpixels wanted (kept near this number)", minimum=2),
+        Option("segments", int, 50, "superpixels wanted (kept near this number)", minimum=2,
+               maximum=10_000),
         Option("features", int, 5, "superpixels marked as the explanation", minimum=1),
         Option("hide_color", float, None, "value of hidden superpixels (default: each superpixel's mean)",
                optional=True),
         _SEED,
         _SCORE,
-        Option("batch_size", int, 256, "images per model call", minimum=1, engine=True)),
+        Option("batch_size", int, 256, "images per model call", minimum=1, maximum=MAX_BATCH, engine=True)),
         values="weight of the superpixel in LIME's linear fit", slow=True),
 )
 

@@ -58,6 +58,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def count_at_most(maximum: int, what: str = "it sizes the memory and time of the run"):
+    """An argparse type: a whole number from 1 to ``maximum``."""
+    def count(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,} (got {value:,}; {what})")
+        return value
+
+    count.__name__ = "count"
+    return count
+
+
+MAX_BATCH_SIZE = 4096
+batch_size = count_at_most(MAX_BATCH_SIZE, "images per model call")
+
+
 def nonnegative_int(text: str) -> int:
     """A whole number of at least 0 (seeds, "every N steps, 0 for never")."""
     value = _number(text, int)

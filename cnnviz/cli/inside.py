@@ -21,8 +21,10 @@ from ..models.inputs import dataset_inputs, load_image
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    batch_size,
     channel_list,
     check_engine,
+    count_at_most,
     data_output,
     dataset_images,
     emit_json,
@@ -172,7 +174,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layer", help="a convolution layer (default: the first)")
     p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
                    help="scale each filter by its own range or all by the layer's (default filter)")
-    p.add_argument("--max-filters", type=positive_int, default=64, help="filters drawn at most (default 64)")
+    p.add_argument("--max-filters", type=count_at_most(4096, "filters drawn"), default=64,
+                   help="filters drawn at most (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--npz", type=data_output, help="also write the raw kernel as NPZ")
     p.set_defaults(func=cmd_filters)
@@ -184,7 +187,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
                    help="normalization scope of the colour scale (default channel)")
     p.add_argument("--overlay", action="store_true", help="draw the maps over the input instead of beside it")
-    p.add_argument("--max-channels", type=positive_int, default=64, help="channels drawn at most (default 64)")
+    p.add_argument("--max-channels", type=count_at_most(4096, "channels drawn"), default=64,
+                   help="channels drawn at most (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True,
                    help="figure to write (one per layer: NAME_LAYER.png)")
     p.add_argument("--npz", type=data_output, help="also write the raw maps as NPZ")
@@ -196,7 +200,7 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10 (test split), or an image folder or glob, streamed from disk "
                                      "(default: the model's dataset)")
-    p.add_argument("-k", type=positive_int, default=9,
+    p.add_argument("-k", type=count_at_most(1000, "patches kept per channel"), default=9,
                    help="patches per channel (default 9; at most the images that exist)")
     p.add_argument("--channels", type=channel_list, help="e.g. 0:16, 5 or 1,4,9 (default all)")
     p.add_argument("--per", choices=("image", "unit"), default="image",
@@ -204,7 +208,7 @@ def register(sub, model_opts) -> None:
     p.add_argument("--stat", choices=("max", "mean"), default="max", help="rank images by max or mean over space")
     p.add_argument("--limit", type=positive_int, help="a seeded class-balanced sample of N images")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the --limit sample (default 0)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="images per model call (default 64)")
+    p.add_argument("--batch-size", type=batch_size, default=64, help="images per model call (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write")
     p.add_argument("--json", metavar="FILE", nargs="?", const="-", type=json_output,
                    help="write per channel the values, files (or image indices), unit positions and "

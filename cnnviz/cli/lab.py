@@ -15,13 +15,15 @@ from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
 from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
 from ..lab.training import OPTIMIZERS, run_label, stage_marks, to_unit_interval, train
-from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
+from ..lab.transfer import Features, dataset_features, finetune, fit_transfer, parse_head
 from ..models import zoo
 from ..models.zoo import card_path
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    batch_size,
     confusion_text,
+    count_at_most,
     data_output,
     emit_json,
     figure_output,
@@ -124,8 +126,9 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     p.add_argument("model", metavar="MODEL", help=f"a zoo architecture ({', '.join(a for a in zoo.ARCHITECTURES)}; "
                                                   "see `cnnviz models`) or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
-    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--epochs", type=count_at_most(100_000),
+                   help="epochs (default: the architecture's recipe, 10 for a file)")
+    p.add_argument("--batch-size", type=batch_size, default=128)
     p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
                    help=f"{', '.join(OPTIMIZERS)} (default adam; momentum and nesterov are SGD with momentum 0.9)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: Keras' default for the optimizer)")
@@ -194,7 +197,8 @@ def _add_augment(sub, aug_opts) -> None:
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--n", type=positive_int, default=6, help="how many images (class-balanced; default 6)")
-    p.add_argument("--copies", type=positive_int, default=5, help="augmented copies of each (default 5)")
+    p.add_argument("--copies", type=count_at_most(1000, "copies drawn"), default=5,
+                   help="augmented copies of each (default 5)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_augment)
 
@@ -268,9 +272,31 @@ def _read_card(path: Path) -> dict:
         card = json.loads(path.read_text("utf-8"))
     except ValueError as exc:
         raise CnnvizError(f"{path} is not valid JSON ({exc}): give a .card.json written by `cnnviz train`") from exc
-    if not isinstance(card, dict) or not card.get("history", {}).get("loss"):
-        raise CnnvizError(f"{path} has no training history: give a .card.json written by `cnnviz train`")
+    fix = "give a .card.json written by `cnnviz train` (or restore that one)"
+    if not isinstance(card, dict):
+        raise CnnvizError(f"{path} holds a JSON {type(card).__name__}, not a model card: {fix}")
+    problem = _history_problem(card.get("history"))
+    if problem:
+        raise CnnvizError(f"{path}: {problem}: {fix}")
+    try:
+        run_label(card, path.name)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        raise CnnvizError(f"{path}: its stages (optimizer, learning rate) are not what `cnnviz train` writes: "
+                          f"{fix}") from None
     return card
+
+
+def _history_problem(history) -> str:
+    """What is wrong with a card's history (metric -> numbers per epoch), or ""."""
+    if not isinstance(history, dict) or not history:
+        return "it has no training history (a table of metrics per epoch)"
+    for name, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return f"history.{name} is not a list of numbers (one per epoch)"
+    if not history.get("loss"):
+        return "its history has no loss per epoch"
+    return ""
 
 
 def _add_curves(sub) -> None:
@@ -367,6 +393,15 @@ def _data_options(p) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
+def _head(text: str) -> str:
+    """--head checked while the command line is read."""
+    try:
+        parse_head(text)
+    except CnnvizError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--head {text!r}: ")) from None
+    return text
+
+
 def _add_transfer(sub, model_opts) -> None:
     p = sub.add_parser("features", parents=[model_opts], help="one layer's activations for every image of a dataset",
                        description="Extract a layer's activations (flattened, or averaged over positions with "
@@ -378,7 +413,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--split", choices=("train", "test"), default="test",
                    help="which split of mnist or cifar10 (default test; an image folder has one)")
     p.add_argument("--pool", action="store_true", help="global average pooling instead of flattening")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=batch_size, default=256)
     p.add_argument("-o", "--output", type=data_output, required=True, help="features file to write (.npz)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_features)
@@ -403,7 +438,8 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
     _data_options(p)
     p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
-    p.add_argument("--head", default="dense:256", help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
+    p.add_argument("--head", default="dense:256", type=_head,
+                   help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
     p.add_argument("--pool", action="store_true", help="global average pooling (not flattening) under the head")
     p.add_argument("--freeze-until", metavar="LAYER", help="in the second phase keep the backbone frozen up to "
                                                             "and including LAYER (default: unfreeze all)")
@@ -411,7 +447,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--epochs-all", type=nonnegative_int, default=5)
     p.add_argument("--lr-head", type=positive_float, default=1e-3)
     p.add_argument("--lr-all", type=positive_float, default=1e-5)
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--batch-size", type=batch_size, default=32)
     val = p.add_mutually_exclusive_group()
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")

@@ -86,6 +86,7 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             _traceback(args)
             resume = {"train": "; run the same command with --resume to continue from the last finished epoch",
+                      "finetune": "; run the same command with --resume to continue from the last finished epoch",
                       "atlas": "; run the same command again to write the pages still missing"}.get(args.command, "")
             print(f"cnnviz: interrupted{resume}", file=sys.stderr)
             return EXIT_CANCELLED

@@ -17,6 +17,7 @@ from .common import (
     ProgressBar,
     check_engine,
     confusion_text,
+    count_at_most,
     emit_json,
     engine_options,
     figure_output,
@@ -207,7 +208,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output,
                    help="also write a figure (PNG/PDF/SVG; a compact grid for many images)")
-    p.add_argument("--mc-dropout", type=positive_int, metavar="N",
+    p.add_argument("--mc-dropout", type=count_at_most(1_000_000, "passes; they run in batches of 256 rows"),
+                   metavar="N",
                    help="N stochastic passes with dropout on (one batch): mean and std of each class probability")
     p.add_argument("--seed", type=nonnegative_int, help="random seed of the dropout passes")
     p.set_defaults(func=cmd_predict)
@@ -222,6 +224,6 @@ def register(sub, model_opts) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of a folder's --limit sample (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
-    p.add_argument("--errors", type=positive_int, nargs="?", const=40, metavar="K",
+    p.add_argument("--errors", type=count_at_most(1000, "images drawn"), nargs="?", const=40, metavar="K",
                    help="draw the K (default 40) most confident mistakes instead, with true and predicted class")
     p.set_defaults(func=cmd_evaluate)

@@ -12,6 +12,7 @@ from .common import (
     MODEL_HELP,
     ProgressBar,
     channel_list,
+    count_at_most,
     data_output,
     emit_json,
     figure_output,
@@ -19,7 +20,6 @@ from .common import (
     nonnegative_int,
     open_model,
     positive_float,
-    positive_int,
     row_col,
     save,
     save_npz,
@@ -86,16 +86,17 @@ def register(sub, model_opts) -> None:
                         help="maximize class scores: indices or names, comma-separated (e.g. 3 or cat,dog)")
     p.add_argument("--channels", type=channel_list, help="channels of --layer, e.g. 0:16, 5 or 1,4,9 (default all)")
     p.add_argument("--unit", type=row_col, help="maximize one unit ROW,COL of each channel instead of the mean")
-    p.add_argument("--steps", type=positive_int, help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
+    p.add_argument("--steps", type=count_at_most(100_000),
+                   help="gradient steps (default: 256 for lecture models, 128 for VGG16)")
     p.add_argument("--lr", type=positive_float, help="learning rate (Adam, on [0, 1] pixels)")
     p.add_argument("--jitter", type=nonnegative_int, help="random shift in pixels per step")
     p.add_argument("--l2", type=nonnegative_float, help="L2 decay weight")
     p.add_argument("--tv", type=nonnegative_float, help="total-variation weight")
     p.add_argument("--blur-every", type=nonnegative_int, help="blur every N steps (0: never)")
-    p.add_argument("--octaves", type=positive_int, help="coarse-to-fine stages")
+    p.add_argument("--octaves", type=count_at_most(16), help="coarse-to-fine stages")
     p.add_argument("--fourier", action=argparse.BooleanOptionalAction, default=None,
                    help="decorrelated Fourier-space parameterization (default on for large inputs)")
-    p.add_argument("--per-channel", type=positive_int, default=1, metavar="N",
+    p.add_argument("--per-channel", type=count_at_most(64), default=1, metavar="N",
                    help="N diverse images per channel, optimized jointly (default 1; --layer only)")
     p.add_argument("--diversity", type=nonnegative_float,
                    help="weight of the penalty on alike Gram matrices among a channel's images (default 0.1 "

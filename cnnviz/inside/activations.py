@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..common.validate import api, model_batch
+from ..common.validate import api, model_batch, numeric_array
 from ..models.engine import features
 from ..models.graph import get_layer, layer_names, qualified_name
 
@@ -51,6 +51,7 @@ def normalize_maps(maps: dict[str, np.ndarray], scope: str = "channel") -> dict[
     each layer, or of all layers together."""
     if scope not in SCOPES:
         raise CnnvizError(f"unknown normalization scope {scope!r}: use channel, layer or global")
+    maps = {k: numeric_array(m, f"maps[{k!r}]") for k, m in maps.items()}      # NaN or inf: one line naming it
     if scope == "global":
         lo = min(float(m.min()) for m in maps.values())
         hi = max(float(m.max()) for m in maps.values())

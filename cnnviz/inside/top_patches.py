@@ -36,7 +36,7 @@ from ..jobs.merge import merge_top_k
 from ..models.engine import features
 from ..models.graph import feature_model, get_layer, qualified_name
 from ..models.inputs import dataset_inputs, stream_size
-from ..models.zoo import model_info
+from ..models.zoo import model_fingerprint
 from .activations import spatial_layers
 from .bounds import dead_channels
 from .receptive import receptive_field
@@ -376,10 +376,7 @@ def file_crops(result: TopPatches, layer: str, fill: int = 0) -> np.ndarray:
 
 def _cache_key(model, names, chosen, k, per, stat, images) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
-                              k, per, stat]).encode())
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(json.dumps([model_fingerprint(model), names, [c.tolist() for c in chosen], k, per, stat]).encode())
     digest.update(str(images.shape).encode())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:32]
@@ -389,10 +386,8 @@ def _files_cache_key(model, names, chosen, k, per, stat, files, size) -> str:
     """Keyed like :func:`_cache_key`, with the folder's file list, sizes and
     modification times in place of the pixels (a changed file is a new key)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
-                              k, per, stat, list(size), files.fingerprint()]).encode())
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(json.dumps([model_fingerprint(model), names, [c.tolist() for c in chosen], k, per, stat,
+                              list(size), files.fingerprint()]).encode())
     return "files-" + digest.hexdigest()[:32]
 
 

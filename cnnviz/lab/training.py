@@ -24,7 +24,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import Cancelled, CnnvizError
+from ..common.errors import Cancelled, CnnvizError, short
 from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
@@ -378,10 +378,17 @@ def fit_epochs(model, train_ds, val_ds, *, epochs: int, ckpt: Path, state: dict,
 
 
 def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
+    """The model of this epoch in a file of its own, then the state naming
+    it, then the older model dropped: a kill between any two leaves a state
+    whose model is there (the run resumes at the epoch the state says)."""
     ckpt.mkdir(parents=True, exist_ok=True)
-    with atomic_path(ckpt / "model.keras") as tmp:
+    name = f"model-{state['epochs_done']:04d}.keras"
+    with atomic_path(ckpt / name) as tmp:
         model.save(tmp)
-    write_json(ckpt / "state.json", state)
+    write_json(ckpt / "state.json", {**state, "model": name})
+    for old in (*ckpt.glob("model-[0-9][0-9][0-9][0-9].keras"), ckpt / "model.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def export_model(model, path: Path) -> None:
@@ -393,19 +400,62 @@ def export_model(model, path: Path) -> None:
         inference.save(tmp)
 
 
-def load_checkpoint(ckpt: Path):
+def load_checkpoint(ckpt: Path, identity: Optional[dict] = None):
+    """The model and state of an interrupted run, checked: a damaged state
+    is one line with the fix; a checkpoint of another run (other data,
+    classes, split or model, per ``identity``) is refused, as resuming it
+    would train one run's model on another's data."""
     state_file = ckpt / "state.json"
     if not state_file.is_file():
         raise CnnvizError(f"nothing to resume: no checkpoint in {ckpt}; run without --resume to start")
+    damaged = (f"the checkpoint in {ckpt} is damaged ({{}}): delete that folder (or pass --force) and train "
+               "without --resume")
     try:
         state = json.loads(state_file.read_text("utf-8"))
-        state.setdefault("commands", [])
-        state.setdefault("stages", [])
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CnnvizError(f"the checkpoint in {ckpt} is damaged ({exc}): delete that folder and train without "
-                          "--resume") from None
-    model = zoo.load_model_file(ckpt / "model.keras", compile=True)
+    except (OSError, ValueError) as exc:
+        raise CnnvizError(damaged.format(short(exc, 80))) from None
+    problem = _state_problem(state)
+    if problem:
+        raise CnnvizError(damaged.format(f"{state_file.name}: {problem}"))
+    state.setdefault("commands", [])
+    state.setdefault("stages", [])
+    before = state.get("identity")
+    if identity is not None and before is not None and before != identity:
+        differ = ", ".join(k for k in identity if before.get(k) != identity[k])
+        raise CnnvizError(f"the checkpoint in {ckpt} is of another run (its {differ} differ): resume with the "
+                          "same model, data and options, or pass --force to start over")
+    model_file = ckpt / str(state.get("model", "model.keras"))
+    if not model_file.is_file():
+        raise CnnvizError(damaged.format(f"its model {model_file.name} is missing"))
+    model = zoo.load_model_file(model_file, compile=True)
     return model, state
+
+
+def _state_problem(state) -> str:
+    """What is wrong with a checkpoint's state (schema), or ""."""
+    if not isinstance(state, dict):
+        return f"a {type(state).__name__}, not an object"
+    done = state.get("epochs_done")
+    if isinstance(done, bool) or not isinstance(done, int) or done < 0:
+        return f"epochs_done is {done!r}, not a count"
+    history = state.get("history", {})
+    if not isinstance(history, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            for v in history.values()):
+        return "history is not a table of numbers per metric"
+    for key, kind in (("commands", str), ("stages", dict)):
+        if not isinstance(state.get(key, []), list) or not all(isinstance(x, kind) for x in state.get(key, [])):
+            return f"{key} is not a list of {'texts' if kind is str else 'objects'}"
+    if not isinstance(state.get("model", "model.keras"), str) or "/" in str(state.get("model", "")):
+        return "model is not a file name"
+    return ""
+
+
+def run_identity(data: Dataset, validation, limit, seed: int, **model) -> dict:
+    """What decides which images a run trains on and what it trains: kept in
+    the checkpoint, compared when it is resumed."""
+    return json.loads(json.dumps({"dataset_sha256": data.sha256, "classes": list(data.classes),
+                                  "validation": validation, "limit": limit, "seed": seed, **model}, default=str))
 
 
 def check_outputs_free(model_path: Path, resume: bool, force: bool) -> Path:
@@ -512,8 +562,11 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
     check_outputs(built, data, name)
     split = training_data(data, validation, limit, seed)
     preprocessing = zoo.model_info(built).preprocessing
+    identity = run_identity(data, validation, limit, seed, architecture=name, standardize=standardize,
+                            model_sha256=zoo.model_fingerprint(built) if not isinstance(model, str)
+                            or name not in zoo.ARCHS else name)
     if resume:
-        model, state = load_checkpoint(ckpt)
+        model, state = load_checkpoint(ckpt, identity)
     else:
         shutil.rmtree(ckpt, ignore_errors=True)
         if fine_tune:
@@ -521,6 +574,7 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
         else:
             model = with_standardization(built, split.x_train) if standardize else built
             state = {"epochs_done": 0, "history": {}, "commands": [], "stages": []}
+        state["identity"] = identity
         compile_classifier(model, make_optimizer(optimizer, learning_rate, momentum))
     state["commands"].append(command)
     epochs = state.get("fine_tune", {}).get("total_epochs", epochs)

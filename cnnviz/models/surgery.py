@@ -6,6 +6,7 @@ from __future__ import annotations
 import weakref
 
 from ..common.errors import CnnvizError, short
+from ..common.runtime import model_cache
 from .graph import feature_model, get_layer, layer_names, qualified_name, trace
 
 
@@ -26,7 +27,7 @@ def outputs_probabilities(model) -> bool:
     return final_activation(model) == "softmax"
 
 
-_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def logits_model(model):
@@ -124,7 +125,7 @@ def pre_activation_features(model, layer: str):
 
 
 RULES = ("guided", "deconvnet")
-_OVERRIDES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OVERRIDES: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _relu_with_rule(rule: str):
@@ -189,7 +190,7 @@ def relu_rule_model(model, rule: str):
     return per_model[rule]
 
 
-_FEATURES_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FEATURES_LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def features_and_logits(model, layer: str):
@@ -211,7 +212,7 @@ def logits_layer_name(model, layer: str) -> str:
     return name if name in layer_names(logits) else qualified_name(logits, name.split("/")[-1])
 
 
-_HEADS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_HEADS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def head_model(model, layer: str):

@@ -6,6 +6,7 @@ input preprocessing) that :func:`model_info` returns.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import weakref
@@ -68,6 +69,25 @@ def model_info(model) -> ModelInfo:
         info = recognize(model, ModelInfo(name=model.name))
         _INFO[model] = info
     return info
+
+
+def model_fingerprint(model) -> str:
+    """A hash of everything about ``model`` that decides what cnnviz computes
+    from it: its architecture (Keras config), every weight, its preprocessing
+    and class names. Resumable jobs and caches are keyed by it, so two models
+    of the same name and file name but other weights never share results."""
+    info = model_info(model)
+    digest = hashlib.sha256()
+    try:
+        architecture = json.dumps(model.get_config(), sort_keys=True, default=str)
+    except Exception:                      # a subclassed model without get_config: its layer structure
+        architecture = repr([(w.path, tuple(w.shape)) for w in model.weights])
+    digest.update(json.dumps([architecture, info.preprocessing, list(info.classes)]).encode())
+    for w in model.weights:
+        value = w.numpy()
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def weights_note(model) -> str:
@@ -357,7 +377,6 @@ def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = Non
     and ``md5`` default to Keras' own; with another ``url`` and no ``md5`` the
     checksum is not checked. Returns the file's path.
     """
-    import hashlib
     import urllib.request
 
 
@@ -415,7 +434,12 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
         raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSINGS)}")
     spec = str(spec)
     if spec in VGG16_NAMES:
-        w = None if weights in (None, "none", "random") or architecture_only else weights
+        # A weights file given is always read, so a missing or wrong one is refused even where only the
+        # architecture is needed; architecture_only skips the ImageNet download alone.
+        w = None if weights in (None, "none", "random") or (architecture_only and weights == "imagenet") else weights
+        if w not in (None, "imagenet") and not Path(w).is_file():
+            raise CnnvizError(f"--weights {w}: no such file; give Keras' {VGG16_WEIGHTS_FILES[VGG16_NAMES[spec]]} "
+                              "(or imagenet, or none for random weights)")
         model = _vgg16(VGG16_NAMES[spec], w)
         model_info(model).weights_loaded = w is not None or not architecture_only
     elif spec in ARCHS:

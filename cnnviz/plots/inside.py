@@ -7,7 +7,8 @@ import textwrap
 from typing import Optional, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from .figure import Figure
 
 
 def prediction_figure(images: Sequence[np.ndarray], predictions, titles: Sequence[str] = (),

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from .figure import Figure
 
 
 def curves_figure(histories: Sequence[dict], labels: Sequence[str], title: str = "",

@@ -40,7 +40,7 @@ from ..models.inputs import class_index
 from ..models.predict import probabilities
 from ..models.preprocessing import pixels_to_input
 from ..models.surgery import logits_model, pre_activation_features
-from ..models.zoo import input_shape, model_info
+from ..models.zoo import input_shape, model_fingerprint, model_info
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, pre
     return run
 
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED: "weakref.WeakKeyDictionary" = runtime.model_cache()
 
 
 def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.ndarray, reg: Regularization,
@@ -472,7 +472,7 @@ def _unstick(model, name, channels, images, reached, map_size, shape, seed, reg,
 
 # ---------------------------------------------------------------- channel objectives
 
-_CHANNEL_MAPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CHANNEL_MAPS: "weakref.WeakKeyDictionary" = runtime.model_cache()
 
 
 def _channel_maps(model, name: str):
@@ -613,9 +613,7 @@ def _through_cache(cache: bool, model, key: list, target: str, indices: np.ndarr
 
 
 def _cache_path(model, key: list):
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, key]).encode())
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model_fingerprint(model), key]).encode())
     return runtime.cache_dir() / "synthesis" / f"{digest.hexdigest()[:32]}.npz"
 
 
