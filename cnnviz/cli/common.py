@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..common.errors import CnnvizError
 from ..common.fileio import save_figure, write_json, write_npz
-from ..data.datasets import load_dataset
+from ..data.sources import is_file_source, load_dataset
 from ..models.inputs import check_dataset_fits
 from ..models.preprocessing import PREPROCESSINGS
 from ..models.zoo import input_shape, load_model, model_info, weights_note
@@ -216,23 +216,36 @@ def emit_json(data, target: str) -> None:
 def open_model(args, architecture_only: bool = False):
     """The model named on the command line, with the shared loading options
     (``architecture_only``: no weights are needed, none are downloaded)."""
-    return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
-                      architecture_only=architecture_only)
+    return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocess=args.preprocess,
+                      classes=getattr(args, "model_classes", None), architecture_only=architecture_only)
 
 
-def model_options() -> argparse.ArgumentParser:
-    """The parent parser of every command that loads a model."""
+PREPROCESS_HELP = ("how 0-255 pixels become the model's input: scale01 (/255, [0, 1]), raw ([0, 255]: the model "
+                   "scales inside), or keras.applications' caffe, tf ([-1, 1]), torch (vgg16 = caffe); default: "
+                   "the model card's, else what its layers show (a Rescaling/Normalization layer at the input: raw; "
+                   "a keras.applications family's own), else scale01")
+CLASSES_HELP = ("the names of the model's outputs, in output order: a,b,c or a text file with one name a line; "
+                "default: the model card's, else numbered")
+CARD_EPILOG = ("A model file's contract (preprocessing, class names, output kind) is read from its sidecar card "
+               "MODEL_STEM.card.json when there is one: declare it once with `cnnviz card MODEL --classes ... "
+               "--preprocess ...`; --preprocess and --classes override it for one command. `cnnviz summary MODEL` "
+               "says where each part came from.")
+
+
+def model_options(classes: bool = True) -> argparse.ArgumentParser:
+    """The parent parser of every command that loads a model (``classes``:
+    with ``--classes`` naming the model's outputs; commands whose
+    ``--classes`` picks dataset classes go without)."""
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("model loading")
+    group = parent.add_argument_group("model loading", CARD_EPILOG)
     group.add_argument("--unsafe", action="store_true",
                        help="allow Lambda layers (their code runs): only for files you trust")
     group.add_argument("--weights", default="imagenet",
                        help="VGG16 weights: imagenet (download), a local .h5 file, or none (random)")
 
-    group.add_argument("--preprocess", choices=PREPROCESSINGS,
-                       help="how pixels are scaled for a model of yours: scale01 ([0, 1]), raw ([0, 255]), or "
-                            "keras.applications' caffe, tf ([-1, 1]), torch (vgg16 = caffe); default: from its "
-                            "card, else its keras.applications family's, else scale01")
+    group.add_argument("--preprocess", choices=PREPROCESSINGS, help=PREPROCESS_HELP)
+    if classes:
+        group.add_argument("--classes", dest="model_classes", metavar="NAMES", help=CLASSES_HELP)
     return parent
 
 
@@ -301,10 +314,8 @@ def engine_options() -> argparse.ArgumentParser:
 
 
 def is_image_source(name) -> bool:
-    """Whether a --dataset value names image files (a folder or a glob) rather than a named dataset."""
-    import glob
-
-    return name is not None and (Path(name).is_dir() or glob.has_magic(str(name)))
+    """Whether a --dataset value names image files (a folder, a glob, a labels file) rather than a named dataset."""
+    return is_file_source(name)
 
 
 def check_engine(args, streams: bool) -> None:

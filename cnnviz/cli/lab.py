@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
-from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
+from ..data.datasets import balanced_subset
+from ..data.sources import image_folder_dataset, load_dataset
 from ..lab.training import OPTIMIZERS, run_label, to_unit_interval, train
 from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
 from ..models import zoo
@@ -22,6 +23,7 @@ from .common import (
     data_output,
     emit_json,
     figure_output,
+    model_options,
     model_output,
     nonnegative_float,
     nonnegative_int,
@@ -379,4 +381,4 @@ def register(sub, model_opts) -> None:
     _add_train(sub, model_opts, aug_opts)
     _add_augment(sub, aug_opts)
     _add_curves(sub)
-    _add_transfer(sub, model_opts)
+    _add_transfer(sub, model_options(classes=False))     # their --classes picks dataset classes

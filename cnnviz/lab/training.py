@@ -28,10 +28,10 @@ from ..common.errors import Cancelled, CnnvizError
 from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
-from ..data.datasets import Dataset, balanced_subset, load_dataset
+from ..data.datasets import Dataset, balanced_subset
+from ..data.sources import load_dataset
 from ..models import zoo
 from ..models.preprocessing import pixels_to_input
-from ..models.surgery import outputs_probabilities
 
 VALIDATION_SPLIT = 0.1
 DEFAULT_EPOCHS = 10          # for a model file (zoo architectures have their recipe's)
@@ -245,7 +245,7 @@ def compile_classifier(model, optimizer) -> None:
     import keras
 
 
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=zoo.model_info(model).output == "logit")
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
 

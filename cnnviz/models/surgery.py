@@ -20,11 +20,6 @@ def final_activation(model) -> str:
     return getattr(activation, "__name__", "linear") if activation is not None else "linear"
 
 
-def outputs_probabilities(model) -> bool:
-    """True when the model's outputs are already class probabilities."""
-    return final_activation(model) == "softmax"
-
-
 _LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QListView,
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from cnnviz.data.datasets import image_folder_files
-from cnnviz.data.images import conform, read_image
+from cnnviz.data.images import conform
+from cnnviz.data.stream import list_images, try_decode
 from cnnviz.models import zoo
 
 from .render import as_rgb, fit_scale, to_pixmap
@@ -247,25 +247,35 @@ class ThumbModel(QAbstractListModel):
 
 
 def folder_thumbnails(root: str, progress=None, cancel=None):
-    """(paths, thumbnails, labels, classes) of an image folder (class
-    sub-folders, or loose images), thumbnails at most THUMB pixels."""
-    files, classes = image_folder_files(root, flat=True)
+    """(paths, thumbnails, labels, classes, skipped) of an image folder (class
+    sub-folders, or loose images), thumbnails at most THUMB pixels; skipped:
+    the files that are no images or do not decode, (path, why)."""
+    files = list_images(root)
     thumbs, paths, labels = [], [], []
-    for n, (path, label) in enumerate(files):
+    skipped = [(p, "not an image file") for p in files.not_images]
+    for n, (path, label) in enumerate(zip(files.paths, files.labels)):
         if cancel is not None:
             cancel.check()
         if progress is not None and n % 8 == 0:
             progress(n, len(files), f"reading thumbnails of {Path(root).name}")
-        try:
-            image = read_image(path)
-        except Exception:              # an unreadable file is left out of the browser
+        image, why = try_decode(path, None)
+        if image is None:
+            skipped.append((path, why))
             continue
         h, w = image.shape[:2]
         s = THUMB / max(h, w)
         thumbs.append(conform(image, (max(1, round(h * s)), max(1, round(w * s))), 3) if s < 1 else as_rgb(image))
         paths.append(str(path))
         labels.append(label)
-    return paths, thumbs, np.asarray(labels, int), classes
+    return paths, thumbs, np.asarray(labels, int), files.classes, skipped
+
+
+def skipped_text(skipped) -> str:
+    """"" or how many files were skipped, and which (for a status line)."""
+    if not skipped:
+        return ""
+    names = ", ".join(Path(p).name for p, _ in skipped[:3]) + (" …" if len(skipped) > 3 else "")
+    return f"; skipped {len(skipped)} unreadable or non-image file(s): {names}"
 
 
 class DatasetBrowser(QDialog):
@@ -350,10 +360,10 @@ class DatasetBrowser(QDialog):
         self.status.setText(f"{data.name} test set from {data.source}; double-click an image to open it")
 
     def _show_folder(self, folder: str, result) -> None:
-        paths, thumbs, labels, classes = result
+        paths, thumbs, labels, classes, skipped = result
         self.paths, self.name = paths, Path(folder).name
         self._fill(thumbs, labels, classes)
-        self.status.setText(f"{len(paths)} images in {folder}; double-click one to open it")
+        self.status.setText(f"{len(paths)} images in {folder}{skipped_text(skipped)}; double-click one to open it")
 
     def _failed(self, message: str) -> None:
         self.status.setText(f"<span style='color:#b00020'>{message.splitlines()[0]}</span>")

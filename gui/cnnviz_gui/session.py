@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal
 import cnnviz
 from cnnviz.common.progress import check
 from cnnviz.common.runtime import setup_devices
-from cnnviz.data.datasets import load_dataset
+from cnnviz.data.sources import load_dataset
 from cnnviz.data.images import normalize_image, read_image
 from cnnviz.models.inputs import prepare
 from cnnviz.inside.activations import activations, spatial_layers

@@ -276,7 +276,7 @@ class TrainView(View):
     def preview(self) -> None:
         """Dataset images beside augmented copies, in a worker job."""
         from cnnviz.data.augment import augment_batch
-        from cnnviz.data.datasets import load_dataset
+        from cnnviz.data.sources import load_dataset
         from cnnviz.data.datasets import balanced_subset
         from cnnviz.lab.training import to_unit_interval
         from cnnviz.plots.training import augmentation_figure
