@@ -23,7 +23,6 @@ from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES
 
-
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 CACHE_LAYOUT = "mixed"    # in the cache's name: caches of the class-sorted order are not reused
 ORDER_SEED = 0

@@ -47,7 +47,7 @@ def check_classifier(model) -> None:
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
     """Class probabilities (N, classes) for preprocessed inputs ``x``; a
     :class:`CnnvizError` for a model that is no classifier or inputs that do not fit it."""
-    x = model_batch(model, x, "x")
+    x = model_batch(model, x, "x", images_only=False)
     check_classifier(model)
     return as_probabilities(model, forward(model, x, **kwargs))
 

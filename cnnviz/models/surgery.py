@@ -193,5 +193,17 @@ def features_and_logits(model, layer: str):
     name = qualified_name(model, layer)
     if name not in per_model:
         logits = logits_model(model)
-        per_model[name] = feature_model(logits, [name, layer_names(logits)[-1]])
+        per_model[name] = feature_model(logits, [same_layer(model, name, logits), layer_names(logits)[-1]])
     return per_model[name]
+
+
+def same_layer(model, name: str, derived) -> str:
+    """The name in ``derived`` (a model built from ``model``, e.g. its logits
+    model, in which nested models may be inlined) of ``model``'s layer
+    ``name``: the layer that is the same object, else the same plain name."""
+    layer = get_layer(model, name)
+    names = layer_names(derived)
+    same = [q for q in names if get_layer(derived, q) is layer]
+    if same:
+        return same[0]
+    return name if name in names else qualified_name(derived, name.split("/")[-1])
