@@ -76,6 +76,21 @@ def weights_note(model) -> str:
     return f"{info.name} has random weights (untrained): what it shows says nothing about a trained network"
 
 
+def declare_model(model, *, preprocess: Optional[str] = None, classes=None, output: Optional[str] = None,
+                  save: bool = False):
+    """Declare parts of a loaded model's contract (see :func:`load_model`'s
+    options); with ``save`` also in its sidecar card (:func:`write_card`),
+    so every later session reads them. Returns the model's info."""
+    info = model_info(model)
+    if save:
+        if not info.path:
+            raise CnnvizError(f"{info.name} is no model file of yours, so it has no card to save to: "
+                              "declare it for this session only")
+        write_card(info.path, classes=classes, preprocessing=preprocess, output=output)
+        info.card = read_card(info.path)
+    return declare(model, info, preprocessing=preprocess, classes=classes, output=output)
+
+
 def register(model, info: ModelInfo, declared=("preprocessing", "classes")):
     """Make ``info`` the model's contract: its ``card``'s parts, else those
     ``declared`` (set in ``info`` by the code that built the model), else

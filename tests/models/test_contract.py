@@ -19,7 +19,7 @@ from cnnviz.models.inputs import prepare
 from cnnviz.models.predict import probabilities, softmax
 from cnnviz.models.preprocessing import PREPROCESSINGS
 from cnnviz.models.zoo import card_path, model_info, write_card
-from tests.user_models import CONV_CORPUS, CORPUS, class_score_cam, images, minus_one_to_one, write_images
+from user_models import CONV_CORPUS, CORPUS, class_score_cam, images, minus_one_to_one, write_images
 
 IDS = [m.name for m in CORPUS]
 
