@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ..common.errors import CnnvizError
 from ..common.fileio import save_figure, write_json, write_npz
-from ..data.sources import is_file_source, load_dataset
-from ..models.inputs import check_dataset_fits
+from ..data.sources import image_folder_dataset, is_file_source, load_dataset
+from ..data.stream import skipped_line
+from ..models.inputs import check_dataset_fits, stream_size
 from ..models.preprocessing import PREPROCESSINGS
 from ..models.zoo import input_shape, load_model, model_info, weights_note
 
@@ -288,15 +289,23 @@ def per_item_paths(path: str, keys) -> list[str]:
     return paths
 
 
-def dataset_images(model, name, scored: bool = False):
-    """uint8 test images of a named dataset (or image folder) for the model;
-    ``scored``: the command measures the model on them, so the dataset must be
-    the one it was trained on (or an image folder)."""
+def dataset_images(model, name, scored: bool = False, limit=None):
+    """uint8 test images of a named dataset or a file source (a folder with
+    or without class sub-folders, a glob, a labels file; ``limit``: a seeded
+    class-balanced sample of that many files) for the model; ``scored``: the
+    command measures the model on them, so a named dataset must be the one it
+    was trained on. Skipped files are named on stderr."""
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
         raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")
     if scored:
         check_dataset_fits(model, name)
+    if is_file_source(name):
+        h, w, c = stream_size(model)
+        data = image_folder_dataset(name, (h, w), c, progress=ProgressBar(), limit=limit)
+        if data.skipped:
+            print(f"cnnviz: note: {skipped_line(data.skipped, data.name)}", file=sys.stderr)
+        return data
     return load_dataset(name, input_shape(model), progress=ProgressBar())
 
 

@@ -125,7 +125,7 @@ def cmd_erf(args) -> int:
     from ..plots.inside import erf_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
-    data = dataset_images(model, args.dataset)
+    data = dataset_images(model, args.dataset, limit=args.n)
     erf = effective_receptive_field(model, dataset_inputs(model, data.x_test[:args.n]), args.layer)
     summary = {"layer": args.layer, "unit": list(erf.centre), "images": min(args.n, len(data.x_test)),
                "theoretical_size": list(erf.theoretical.size), "effective_size": erf.size, "mass": erf.mass}
@@ -188,7 +188,8 @@ def register(sub, model_opts) -> None:
     p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--layer", required=True)
-    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
+    p.add_argument("--dataset", help="mnist, cifar10, or an image folder (with or without class sub-folders), glob "
+                                     "or labels file (default: the model's)")
     p.add_argument("--n", type=positive_int, default=64, help="images to average over (default 64)")
     p.add_argument("-o", "--output", type=figure_output, help="figure to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -13,6 +13,7 @@ from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
 from ..data.datasets import balanced_subset
 from ..data.sources import image_folder_dataset, load_dataset
+from ..data.stream import skipped_line
 from ..lab.training import OPTIMIZERS, run_label, to_unit_interval, train
 from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
 from ..models import zoo
@@ -36,6 +37,12 @@ from .common import (
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
                  "channel_shift", "brightness")
 DATASET_HELP = "mnist, cifar10 or an image folder DIR/<class>/*.jpg"
+
+
+def _note_skipped(skipped, where) -> None:
+    """Say which files of a folder were skipped (not images, or unreadable)."""
+    if skipped:
+        print(f"note: {skipped_line(skipped, Path(str(where)).name)}", file=sys.stderr)
 
 
 def _command_line() -> str:
@@ -98,6 +105,7 @@ def cmd_train(args) -> int:
                    reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
                    classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    _note_skipped([(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])], args.dataset)
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
         print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
@@ -262,6 +270,7 @@ def cmd_features(args) -> int:
                              classes=_classes(args.classes), limit=args.limit, seed=args.seed,
                              batch_size=args.batch_size, progress=ProgressBar())
     feats.save(args.output)
+    _note_skipped(feats.skipped, args.dataset)
     counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, np.bincount(feats.labels, minlength=len(feats.classes))))
     print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
@@ -306,6 +315,7 @@ def cmd_finetune(args) -> int:
                       validation=args.validation or args.validation_split, classes=_classes(args.classes),
                       limit=args.limit, out=args.out, resume=args.resume, force=args.force, seed=args.seed,
                       progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    _note_skipped([(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])], args.dataset)
     m = result.card["metrics"]
     accuracy = m["test_accuracy"] if m["test_accuracy"] is not None else m["val_accuracy"]
     print(f"{'test' if m['test_accuracy'] is not None else 'validation'} accuracy {accuracy:.4f}")

@@ -14,7 +14,7 @@ import warnings
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, setup_devices
-from . import attack, explain, inside, lab, models, synthesis
+from . import attack, explain, inside, lab, models, supervise, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
 FAMILIES = (models, lab, inside, synthesis, explain, attack)
@@ -66,13 +66,18 @@ def _start_tensorflow(quiet: bool) -> None:
 
 def main(argv=None) -> int:
     """Run one command. Every failure is one line on stderr and exit status 2
-    (130 when cancelled); ``--debug`` adds the traceback."""
+    (130 when cancelled); ``--debug`` adds the traceback. From the command
+    line (``argv`` None) the training commands run in a supervised child
+    process (:mod:`.supervise`); ``main([...])`` runs every command here."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:          # --help and --version exit 0; a bad argument was reported in one line
         if exc.code in (0, None):
             raise
         return EXIT_ERROR
+    if argv is None and supervise.supervised(args.command):   # the command line's training: see supervise.py
+        return supervise.run_child(sys.argv[1:], args.command, EXIT_ERROR)
+    supervise.record_faults()
     with warnings.catch_warnings():
         _warnings_as_notes()
         try:

@@ -342,10 +342,18 @@ def fit_epochs(model, train_ds, val_ds, *, epochs: int, ckpt: Path, state: dict,
 
 
 def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
+    """The model of this epoch in a file of its own, then ``state.json``
+    naming it (written atomically: the commit point), then the previous
+    epoch's file removed. A crash at any moment (TensorFlow's native code
+    can take the process down) leaves a state and a model of the same epoch."""
     ckpt.mkdir(parents=True, exist_ok=True)
-    with atomic_path(ckpt / "model.keras") as tmp:
+    name = f"model-{state['epochs_done']}.keras"
+    with atomic_path(ckpt / name) as tmp:
         model.save(tmp)
-    write_json(ckpt / "state.json", state)
+    write_json(ckpt / "state.json", {**state, "model": name})
+    for old in ckpt.glob("model*.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def export_model(model, path: Path) -> None:
@@ -368,7 +376,7 @@ def load_checkpoint(ckpt: Path):
     except (OSError, ValueError, AttributeError) as exc:
         raise CnnvizError(f"the checkpoint in {ckpt} is damaged ({exc}): delete that folder and train without "
                           "--resume") from None
-    model = zoo.load_model_file(ckpt / "model.keras", compile=True)
+    model = zoo.load_model_file(ckpt / state.pop("model", "model.keras"), compile=True)
     return model, state
 
 
@@ -571,6 +579,7 @@ def base_card(name: str, data: Dataset, model, state: dict, preprocessing: str, 
         "dataset_source": Path(data.source).name,
         "dataset_sha256": data.sha256,
         "classes": list(data.classes),
+        **({"skipped_files": [{"file": f, "reason": r} for f, r in data.skipped]} if data.skipped else {}),
         "input_shape": list(model.inputs[0].shape[1:]),
         "preprocessing": preprocessing,
         "parameters": int(model.count_params()),

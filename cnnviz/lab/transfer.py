@@ -62,6 +62,7 @@ class Features:
     layer: str
     model: str
     pooled: bool = False
+    skipped: list = field(default_factory=list)     # (file, why) of a folder's files that were not images
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
@@ -156,7 +157,7 @@ def dataset_features(model, layer: str, dataset: Union[str, Dataset], *, pool: b
         data = select_classes(data, classes)
     x, y = labelled_images(data, split, limit, seed)
     feats = extract_features(model, layer, x, pool, batch_size, progress, cancel)
-    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool)
+    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool, list(data.skipped))
 
 
 # ---------------------------------------------------------------- a linear classifier on features

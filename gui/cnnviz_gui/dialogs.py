@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialo
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from cnnviz.data.images import conform
-from cnnviz.data.stream import list_images, try_decode
+from cnnviz.data.stream import list_images, skipped_line, try_decode
 from cnnviz.models import zoo
 
 from .render import as_rgb, fit_scale, to_pixmap
@@ -270,14 +270,6 @@ def folder_thumbnails(root: str, progress=None, cancel=None):
     return paths, thumbs, np.asarray(labels, int), files.classes, skipped
 
 
-def skipped_text(skipped) -> str:
-    """"" or how many files were skipped, and which (for a status line)."""
-    if not skipped:
-        return ""
-    names = ", ".join(Path(p).name for p, _ in skipped[:3]) + (" …" if len(skipped) > 3 else "")
-    return f"; skipped {len(skipped)} unreadable or non-image file(s): {names}"
-
-
 class DatasetBrowser(QDialog):
     """MNIST / CIFAR-10 test images or an image folder as thumbnails with
     their labels; filter by label; double-click (or Open) makes one the current
@@ -363,7 +355,8 @@ class DatasetBrowser(QDialog):
         paths, thumbs, labels, classes, skipped = result
         self.paths, self.name = paths, Path(folder).name
         self._fill(thumbs, labels, classes)
-        self.status.setText(f"{len(paths)} images in {folder}{skipped_text(skipped)}; double-click one to open it")
+        skipped = f"; {skipped_line(skipped, Path(folder).name)}" if skipped else ""
+        self.status.setText(f"{len(paths)} images in {folder}{skipped}; double-click one to open it")
 
     def _failed(self, message: str) -> None:
         self.status.setText(f"<span style='color:#b00020'>{message.splitlines()[0]}</span>")
