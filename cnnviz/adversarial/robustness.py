@@ -76,7 +76,7 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
     class-balanced sample of ``n``) at the model's size, with labels."""
     name = dataset or model_info(model).dataset
     if name is None or name == "imagenet":
-        raise CnnvizError(f"no test set known for {model.name}: pass dataset='mnist', 'cifar10' or an image folder")
+        raise CnnvizError(f"no test set known for {model_info(model).name}: pass dataset='mnist', 'cifar10' or an image folder")
     if n is not None and n < 1:
         raise CnnvizError(f"n must be at least 1 (got {n})")
     check_dataset_fits(model, name)

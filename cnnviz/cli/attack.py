@@ -14,6 +14,8 @@ from ..models.inputs import load_image
 from ..models.predict import predict
 from ..models.zoo import model_info
 from .common import (
+    model_leading,
+    model_positional,
     MODEL_HELP,
     ProgressBar,
     data_output,
@@ -213,8 +215,8 @@ def register(sub, model_opts) -> None:
                        description="Turn a correctly classified image into a wrong (or a chosen) class with a small "
                                    "perturbation computed from the gradients. Works on [0, 1] pixels before the "
                                    "model's preprocessing, so the result is a real image.")
-    p.add_argument("image", help="an image file, or skimage:chelsea etc.")
-    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    p.add_argument("image", nargs="+", metavar="[MODEL] IMAGE", help="an image file, or skimage:chelsea etc.")
+    model_leading(p, "image")
     p.add_argument("--method", choices=("fgsm", "pgd", "cw", "deepfool"), default="pgd", help=methods + " (default pgd)")
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
                                  "8/255 otherwise; none for cw and deepfool, where it is a cap)")
@@ -239,7 +241,7 @@ def register(sub, model_opts) -> None:
                        parents=[model_opts],
                        description="Attack the first N test images at each budget and plot accuracy against eps; "
                                    "give several models (and methods) to compare them in one figure.")
-    p.add_argument("model", nargs="+", help=MODEL_HELP + " (several to compare)")
+    model_positional(p, many=True, help=MODEL_HELP + ", several to compare")
     p.add_argument("--method", default="pgd", help="fgsm, pgd, cw, deepfool, or several comma-separated (default pgd)")
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "
                                  "(default: a grid for the model's dataset)")

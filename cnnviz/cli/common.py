@@ -24,6 +24,9 @@ from ..models.zoo import input_shape, load_model, model_info, weights_note
 
 EXIT_ERROR, EXIT_CANCELLED = 2, 130
 MODEL_HELP = "a zoo name (see `cnnviz models`) or a .keras/.h5 file"
+MODEL_FORMS = ("Every command names its model the same way: first (cnnviz COMMAND MODEL ...) or with --model MODEL "
+               "(-m) anywhere; figures, titles and file names use the model's name (its card's, else its file name).")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
 
 
@@ -176,6 +179,61 @@ def check_distinct_outputs(args) -> None:
             seen[key] = name.replace("_", "-")
 
 
+# ---------------------------------------------------------------- naming the model
+
+def model_positional(p, many: bool = False, metavar: str = "MODEL", help: str = MODEL_HELP) -> None:
+    """MODEL as the command's first argument, or as ``--model`` (``-m``)."""
+    p.add_argument("model", nargs="*" if many else "?", metavar=metavar, help=f"{help} (or --model {metavar})")
+    p.add_argument("--model", "-m", dest="model_flag", action="append" if many else "store", metavar=metavar,
+                   help=f"the same as {metavar} first" + (" (repeatable)" if many else ""))
+    p.set_defaults(model_form="positional", model_many=many)
+
+
+def model_leading(p, images: str, default=None, help: str = MODEL_HELP) -> None:
+    """``--model`` (``-m``), or the first of the positional ``images`` when it
+    names a model (a zoo name or a .keras/.h5 file): ``cnnviz predict MODEL IMAGE``."""
+    p.add_argument("--model", "-m", default=None, metavar="MODEL",
+                   help=f"{help}; may also come first, before the images" + (f" (default {default})" if default else ""))
+    p.set_defaults(model_form="leading", model_images=images, model_default=default)
+
+
+def names_a_model(text: str) -> bool:
+    from ..models.zoo import ZOO_NAMES
+
+    return text in ZOO_NAMES or Path(text).suffix.lower() in MODEL_SUFFIXES
+
+
+def resolve_model_argument(args) -> None:
+    """Set ``args.model`` from whichever form the command line used (see
+    :data:`MODEL_FORMS`), or refuse with the forms it takes."""
+    form, command = getattr(args, "model_form", None), getattr(args, "command", "COMMAND")
+    usage = f"give the model first (cnnviz {command} MODEL ...) or as --model MODEL"
+    if form == "positional":
+        given, flag = args.model, args.model_flag
+        if args.model_many:
+            args.model = [*(given or []), *(flag or [])]
+        elif given and flag and given != flag:
+            raise CnnvizError(f"two models given, {given} and --model {flag}: {usage}, once")
+        else:
+            args.model = given or flag
+        if not args.model:
+            raise CnnvizError(f"no model given: {usage}")
+    elif form == "leading":
+        images = getattr(args, args.model_images)
+        if args.model is None and images and names_a_model(images[0]) and len(images) > 1:
+            args.model = images.pop(0)
+        args.model = args.model or args.model_default
+        if args.model is None:
+            raise CnnvizError(f"no model given: give --model MODEL, or the model first (cnnviz {command} MODEL "
+                              f"{args.model_images.upper()})")
+        if not images:
+            raise CnnvizError(f"no image given: cnnviz {command} MODEL IMAGE (or --model MODEL IMAGE)")
+        if args.model_images == "image":                     # a command of one image
+            if len(images) != 1:
+                raise CnnvizError(f"{command} takes one image, got {len(images)}: {' '.join(images)}")
+            args.image = images[0]
+
+
 class ProgressBar:
     """A one-line text progress bar on stderr, usable as a ``progress`` callback."""
 
@@ -238,7 +296,7 @@ def model_options(classes: bool = True) -> argparse.ArgumentParser:
     with ``--classes`` naming the model's outputs; commands whose
     ``--classes`` picks dataset classes go without)."""
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("model loading", CARD_EPILOG)
+    group = parent.add_argument_group("model loading", f"{MODEL_FORMS} {CARD_EPILOG}")
     group.add_argument("--unsafe", action="store_true",
                        help="allow Lambda layers (their code runs): only for files you trust")
     group.add_argument("--weights", default="imagenet",
@@ -297,7 +355,7 @@ def dataset_images(model, name, scored: bool = False, limit=None):
     was trained on. Skipped files are named on stderr."""
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
-        raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")
+        raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10 or an image folder")
     if scored:
         check_dataset_fits(model, name)
     if is_file_source(name):

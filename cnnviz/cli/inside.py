@@ -19,7 +19,7 @@ from ..inside.top_patches import (
 from ..models.graph import get_layer, qualified_name
 from ..models.inputs import dataset_inputs, load_image
 from .common import (
-    MODEL_HELP,
+    model_positional,
     ProgressBar,
     channel_list,
     check_engine,
@@ -142,7 +142,7 @@ def cmd_erf(args) -> int:
 def register(sub, model_opts) -> None:
     """Add this family's commands to the ``cnnviz`` parser."""
     p = sub.add_parser("filters", help="filter weights as images", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", help="a convolution layer (default: the first)")
     p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
                    help="scale each filter by its own range or all by the layer's (default filter)")
@@ -152,7 +152,7 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_filters)
 
     p = sub.add_parser("activations", help="activation maps of layers for an image", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("image", help="an image file, or skimage:chelsea etc.")
     p.add_argument("--layer", action="append", help="layer to show (repeatable; default every spatial layer)")
     p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
@@ -166,7 +166,7 @@ def register(sub, model_opts) -> None:
 
     p = sub.add_parser("top-patches", help="the dataset patches that activate each channel most",
                        parents=[model_opts, engine_options()])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10 (test split), or an image folder or glob, streamed from disk "
                                      "(default: the model's dataset)")
@@ -186,7 +186,7 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_top_patches)
 
     p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10, or an image folder (with or without class sub-folders), glob "
                                      "or labels file (default: the model's)")

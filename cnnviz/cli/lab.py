@@ -19,7 +19,7 @@ from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
 from ..models import zoo
 from ..models.zoo import card_path
 from .common import (
-    MODEL_HELP,
+    model_positional,
     ProgressBar,
     data_output,
     emit_json,
@@ -122,8 +122,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
                                    "network) on MNIST, CIFAR-10 or an image folder: Adam, batch 128 and a 10% "
                                    "validation split unless told otherwise. Writes OUT, its .card.json (what was "
                                    "run, epoch by epoch) and .curves.png.")
-    p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
-                                                  "cifar10_cnn) or a .keras/.h5 file, trained or not")
+    model_positional(p, help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, cifar10_cnn) or a "
+                             ".keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
     p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
     p.add_argument("--batch-size", type=positive_int, default=128)
@@ -335,7 +335,7 @@ def _add_transfer(sub, model_opts) -> None:
                        description="Extract a layer's activations (flattened, or averaged over positions with "
                                    "--pool) for every image of a dataset in one batched pass, with the labels, "
                                    "for `cnnviz transfer`.")
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True, help="the layer whose activations are the features")
     _data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test",
@@ -363,7 +363,7 @@ def _add_transfer(sub, model_opts) -> None:
                                    "with the backbone frozen (--epochs-head at --lr-head), then unfreeze the "
                                    "backbone (the layers after --freeze-until, or all) at a low learning rate "
                                    "(--epochs-all at --lr-all). Writes OUT with its card and curves.")
-    p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
+    model_positional(p, metavar="BACKBONE")
     _data_options(p)
     p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
     p.add_argument("--head", default="dense:256", help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")

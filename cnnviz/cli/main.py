@@ -15,14 +15,24 @@ from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, setup_devices
 from . import attack, explain, inside, lab, models, supervise, synthesis
-from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
+from .common import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    MODEL_FORMS,
+    Parser,
+    check_distinct_outputs,
+    model_options,
+    resolve_model_argument,
+)
 
 FAMILIES = (models, lab, inside, synthesis, explain, attack)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="cnnviz", description="See inside convolutional networks (TensorFlow 2 / Keras 3).")
+        prog="cnnviz", description="See inside convolutional networks (TensorFlow 2 / Keras 3).",
+        epilog=f"{MODEL_FORMS} A model file's preprocessing and class names are declared once in its sidecar card "
+               "MODEL_STEM.card.json (`cnnviz card MODEL --classes ... --preprocess ...`).")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -81,6 +91,7 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         _warnings_as_notes()
         try:
+            resolve_model_argument(args)
             check_distinct_outputs(args)
             _clean_cache()
             _start_tensorflow(quiet=not args.debug)

@@ -17,9 +17,10 @@ from ..models.contract import OUTPUTS
 from ..models.preprocessing import PREPROCESSINGS
 from ..models.zoo import ARCHS, VGG16_NAMES, card_path, input_shape, load_model, model_info, write_card
 from .common import (
+    model_leading,
+    model_positional,
     CARD_EPILOG,
     CLASSES_HELP,
-    MODEL_HELP,
     PREPROCESS_HELP,
     ProgressBar,
     check_engine,
@@ -200,7 +201,7 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="the layer table of a model", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_summary)
 
@@ -210,7 +211,7 @@ def register(sub, model_opts) -> None:
                                    "atomically. Every later command, script (cnnviz.load_model) and app session "
                                    "reads the model through it. Without options: show the model's contract and "
                                    "where each part comes from.", epilog=CARD_EPILOG)
-    p.add_argument("model", help="a .keras/.h5 model file")
+    model_positional(p, help="a .keras/.h5 model file")
     p.add_argument("--classes", dest="model_classes", metavar="NAMES", help=CLASSES_HELP)
     p.add_argument("--preprocess", choices=PREPROCESSINGS, help=PREPROCESS_HELP)
     p.add_argument("--output-kind", choices=OUTPUTS, help="whether the model outputs probabilities or logits "
@@ -222,7 +223,7 @@ def register(sub, model_opts) -> None:
 
     p = sub.add_parser("predict", help="classify images", parents=[model_opts])
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or skimage:chelsea etc.")
-    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    model_leading(p, "images")
     p.add_argument("--top", type=positive_int, default=5, help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output,
@@ -234,7 +235,7 @@ def register(sub, model_opts) -> None:
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on a real test set",
                        parents=[model_opts, engine_options()])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--dataset", help=SOURCE_HELP + ", streamed from disk; folders are matched to the model's "
                                                  "classes by name (default: the model's dataset)")
     p.add_argument("--limit", type=positive_int, help="only the first N test images (of a folder: a seeded "
