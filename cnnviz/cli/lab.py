@@ -12,7 +12,7 @@ from pathlib import Path
 from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
 from ..data.datasets import balanced_subset
-from ..data.sources import image_folder_dataset, load_dataset
+from ..data.sources import image_folder_dataset, load_dataset, named
 from ..data.stream import skipped_line
 from ..lab.training import OPTIMIZERS, run_label, to_unit_interval, train
 from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
@@ -175,7 +175,7 @@ def cmd_augment(args) -> int:
 
 def _preview_dataset(source: str):
     """The dataset named, or the dataset of the model named."""
-    if source.lower() in ("mnist", "cifar10", "cifar-10"):
+    if named(source) is not None:
         return load_dataset(source, progress=ProgressBar())
     if Path(source).is_dir():
         return image_folder_dataset(source, (96, 96), 3, progress=ProgressBar())
@@ -183,7 +183,7 @@ def _preview_dataset(source: str):
         return load_dataset(zoo.ARCHS[source].dataset, progress=ProgressBar())
     if Path(source).is_file():
         dataset = zoo.read_card(source).get("dataset")
-        if dataset in ("mnist", "cifar10"):
+        if named(dataset or "") is not None:
             return load_dataset(dataset, progress=ProgressBar())
         raise CnnvizError(f"no dataset known for {source}: give a dataset (mnist, cifar10 or an image folder) instead")
     raise CnnvizError(f"{source} is neither a dataset (mnist, cifar10, an image folder) nor a model")

@@ -26,19 +26,27 @@ ANY_SIDE = 224       # the side images are read at for a model that takes any si
 
 @dataclass(frozen=True)
 class NamedDataset:
-    """A dataset known by name: how it loads and what its images are."""
+    """A dataset known by name: how it loads, what its images are, and the
+    settings that depend on them (attack budgets, augmentation)."""
 
     name: str
+    label: str                          # as people write it
     load: Callable
     classes: tuple[str, ...]
     image_shape: tuple[int, int, int]
     aliases: tuple[str, ...] = ()
+    linf_eps: float = 8 / 255           # the usual attack budgets in [0, 1] pixel units
+    l2_eps: float = 0.5
+    flips: bool = True                  # a mirrored image is still of its class (photos, not digits)
+    light_on_dark: bool = False         # digits drawn light on a dark ground: a dark-on-light photo is inverted
 
 
 NAMED = {d.name: d for d in (
-    NamedDataset("mnist", lambda progress, cancel: mnist_dataset(), MNIST_CLASSES, (28, 28, 1)),
-    NamedDataset("cifar10", cifar10_dataset, CIFAR10_CLASSES, (32, 32, 3), ("cifar-10",)),
+    NamedDataset("mnist", "MNIST", lambda progress, cancel: mnist_dataset(), MNIST_CLASSES, (28, 28, 1),
+                 linf_eps=0.3, l2_eps=2.0, flips=False, light_on_dark=True),
+    NamedDataset("cifar10", "CIFAR-10", cifar10_dataset, CIFAR10_CLASSES, (32, 32, 3), ("cifar-10",)),
 )}
+BY_SHAPE = {d.image_shape: d.name for d in NAMED.values()}     # input shape -> the named dataset that fits it
 SOURCE_HELP = ("mnist, cifar10, an image folder (DIR/<class>/*.jpg), a glob ('photos/*.jpg'), image files, or a "
                "labels file (CSV rows file,label)")
 

@@ -29,7 +29,7 @@ from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
 from ..data.datasets import Dataset, balanced_subset
-from ..data.sources import load_dataset
+from ..data.sources import canonical, load_dataset
 from ..models import zoo
 from ..models.preprocessing import pixels_to_input
 
@@ -537,7 +537,7 @@ def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> Tr
     fig = curves_figure([card["history"]], [model_path.stem], title=f"{card['architecture']} on {data.name}")
     save_figure(fig, curves_path(model_path), dpi=110)
     shutil.rmtree(ckpt, ignore_errors=True)
-    dataset = data.name if data.name in ("mnist", "cifar10") else None
+    dataset = canonical(data.name)
     zoo.register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
                                        preprocessing=card["preprocessing"], path=str(model_path), card=card))
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))

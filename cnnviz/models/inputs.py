@@ -41,9 +41,10 @@ def prepare(image: np.ndarray, model, source: str = "image") -> LoadedImage:
     pixels = conform(image, (h, w), c)
     if (h, w) != (None, None) and image.shape[:2] != pixels.shape[:2]:
         notes.append(f"resized {image.shape[1]}x{image.shape[0]} to {pixels.shape[1]}x{pixels.shape[0]}")
-    if info.dataset == "mnist" and c == 1 and _border_mean(pixels) > 127:
+    known = named(info.dataset or "")
+    if known is not None and known.light_on_dark and c == 1 and _border_mean(pixels) > 127:
         pixels = 255 - pixels
-        notes.append("inverted to light-on-dark, as MNIST digits are")
+        notes.append(f"inverted to light-on-dark, as {known.label} digits are")
     if info.preprocessing_note:
         notes.append(info.preprocessing_note)
     if weights_note(model):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComb
 
 from cnnviz import CnnvizError
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
+from cnnviz.data.sources import NAMED
 from cnnviz.models import zoo
 from cnnviz.lab.uncertainty import dropout_layers
 
@@ -49,7 +50,7 @@ DEFAULT_SIZE = QSize(1500, 900)
 FRAME_MARGIN = QSize(16, 48)          # what a window manager's frame and title bar usually take
 QT_XCB_PACKAGES = ("libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 "
                    "libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1")   # Debian/Ubuntu names
-DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "imagenet": "ImageNet"}
+DATASET_NAMES = {**{d.name: d.label for d in NAMED.values()}, "imagenet": "ImageNet"}
 
 
 class MainWindow(QMainWindow):

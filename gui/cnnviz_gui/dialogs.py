@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialo
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from cnnviz.data.images import conform
+from cnnviz.data.sources import NAMED
 from cnnviz.data.stream import list_images, skipped_line, try_decode
 from cnnviz.models import zoo
 
@@ -277,7 +278,7 @@ class DatasetBrowser(QDialog):
 
     picked = Signal(object, object, str)      # pixels (or None), path (or None), source text
 
-    SOURCES = (("MNIST test set", "mnist"), ("CIFAR-10 test set", "cifar10"), ("Image folder…", "folder"))
+    SOURCES = (*((f"{d.label} test set", d.name) for d in NAMED.values()), ("Image folder…", "folder"))
 
     def __init__(self, session: Session, parent=None, folder: Optional[str] = None):
         super().__init__(parent)

@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal
 import cnnviz
 from cnnviz.common.progress import check
 from cnnviz.common.runtime import setup_devices
-from cnnviz.data.sources import load_dataset
+from cnnviz.data.sources import BY_SHAPE, NAMED, load_dataset
 from cnnviz.data.images import normalize_image, read_image
 from cnnviz.models.inputs import prepare
 from cnnviz.inside.activations import activations, spatial_layers
@@ -36,8 +36,8 @@ from cnnviz.lab.uncertainty import mc_dropout
 
 from .workers import Runner
 
-KNOWN_DATASETS = ("mnist", "cifar10")
-DATASET_BY_SHAPE = {(28, 28, 1): "mnist", (32, 32, 3): "cifar10"}   # input shape -> the test set that fits it
+KNOWN_DATASETS = tuple(NAMED)
+DATASET_BY_SHAPE = BY_SHAPE         # input shape -> the test set that fits it
 WORKING_SIDE = 1024     # a larger photo is kept at this longer side: every model's input is far smaller
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 

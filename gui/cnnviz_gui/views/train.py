@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from cnnviz.data.augment import Augmentation
+from cnnviz.data.sources import NAMED
 from cnnviz.lab.training import OPTIMIZERS
+from cnnviz.models.zoo import ARCHS
 
 from ..render import to_pixmap
 from ..widgets import heading, scroll_page
@@ -90,7 +92,7 @@ class TrainView(View):
         browse_model.clicked.connect(self._browse_model)
         self.dataset = QComboBox()
         self.dataset.setEditable(True)
-        self.dataset.addItems(("", "mnist", "cifar10"))
+        self.dataset.addItems(("", *NAMED))
         self.dataset.setToolTip("empty: the model's own dataset; or an image folder with one sub-folder per class")
         browse_data = QPushButton("Folder…")
         browse_data.clicked.connect(self._browse_dataset)
@@ -286,7 +288,8 @@ class TrainView(View):
         except Exception as exc:
             self._error(str(exc))
             return
-        name = self.dataset.currentText().strip() or ("cifar10" if "cifar" in self.model.currentText() else "mnist")
+        arch = ARCHS.get(self.model.currentText())
+        name = self.dataset.currentText().strip() or (arch.dataset if arch else next(iter(NAMED)))
 
         def work(progress, cancel):
             data = load_dataset(name, (96, 96, 3), progress, cancel)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QH
 from cnnviz import CnnvizError
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
+from cnnviz.data.sources import named
 from cnnviz.data.stream import decode, skipped_line
 from cnnviz.inside.top_patches import LayerTopK, patch_crops, silent_channels, top_patches, top_patches_files
 from cnnviz.synthesis.maximize import synthesize_channels
@@ -319,7 +320,8 @@ class UnitView(View):
 
     @staticmethod
     def _dataset_label(name: Optional[str]) -> str:
-        return {"mnist": "MNIST test set", "cifar10": "CIFAR-10 test set"}.get(name, Path(name or "").name)
+        known = named(name or "")
+        return f"{known.label} test set" if known else Path(name or "").name
 
     def choose_folder(self) -> bool:
         folder = QFileDialog.getExistingDirectory(self, "Image folder for top patches (one sub-folder per class)",
