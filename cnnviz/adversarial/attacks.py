@@ -48,9 +48,9 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, numeric_array
+from ..data.sources import named
 from ..models.engine import forward
 from ..models.inputs import class_index
-from ..data.sources import named
 from ..models.predict import probabilities, softmax, top_k
 from ..models.preprocessing import pixels_to_input
 from ..models.surgery import logits_model
@@ -186,7 +186,8 @@ class AttackResult:
 
     def to_json(self, k: int = 5) -> dict:
         tops = {w: self.top(w, k) for w in ("original", "adversarial", "rounded")}
-        name = lambda i: self.classes[int(i)] if int(i) < len(self.classes) else str(int(i))
+        def name(i):
+            return self.classes[int(i)] if int(i) < len(self.classes) else str(int(i))
         images = []
         for i in range(len(self.original)):
             row = {"label": int(self.labels[i]), "label_name": name(self.labels[i]),
@@ -264,7 +265,8 @@ def _check_eps(eps, norm: str, dims: int) -> Optional[float]:
     except (TypeError, ValueError):
         raise CnnvizError(f"eps {eps!r} is not a number: give e.g. 0.3 or 8/255") from None
     if not np.isfinite(eps) or eps < 0:
-        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel units")
+        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel "
+                          "units")
     top = 1.0 if norm == "inf" else float(np.sqrt(dims))
     if eps > top:
         what = "L-infinity budgets are at most 1 (the whole [0, 1] range)" if norm == "inf" else \

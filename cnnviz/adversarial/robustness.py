@@ -12,8 +12,8 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
-from ..data.sources import is_file_source, label_dataset, label_files, load_dataset
 from ..data.images import conform
+from ..data.sources import is_file_source, label_dataset, label_files, load_dataset
 from ..data.stream import list_images, read_sample
 from ..models.inputs import check_dataset_fits, class_index, stream_size
 from ..models.zoo import input_shape, model_info
@@ -76,7 +76,8 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
     class-balanced sample of ``n``) at the model's size, with labels."""
     name = dataset or model_info(model).dataset
     if name is None or name == "imagenet":
-        raise CnnvizError(f"no test set known for {model_info(model).name}: pass dataset='mnist', 'cifar10' or an image folder")
+        raise CnnvizError(f"no test set known for {model_info(model).name}: pass dataset='mnist', 'cifar10' or an "
+                          "image folder")
     if n is not None and n < 1:
         raise CnnvizError(f"n must be at least 1 (got {n})")
     check_dataset_fits(model, name)
@@ -144,14 +145,20 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
     clean = float(np.mean(pred == y))
     xc, yc = x[correct], y[correct]
     attacked = [e for e in grid if e > 0] if method not in MINIMAL else [None]
-    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps", CW_BINARY_STEPS) if method == "cw" else 1)
+    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps",
+                                                                CW_BINARY_STEPS) if method == "cw" else 1)
     total = max(1, len(attacked) * len(xc) * steps_per)
     acc, acc8, rate, seconds = [], [], [], []
     median_norm = None
 
     def scoped(k):
-        return None if progress is None else (lambda done, tot, msg: progress(
-            k * len(xc) * steps_per + done, total, f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg))
+        if progress is None:
+            return None
+
+        def report_eps(done, tot, msg):
+            progress(k * len(xc) * steps_per + done, total,
+                     f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg)
+        return report_eps
 
     if method in MINIMAL and len(xc):
         result = attack(model, xc, method=method, norm=norm, steps=steps, target=target, labels=yc, seed=seed,

@@ -10,4 +10,6 @@ from .lime import lime
 from .occlusion import occlusion
 from .registry import DEFAULT_METHODS, METHODS, Method, Option, explain, explain_one, method
 
-__all__ = ["Attribution", "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "saliency", "smoothgrad", "gradcam", "gradcam_plus_plus", "guided_gradcam", "occlusion", "lime", "DEFAULT_METHODS", "METHODS", "Method", "Option", "explain", "explain_one", "method", "Ranking", "compare", "curves"]
+__all__ = ["Attribution", "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "saliency",
+           "smoothgrad", "gradcam", "gradcam_plus_plus", "guided_gradcam", "occlusion", "lime", "DEFAULT_METHODS",
+           "METHODS", "Method", "Option", "explain", "explain_one", "method", "Ranking", "compare", "curves"]

@@ -166,7 +166,8 @@ class Ranking:
 
 @api
 def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 32, region: Optional[int] = None,
-            baseline: str = "blurred", seed: int = 0, options: Optional[dict] = None, progress: Optional[ProgressFn] = None,
+            baseline: str = "blurred", seed: int = 0, options: Optional[dict] = None,
+            progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> Ranking:
     """Run each method on ``images`` and score its maps by deletion and
     insertion, next to a random map. ``options`` maps method names to their
@@ -186,7 +187,8 @@ def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 
         if name == "random":
             maps = random_maps(x.shape[:3], seed)
         else:
-            result = explain_one(model, x, name, targets, progress=stage(progress, k, len(names), name), cancel=cancel, **(options or {}).get(name, {}))
+            result = explain_one(model, x, name, targets, progress=stage(progress, k, len(names), name), cancel=cancel,
+                                 **(options or {}).get(name, {}))
             maps, params[name] = result.maps, result.describe()
         seconds[name] = time.perf_counter() - start
         for mode, store in (("deletion", deletion), ("insertion", insertion)):

@@ -135,7 +135,8 @@ def explain_files(model, source, out_dir, methods: Sequence[str] = DEFAULT_METHO
     images, skipped = _records(job, files)
     if not images:
         raise CnnvizError(f"none of the {len(files)} file(s) of {files.root} could be read as an image "
-                          f"(e.g. {skipped[0]['file']}: {skipped[0]['reason']}): give JPEG, PNG, BMP, GIF or TIFF files")
+                          f"(e.g. {skipped[0]['file']}: {skipped[0]['reason']}): "
+                          "give JPEG, PNG, BMP, GIF or TIFF files")
     result = {"source": files.root, "methods": methods, "written": written, "images": images, "skipped": skipped}
     write_json(out / SUMMARY, result)
     return result

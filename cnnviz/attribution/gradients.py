@@ -51,7 +51,8 @@ def input_gradients(model, x: np.ndarray, targets: np.ndarray, rule: str = "plai
                     message: str = "gradients") -> tuple[np.ndarray, np.ndarray]:
     """Gradients (N, H, W, C) of each input's target logit, and the logits
     (N,), in batches."""
-    grads, scores = run_batches(gradient_function(model, rule), model, x, targets, batch_size, progress, cancel, message)
+    grads, scores = run_batches(gradient_function(model, rule), model, x, targets, batch_size, progress, cancel,
+                                message)
     return grads, scores
 
 
@@ -149,8 +150,9 @@ def integrated_gradients(model, images, target=None, *, baseline="black", steps:
     targets = resolve_targets(model, x, target)
     base = _baseline(model, x, baseline)
     n = steps or IG_FIRST_STEPS
-    run = lambda rows, alphas, label: _path_gradients(model, x[rows], base[rows], targets[rows], alphas, batch_size,
-                                                      progress, cancel, label)
+    def run(rows, alphas, label):
+        return _path_gradients(model, x[rows], base[rows], targets[rows], alphas, batch_size,
+                                                          progress, cancel, label)
     grads, scores = run(np.arange(len(x)), np.linspace(0, 1, n + 1, dtype=np.float32), "Integrated Gradients")
     ends = scores[:, [0, -1]]
     mean_grad = (grads[:, 1:-1].sum(axis=1) + (grads[:, 0] + grads[:, -1]) / 2) / n     # trapezoid rule

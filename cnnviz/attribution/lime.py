@@ -53,7 +53,8 @@ class Superpixels:
             return segmentation.slic(image, n_segments=max(2, int(round(knob))), compactness=20, start_label=0,
                                      channel_axis=-1)
         if self.algorithm == "felzenszwalb":
-            return segmentation.felzenszwalb(image, scale=knob, sigma=0.5, min_size=max(2, h * w // (4 * self.segments)))
+            min_size = max(2, h * w // (4 * self.segments))
+            return segmentation.felzenszwalb(image, scale=knob, sigma=0.5, min_size=min_size)
         # kernel_size stops at 1 (scikit-image's minimum); max_dist keeps refining small images such as CIFAR's
         return segmentation.quickshift(image, kernel_size=max(1.0, knob), max_dist=4 * knob, ratio=0.2, rng=self.seed)
 

@@ -14,13 +14,13 @@ from ..models.inputs import load_image
 from ..models.predict import predict
 from ..models.zoo import model_info
 from .common import (
-    model_leading,
-    model_positional,
     MODEL_HELP,
     ProgressBar,
     data_output,
     emit_json,
     figure_output,
+    model_leading,
+    model_positional,
     nonnegative_float,
     nonnegative_int,
     open_model,
@@ -139,7 +139,8 @@ def _print_attack(result, source: str) -> None:
            else f"untargeted, away from {result.classes[result.labels[i]]} [{result.labels[i]}]")
     print(f"{source}: {result.model}, {settings}, {aim}")
     orig, adv, rounded = (result.top(w)[i] for w in ("original", "adversarial", "rounded"))
-    cell = lambda p: f"{p.probability:7.2%}  {p.name} [{p.index}]"
+    def cell(p):
+        return f"{p.probability:7.2%}  {p.name} [{p.index}]"
     width = max(len(cell(p)) for p in (*orig, *adv)) + 2
     print(f"  {'original':<{width}}{'adversarial':<{width}}8-bit adversarial")
     for o, a, r in zip(orig, adv, rounded):
@@ -217,11 +218,14 @@ def register(sub, model_opts) -> None:
                                    "model's preprocessing, so the result is a real image.")
     p.add_argument("image", nargs="+", metavar="[MODEL] IMAGE", help="an image file, or skimage:chelsea etc.")
     model_leading(p, "image")
-    p.add_argument("--method", choices=("fgsm", "pgd", "cw", "deepfool"), default="pgd", help=methods + " (default pgd)")
+    p.add_argument("--method", choices=("fgsm", "pgd", "cw", "deepfool"), default="pgd",
+                   help=methods + " (default pgd)")
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
                                  "8/255 otherwise; none for cw and deepfool, where it is a cap)")
-    p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
-    p.add_argument("--steps", type=positive_int, help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
+    p.add_argument("--norm", choices=("inf", "2"), default=None,
+                   help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
+    p.add_argument("--steps", type=positive_int,
+                   help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="class index or name to reach (e.g. 3, cat, ostrich); default: any wrong class")
     p.add_argument("--label", help="the image's true class (default: what the model predicts)")
@@ -229,10 +233,13 @@ def register(sub, model_opts) -> None:
                                                              "(smaller margin; 8-bit rounding may undo it)")
     p.add_argument("--confidence", type=nonnegative_float, default=0.0,
                    help="cw: logit margin the adversarial must reach (default 0; larger survives 8-bit rounding)")
-    p.add_argument("--overshoot", type=nonnegative_float, default=0.02, help="deepfool: step past the boundary (default 0.02)")
+    p.add_argument("--overshoot", type=nonnegative_float, default=0.02,
+                   help="deepfool: step past the boundary (default 0.02)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random start (default 0)")
-    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure: original | amplified perturbation | adversarial")
-    p.add_argument("--save-adversarial", metavar="PNG", type=data_output, help="also write the adversarial image (8-bit, lossless) "
+    p.add_argument("-o", "--output", type=figure_output, required=True,
+                   help="figure: original | amplified perturbation | adversarial")
+    p.add_argument("--save-adversarial", metavar="PNG", type=data_output,
+                   help="also write the adversarial image (8-bit, lossless) "
                                                              "and check that the reloaded file still fools the model")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_with_norm(cmd_attack))
@@ -245,7 +252,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--method", default="pgd", help="fgsm, pgd, cw, deepfool, or several comma-separated (default pgd)")
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "
                                  "(default: a grid for the model's dataset)")
-    p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
+    p.add_argument("--norm", choices=("inf", "2"), default=None,
+                   help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
     p.add_argument("--steps", type=positive_int, help="pgd steps (default 40)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="targeted attack to this class (its images are skipped), or 'random'")

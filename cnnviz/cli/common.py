@@ -193,7 +193,8 @@ def model_leading(p, images: str, default=None, help: str = MODEL_HELP) -> None:
     """``--model`` (``-m``), or the first of the positional ``images`` when it
     names a model (a zoo name or a .keras/.h5 file): ``cnnviz predict MODEL IMAGE``."""
     p.add_argument("--model", "-m", default=None, metavar="MODEL",
-                   help=f"{help}; may also come first, before the images" + (f" (default {default})" if default else ""))
+                   help=f"{help}; may also come first, before the images"
+                   + (f" (default {default})" if default else ""))
     p.set_defaults(model_form="leading", model_images=images, model_default=default)
 
 
@@ -355,7 +356,8 @@ def dataset_images(model, name, scored: bool = False, limit=None):
     was trained on. Skipped files are named on stderr."""
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
-        raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10 or an image folder")
+        raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10 or an "
+                          "image folder")
     if scored:
         check_dataset_fits(model, name)
     if is_file_source(name):

@@ -16,8 +16,6 @@ from ..models.predict import check_classifier, predict
 from ..models.zoo import model_info
 from .common import (
     MODEL_HELP,
-    model_leading,
-    model_positional,
     ProgressBar,
     check_engine,
     data_output,
@@ -28,6 +26,8 @@ from .common import (
     fraction,
     is_image_source,
     json_output,
+    model_leading,
+    model_positional,
     nonnegative_int,
     open_model,
     per_item_paths,
@@ -167,14 +167,17 @@ def cmd_compare(args) -> int:
                       seed=args.seed, options=options, progress=ProgressBar())
     rows = ranking.rows()
     if args.json:
-        emit_json({"model": model_info(model).name, "dataset": name, "images": len(x), "steps": args.steps, "rows": rows},
+        emit_json({"model": model_info(model).name, "dataset": name, "images": len(x), "steps": args.steps,
+                   "rows": rows},
                    args.json)
     print(f"{model_info(model).name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
     print(f"{'method':<22} {'deletion AUC':>12} {'insertion AUC':>13} {'s/image':>8}")
     for r in rows:
-        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['seconds_per_image']:>8.3f}")
+        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} "
+              f"{r['seconds_per_image']:>8.3f}")
     if args.output:
-        save(curves_figure(ranking, f"{model_info(model).name}: faithfulness on {len(x)} {name} test images"), args.output, model)
+        save(curves_figure(ranking, f"{model_info(model).name}: faithfulness on {len(x)} {name} test images"),
+             args.output, model)
     return 0
 
 

@@ -19,7 +19,6 @@ from ..inside.top_patches import (
 from ..models.graph import get_layer, qualified_name
 from ..models.inputs import dataset_inputs, load_image
 from .common import (
-    model_positional,
     ProgressBar,
     channel_list,
     check_engine,
@@ -30,6 +29,7 @@ from .common import (
     figure_output,
     is_image_source,
     json_output,
+    model_positional,
     nonnegative_int,
     open_model,
     per_item_paths,
@@ -44,7 +44,8 @@ def cmd_filters(args) -> int:
 
     model = open_model(args)
     weights = filter_weights(model, args.layer, args.normalize)
-    print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
+    bias = f", bias {weights.bias.shape}" if weights.bias is not None else ""
+    print(f"{weights.layer}: kernel {weights.shape}{bias}")
     save(filters_figure(weights, args.max_filters), args.output, model)
     if args.npz:
         save_npz(args.npz, kernel=weights.kernel, images=weights.images)

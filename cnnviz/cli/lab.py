@@ -19,13 +19,13 @@ from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
 from ..models import zoo
 from ..models.zoo import card_path
 from .common import (
-    model_positional,
     ProgressBar,
     data_output,
     emit_json,
     figure_output,
     model_options,
     model_output,
+    model_positional,
     nonnegative_float,
     nonnegative_int,
     open_model,
@@ -76,9 +76,12 @@ def augmentation_options() -> argparse.ArgumentParser:
                    help="the lecture preset: rotation 15, shift 0.1, horizontal flips for photos (default: on for "
                         "cifar10_cnn); the flags below change single settings")
     g.add_argument("--rotation", type=nonnegative_float, metavar="DEG", help="random rotation up to +-DEG degrees")
-    g.add_argument("--shift", type=nonnegative_float, metavar="F", help="random shift up to +-F of the width and height")
-    g.add_argument("--width-shift", type=nonnegative_float, metavar="F", help="random horizontal shift up to +-F of the width")
-    g.add_argument("--height-shift", type=nonnegative_float, metavar="F", help="random vertical shift up to +-F of the height")
+    g.add_argument("--shift", type=nonnegative_float, metavar="F",
+                   help="random shift up to +-F of the width and height")
+    g.add_argument("--width-shift", type=nonnegative_float, metavar="F",
+                   help="random horizontal shift up to +-F of the width")
+    g.add_argument("--height-shift", type=nonnegative_float, metavar="F",
+                   help="random vertical shift up to +-F of the height")
     g.add_argument("--zoom", type=nonnegative_float, metavar="F", help="random zoom in or out by up to F")
     g.add_argument("--horizontal-flip", action="store_true", help="flip left-right at random")
     g.add_argument("--vertical-flip", action="store_true", help="flip upside down at random")
@@ -103,7 +106,8 @@ def cmd_train(args) -> int:
                    optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                    augment=augmentation_from_args(args, dataset), standardize=args.standardize,
                    reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
-                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
+                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force,
+                   fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
     _note_skipped([(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])], args.dataset)
     m = result.card["metrics"]
@@ -135,7 +139,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F",
                      help="hold out this fraction of the training images for validation (default 0.1)")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="train on a class-balanced, seeded subset of N images")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="train on a class-balanced, seeded subset of N images")
     p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 0,1,2,3,4)")
     p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
     p.add_argument("--reduce-lr", action="store_true",
@@ -218,7 +223,8 @@ def cmd_curves(args) -> int:
     for card, label in zip(cards, labels):
         h = card["history"]
         best = max(h.get("val_accuracy", [float("nan")]))
-        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} {h.get('val_loss', [float('nan')])[-1]:>13.4f}")
+        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} "
+              f"{h.get('val_loss', [float('nan')])[-1]:>13.4f}")
     save(curves_figure([c["history"] for c in cards], labels, args.title or ""), args.output)
     return 0
 
@@ -271,7 +277,8 @@ def cmd_features(args) -> int:
                              batch_size=args.batch_size, progress=ProgressBar())
     feats.save(args.output)
     _note_skipped(feats.skipped, args.dataset)
-    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, np.bincount(feats.labels, minlength=len(feats.classes))))
+    per_class = np.bincount(feats.labels, minlength=len(feats.classes))
+    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, per_class))
     print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
     print(f"wrote {args.output}", file=sys.stderr)

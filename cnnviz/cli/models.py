@@ -11,14 +11,12 @@ from ..data.stream import skipped_line
 from ..inside.summary import format_summary, summarize, zoo_listing
 from ..lab.evaluate import evaluate
 from ..lab.uncertainty import mc_dropout
+from ..models.contract import OUTPUTS
 from ..models.inputs import load_image
 from ..models.predict import predict
-from ..models.contract import OUTPUTS
 from ..models.preprocessing import PREPROCESSINGS
 from ..models.zoo import ARCHS, VGG16_NAMES, card_path, input_shape, load_model, model_info, write_card
 from .common import (
-    model_leading,
-    model_positional,
     CARD_EPILOG,
     CLASSES_HELP,
     PREPROCESS_HELP,
@@ -28,6 +26,8 @@ from .common import (
     engine_options,
     figure_output,
     is_image_source,
+    model_leading,
+    model_positional,
     nonnegative_int,
     open_model,
     positive_int,
@@ -66,7 +66,8 @@ def cmd_card(args) -> int:
     if args.model_classes is None and args.preprocess is None and args.output_kind is None:
         model = load_model(args.model, unsafe=args.unsafe)
     else:
-        write_card(args.model, unsafe=args.unsafe, classes=args.model_classes, preprocessing=args.preprocess, output=args.output_kind)
+        write_card(args.model, unsafe=args.unsafe, classes=args.model_classes, preprocessing=args.preprocess,
+                   output=args.output_kind)
         print(f"wrote {card_path(args.model)}", file=sys.stderr)
         model = load_model(args.model, unsafe=args.unsafe)
     info = model_info(model)

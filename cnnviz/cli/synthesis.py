@@ -9,12 +9,12 @@ from ..models.graph import get_layer, qualified_name
 from ..models.zoo import model_info
 from ..synthesis.maximize import synthesize_channels, synthesize_class
 from .common import (
-    model_positional,
     ProgressBar,
     channel_list,
     data_output,
     emit_json,
     figure_output,
+    model_positional,
     nonnegative_float,
     nonnegative_int,
     open_model,

@@ -29,7 +29,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         image = _decode(p)
     except Exception as exc:
-        raise CnnvizError(f"cannot read {p} as an image ({short(exc)}): give a JPEG, PNG, BMP, GIF or TIFF file") from exc
+        raise CnnvizError(f"cannot read {p} as an image ({short(exc)}): "
+                          "give a JPEG, PNG, BMP, GIF or TIFF file") from exc
     return normalize_image(np.asarray(image), str(p))
 
 
@@ -103,7 +104,8 @@ def conform(image: np.ndarray, size: tuple, channels: int) -> np.ndarray:
     from skimage import color, transform, util
 
     if channels not in (1, 3):
-        raise CnnvizError(f"models with {channels} input channels are not supported: cnnviz handles 1 (gray) or 3 (RGB)")
+        raise CnnvizError(f"models with {channels} input channels are not supported: "
+                          "cnnviz handles 1 (gray) or 3 (RGB)")
     if channels == 1 and image.ndim == 3:
         image = util.img_as_ubyte(color.rgb2gray(image))
     elif channels == 3 and image.ndim == 2:

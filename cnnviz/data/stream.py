@@ -123,7 +123,8 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
     images = [(p, c) for p, c in files if Path(p).suffix.lower() in IMAGE_SUFFIXES]
     not_images = [p for p, _ in files if Path(p).suffix.lower() not in IMAGE_SUFFIXES]
     if not images:
-        found = f" (only {len(not_images)} file(s) that are no images, e.g. {Path(not_images[0]).name})" if not_images else ""
+        found = (f" (only {len(not_images)} file(s) that are no images, e.g. {Path(not_images[0]).name})"
+                 if not_images else "")
         raise CnnvizError(f"{root} has no image files{found}: give a folder of JPEG/PNG/BMP/GIF/TIFF images "
                           f"(one sub-folder per class, or loose), a glob such as 'photos/*.jpg', or image files")
     classes = sorted({c for _, c in images})
@@ -140,7 +141,8 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
 def _folder(root: Path) -> tuple[list[tuple[str, str]], bool]:
     """(path, class) of the files in ``root``'s class sub-folders, else its
     loose files as one class (then False: they have no labels)."""
-    visible = lambda p: not p.name.startswith(".")
+    def visible(p):
+        return not p.name.startswith(".")
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and visible(p))
     files = [(str(f), d.name) for d in subfolders for f in sorted(d.iterdir()) if f.is_file() and visible(f)]
     if not any(Path(p).suffix.lower() in IMAGE_SUFFIXES for p, _ in files):
@@ -180,7 +182,8 @@ def _patterns(names: list[str]) -> list[tuple[str, str]]:
         if glob.has_magic(name):
             matched = sorted(p for p in glob.glob(name, recursive=True) if Path(p).is_file())
             if not matched:
-                raise CnnvizError(f"no file matches {name}: check the pattern (quote it so the shell leaves it to cnnviz)")
+                raise CnnvizError(f"no file matches {name}: check the pattern (quote it so the shell leaves it to "
+                                  "cnnviz)")
             paths.extend(matched)
         elif Path(name).is_file():
             paths.append(name)

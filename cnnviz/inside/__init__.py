@@ -8,4 +8,6 @@ from .receptive import effective_receptive_field, receptive_field, receptive_fie
 from .summary import Summary, format_summary, summarize
 from .top_patches import TopPatches, file_crops, patch_crops, top_patches, top_patches_files
 
-__all__ = ["activations", "normalize_maps", "spatial_layers", "dead_channels", "layer_bounds", "FilterWeights", "filter_weights", "effective_receptive_field", "receptive_field", "receptive_fields", "unit_box", "Summary", "format_summary", "summarize", "TopPatches", "file_crops", "patch_crops", "top_patches", "top_patches_files"]
+__all__ = ["activations", "normalize_maps", "spatial_layers", "dead_channels", "layer_bounds", "FilterWeights",
+           "filter_weights", "effective_receptive_field", "receptive_field", "receptive_fields", "unit_box", "Summary",
+           "format_summary", "summarize", "TopPatches", "file_crops", "patch_crops", "top_patches", "top_patches_files"]

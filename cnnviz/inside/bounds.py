@@ -79,7 +79,8 @@ def _batch_norm(layer, value: Interval) -> Interval:
     """Inference batch normalization: a per-channel scale (of either sign) and shift."""
     import keras
 
-    get = lambda w: keras.ops.convert_to_numpy(w) if w is not None else None
+    def get(w):
+        return keras.ops.convert_to_numpy(w) if w is not None else None
     mean, var = get(layer.moving_mean), get(layer.moving_variance)
     gamma, beta = get(getattr(layer, "gamma", None)), get(getattr(layer, "beta", None))
     scale = (gamma if gamma is not None else 1.0) / np.sqrt(var + layer.epsilon)

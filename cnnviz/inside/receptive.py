@@ -291,7 +291,8 @@ def _propagate_support(layer, node, args):
 class UnitBox:
     """The input pixels a unit sees."""
 
-    box: tuple[int, int, int, int]      # the theoretical field (top, left, bottom, right), inclusive; may leave the image
+    box: tuple[int, int, int,
+               int]      # the theoretical field (top, left, bottom, right), inclusive; may leave the image
     clipped: tuple[int, int, int, int]  # the pixels it actually depends on (padding inside the network excluded)
     padding_fraction: float             # share of the theoretical field that is padding, not image
 

@@ -94,7 +94,8 @@ def parse_channels(spec: Optional[str], n: int) -> np.ndarray:
         else:
             chosen = np.array([int(c) for c in spec.split(",")])
     except ValueError:
-        raise CnnvizError(f"bad channel list {spec!r}: use START:STOP, a number, or numbers separated by commas") from None
+        raise CnnvizError(f"bad channel list {spec!r}: "
+                          "use START:STOP, a number, or numbers separated by commas") from None
     if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= n:
         raise CnnvizError(f"channels {spec} are out of range: the layer has channels 0..{n - 1}")
     return chosen
@@ -263,8 +264,8 @@ def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndar
     for c, j in np.ndindex(result.values.shape):
         i = result.image_index[c, j]
         if i >= 0:
-            t, l = top[c, j] + pad, left[c, j] + pad
-            crops[c, j] = padded[i, t:t + rh, l:l + rw]
+            y0, x0 = top[c, j] + pad, left[c, j] + pad
+            crops[c, j] = padded[i, y0:y0 + rh, x0:x0 + rw]
     return crops
 
 

@@ -86,7 +86,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host or hostport, int(port) if port.isdigit() else 6379), timeout=timeout).close()
     except (OSError, ValueError) as exc:
-        raise CnnvizError(f"no Ray cluster answers at {address} ({exc.strerror or exc if isinstance(exc, OSError) else exc}): "
+        raise CnnvizError(f"no Ray cluster answers at {address} "
+                          f"({exc.strerror or exc if isinstance(exc, OSError) else exc}): "
                           "start one with `ray start --head` or fix --address (host:port)") from None
 
 

@@ -217,7 +217,8 @@ def make_optimizer(name: str = "adam", learning_rate: Optional[float] = None, mo
     if learning_rate is not None and not 0 < learning_rate <= 1:
         raise CnnvizError(f"--lr {learning_rate} is out of range: give a learning rate between 0 and 1, e.g. 1e-3")
     if momentum is not None and (key not in ("momentum", "nesterov", "rmsprop") or not 0 <= momentum < 1):
-        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer momentum, nesterov or rmsprop")
+        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer momentum, nesterov or "
+                          "rmsprop")
     lr = {} if learning_rate is None else {"learning_rate": learning_rate}
     if key in ("sgd", "momentum", "nesterov"):
         m = 0.0 if key == "sgd" else 0.9 if momentum is None else momentum
@@ -397,7 +398,8 @@ def new_stage(model, command: str, first_epoch: int, augmentation: Augmentation,
     """What one command ran, for the card: its epochs (filled in as they
     finish), optimizer and augmentation. A run resumed or continued with
     other settings gets a stage of its own, so the card says what each epoch used."""
-    return {"command": command, "epochs": [first_epoch, first_epoch - 1], "optimizer": optimizer_record(model.optimizer),
+    return {"command": command, "epochs": [first_epoch, first_epoch - 1],
+            "optimizer": optimizer_record(model.optimizer),
             "augmentation": augmentation.to_json() if augmentation.active else None,
             "reduce_lr_on_plateau": reduce_lr, **extra}
 
@@ -430,7 +432,8 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
           optimizer: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None,
           augment: Union[bool, Augmentation, None] = None, standardize: bool = False, reduce_lr: bool = False,
           validation: Union[float, str] = VALIDATION_SPLIT, limit: Optional[int] = None,
-          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False, fine_tune: Optional[str] = None,
+          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False,
+          fine_tune: Optional[str] = None,
           seed: int = 0, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
           cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
     """Train ``model`` (a zoo architecture's name, a ``.keras``/``.h5`` file

@@ -269,7 +269,10 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
     body = feature_model(copy, [layer], input_shape)
     x = body.outputs[0]
     if len(x.shape) > 2:
-        x = (keras.layers.GlobalAveragePooling2D(name="head_pool") if pool else keras.layers.Flatten(name="head_flatten"))(x)
+        if pool:
+            x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        else:
+            x = keras.layers.Flatten(name="head_flatten")(x)
     for i, (kind, value) in enumerate(parse_head(head), 1):
         x = keras.layers.Dense(value, activation="relu", name=f"head_dense{i}")(x) if kind == "dense" else \
             keras.layers.Dropout(value, name=f"head_dropout{i}")(x)

@@ -29,7 +29,8 @@ MAX_BATCH = 256            # rows per call (images x passes), as the forward pas
 def _dropout_types() -> tuple:
     import keras
 
-    return keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout   # SpatialDropout* are Dropouts
+    # SpatialDropout* are Dropouts
+    return keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout
 
 
 def dropout_layers(model) -> list[str]:

@@ -198,7 +198,8 @@ def _graph_preprocessing(model, info: ModelInfo) -> None:
     info.preprocessing = "scale01"
     _set(info, "preprocessing", "default", "nothing declares it")
     info.preprocessing_note = (f"unknown model: assumed input {PREPROCESSING_TEXT['scale01']} (scale01), as nothing "
-                               "declares it: give --preprocess or write it in the model card (cnnviz card MODEL --preprocess ...) "
+                               "declares it: give --preprocess or write it in the model card "
+                               "(cnnviz card MODEL --preprocess ...) "
                                "if it was trained otherwise")
 
 

@@ -394,7 +394,8 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
         raise CnnvizError(f"{path} is a folder, not a model file: give the .keras or .h5 file (a TensorFlow "
                           "SavedModel folder must be re-saved with model.save('model.keras'))")
     if not path.is_file():
-        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name ({', '.join(ZOO_NAMES)})")
+        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name "
+                          f"({', '.join(ZOO_NAMES)})")
     suffix = path.suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise CnnvizError(f"{path} is not a .keras or .h5 model file: save the model with model.save('model.keras')")
@@ -449,7 +450,8 @@ def lambda_layers(path: Path) -> list[str]:
                 return []
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except Exception as exc:
-        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): re-save it with model.save()") from exc
+        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): "
+                          "re-save it with model.save()") from exc
     found = []
 
     def walk(node):

@@ -54,7 +54,8 @@ def attack_figure(result, indices: Optional[Sequence[int]] = None, max_images: i
     gray = result.original.shape[-1] == 1
     fig = Figure(figsize=(9.6, 4.4 * len(indices) + 0.5), layout="constrained")
     grid = fig.add_gridspec(2 * len(indices), 3, height_ratios=[2.6, 1.4] * len(indices))
-    name = lambda c: result.classes[int(c)] if int(c) < len(result.classes) else str(int(c))
+    def name(c):
+        return result.classes[int(c)] if int(c) < len(result.classes) else str(int(c))
     for row, i in enumerate(indices):
         top_axes = [fig.add_subplot(grid[2 * row, c]) for c in range(3)]
         o, a = orig_top[i][0], adv_top[i][0]

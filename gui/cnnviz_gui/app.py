@@ -22,19 +22,35 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz import CnnvizError
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.data.sources import NAMED
-from cnnviz.models import zoo
 from cnnviz.lab.uncertainty import dropout_layers
+from cnnviz.models import zoo
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
-from .model_settings import ModelSettingsDialog
 from .live import LivePlayer
+from .model_settings import ModelSettingsDialog
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading

@@ -25,14 +25,14 @@ from PySide6.QtCore import QObject, Signal
 import cnnviz
 from cnnviz.common.progress import check
 from cnnviz.common.runtime import setup_devices
-from cnnviz.data.sources import BY_SHAPE, NAMED, load_dataset
 from cnnviz.data.images import normalize_image, read_image
-from cnnviz.models.inputs import prepare
+from cnnviz.data.sources import BY_SHAPE, NAMED, load_dataset
 from cnnviz.inside.activations import activations, spatial_layers
 from cnnviz.inside.summary import summarize
-from cnnviz.models import zoo
-from cnnviz.models.predict import Prediction, check_classifier, predict
 from cnnviz.lab.uncertainty import mc_dropout
+from cnnviz.models import zoo
+from cnnviz.models.inputs import prepare
+from cnnviz.models.predict import Prediction, check_classifier, predict
 
 from .workers import Runner
 

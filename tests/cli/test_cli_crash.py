@@ -84,7 +84,8 @@ def test_a_native_crash_is_one_line_and_the_checkpoint_resumes(lab):
 def test_crash_line_names_tensorflow_when_it_was_in_tensorflow():
     dump = ('Fatal Python error: Segmentation fault\n\nThread 0x1 (most recent call first):\n  File "/x/other.py", '
             'line 3 in idle\n\nCurrent thread 0x2 (most recent call first):\n  File '
-            '"/venv/site-packages/tensorflow/python/eager/execute.py", line 53 in quick_execute\n  File "/a.py", line 1')
+            '"/venv/site-packages/tensorflow/python/eager/execute.py", line 53 in quick_execute\n'
+            '  File "/a.py", line 1')
     assert innermost_frame(dump) == ("/venv/site-packages/tensorflow/python/eager/execute.py", "53", "quick_execute")
     line = crash_line("finetune", ["finetune", "m.keras", "--dataset", "d"], 11, dump)
     assert line.startswith("finetune crashed in TensorFlow's native code (SIGSEGV, Segmentation fault) while Python "

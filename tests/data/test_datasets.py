@@ -15,8 +15,8 @@ from PIL import Image
 from cnnviz.common.errors import CnnvizError
 from cnnviz.data import datasets as data
 from cnnviz.data import sources
-from cnnviz.data.stream import list_images
 from cnnviz.data.classes import CIFAR10_CLASSES
+from cnnviz.data.stream import list_images
 
 MNIST_SHA256 = "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
 CIFAR_ZIP_SHA256 = "d6a27ef6adbcfd4f1f0d548a4935ab8f5fd84cf4ab72d3653940a1e16312ba3b"

@@ -15,10 +15,9 @@ from cnnviz_gui.app import _arguments  # noqa: E402
 from cnnviz_gui.dialogs import DatasetBrowser  # noqa: E402
 from cnnviz_gui.model_settings import ModelSettingsDialog  # noqa: E402
 from test_gui import open_model, shot  # noqa: E402
+from user_models import CONV_CORPUS, CORPUS, images, write_images  # noqa: E402
 
 from cnnviz import CnnvizError  # noqa: E402
-
-from user_models import CONV_CORPUS, CORPUS, images, write_images  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
 

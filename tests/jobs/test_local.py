@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from job_fixtures import image_folder, make_folder, messy_folder, small_cnn  # noqa: F401 (fixtures)
 from cnnviz.attribution.folder import explain_files
 from cnnviz.attribution.registry import explain
 from cnnviz.cli import main
@@ -21,8 +20,8 @@ from cnnviz.data.sources import image_folder_dataset
 from cnnviz.data.stream import list_images
 from cnnviz.inside.top_patches import file_crops, patch_crops, top_patches, top_patches_files
 from cnnviz.jobs.merge import merge_top_k
-from cnnviz.models.inputs import dataset_inputs, stream_size
 from cnnviz.lab.evaluate import evaluate
+from cnnviz.models.inputs import dataset_inputs, stream_size
 from cnnviz.models.predict import probabilities
 
 FIELDS = ("values", "image_index", "position", "boxes")

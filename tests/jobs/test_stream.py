@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from job_fixtures import make_folder  # noqa: F401 (fixtures)
 from cnnviz.common.errors import CnnvizError
-from cnnviz.data.sources import image_folder_dataset
 from cnnviz.data.images import conform, read_image
+from cnnviz.data.sources import image_folder_dataset
 from cnnviz.data.stream import StreamReport, list_images, shards
 
 

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from user_models import CONV_CORPUS, CORPUS, class_score_cam, images, minus_one_to_one, write_images
 
 import cnnviz
 from cnnviz.attribution.cam import default_layer
@@ -19,7 +20,6 @@ from cnnviz.models.inputs import prepare
 from cnnviz.models.predict import probabilities, softmax
 from cnnviz.models.preprocessing import PREPROCESSINGS
 from cnnviz.models.zoo import card_path, model_info, write_card
-from user_models import CONV_CORPUS, CORPUS, class_score_cam, images, minus_one_to_one, write_images
 
 IDS = [m.name for m in CORPUS]
 
@@ -39,7 +39,8 @@ def _keras_preprocess():
     from keras.applications import densenet, mobilenet_v2, vgg16
 
     return {"scale01": lambda x: x / 255.0, "raw": lambda x: x, "caffe": lambda x: vgg16.preprocess_input(x.copy()),
-            "vgg16": lambda x: vgg16.preprocess_input(x.copy()), "tf": lambda x: mobilenet_v2.preprocess_input(x.copy()),
+            "vgg16": lambda x: vgg16.preprocess_input(x.copy()),
+            "tf": lambda x: mobilenet_v2.preprocess_input(x.copy()),
             "torch": lambda x: densenet.preprocess_input(x.copy())}
 
 

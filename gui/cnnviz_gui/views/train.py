@@ -15,8 +15,20 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
 
 from cnnviz.data.augment import Augmentation
 from cnnviz.data.sources import NAMED
@@ -278,8 +290,8 @@ class TrainView(View):
     def preview(self) -> None:
         """Dataset images beside augmented copies, in a worker job."""
         from cnnviz.data.augment import augment_batch
-        from cnnviz.data.sources import load_dataset
         from cnnviz.data.datasets import balanced_subset
+        from cnnviz.data.sources import load_dataset
         from cnnviz.lab.training import to_unit_interval
         from cnnviz.plots.training import augmentation_figure
 
