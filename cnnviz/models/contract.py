@@ -316,7 +316,8 @@ def declare(model, info: ModelInfo, *, preprocessing: Optional[str] = None, clas
     (they win over the card, the graph and the default)."""
     check_options(preprocessing, output)
     if preprocessing is not None:
-        info.preprocessing, info.preprocessing_note = preprocessing, ""
+        info.preprocessing = preprocessing
+        info.preprocessing_note = f"input {PREPROCESSING_TEXT[preprocessing]}, as given"
         _set(info, "preprocessing", "option", "")
     names = read_classes(classes)
     if names:
