@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnnviz.data.augment import Augmentation
 from cnnviz.data.sources import NAMED
+from cnnviz.data.stream import skipped_line
 from cnnviz.lab.training import OPTIMIZERS
 from cnnviz.models.zoo import ARCHS
 
@@ -275,7 +276,9 @@ class TrainView(View):
         self.trained = str(result.model_path)
         metrics = result.card["metrics"]
         accuracy = metrics["test_accuracy"] if metrics["test_accuracy"] is not None else metrics["val_accuracy"]
-        self.status.setText(f"Wrote {result.model_path} (accuracy {accuracy:.2%}); it is now the current model.")
+        skipped = [(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])]
+        note = f" Note: {skipped_line(skipped, result.card['dataset'])}." if skipped else ""
+        self.status.setText(f"Wrote {result.model_path} (accuracy {accuracy:.2%}); it is now the current model.{note}")
         self.session.load_model(self.trained)
 
     def _error(self, message: str) -> None:
