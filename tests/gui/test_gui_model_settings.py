@@ -106,3 +106,13 @@ def test_dataset_browser_names_skipped_files(qtbot, window, tmp_path):
     assert "3 images in" in browser.status.text()
     assert "skipped 2 unreadable or non-image file(s)" in browser.status.text()
     assert "broken.png" in browser.status.text() and "notes.txt" in browser.status.text()
+
+
+def test_a_dense_network_opens_and_predicts_on_its_flattened_image(qtbot, window, saved, tmp_path):
+    user = next(m for m in CORPUS if m.dense)
+    open_model(qtbot, window, saved[user.name])
+    assert window.session.info.flat and window.session.info.image_shape == (12, 12, 1)
+    _image(qtbot, window, tmp_path, user)
+    assert window.session.image.x.shape == (144,)
+    np.testing.assert_array_equal(window.session.image.x[None], user.pipeline(window.session.image.pixels[None]))
+    assert window._last_error is None
