@@ -8,7 +8,17 @@ from pathlib import Path
 
 from ..attribution.faithfulness import compare
 from ..attribution.folder import SUMMARY, explain_files
-from ..attribution.registry import DEFAULT_METHODS, METHODS, explain, method_name, options_help, parse_options, summary
+from ..attribution.registry import (
+    DEFAULT_METHODS,
+    METHODS,
+    explain,
+    method,
+    method_name,
+    methods_help,
+    options_help,
+    parse_options,
+    summary,
+)
 from ..common.errors import CnnvizError
 from ..data.stream import read_sample
 from ..models.inputs import dataset_inputs, load_image, stream_size
@@ -36,9 +46,6 @@ from .common import (
     save_npz,
 )
 
-METHODS_HELP = ("comma-separated: saliency, gradient, smoothgrad, gradient_x_input, integrated_gradients (ig), "
-                "guided_backprop, deconvnet, gradcam, gradcam++, guided_gradcam, occlusion, lime, or all")
-
 
 def _methods(text: str) -> list[str]:
     if text.strip().lower() == "all":
@@ -52,7 +59,7 @@ def _methods(text: str) -> list[str]:
 def _options(args, methods) -> dict:
     items = list(args.option or [])
     if getattr(args, "layer", None):
-        items += [f"{m}.layer={args.layer}" for m in methods if m in ("gradcam", "gradcam++", "guided_gradcam")]
+        items += [f"{m}.layer={args.layer}" for m in methods if method(m).takes_layer]
     return parse_options(items, methods)
 
 
@@ -184,11 +191,14 @@ def cmd_compare(args) -> int:
 def register(sub, model_opts) -> None:
     """Add ``explain`` and ``compare`` to the ``cnnviz`` parser."""
     epilog = "method options (--option METHOD.NAME=VALUE; default in place of VALUE):\n" + options_help()
+    layered = [m for m in METHODS if method(m).takes_layer]
 
     def common(p):
-        p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"{METHODS_HELP} (default: %(default)s)")
+        p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                       help=f"comma-separated: {methods_help()}, or all (default: %(default)s)")
         p.add_argument("--target", help="class to explain, index or name (default: each image's predicted class)")
-        p.add_argument("--layer", help="layer for Grad-CAM (default: the last convolutional layer)")
+        p.add_argument("--layer", help=f"layer for the methods that take one ({', '.join(layered)}; default: the "
+                                       "last convolutional layer)")
         p.add_argument("--option", action="append", metavar="[METHOD.]NAME=VALUE",
                        help="a method option, e.g. occlusion.patch=8, smoothgrad.samples=50, lime.segmentation=slic "
                             "(repeatable)")

@@ -1,6 +1,6 @@
 """The ``cnnviz`` command line, assembled from one module per command family
 (:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`,
-:mod:`.explain`, :mod:`.attack`). TensorFlow is started only by a command that
+:mod:`.explain`, :mod:`.attack`, :mod:`.concepts`). TensorFlow is started only by a command that
 runs a model, and matplotlib is imported with a command's first figure, so
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, setup_devices
-from . import attack, explain, inside, lab, models, supervise, synthesis
+from . import attack, concepts, explain, inside, lab, models, supervise, synthesis
 from .common import (
     EXIT_CANCELLED,
     EXIT_ERROR,
@@ -25,7 +25,7 @@ from .common import (
     resolve_model_argument,
 )
 
-FAMILIES = (models, lab, inside, synthesis, explain, attack)
+FAMILIES = (models, lab, inside, synthesis, explain, attack, concepts)
 
 
 def build_parser() -> argparse.ArgumentParser:
