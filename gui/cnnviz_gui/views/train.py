@@ -31,7 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.data.augment import Augmentation
+from cnnviz.data.sources import NAMED
+from cnnviz.data.stream import skipped_line
 from cnnviz.lab.training import OPTIMIZER_DECLARATIONS
+from cnnviz.models.zoo import ARCHS
 
 from ..render import to_pixmap
 from ..widgets import heading, scroll_page
@@ -102,7 +105,7 @@ class TrainView(View):
         browse_model.clicked.connect(self._browse_model)
         self.dataset = QComboBox()
         self.dataset.setEditable(True)
-        self.dataset.addItems(("", "mnist", "cifar10"))
+        self.dataset.addItems(("", *NAMED))
         self.dataset.setToolTip("empty: the model's own dataset; or an image folder with one sub-folder per class")
         browse_data = QPushButton("Folder…")
         browse_data.clicked.connect(self._browse_dataset)
@@ -275,7 +278,9 @@ class TrainView(View):
         self.trained = str(result.model_path)
         metrics = result.card["metrics"]
         accuracy = metrics["test_accuracy"] if metrics["test_accuracy"] is not None else metrics["val_accuracy"]
-        self.status.setText(f"Wrote {result.model_path} (accuracy {accuracy:.2%}); it is now the current model.")
+        skipped = [(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])]
+        note = f" Note: {skipped_line(skipped, result.card['dataset'])}." if skipped else ""
+        self.status.setText(f"Wrote {result.model_path} (accuracy {accuracy:.2%}); it is now the current model.{note}")
         self.session.load_model(self.trained)
 
     def _error(self, message: str) -> None:
@@ -290,7 +295,8 @@ class TrainView(View):
     def preview(self) -> None:
         """Dataset images beside augmented copies, in a worker job."""
         from cnnviz.data.augment import augment_batch
-        from cnnviz.data.datasets import balanced_subset, load_dataset
+        from cnnviz.data.datasets import balanced_subset
+        from cnnviz.data.sources import load_dataset
         from cnnviz.lab.training import to_unit_interval
         from cnnviz.plots.training import augmentation_figure
 
@@ -299,7 +305,8 @@ class TrainView(View):
         except Exception as exc:
             self._error(str(exc))
             return
-        name = self.dataset.currentText().strip() or ("cifar10" if "cifar" in self.model.currentText() else "mnist")
+        arch = ARCHS.get(self.model.currentText())
+        name = self.dataset.currentText().strip() or (arch.dataset if arch else next(iter(NAMED)))
 
         def work(progress, cancel):
             data = load_dataset(name, (96, 96, 3), progress, cancel)
