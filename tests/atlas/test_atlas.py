@@ -296,7 +296,8 @@ def test_the_ray_engine_builds_the_same_pages(site, model, images, tmp_path, mon
                                            pytest.param("cifar10_cnn", "cifar10", marks=pytest.mark.slow)])
 def test_an_atlas_over_named_test_images_names_each_example_and_its_label(name, dataset, tmp_path):
     from cnnviz import load_model
-    from cnnviz.data.datasets import balanced_subset, load_dataset
+    from cnnviz.data.datasets import balanced_subset
+    from cnnviz.data.sources import load_dataset
 
     model = load_model(name)
     build_atlas(model, tmp_path / "site", dataset=dataset, limit=50, layers=["conv2"], k=5, syntheses=1, steps=4)

@@ -221,7 +221,7 @@ def test_samples_and_histograms(capsys, tmp_path):
 def test_predict_over_a_folder_shows_true_classes(capsys, tmp_path):
     from skimage.io import imsave
 
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
 
     data = load_dataset("mnist")
     for i in range(6):
