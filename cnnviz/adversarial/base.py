@@ -36,6 +36,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, report
+from ..common.runtime import model_cache
 from ..common.validate import numeric_array
 from ..models.engine import forward
 from ..models.inputs import class_index
@@ -328,7 +329,7 @@ def check_classifier(model) -> int:
 # ---------------------------------------------------------------- compiled pieces
 # TensorFlow is heavy: imported inside the functions that build graphs.
 
-COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()    # model -> {configuration: tf.function}
+COMPILED: "weakref.WeakKeyDictionary" = model_cache()    # model -> {configuration: tf.function}
 
 
 def compiled(model, key: tuple, build):

@@ -66,7 +66,7 @@ _DECLARED = (
            rounding_tip="raise eps"),
     Attack("pgd", "PGD", pgd, (
         _EPS, _norm("inf", ("inf", "2")),
-        Option("steps", int, 40, "gradient steps", minimum=1),
+        Option("steps", int, 40, "gradient steps", minimum=1, maximum=100_000),
         Option("step_size", float, None, "length of each step, in [0, 1] pixel units (default: 2.5 * eps / steps)",
                optional=True, minimum=0),
         Option("random_start", bool, True, "start from a random point in the budget (off: iterative FGSM)"),
@@ -77,7 +77,7 @@ _DECLARED = (
         rounding_tip="raise eps, or turn early_stop off"),
     Attack("cw", "Carlini-Wagner", carlini_wagner, (
         _CAP, _norm("2", ("2",)),
-        Option("steps", int, 100, "Adam steps for each constant", minimum=1),
+        Option("steps", int, 100, "Adam steps for each constant", minimum=1, maximum=100_000),
         Option("binary_steps", int, 6, "constants tried in the binary search", minimum=1),
         Option("learning_rate", float, 0.1, "Adam's learning rate (positive)", minimum=0),
         Option("initial_const", float, 1.0, "first constant weighing the margin against the perturbation's size "
@@ -89,7 +89,7 @@ _DECLARED = (
         refuses={"step_size": _NO_STEP_SIZE}, minimal=True, rounding_tip="raise confidence"),
     Attack("deepfool", "DeepFool", deepfool, (
         _CAP, _norm("2", ("2", "inf")),
-        Option("steps", int, 50, "linear steps at most", minimum=1),
+        Option("steps", int, 50, "linear steps at most", minimum=1, maximum=100_000),
         Option("overshoot", float, 0.02, "how far past the boundary to step, as a fraction of the step", minimum=0),
         Option("candidates", int, 10, "classes compared when untargeted: the label and its strongest rivals",
                minimum=2),

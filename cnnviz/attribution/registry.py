@@ -5,7 +5,9 @@ its map's values mean. ``explain``, the command line's ``--option`` and
 
 Methods: saliency, gradient, smoothgrad, gradient_x_input,
 integrated_gradients, guided_backprop, deconvnet, gradcam, gradcam++,
-guided_gradcam, occlusion, lime.
+guided_gradcam, scorecam, occlusion, rise, lime. A declaration also says what
+the faces need to know without naming methods: whether it is slow, whether it
+takes a layer (an option ``layer``), and which class score it explains.
 """
 from __future__ import annotations
 
@@ -33,41 +35,53 @@ from .gradients import (
 )
 from .lime import SEGMENTATIONS, lime
 from .occlusion import FILLS, SCORES, occlusion
+from .rise import rise
+from .scorecam import scorecam
 
+MAX_BATCH = 4096          # images per model call, for any method
 _BATCH = Option("batch_size", int, None, "images per model call (default: chosen from the input size)",
-                optional=True, minimum=1, engine=True)
+                optional=True, minimum=1, maximum=MAX_BATCH, engine=True)
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",
                 optional=True)
+_LOGIT = "logit"             # what the gradient and CAM methods explain: the pre-softmax class score
 _SEED = Option("seed", int, 0, "random seed (results repeat for the same seed)")
 _SCORE = Option("score", str, "probability", "the class score measured: the probability, or the pre-softmax logit "
                 "(the probability saturates on confident predictions)", choices=SCORES)
 
 _DECLARED = (
     Method("saliency", "Saliency", saliency, (_BATCH,), values="|gradient| of the class score",
-           aliases=("vanilla",)),
+           aliases=("vanilla",), explains=_LOGIT),
     Method("gradient", "Gradient (signed)", saliency, (_BATCH,), values="gradient of the class score",
-           fixed={"signed": True}),
+           fixed={"signed": True}, explains=_LOGIT),
     Method("smoothgrad", "SmoothGrad", smoothgrad, (
-        Option("samples", int, 25, "noisy copies averaged", minimum=1),
+        Option("samples", int, 25, "noisy copies averaged", minimum=1, maximum=10_000),
         Option("noise", float, 0.15, "noise standard deviation, as a fraction of the input range", minimum=0),
-        _SEED, _BATCH), values="|mean gradient| over noisy copies"),
+        _SEED, _BATCH), values="|mean gradient| over noisy copies", explains=_LOGIT),
     Method("gradient_x_input", "Gradient × input", gradient_x_input, (_BATCH,), values="gradient × input",
-           aliases=("gxi", "input_x_gradient")),
+           aliases=("gxi", "input_x_gradient"), explains=_LOGIT),
     Method("integrated_gradients", "Integrated Gradients", integrated_gradients, (
         Option("baseline", str, "black", "the reference image the path starts from", choices=BASELINES),
         Option("steps", int, None, "path intervals, trapezoid rule (default: from 32, doubled until "
-               "completeness holds within the tolerance, at most 512)", optional=True, minimum=1),
+               "completeness holds within the tolerance, at most 512)", optional=True, minimum=1,
+               maximum=10_000),
         Option("tolerance", float, 0.01, "completeness error allowed when steps are chosen, relative "
                "to the score difference", minimum=0),
-        _BATCH), values="share of the score change (sums to it)", aliases=("ig",)),
+        _BATCH), values="share of the score change (sums to it)", aliases=("ig",), explains=_LOGIT),
     Method("guided_backprop", "Guided backprop", guided_backprop, (_BATCH,), values="guided gradient",
-           aliases=("guided",)),
-    Method("deconvnet", "Deconvnet", deconvnet, (_BATCH,), values="deconvnet signal"),
-    Method("gradcam", "Grad-CAM", gradcam, (_LAYER, _BATCH), values="weighted activations of the layer"),
+           aliases=("guided",), explains=_LOGIT),
+    Method("deconvnet", "Deconvnet", deconvnet, (_BATCH,), values="deconvnet signal", explains=_LOGIT),
+    Method("gradcam", "Grad-CAM", gradcam, (_LAYER, _BATCH), values="weighted activations of the layer",
+           explains=_LOGIT),
     Method("gradcam++", "Grad-CAM++", gradcam, (_LAYER, _BATCH), values="weighted activations of the layer",
-           fixed={"plus": True}, aliases=("gradcampp", "gradcam_plus_plus")),
+           fixed={"plus": True}, aliases=("gradcampp", "gradcam_plus_plus"), explains=_LOGIT),
     Method("guided_gradcam", "Guided Grad-CAM", guided_gradcam, (_LAYER, _BATCH),
-           values="guided gradient × Grad-CAM"),
+           values="guided gradient × Grad-CAM", explains=_LOGIT),
+    Method("scorecam", "Score-CAM", scorecam, (
+        _LAYER,
+        Option("max_n", int, None, "Faster Score-CAM: only the N channels whose activations vary most "
+               "(default: every channel)", optional=True, minimum=1),
+        _SCORE,
+        _BATCH), values="score-weighted activations of the layer", aliases=("score_cam",), slow=True),
     Method("occlusion", "Occlusion", occlusion, (
         Option("patch", int, None, "side of the square covered, in pixels (default: from the image size)",
                optional=True, minimum=1),
@@ -75,18 +89,27 @@ _DECLARED = (
                optional=True, minimum=1),
         Option("fill", str, "grey", "what covers the patch", choices=FILLS),
         _SCORE,
-        _BATCH), values="drop in the class score when covered"),
+        _BATCH), values="drop in the class score when covered", slow=True),
+    Method("rise", "RISE", rise, (
+        Option("n_masks", int, 4000, "random masks averaged", minimum=1, maximum=100_000),
+        Option("cells", int, 7, "the masks' grid: cells per side, upsampled to the image", minimum=1),
+        Option("keep", float, 0.5, "probability that a cell is kept (not masked)", minimum=0, maximum=1),
+        Option("fill", str, "zero", "what masked pixels show", choices=FILLS),
+        _SCORE,
+        _SEED,
+        _BATCH), values="mean class score of the masks keeping the pixel", slow=True),
     Method("lime", "LIME", lime, (
-        Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1),
+        Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1, maximum=100_000),
         Option("segmentation", str, "quickshift", "superpixel algorithm", choices=SEGMENTATIONS),
-        Option("segments", int, 50, "superpixels wanted (kept near this number)", minimum=2),
+        Option("segments", int, 50, "superpixels wanted (kept near this number)", minimum=2,
+               maximum=10_000),
         Option("features", int, 5, "superpixels marked as the explanation", minimum=1),
         Option("hide_color", float, None, "value of hidden superpixels (default: each superpixel's mean)",
                optional=True),
         _SEED,
         _SCORE,
-        Option("batch_size", int, 256, "images per model call", minimum=1, engine=True)),
-        values="weight of the superpixel in LIME's linear fit"),
+        Option("batch_size", int, 256, "images per model call", minimum=1, maximum=MAX_BATCH, engine=True)),
+        values="weight of the superpixel in LIME's linear fit", slow=True),
 )
 
 FAMILY = Family("method", _DECLARED, help_command="cnnviz explain --help", choose_flag="--methods")
@@ -114,6 +137,20 @@ def method_label(name: str) -> str:
 def method_values(name: str) -> str:
     """What the values of a method's maps are, for colour-bar captions."""
     return method(name).values
+
+
+def explained_score(name: str, params: Optional[dict] = None) -> str:
+    """The class score a method's map explains: its ``score`` option's value
+    (in ``params``, else its default) when it has one, else the declared one."""
+    m = method(name)
+    if "score" in m.defaults():
+        return (params or {}).get("score") or m.option("score").default
+    return m.explains
+
+
+def methods_help() -> str:
+    """Every method's name and aliases, for ``--help``."""
+    return FAMILY.names_help()
 
 
 def method_options(name: str) -> dict:
@@ -202,7 +239,8 @@ def summary(results: dict[str, Attribution]) -> dict:
     out = {}
     for name, r in results.items():
         entry = {"params": {k: (v if not isinstance(v, np.ndarray) else "array") for k, v in r.params.items()},
-                 "targets": r.targets.tolist(), "seconds": round(r.seconds, 3), "signed": r.signed}
+                 "targets": r.targets.tolist(), "seconds": round(r.seconds, 3), "signed": r.signed,
+                 "explains": explained_score(name, r.params)}
         for key in ("completeness_error", "convergence_delta", "steps", "score"):
             if key in r.extras:
                 entry[key] = np.asarray(r.extras[key]).tolist()

@@ -86,6 +86,13 @@ class Method:
     values: str = ""             # what the result's values are, for colour-bar captions
     tip: str = ""                # one sentence for people choosing a method (tool tips, --help)
     refuses: dict = field(default_factory=dict)  # options people expect that it lacks: {name: why, and what instead}
+    slow: bool = False           # seconds to minutes on a large input: run last, and the app waits to be asked
+    explains: str = ""           # the class score it explains ("logit"), unless a ``score`` option chooses it
+
+    @property
+    def takes_layer(self) -> bool:
+        """Whether it works at a chosen layer (it has an option ``layer``)."""
+        return any(o.name == "layer" for o in self.options)
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -192,6 +199,10 @@ class Family:
         """A member's options for generic editors; options that change only
         speed are left out unless ``engine``."""
         return [o for o in self.get(name).options if engine or not o.engine]
+
+    def names_help(self) -> str:
+        """The members' names, each with its aliases, for ``--help``."""
+        return ", ".join(m.name + (f" ({', '.join(m.aliases)})" if m.aliases else "") for m in self.declared)
 
     def options_help(self) -> str:
         """Every member's options with their defaults and meaning, for ``--help``."""

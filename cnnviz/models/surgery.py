@@ -1,11 +1,13 @@
 """Model surgery, all in one place: what a model's last activation is, and
-(for the methods that need them) clones with softmax made linear."""
+(for the methods that need them) clones with softmax made linear, and a head
+resized to a subset of classes."""
 from __future__ import annotations
 
 import weakref
 
 from ..common.errors import CnnvizError, short
-from .graph import feature_model, get_layer, layer_names, qualified_name
+from ..common.runtime import model_cache
+from .graph import feature_model, get_layer, layer_names, qualified_name, trace
 
 
 def final_activation(model) -> str:
@@ -25,7 +27,7 @@ def outputs_probabilities(model) -> bool:
     return final_activation(model) == "softmax"
 
 
-_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def logits_model(model):
@@ -123,7 +125,7 @@ def pre_activation_features(model, layer: str):
 
 
 RULES = ("guided", "deconvnet")
-_OVERRIDES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OVERRIDES: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _relu_with_rule(rule: str):
@@ -188,7 +190,7 @@ def relu_rule_model(model, rule: str):
     return per_model[rule]
 
 
-_FEATURES_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FEATURES_LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def features_and_logits(model, layer: str):
@@ -200,3 +202,65 @@ def features_and_logits(model, layer: str):
         logits = logits_model(model)
         per_model[name] = feature_model(logits, [name, layer_names(logits)[-1]])
     return per_model[name]
+
+
+def logits_layer_name(model, layer: str) -> str:
+    """``layer``'s name in :func:`logits_model`, which inlines nested
+    sub-models when it rebuilds the graph (``outer/inner`` becomes ``inner``)."""
+    logits = logits_model(model)
+    name = qualified_name(model, layer)
+    return name if name in layer_names(logits) else qualified_name(logits, name.split("/")[-1])
+
+
+_HEADS: "weakref.WeakKeyDictionary" = model_cache()
+
+
+def head_model(model, layer: str):
+    """A model from ``layer``'s output to the logits (weights shared), for
+    methods that edit a layer's activations and read the class score (CRAFT's
+    concept importances). Every path from the input to the output must pass
+    through the layer, else a CnnvizError names the layer. Built once per layer."""
+    import keras
+
+    per_model = _HEADS.setdefault(model, {})
+    logits = logits_model(model)
+    name = logits_layer_name(model, layer)
+    if name in per_model:
+        return per_model[name]
+    cut = get_layer(logits, name)
+    latent = keras.Input(shape=tuple(cut.output.shape[1:]), name="activations")
+    image = keras.Input(shape=tuple(logits.inputs[0].shape[1:]), name="image")
+
+    def call(op, node, args):
+        if op is cut:
+            return latent
+        if node is None:
+            return op(args[0])
+        mapping = {id(t): v for t, v in zip(node.input_tensors, args)}
+        call_args, call_kwargs = node.arguments.fill_in(mapping)
+        return op(*call_args, **call_kwargs)
+
+    outputs = trace(logits, [image], call)
+    try:
+        head = keras.Model(latent, outputs[0], name=f"{model.name}_head")
+    except ValueError as exc:
+        raise CnnvizError(f"{layer}: part of {model.name}'s output does not pass through this layer (a branch goes "
+                          f"around it): pick a layer every path passes through, such as one after the last merge") \
+            from exc
+    per_model[name] = head
+    return head
+
+
+def with_head_size(model, n_classes: int):
+    """The model with its last Dense layer replaced by a freshly initialized
+    one of ``n_classes`` units (same activation), everything below it shared:
+    a zoo architecture trained on a subset of its dataset's classes."""
+    import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense):
+        raise CnnvizError(f"{model.name} does not end in a Dense layer, so its head cannot be resized to "
+                          f"{n_classes} classes: use `cnnviz finetune` to put a new head on it")
+    config = last.get_config()
+    head = keras.layers.Dense(n_classes, activation=config["activation"], name=last.name)
+    return keras.Model(model.inputs, head(last.input), name=model.name)

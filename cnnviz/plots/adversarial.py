@@ -10,11 +10,11 @@ from typing import Optional, Sequence
 
 import imageio.v3 as iio
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path
+from .figure import Figure
 
 
 def _pct(p: float) -> str:

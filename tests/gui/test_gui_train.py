@@ -90,3 +90,14 @@ def test_augmentation_settings_from_the_controls(window):
     aug = view.augmentation()
     assert aug.width_shift == pytest.approx(0.1) and aug.vertical_flip and not aug.horizontal_flip
     assert np.isclose(aug.rotation, 0)
+
+
+def test_the_optimizers_offered_are_the_declared_ones(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    from cnnviz.lab.training import OPTIMIZER_DECLARATIONS
+
+    box = window.view("train").optimizer
+    assert [box.itemText(i) for i in range(box.count())] == [o.name for o in OPTIMIZER_DECLARATIONS]
+    assert {"adamax", "nadam"} <= {box.itemText(i) for i in range(box.count())}
+    assert box.itemData(box.findText("nesterov"), Qt.ItemDataRole.ToolTipRole).startswith("SGD with Nesterov")

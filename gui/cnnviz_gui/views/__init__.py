@@ -1,11 +1,12 @@
 """The main window's tabs, one module each (see :mod:`.base`)."""
 from .adversarial import AdversarialView
 from .base import View
+from .concepts import ConceptsView
 from .explain import ExplainView
 from .layer import LayerView
 from .train import TrainView
 from .unit import UnitView
 
-VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, TrainView]
+VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, ConceptsView, TrainView]
 
-__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "TrainView"]
+__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "ConceptsView", "TrainView"]
