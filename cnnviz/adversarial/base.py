@@ -163,7 +163,7 @@ class AttackResult:
 
     def top(self, which: str = "adversarial", k: int = 5):
         """Top-``k`` predictions with names for "original", "adversarial" or
-        "rounded" images (a list per image of :class:`cnnviz.predict.Prediction`)."""
+        "rounded" images (a list per image of :class:`cnnviz.models.predict.Prediction`)."""
         probs = {"original": self.original_probs, "adversarial": self.adversarial_probs,
                  "rounded": self.rounded_probs}[which]
         return top_k(probs, self.classes, k)

@@ -1,6 +1,6 @@
 """Figures for adversarial examples: the functions take what
 :mod:`cnnviz.adversarial` returned and give back a matplotlib Figure
-(``cnnviz.fileio.save_figure`` writes it atomically); and
+(``cnnviz.common.fileio.save_figure`` writes it atomically); and
 :func:`save_adversarial`, the adversarial image itself as a file."""
 from __future__ import annotations
 

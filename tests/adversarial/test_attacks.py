@@ -487,5 +487,6 @@ def test_robustness_command_compares_models(capsys, tmp_path):
 def test_command_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, *argv)
-    assert code == 2 and err.startswith("cnnviz: error: ") and message in err
-    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
+    errors = [line for line in err.strip().splitlines() if not line.startswith("cnnviz: note: UNTRAINED")]
+    assert code == 2 and errors[0].startswith("cnnviz: error: ") and message in errors[0]
+    assert len(errors) == 1 and not (tmp_path / "x.png").exists()
