@@ -33,6 +33,7 @@ from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
 
 MC_PASSES = 30
+DRAWN = "drawn digit"       # the source text of the digit pad's images
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
 VIDEO_FILTER = "Videos and animated images (*.gif *.mp4 *.avi *.mov *.mkv *.webm *.tif *.tiff);;All files (*)"
@@ -118,11 +119,18 @@ class MainWindow(QMainWindow):
         self.input_view = InputView()
         self.input_caption = heading("")
         self.prediction = PredictionPanel()
+        policy = self.prediction.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)         # the bars' place is kept until there are predictions
+        self.prediction.setSizePolicy(policy)
         self.draw_pad = DrawPad()
-        self.draw_pad.drawn.connect(lambda digit: self.load_image(None, pixels=digit, source="drawn digit"))
-        self.draw_title = heading("<b>Draw a digit</b> (right-click clears)")
+        self.draw_pad.drawn.connect(lambda digit: self.load_image(None, pixels=digit, source=DRAWN))
+        self.draw_title = heading("<b>Draw a digit</b> (right-click clears; made 20x20 and centred as in MNIST)")
         left = QWidget()
         column = QVBoxLayout(left)
+        # the pad comes first: what is below it changes with every prediction, and a pad that moved
+        # under the pointer in mid-stroke would spoil the digit
+        column.addWidget(self.draw_title)
+        column.addWidget(self.draw_pad, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(heading("<b>Input</b> (as the model sees it)"))
         column.addWidget(self.input_view)
         column.addWidget(self.input_caption)
@@ -134,8 +142,6 @@ class MainWindow(QMainWindow):
         column.addWidget(self.prediction_title)
         column.addWidget(self.prediction)
         column.addWidget(self.mc_dropout)
-        column.addWidget(self.draw_title)
-        column.addWidget(self.draw_pad)
         column.addStretch(1)
         left_scroll = QScrollArea()
         left_scroll.setWidget(left)
@@ -628,6 +634,8 @@ class MainWindow(QMainWindow):
         image = s.image
         if image is None or s.model is None:
             return
+        if image.source != DRAWN:
+            self.draw_pad.set_stale()
         notes = f" ({'; '.join(image.notes)})" if image.notes else ""
         self.input_caption.setText(f"{image.source}{notes}")
         self.input_view.show_pixels(image.pixels)

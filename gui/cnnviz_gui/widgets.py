@@ -11,6 +11,8 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
                                QSizePolicy, QStyle, QVBoxLayout, QWidget)
 
+from cnnviz.data.digits import mnist_digit
+
 from .render import as_rgb, colorbar, fit_pixmap, to_pixmap, to_qimage
 
 
@@ -511,8 +513,12 @@ class PredictionPanel(QWidget):
 class DrawPad(QLabel):
     """Draw a digit with the mouse (white on black, like MNIST); ``drawn``
     fires with the 28x28 uint8 image while drawing (at most every 150 ms) and
-    when a stroke ends. Successive mouse positions are joined by a thick line,
-    so a fast stroke stays a stroke rather than a trail of dots."""
+    when a stroke ends, made the way MNIST's digits were made
+    (:func:`cnnviz.data.digits.mnist_digit`: scaled into 20x20, centred by
+    centre of mass). Successive mouse positions are joined by a thick line,
+    so a fast stroke stays a stroke rather than a trail of dots. The pad has
+    a fixed size; :meth:`set_stale` greys the drawing when another input is
+    shown (the next stroke starts afresh)."""
 
     SIZE, SCALE = 28, 8
     drawn = Signal(object)
@@ -521,6 +527,8 @@ class DrawPad(QLabel):
         super().__init__()
         self.canvas = np.zeros((self.SIZE * self.SCALE,) * 2, np.uint8)
         self._last: Optional[tuple[int, int]] = None        # the stroke's previous mouse position (x, y)
+        self.stale = False
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setFixedSize(self.SIZE * self.SCALE, self.SIZE * self.SCALE)
         self.setToolTip("draw a digit with the left button; right-click clears")
         self._live = QTimer(self)
@@ -530,17 +538,23 @@ class DrawPad(QLabel):
         self._paint()
 
     def _paint(self):
-        self.setPixmap(to_pixmap(self.canvas))
+        self.setPixmap(to_pixmap(self.canvas // 3 if self.stale else self.canvas))
 
     def digit(self) -> np.ndarray:
-        small = self.canvas.reshape(self.SIZE, self.SCALE, self.SIZE, self.SCALE).mean(axis=(1, 3))
-        return small.astype(np.uint8)
+        return mnist_digit(self.canvas)
+
+    def set_stale(self) -> None:
+        """Another input is shown: the drawing no longer is the model's input."""
+        if self.canvas.any() and not self.stale:
+            self.stale = True
+            self._paint()
 
     def _emit(self):
         self.drawn.emit(self.digit())
 
     def clear(self):
         self.canvas[:] = 0
+        self.stale = False
         self._paint()
 
     def stroke(self, start: tuple[int, int], end: tuple[int, int]) -> None:
@@ -556,6 +570,8 @@ class DrawPad(QLabel):
         if event.button() == Qt.MouseButton.RightButton:
             self.clear()
         else:
+            if self.stale:
+                self.clear()
             self._last = None
             self.mouseMoveEvent(event)
 
