@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
+from ..common.runtime import start_tensorflow, warnings_as_notes
 from . import attack, explain, inside, lab, models, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
@@ -35,34 +35,6 @@ def _version() -> str:
     return f"cnnviz {__version__}"
 
 
-def _start_tensorflow(quiet: bool) -> None:
-    """Import TensorFlow and set up its devices, hiding the C++ start-up log
-    lines that TF prints to stderr whatever TF_CPP_MIN_LOG_LEVEL says."""
-    from ..common.runtime import setup_devices
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")   # C++ log lines; Python errors still show
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = None
-    if quiet:       # TensorFlow's Python-side warnings (retracing, AutoGraph) are for its developers
-        import logging
-
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if not quiet or fd is None:
-        setup_devices()
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        setup_devices()
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
-
-
 def main(argv=None) -> int:
     """Run one command. Every failure is one line on stderr and exit status 2
     (130 when cancelled); ``--debug`` adds the traceback."""
@@ -77,7 +49,7 @@ def main(argv=None) -> int:
         try:
             check_distinct_outputs(args)
             _clean_cache()
-            _start_tensorflow(quiet=not args.debug)
+            start_tensorflow(quiet=not args.debug)
             return args.func(args)
         except Cancelled as exc:
             print(f"cnnviz: {exc}", file=sys.stderr)
@@ -113,22 +85,8 @@ def _clean_cache() -> None:
 
 
 def _warnings_as_notes() -> None:
-    """Library warnings (scikit-image, NumPy, Keras) as one ``cnnviz: note:``
-    line each, once; deprecation and resource notices, meant for programmers,
-    not at all."""
-    seen = set()
-
-    def note(message, category, filename, lineno, file=None, line=None):
-        text = one_line(str(message))
-        if text and text not in seen:
-            seen.add(text)
-            print(f"cnnviz: note: {text}", file=sys.stderr)
-
-    warnings.resetwarnings()
-    warnings.simplefilter("default")
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning):
-        warnings.simplefilter("ignore", category)
-    warnings.showwarning = note
+    """Library warnings as one ``cnnviz: note:`` line each (see :func:`warnings_as_notes`)."""
+    warnings_as_notes(lambda text: print(f"cnnviz: note: {text}", file=sys.stderr))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ def mnist_digit(canvas: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """A grey (H, W) drawing, white ink on black, any size, as a (28, 28)
     uint8 MNIST-style digit; an empty drawing gives an empty field.
     Pixels at or below ``threshold`` count as background."""
-    from skimage.transform import resize   # scikit-image's import takes a second: only when a digit is drawn
+    # scikit-image's import takes a second: only when a digit is drawn
+    from skimage.transform import resize
 
     canvas = np.asarray(canvas)
     if canvas.ndim != 2:

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt
+from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnviz import CnnvizError
+from cnnviz.common.runtime import warnings_as_notes
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.models import zoo
 from cnnviz.models.uncertainty import dropout_layers
@@ -34,13 +35,15 @@ from .widgets import DrawPad, InputView, PredictionPanel, heading
 
 MC_PASSES = 30
 DRAWN = "drawn digit"       # the source text of the digit pad's images
+LIVE_STOP_SHOWN_MS = 10000
+LISTED_TEXT = Qt.ItemDataRole.UserRole + 1      # a model box line as listed, before "UNTRAINED" replaced it
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
 VIDEO_FILTER = "Videos and animated images (*.gif *.mp4 *.avi *.mov *.mkv *.webm *.tif *.tiff);;All files (*)"
 MODEL_FILTER = "Keras models (*.keras *.h5 *.hdf5)"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 RECENT = 10
-DEFAULT_SIZE = QSize(1500, 900)
+DEFAULT_SIZE = QSize(1920, 1200)     # the first window takes the screen's free area up to this
 FRAME_MARGIN = QSize(16, 48)          # what a window manager's frame and title bar usually take
 QT_XCB_PACKAGES = ("libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 "
                    "libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1")   # Debian/Ubuntu names
@@ -179,7 +182,7 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.cancel_button)
         self.live_label = QLabel("")
         self.live.status.connect(self.live_label.setText)
-        self.live.stopped.connect(lambda: self.act_live.setText("Live…"))
+        self.live.stopped.connect(self._live_stopped)
         status.addPermanentWidget(self.live_label)
         status.addPermanentWidget(self.device)
 
@@ -441,6 +444,13 @@ class MainWindow(QMainWindow):
         if index < 0:
             box.addItem(Path(s.model_spec).name, s.model_spec)
             index = box.count() - 1
+        for i in range(box.count()):                    # the loaded model's line says how it was loaded
+            listed = box.itemData(i, LISTED_TEXT)
+            if listed is None:
+                box.setItemData(i, listed := box.itemText(i), LISTED_TEXT)
+            untrained = i == index and not s.info.trained
+            name = box.itemData(i) if box.itemData(i) in zoo.ZOO_NAMES else listed
+            box.setItemText(i, f"{name} (UNTRAINED: random weights)" if untrained else listed)
         box.setCurrentIndex(index)
 
     def _model_text(self) -> tuple[str, bool]:
@@ -586,6 +596,12 @@ class MainWindow(QMainWindow):
         self.settings.setValue("folders/live", str(Path(path).parent))
         self.act_live.setText("Stop live")
 
+    def _live_stopped(self):
+        """The stop line ("live stopped after N frames") stays a while, then goes:
+        it describes the play that ended, not what is shown later."""
+        self.act_live.setText("Live…")
+        QTimer.singleShot(LIVE_STOP_SHOWN_MS, lambda: self.live.playing or self.live_label.clear())
+
     def browse_dataset(self, source: Optional[str] = None, folder: Optional[str] = None):
         if self.browser is None:
             self.browser = DatasetBrowser(self.session, self, self.settings.value("folders/dataset") or None)
@@ -636,6 +652,8 @@ class MainWindow(QMainWindow):
             return
         if image.source != DRAWN:
             self.draw_pad.set_stale()
+        if not self.live.playing:
+            self.live_label.clear()                  # the last play's line no longer describes what is shown
         notes = f" ({'; '.join(image.notes)})" if image.notes else ""
         self.input_caption.setText(f"{image.source}{notes}")
         self.input_view.show_pixels(image.pixels)
@@ -766,9 +784,9 @@ class MainWindow(QMainWindow):
 
 
 def first_size(available: QRect) -> QSize:
-    """The window's size at its first start: 1500x900, or less to fit the
-    screen's free area with room for the window frame (the status bar, the
-    progress and Cancel stay on screen)."""
+    """The window's size at its first start: the screen's free area less room
+    for the window frame (the status bar, the progress and Cancel stay on
+    screen), up to 1920x1200 (a larger window would only spread thin)."""
     return QSize(min(DEFAULT_SIZE.width(), available.width() - FRAME_MARGIN.width()),
                  min(DEFAULT_SIZE.height(), available.height() - FRAME_MARGIN.height()))
 
@@ -815,6 +833,7 @@ def main(argv=None, settings: Optional[QSettings] = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    warnings_as_notes(lambda text: print(f"cnnviz: note: {text}", file=sys.stderr))
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("cnnviz")
     window = MainWindow(settings)

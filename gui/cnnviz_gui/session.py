@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal
 
 import cnnviz
 from cnnviz.common.progress import check
-from cnnviz.common.runtime import setup_devices
+from cnnviz.common.runtime import start_tensorflow as start_tensorflow_quietly
 from cnnviz.data.datasets import load_dataset
 from cnnviz.data.images import normalize_image, prepare, read_image
 from cnnviz.inside.activations import activations, spatial_layers
@@ -129,7 +129,7 @@ def _rows(summary, spatial: set) -> list[LayerRow]:
 def start_tensorflow() -> str:
     """Import TensorFlow and Keras and set up the devices, once, before any
     job uses them (see :mod:`cnnviz_gui.workers`); returns the device's name."""
-    device = setup_devices()
+    device = start_tensorflow_quietly()          # its C++ start-up lines (a failed cuInit ...) mean nothing here
     import keras  # noqa: F401  (Keras' own import is as circular as TensorFlow's)
 
     return device

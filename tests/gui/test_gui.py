@@ -253,6 +253,10 @@ def test_vgg16_weights_dialog(qtbot, window, monkeypatch):
     qtbot.mouseClick(dialog.random_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.session.model_spec == "vgg16_notop", timeout=60000)
     assert "UNTRAINED (random weights)" in window.model_label.text()
+    assert window.model_box.currentText() == "vgg16_notop (UNTRAINED: random weights)"      # not "(ImageNet)"
+    open_model(qtbot, window)
+    assert "UNTRAINED" not in window.model_box.currentText() and "ImageNet" in window.model_box.itemText(
+        window.model_box.findData("vgg16_notop"))
 
 
 def test_draw_a_digit(qtbot, window):

@@ -8,7 +8,7 @@ pytest.importorskip("pytestqt")
 import test_gui  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from test_gui import open_model, shot  # noqa: E402
+from test_gui import open_image, open_model, shot  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
 
@@ -79,3 +79,18 @@ def test_a_folder_without_frames_says_so(qtbot, window, tmp_path):
     open_model(qtbot, window)
     window.play(str(tmp_path))
     assert "holds no images" in window._last_error and not window.live.playing
+
+
+def test_class_folders_play_and_the_stop_line_goes_with_the_play(qtbot, window, tmp_path):
+    for cls, frame in zip(("cat", "dog"), frames(2)):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(frame).save(tmp_path / cls / f"{cls}.png")
+    open_model(qtbot, window)
+    window.play(str(tmp_path))
+    qtbot.waitUntil(lambda: window.live.frames >= 3, timeout=60000)
+    assert window.session.image.source.startswith(f"{tmp_path.name}/")
+    assert "average" in window.live_label.text()
+    window.live.stop()
+    assert "on average" in window.live_label.text() and "stopped after" in window.live_label.text()
+    open_image(qtbot, window)                                    # another input: the play's line goes
+    assert window.live_label.text() == ""
