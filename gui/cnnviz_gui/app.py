@@ -36,6 +36,8 @@ from .widgets import DrawPad, InputView, PredictionPanel, heading
 MC_PASSES = 30
 DRAWN = "drawn digit"       # the source text of the digit pad's images
 LIVE_STOP_SHOWN_MS = 10000
+WIDE_SCREEN = 1500          # narrower screens get a smaller input image beside the views
+MIN_VIEW_WIDTH = 560        # the layer table takes its width from the views down to this
 LISTED_TEXT = Qt.ItemDataRole.UserRole + 1      # a model box line as listed, before "UNTRAINED" replaced it
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
@@ -119,7 +121,8 @@ class MainWindow(QMainWindow):
         self.layers.currentCellChanged.connect(lambda row, *_: self._row_selected(row))
         self.layers.setMinimumWidth(180)
 
-        self.input_view = InputView()
+        compact = self.screen().availableGeometry().width() < WIDE_SCREEN   # e.g. 1280x800: the views need the width
+        self.input_view = InputView(224 if compact else 280)
         self.input_caption = heading("")
         self.prediction = PredictionPanel()
         policy = self.prediction.sizePolicy()
@@ -149,7 +152,8 @@ class MainWindow(QMainWindow):
         left_scroll = QScrollArea()
         left_scroll.setWidget(left)
         left_scroll.setWidgetResizable(True)
-        left_scroll.setMinimumWidth(self.input_view.minimumWidth() + 40)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # the bars shrink instead
+        left_scroll.setMinimumWidth(self.input_view.minimumWidth() + 60)     # margins and the scroll bar
 
         self.tabs = QTabWidget()
         self.views: list[View] = []
@@ -164,7 +168,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([330, 330, 900])
+        self.splitter.setSizes([330, self.input_view.minimumWidth() + 60, 900])
         self.setCentralWidget(self.splitter)
 
         self.device = QLabel("Device: starting TensorFlow…")
@@ -523,7 +527,7 @@ class MainWindow(QMainWindow):
         width = sum(self.layers.columnWidth(c) for c in range(self.layers.columnCount())) + 24
         sizes = self.splitter.sizes()
         if sizes[0] < width and sum(sizes) > 1100:        # give the table its width, taken from the views
-            grow = min(width - sizes[0], max(0, sizes[2] - 700))
+            grow = min(width - sizes[0], max(0, sizes[2] - MIN_VIEW_WIDTH))
             self.splitter.setSizes([sizes[0] + grow, sizes[1], sizes[2] - grow])
         self.layers.blockSignals(False)
         self._layer_changed()

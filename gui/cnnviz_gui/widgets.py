@@ -101,6 +101,7 @@ class MosaicCanvas(QWidget):
         self.min_tile, self.max_tile, self.max_scale, self.label_min = min_tile, max_tile, max_scale, label_min
         self.labels_below = labels_below
         self.inside: list[tuple[int, int, int, int]] = []     # per tile: (top, left, bottom, right) exclusive
+        self.boxes: list[tuple[int, int, int, int]] = []      # per tile: a box to draw, inclusive
         self.image = None           # QImage of all tiles stacked vertically
         self.n = 0
         self.tile_shape = (1, 1)    # (h, w) of one tile in its own pixels
@@ -114,10 +115,14 @@ class MosaicCanvas(QWidget):
 
     # -------------------------------------------------------------- content
     def set_tiles(self, tiles: Optional[np.ndarray], labels: Sequence[str] = (), captions: Sequence[str] = (),
-                  inside: Sequence[tuple[int, int, int, int]] = ()) -> None:
+                  inside: Sequence[tuple[int, int, int, int]] = (),
+                  boxes: Sequence[tuple[int, int, int, int]] = ()) -> None:
         """(N, h, w[, 3]) uint8 tiles, or None to clear; ``inside`` gives per
         tile the part that is content, (top, left, bottom, right) exclusive in
-        its own pixels; the rest is drawn hatched as outside."""
+        its own pixels; the rest is drawn hatched as outside. ``boxes`` are
+        drawn green on the tiles (top, left, bottom, right inclusive, in the
+        tiles' pixels), e.g. a receptive field in its context."""
+        self.boxes = [tuple(int(v) for v in b) for b in boxes]
         if tiles is None or len(tiles) == 0:
             self.image, self.n = None, 0
         else:
@@ -247,6 +252,12 @@ class MosaicCanvas(QWidget):
             if not rect.adjusted(-2, -2, 2, 2 + self.caption_height()).intersects(visible):
                 continue
             self._draw_tile(painter, i, rect)
+            if i < len(self.boxes):
+                t, l, b, r = self.boxes[i]
+                sy, sx = rect.height() / th, rect.width() / tw
+                painter.setPen(QPen(QColor(0, 255, 0), 2))
+                painter.drawRect(QRectF(rect.left() + l * sx, rect.top() + t * sy, (r - l + 1) * sx - 1,
+                                        (b - t + 1) * sy - 1))
             if i < len(self.labels) and self.labels[i] and not self.labels_below and self.size_ >= self.label_min:
                 text = self.shown_text(self.labels[i], rect.width())
                 box = QRect(rect.left(), rect.top(), metrics.horizontalAdvance(text) + 4, metrics.height())
@@ -405,6 +416,38 @@ class ImageLabel(QLabel):
             self._fit()
 
 
+class FigureLabel(QLabel):
+    """A rendered figure shown at its own size, or scaled down (aspect kept)
+    to the width the layout gives: a wide figure never widens the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.rgb: Optional[np.ndarray] = None
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
+    def show_array(self, rgb: Optional[np.ndarray]) -> None:
+        self.rgb = rgb
+        if rgb is None:
+            self.clear()
+            self.setFixedHeight(0)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.rgb is None:
+            return
+        h, w = self.rgb.shape[:2]
+        side = max(1, min(w, self.width()) * max(h, w) // w)
+        pixmap = fit_pixmap(self.rgb, side)[0]
+        self.setFixedHeight(pixmap.height())
+        self.setPixmap(pixmap)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()
+
+
 class InputView(QLabel):
     """The image as the model sees it (its input size), with the receptive
     field of the unit under the mouse drawn on it; until there is one, what
@@ -481,7 +524,7 @@ class PredictionPanel(QWidget):
         self.names, self.bars = [], []
         for i in range(rows):
             name, bar = QLabel(""), ErrorBar()
-            name.setMinimumWidth(120)
+            name.setMinimumWidth(90)
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
             layout.addWidget(name, i, 0)
