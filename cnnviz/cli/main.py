@@ -11,10 +11,10 @@ import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.runtime import start_tensorflow, warnings_as_notes
-from . import attack, explain, inside, lab, models, synthesis
+from . import attack, explain, inside, lab, models, structure, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, lab, inside, synthesis, explain, attack)
+FAMILIES = (models, lab, inside, structure, synthesis, explain, attack)
 
 
 def build_parser() -> argparse.ArgumentParser:
