@@ -64,7 +64,8 @@ def _literature(name: str, dataset: str, attacks):
     return rows
 
 
-HEADER = ["model", "attack", "eps", "accuracy", "8-bit accuracy", "success", "largest perturbation (median if unbounded)",
+HEADER = ["model", "attack", "eps", "accuracy", "8-bit accuracy", "success",
+          "largest perturbation (median if unbounded)",
           "seconds"]
 
 

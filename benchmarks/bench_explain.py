@@ -94,7 +94,8 @@ def gradients_vs_peers():
                 for name, seconds in times.items():
                     rows.append([label, method, batch, name, f"{1000 * seconds:.1f}",
                                  f"{seconds / times['plain tf.function']:.2f}x", f"{seconds / times['cnnviz']:.1f}x"])
-    return ("Saliency and Grad-CAM against a plain tf.function and peers (ms, median of 5 taken in turn after a warm-up)",
+    return ("Saliency and Grad-CAM against a plain tf.function and peers (ms, median of 5 taken in turn after a "
+            "warm-up)",
             ["model", "method", "batch", "library", "ms", "vs plain", "vs cnnviz"], rows)
 
 
@@ -128,7 +129,7 @@ def _inner(model, layer):
     """Peers find layers by plain name on the outer model; VGG16's are nested."""
     from cnnviz.models.graph import get_layer
 
-    return get_layer(model, layer).name if layer in [l.name for l in model.layers] else layer
+    return get_layer(model, layer).name if layer in [each.name for each in model.layers] else layer
 
 
 def occlusion_vs_peers():
@@ -172,8 +173,8 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
     """1000 samples, same segmentation (about 50 superpixels) and seed."""
     from cnnviz import build_model, load_model
     from cnnviz.attribution.lime import Superpixels, lime, pixel_image
-    from cnnviz.data.images import load_image
     from cnnviz.models.engine import compiled
+    from cnnviz.models.inputs import load_image
 
     rows = []
     cases = {"cifar10_cnn": lambda: load_model("cifar10_cnn"), "vgg16": lambda: build_model("vgg16")}
@@ -196,7 +197,7 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
             from lime.lime_image import LimeImageExplainer
 
             def predict_fn(images):                     # lime's usual recipe: model.predict per batch of 10
-                from cnnviz.data.images import preprocess
+                from cnnviz.models.preprocessing import preprocess
                 from cnnviz.models.zoo import model_info
 
                 return model.predict(preprocess(images * 255.0, model_info(model).preprocessing), verbose=0)
@@ -239,7 +240,7 @@ def faithfulness():
     from cnnviz.attribution.registry import METHODS
     from cnnviz.common.fileio import save_figure
     from cnnviz.data.datasets import load_dataset
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
     from cnnviz.plots.attribution import curves_figure
 
     rows = []

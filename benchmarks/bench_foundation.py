@@ -17,10 +17,10 @@ def training_throughput():
 
     from cnnviz import build_model
     from cnnviz.data.datasets import mnist_dataset
-    from cnnviz.models.training import split_train_validation, to_model_input, train
+    from cnnviz.lab.training import split_train_validation, to_unit_interval, train
 
     data = mnist_dataset()
-    x, y = to_model_input(data.x_train), data.y_train.astype("int64")
+    x, y = to_unit_interval(data.x_train), data.y_train.astype("int64")
     (xt, yt), (xv, yv) = split_train_validation(x, y)
 
     class EpochTimer(keras.callbacks.Callback):

@@ -163,10 +163,11 @@ def event_loop_latency():
 def live_rate(frames: int = 40):
     """Frames per second of live input (an image folder of test-set images played
     through the model) with each view following, and the event-loop gaps meanwhile."""
-    from cnnviz.data.datasets import load_dataset
     from cnnviz_gui.app import MainWindow
     from PIL import Image
     from PySide6.QtCore import QSettings
+
+    from cnnviz.data.datasets import load_dataset
 
     app = _app()
     rows = []

@@ -52,7 +52,7 @@ def top_patches_speed():
     from cnnviz import load_model
     from cnnviz.data.datasets import cifar10_dataset
     from cnnviz.inside.top_patches import top_patches
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
 
     model = load_model("cifar10_cnn")
     images = cifar10_dataset().x_test

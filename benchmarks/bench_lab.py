@@ -32,7 +32,7 @@ def features_speed():
 
     import cnnviz
     from cnnviz.data.datasets import cifar10_dataset
-    from cnnviz.models.transfer import extract_features
+    from cnnviz.lab.transfer import extract_features
 
     model = cnnviz.load_model("cifar10_cnn")
     images = cifar10_dataset().x_test
@@ -45,7 +45,8 @@ def features_speed():
             out = sub.predict(x, batch_size=256, verbose=0)
             return out.mean(axis=(1, 2)) if pool else out.reshape(len(out), -1)
 
-        ours = lambda: extract_features(model, layer, images, pool=pool)
+        def ours():
+            return extract_features(model, layer, images, pool=pool)
         ours(), plain()                                                      # warm-up: tracing
         t_plain, t_ours = _median_times(plain, ours)
         rows.append([f"{layer}{' (pooled)' if pool else ''}", f"{t_plain:.2f}", f"{t_ours:.2f}",
@@ -60,8 +61,8 @@ def finetune_overhead():
 
     import cnnviz
     from cnnviz.data.datasets import cifar10_dataset
-    from cnnviz.models.training import compile_classifier, make_optimizer, select_classes, training_data
-    from cnnviz.models.transfer import build_finetune_model, finetune, set_trainable
+    from cnnviz.lab.training import compile_classifier, make_optimizer, select_classes, training_data
+    from cnnviz.lab.transfer import build_finetune_model, finetune, set_trainable
 
     backbone = cnnviz.load_model("cifar10_cnn")
     data = select_classes(cifar10_dataset(), ["cat", "dog"])
@@ -89,7 +90,8 @@ def finetune_overhead():
         p, o = statistics.median(plain[phase][1::2]), statistics.median(ours[phase][1::2])   # steady state
         rows.append([phase, f"{p:.2f}", f"{o:.2f}", f"{o / p:.3f}"])
     n = len(split.x_train)
-    return (f"Fine-tuning cifar10_cnn on cat/dog ({n:,} images, batch 32): s per steady-state epoch, median of 3, in turn",
+    return (f"Fine-tuning cifar10_cnn on cat/dog ({n:,} images, batch 32): s per steady-state epoch, median of 3, in "
+            "turn",
             ["phase", "plain model.fit", "cnnviz finetune (checkpoint + card each epoch)", "time vs plain"], rows)
 
 
@@ -100,16 +102,19 @@ def mc_dropout_speed():
     import numpy as np
 
     import cnnviz
-    from cnnviz.models.uncertainty import _compiled, mc_dropout, mc_dropout_model
+    from cnnviz.lab.uncertainty import _compiled, mc_dropout, mc_dropout_model
 
     model = cnnviz.load_model("cifar10_cnn")
     rows = []
     for n in (1, 32):
         x = np.random.default_rng(0).random((n, 32, 32, 3), dtype=np.float32)
         fn = _compiled(mc_dropout_model(model))
-        eager = lambda: [model(x, training=True) for _ in range(30)]
-        separate = lambda: [fn(x) for _ in range(30)]
-        ours = lambda: mc_dropout(model, x, 30)
+        def eager():
+            return [model(x, training=True) for _ in range(30)]
+        def separate():
+            return [fn(x) for _ in range(30)]
+        def ours():
+            return mc_dropout(model, x, 30)
         eager(), separate(), ours()
         t_eager, t_sep, t_ours = _median_times(eager, separate, ours, repeats=5)
         rows.append([n, f"{1000 * t_eager:.1f}", f"{1000 * t_sep:.1f}", f"{1000 * t_ours:.1f}",
@@ -128,8 +133,8 @@ def transfer_demo():
     from decks import small
 
     from cnnviz.data.datasets import mnist_dataset
-    from cnnviz.models.training import select_classes, train
-    from cnnviz.models.transfer import dataset_features, finetune, fit_transfer
+    from cnnviz.lab.training import select_classes, train
+    from cnnviz.lab.transfer import dataset_features, finetune, fit_transfer
 
     def net(outputs):
         from keras import layers as L

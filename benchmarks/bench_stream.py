@@ -55,8 +55,9 @@ def _rate(n: int, seconds: float) -> str:
 
 
 def _floors_and_stream(model, folder: Path, layer: str, n: int, batch: int) -> list[list[str]]:
-    from cnnviz.data.stream import list_images, shards, stream_size
+    from cnnviz.data.stream import list_images, shards
     from cnnviz.inside.top_patches import top_patches, top_patches_files
+    from cnnviz.models.inputs import stream_size
 
     files = list_images(folder)
     size = stream_size(model)

@@ -65,7 +65,7 @@ def batched_vs_loop(rounds: int = 2):
 def _test_set_best(model, layer, images):
     """The most any real image activates each channel (mean over space)."""
     from cnnviz.models.engine import features
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
 
     best = None
     for start in range(0, len(images), 1000):

@@ -6,6 +6,11 @@
 Each ``bench_*.py`` module beside this file lists its benchmarks in
 ``BENCHMARKS``: functions that return (title, header, rows). Ratios are taken
 against a baseline measured in the same run, never against stored numbers.
+
+Each table says how busy the machine was while it ran: the CPU time that
+other processes took, from ``/proc/stat`` less this process's own. A table
+whose run shared the machine with more than ``--max-other-cores`` of other
+work is printed without its figures, since they would not mean anything.
 """
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ import datetime
 import importlib
 import os
 import platform
+import resource
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -23,9 +30,39 @@ HERE = Path(__file__).resolve().parent
 def table(title: str, header, rows) -> str:
     cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+    def line(row):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([f"### {title}", "", line(cells[0]), rule, *map(line, cells[1:]), ""])
+
+
+def busy_seconds() -> float:
+    """CPU seconds all processes have spent since boot (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds() -> float:
+    """CPU seconds of this process and its finished children."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measured(bench, max_other_cores: float) -> str:
+    """Run one benchmark and print its table with the load beside it, or
+    without its figures when other work took more than ``max_other_cores``."""
+    wall, busy, own = time.perf_counter(), busy_seconds(), own_seconds()
+    title, header, rows = bench()
+    wall = time.perf_counter() - wall
+    other = max(0.0, (busy_seconds() - busy) - (own_seconds() - own)) / wall
+    load = f"other processes used {other:.2f} of {os.cpu_count()} cores while it ran ({wall:.0f} s)"
+    if other > max_other_cores:
+        return (f"### {title}\n\nNot shown: {load}, more than --max-other-cores {max_other_cores:g}; "
+                "rerun on a quieter machine.\n")
+    return table(title, header, rows) + f"\n*{load}.*\n"
 
 
 def machine() -> str:
@@ -40,6 +77,8 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help="run benchmarks whose name contains one of these")
+    parser.add_argument("--max-other-cores", type=float, default=0.5, metavar="F",
+                        help="print no figures of a table while other processes used more than F cores (0.5)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(HERE))
@@ -49,7 +88,7 @@ def main() -> int:
         for bench in module.BENCHMARKS:
             if args.only and not any(word in bench.__name__ for word in args.only):
                 continue
-            print(table(*bench()), flush=True)
+            print(measured(bench, args.max_other_cores), flush=True)
     return 0
 
 

@@ -1,7 +1,8 @@
 """cnnviz: see inside convolutional networks (TensorFlow 2 / Keras 3).
 
-Subpackages by what they compute: ``models`` (zoo, loading, training,
-surgery), ``data`` (datasets, images, class names), ``inside`` (receptive
+Subpackages by what they compute: ``models`` (zoo, loading, inputs,
+surgery, predictions), ``data`` (datasets, images, class names), ``lab``
+(training, evaluation, transfer learning, MC dropout), ``inside`` (receptive
 fields, activations, filters, top patches, bounds), ``synthesis``
 (activation maximization), ``attribution`` (saliency to LIME, faithfulness),
 ``adversarial`` (attacks, robustness), ``plots`` (figures), ``cli``.
@@ -20,9 +21,17 @@ from .adversarial import AttackResult, RobustnessCurve, attack, robustness
 from .attribution import Attribution, explain, explain_one
 from .attribution.registry import METHODS as EXPLAIN_METHODS
 from .common import Cancelled, CancelToken, CnnvizError
-from .data import (CIFAR10_CLASSES, MNIST_CLASSES, Dataset, image_folder_dataset, imagenet_classes, load_cifar10,
-                   load_dataset, load_image, load_mnist)
-from .models import ARCHS, ZOO_NAMES, ModelInfo, build_model, load_model, model_info
+from .data import (
+    CIFAR10_CLASSES,
+    MNIST_CLASSES,
+    Dataset,
+    image_folder_dataset,
+    imagenet_classes,
+    load_cifar10,
+    load_dataset,
+    load_mnist,
+)
+from .models import ARCHS, ZOO_NAMES, ModelInfo, build_model, load_image, load_model, model_info
 
 __all__ = [
     "__version__", "CIFAR10_CLASSES", "MNIST_CLASSES", "imagenet_classes",

@@ -10,7 +10,8 @@ import pytest
 from cnnviz import CnnvizError, attack, explain
 from cnnviz.attribution import compare, gradcam, integrated_gradients, occlusion, saliency
 from cnnviz.inside import activations, effective_receptive_field, patch_crops, top_patches
-from cnnviz.models import evaluate, predict
+from cnnviz.lab import evaluate
+from cnnviz.models import predict
 from cnnviz.synthesis import synthesize_channels, synthesize_class
 
 # Functions taking preprocessed model input (N, 16, 16, 3) for the tiny CNN.

@@ -3,7 +3,6 @@ from the gradients, that change a classifier's prediction.
 
 White-box attacks, untargeted or targeted (a class index or name, the same
 for every image or one per image, or ``"random"``):
-
 * ``fgsm``: the fast gradient sign method (Goodfellow et al. 2015), one step
   of size ``eps`` (for ``norm="2"`` the fast gradient method, along the
   normalized gradient);
@@ -49,8 +48,12 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, numeric_array
+from ..models.engine import forward
+from ..models.inputs import class_index
+from ..models.predict import probabilities, softmax, top_k
+from ..models.preprocessing import pixels_to_input
+from ..models.surgery import logits_model
 from ..models.zoo import input_shape, model_info
-from ..synthesis.maximize import class_index, pixels_to_input
 
 METHODS = ("fgsm", "pgd", "cw", "deepfool")
 NORMS = ("inf", "2")
@@ -174,15 +177,14 @@ class AttackResult:
     def top(self, which: str = "adversarial", k: int = 5):
         """Top-``k`` predictions with names for "original", "adversarial" or
         "rounded" images (a list per image of :class:`cnnviz.predict.Prediction`)."""
-        from ..models.predict import top_k
-
         probs = {"original": self.original_probs, "adversarial": self.adversarial_probs,
                  "rounded": self.rounded_probs}[which]
         return top_k(probs, self.classes, k)
 
     def to_json(self, k: int = 5) -> dict:
         tops = {w: self.top(w, k) for w in ("original", "adversarial", "rounded")}
-        name = lambda i: self.classes[int(i)] if int(i) < len(self.classes) else str(int(i))
+        def name(i):
+            return self.classes[int(i)] if int(i) < len(self.classes) else str(int(i))
         images = []
         for i in range(len(self.original)):
             row = {"label": int(self.labels[i]), "label_name": name(self.labels[i]),
@@ -260,7 +262,8 @@ def _check_eps(eps, norm: str, dims: int) -> Optional[float]:
     except (TypeError, ValueError):
         raise CnnvizError(f"eps {eps!r} is not a number: give e.g. 0.3 or 8/255") from None
     if not np.isfinite(eps) or eps < 0:
-        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel units")
+        raise CnnvizError(f"eps must be 0 or positive (got {eps:g}): it is the perturbation budget in [0, 1] pixel "
+                          "units")
     top = 1.0 if norm == "inf" else float(np.sqrt(dims))
     if eps > top:
         what = "L-infinity budgets are at most 1 (the whole [0, 1] range)" if norm == "inf" else \
@@ -345,8 +348,6 @@ def _compiled(model, key: tuple, build):
 
 def _logits_fn(model, preprocessing: str):
     """Pre-softmax scores of [0, 1] pixels, a function of tensors (inside graphs)."""
-    from ..models.surgery import logits_model
-
     logits = logits_model(model)
     return lambda x: logits(pixels_to_input(x, preprocessing), training=False)
 
@@ -663,15 +664,10 @@ def _deepfool_batch(model, x0, cls, targeted, labels, steps, norm, tick, cancel,
 
 
 def _logits_numpy(model, x01: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    from ..models.engine import forward
-    from ..models.surgery import logits_model
-
     return forward(logits_model(model), pixels_to_input(x01, model_info(model).preprocessing), batch_size)
 
 
 def _probabilities(model, x01: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    from ..models.predict import probabilities
-
     return probabilities(model, pixels_to_input(np.asarray(x01, np.float32), model_info(model).preprocessing),
                          batch_size=batch_size)
 
@@ -833,8 +829,6 @@ def attack(model, images, *, method: str = "pgd", eps: Optional[float] = None, n
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    from ..models.predict import softmax
-
     return softmax(np.asarray(logits, np.float64)).astype(np.float32)
 
 

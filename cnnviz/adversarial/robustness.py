@@ -12,10 +12,27 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
+from ..data.datasets import load_dataset
+from ..data.images import conform
+from ..data.stream import read_sample
+from ..models.inputs import check_dataset_fits, class_index, stream_size
 from ..models.zoo import input_shape, model_info
-from ..synthesis.maximize import class_index
-from .attacks import (CW_BINARY_STEPS, DEFAULT_STEPS, MINIMAL, _as_batch, _check_eps, _check_labels, _check_method,
-                      _default_batch, _probabilities, attack, default_eps_grid, is_fooled, project, quantize)
+from .attacks import (
+    CW_BINARY_STEPS,
+    DEFAULT_STEPS,
+    MINIMAL,
+    _as_batch,
+    _check_eps,
+    _check_labels,
+    _check_method,
+    _default_batch,
+    _probabilities,
+    attack,
+    default_eps_grid,
+    is_fooled,
+    project,
+    quantize,
+)
 
 
 @dataclass
@@ -57,10 +74,6 @@ class RobustnessCurve:
 def _test_images(model, dataset: Optional[str], n: Optional[int]):
     """The first ``n`` uint8 test images of a dataset (of an image folder: a
     class-balanced sample of ``n``) at the model's size, with labels."""
-    from ..data.datasets import load_dataset
-    from ..data.images import conform
-    from ..models.evaluate import check_dataset_fits
-
     name = dataset or model_info(model).dataset
     if name is None or name == "imagenet":
         raise CnnvizError(f"no test set known for {model.name}: pass dataset='mnist', 'cifar10' or an image folder")
@@ -68,9 +81,8 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
         raise CnnvizError(f"n must be at least 1 (got {n})")
     check_dataset_fits(model, name)
     if Path(name).is_dir():          # a folder: a class-balanced sample of n, decoded through the stream
-        from ..data.stream import read_sample
 
-        x, y, files, _ = read_sample(name, model, n)
+        x, y, files, _ = read_sample(name, stream_size(model), n)
         return x, y, Path(files.root).name
     data = load_dataset(name, input_shape(model))
     x, y = data.x_test[:n], data.y_test.reshape(-1)[:n].astype(np.int64)
@@ -131,14 +143,20 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
     clean = float(np.mean(pred == y))
     xc, yc = x[correct], y[correct]
     attacked = [e for e in grid if e > 0] if method not in MINIMAL else [None]
-    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps", CW_BINARY_STEPS) if method == "cw" else 1)
+    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps",
+                                                                CW_BINARY_STEPS) if method == "cw" else 1)
     total = max(1, len(attacked) * len(xc) * steps_per)
     acc, acc8, rate, seconds = [], [], [], []
     median_norm = None
 
     def scoped(k):
-        return None if progress is None else (lambda done, tot, msg: progress(
-            k * len(xc) * steps_per + done, total, f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg))
+        if progress is None:
+            return None
+
+        def report_eps(done, tot, msg):
+            progress(k * len(xc) * steps_per + done, total,
+                     f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg)
+        return report_eps
 
     if method in MINIMAL and len(xc):
         result = attack(model, xc, method=method, norm=norm, steps=steps, target=target, labels=yc, seed=seed,

@@ -3,11 +3,13 @@ returning an :class:`Attribution` in the input's frame: the gradient family,
 CAM, occlusion and LIME, declared in :mod:`.registry`, and their
 faithfulness (deletion and insertion)."""
 from .base import Attribution
-from .gradients import deconvnet, gradient_x_input, guided_backprop, integrated_gradients, saliency, smoothgrad
 from .cam import gradcam, gradcam_plus_plus, guided_gradcam
-from .occlusion import occlusion
-from .lime import lime
-from .registry import DEFAULT_METHODS, METHODS, Method, Option, explain, explain_one, method
 from .faithfulness import Ranking, compare, curves
+from .gradients import deconvnet, gradient_x_input, guided_backprop, integrated_gradients, saliency, smoothgrad
+from .lime import lime
+from .occlusion import occlusion
+from .registry import DEFAULT_METHODS, METHODS, Method, Option, explain, explain_one, method
 
-__all__ = ["Attribution", "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "saliency", "smoothgrad", "gradcam", "gradcam_plus_plus", "guided_gradcam", "occlusion", "lime", "DEFAULT_METHODS", "METHODS", "Method", "Option", "explain", "explain_one", "method", "Ranking", "compare", "curves"]
+__all__ = ["Attribution", "deconvnet", "gradient_x_input", "guided_backprop", "integrated_gradients", "saliency",
+           "smoothgrad", "gradcam", "gradcam_plus_plus", "guided_gradcam", "occlusion", "lime", "DEFAULT_METHODS",
+           "METHODS", "Method", "Option", "explain", "explain_one", "method", "Ranking", "compare", "curves"]

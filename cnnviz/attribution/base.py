@@ -14,7 +14,13 @@ from typing import Optional
 import numpy as np
 
 from ..common.errors import CnnvizError
+from ..common.progress import check, report
 from ..common.validate import model_batch
+from ..models.engine import forward
+from ..models.inputs import class_index
+from ..models.predict import check_classifier
+from ..models.preprocessing import preprocess
+from ..models.zoo import model_info
 
 
 @dataclass
@@ -47,8 +53,6 @@ def check_images(model, images) -> np.ndarray:
     """``images`` as float32 (N, H, W, C) fitting the model's input, or a
     clear error (bad values, shape or model: see :mod:`cnnviz.common.validate`).
     A single image (H, W, C) becomes a batch of one."""
-    from ..models.predict import check_classifier
-
     x = model_batch(model, images)
     check_classifier(model)
     return x
@@ -57,12 +61,8 @@ def check_images(model, images) -> np.ndarray:
 def resolve_targets(model, x: np.ndarray, target=None, predicted: Optional[np.ndarray] = None) -> np.ndarray:
     """Class index per image: the predicted class when ``target`` is None,
     one class (index or name) for all, or one per image."""
-    from ..synthesis.maximize import class_index
-
     if target is None:
         if predicted is None:
-            from ..models.engine import forward
-
             predicted = forward(model, x)
         return np.argmax(predicted, axis=-1).astype(np.int64)
     if isinstance(target, (list, tuple, np.ndarray)):
@@ -83,9 +83,6 @@ def n_classes(model) -> int:
 def pixel_value(model, level: float, channels: int) -> np.ndarray:
     """The model-input value of a uniform pixel of ``level`` (0 black, 255
     white) in every channel: (C,) float32."""
-    from ..data.images import preprocess
-    from ..models.zoo import model_info
-
     return preprocess(np.full((1, 1, channels), level, np.float32), model_info(model).preprocessing)[0, 0]
 
 
@@ -103,7 +100,6 @@ def run_batches(fn, model, x: np.ndarray, targets: np.ndarray, batch_size: Optio
                 cancel=None, message: str = "") -> list[np.ndarray]:
     """``fn(x_batch, onehot_batch)`` over ``x`` in batches, with progress and
     cancel; each of its outputs concatenated over the batches."""
-    from ..common.progress import check, report
 
     selector = onehot(targets, n_classes(model))
     batch_size = batch_size or batch_size_for(x)

@@ -13,8 +13,13 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
+from ..inside.activations import spatial_layers
+from ..inside.receptive import receptive_field
 from ..models.engine import once_per_model
+from ..models.graph import get_layer, qualified_name
+from ..models.surgery import features_and_logits
 from .base import Attribution, check_images, resolve_targets, run_batches
+from .gradients import input_gradients
 
 _CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -22,9 +27,6 @@ _CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def default_layer(model) -> str:
     """The last convolutional layer (else the last layer with a spatial
     output): Grad-CAM's usual choice."""
-    from ..inside.activations import spatial_layers
-    from ..models.graph import get_layer
-
     spatial = [name for name in spatial_layers(model) if type(get_layer(model, name)).__name__ != "InputLayer"]
     if not spatial:
         raise CnnvizError(f"{model.name} has no layer with spatial output: Grad-CAM needs a convolutional layer")
@@ -39,7 +41,6 @@ def _cam_function(model, layer: str):
     if layer not in per_model:
         import tensorflow as tf
 
-        from ..models.surgery import features_and_logits
 
         net = features_and_logits(model, layer)
 
@@ -92,8 +93,6 @@ _UPSAMPLING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def _upsampling(model, layer: str, size: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Row and column interpolation matrices of a layer, built once per model."""
-    from ..inside.receptive import receptive_field
-
     per_model = _UPSAMPLING.setdefault(model, {})
     key = (layer, tuple(size))
     if key not in per_model:
@@ -124,7 +123,6 @@ def gradcam(model, images, target=None, *, layer: Optional[str] = None, plus: bo
     """Grad-CAM (or Grad-CAM++ with ``plus``): ReLU of the channel-weighted sum
     of ``layer``'s activations (default: the last spatial layer), upsampled to
     the input. ``extras["cam"]`` is the map at the layer's resolution."""
-    from ..models.graph import qualified_name
 
     start = time.perf_counter()
     x = check_images(model, images)
@@ -149,7 +147,6 @@ def guided_gradcam(model, images, target=None, *, layer: Optional[str] = None, b
                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Attribution:
     """Guided Grad-CAM: guided backpropagation times the upsampled Grad-CAM,
     per pixel. ``extras["gradients"]`` is the colour image."""
-    from .gradients import input_gradients
 
     start = time.perf_counter()
     cam = gradcam(model, images, target, layer=layer, batch_size=batch_size, progress=progress, cancel=cancel)

@@ -24,9 +24,11 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
-from ..models.engine import compiled
 from ..common.validate import api
+from ..models.engine import compiled
+from ..models.predict import as_probabilities
 from .base import batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
+from .registry import explain_one
 
 MODES = ("deletion", "insertion")
 BASELINES = ("blurred", "black")
@@ -105,7 +107,6 @@ def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletio
     """Deletion or insertion curves of ``maps`` (N, H, W) for ``images``:
     regions of ``region`` pixels square (default :func:`default_region`) in
     ``steps`` about equal increments; all steps of all images batched."""
-    from ..models.predict import as_probabilities
 
     if mode not in MODES:
         raise CnnvizError(f"unknown mode {mode!r}: use deletion or insertion")
@@ -165,12 +166,12 @@ class Ranking:
 
 @api
 def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 32, region: Optional[int] = None,
-            baseline: str = "blurred", seed: int = 0, options: Optional[dict] = None, progress: Optional[ProgressFn] = None,
+            baseline: str = "blurred", seed: int = 0, options: Optional[dict] = None,
+            progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None) -> Ranking:
     """Run each method on ``images`` and score its maps by deletion and
     insertion, next to a random map. ``options`` maps method names to their
     keyword options."""
-    from .registry import explain_one
 
     x = check_images(model, images)
     check_region(region, x.shape[1:3])
@@ -186,7 +187,8 @@ def compare(model, images, methods: Sequence[str], target=None, *, steps: int = 
         if name == "random":
             maps = random_maps(x.shape[:3], seed)
         else:
-            result = explain_one(model, x, name, targets, progress=stage(progress, k, len(names), name), cancel=cancel, **(options or {}).get(name, {}))
+            result = explain_one(model, x, name, targets, progress=stage(progress, k, len(names), name), cancel=cancel,
+                                 **(options or {}).get(name, {}))
             maps, params[name] = result.maps, result.describe()
         seconds[name] = time.perf_counter() - start
         for mode, store in (("deletion", deletion), ("insertion", insertion)):

@@ -20,9 +20,13 @@ from ..common.errors import CnnvizError
 from ..common.fileio import clean_stale_temporaries, save_figure, write_json, write_npz
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
-from ..data.stream import ImageFiles, list_images, shard_starts, stream_size
-from ..jobs.base import Job, check_engine
-from ..jobs.base import run as run_job
+from ..data.stream import ImageFiles, list_images, shard_starts
+from ..jobs.base import Job
+from ..jobs.engines import check_engine
+from ..jobs.engines import run as run_job
+from ..models.inputs import dataset_inputs, stream_size
+from ..models.predict import predict
+from ..models.zoo import model_info
 from .registry import DEFAULT_METHODS, explain, method_name, summary
 
 SUMMARY = "summary.json"
@@ -69,10 +73,7 @@ class ExplainJob(Job):
         return start not in self.unfinished
 
     def worker(self, model):
-        from ..models.evaluate import dataset_inputs
-        from ..models.predict import predict
-        from ..models.zoo import model_info
-        from ..plots.attribution import explain_figure
+        from ..plots.attribution import explain_figure  # matplotlib: heavy, loaded with the first figure
 
         info = model_info(model)
 
@@ -134,7 +135,8 @@ def explain_files(model, source, out_dir, methods: Sequence[str] = DEFAULT_METHO
     images, skipped = _records(job, files)
     if not images:
         raise CnnvizError(f"none of the {len(files)} file(s) of {files.root} could be read as an image "
-                          f"(e.g. {skipped[0]['file']}: {skipped[0]['reason']}): give JPEG, PNG, BMP, GIF or TIFF files")
+                          f"(e.g. {skipped[0]['file']}: {skipped[0]['reason']}): "
+                          "give JPEG, PNG, BMP, GIF or TIFF files")
     result = {"source": files.root, "methods": methods, "written": written, "images": images, "skipped": skipped}
     write_json(out / SUMMARY, result)
     return result
@@ -144,8 +146,6 @@ def _claim(out: Path, model, methods, target, options, figures) -> None:
     """Record what ``out`` holds maps of (``job.json``), and refuse to resume
     into a folder that holds another model's or other methods' maps: skipping
     those images would mix two jobs' outputs."""
-    from ..models.zoo import model_info
-
     spec = json.loads(json.dumps({"model": model_info(model).name, "methods": list(methods), "target": target,
                                   "options": options or {}, "figures": figures}, default=str))
     path = out / JOB

@@ -19,6 +19,7 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
 from ..models.engine import once_per_model
+from ..models.surgery import logits_model, relu_rule_model
 from .base import Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets, run_batches
 
 _GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -32,7 +33,6 @@ def gradient_function(model, rule: str = "plain"):
     if rule not in per_model:
         import tensorflow as tf
 
-        from ..models.surgery import logits_model, relu_rule_model
 
         net = logits_model(model) if rule == "plain" else relu_rule_model(model, rule)
 
@@ -51,7 +51,8 @@ def input_gradients(model, x: np.ndarray, targets: np.ndarray, rule: str = "plai
                     message: str = "gradients") -> tuple[np.ndarray, np.ndarray]:
     """Gradients (N, H, W, C) of each input's target logit, and the logits
     (N,), in batches."""
-    grads, scores = run_batches(gradient_function(model, rule), model, x, targets, batch_size, progress, cancel, message)
+    grads, scores = run_batches(gradient_function(model, rule), model, x, targets, batch_size, progress, cancel,
+                                message)
     return grads, scores
 
 
@@ -149,8 +150,9 @@ def integrated_gradients(model, images, target=None, *, baseline="black", steps:
     targets = resolve_targets(model, x, target)
     base = _baseline(model, x, baseline)
     n = steps or IG_FIRST_STEPS
-    run = lambda rows, alphas, label: _path_gradients(model, x[rows], base[rows], targets[rows], alphas, batch_size,
-                                                      progress, cancel, label)
+    def run(rows, alphas, label):
+        return _path_gradients(model, x[rows], base[rows], targets[rows], alphas, batch_size,
+                                                          progress, cancel, label)
     grads, scores = run(np.arange(len(x)), np.linspace(0, 1, n + 1, dtype=np.float32), "Integrated Gradients")
     ends = scores[:, [0, -1]]
     mean_grad = (grads[:, 1:-1].sum(axis=1) + (grads[:, 0] + grads[:, -1]) / 2) / n     # trapezoid rule

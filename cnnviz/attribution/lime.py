@@ -19,6 +19,11 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
+from ..models.engine import forward
+from ..models.predict import check_classifier, probabilities
+from ..models.preprocessing import deprocess, preprocess
+from ..models.surgery import logits_model
+from ..models.zoo import model_info
 from .base import Attribution, check_images, resolve_targets
 from .occlusion import SCORES
 
@@ -48,7 +53,8 @@ class Superpixels:
             return segmentation.slic(image, n_segments=max(2, int(round(knob))), compactness=20, start_label=0,
                                      channel_axis=-1)
         if self.algorithm == "felzenszwalb":
-            return segmentation.felzenszwalb(image, scale=knob, sigma=0.5, min_size=max(2, h * w // (4 * self.segments)))
+            min_size = max(2, h * w // (4 * self.segments))
+            return segmentation.felzenszwalb(image, scale=knob, sigma=0.5, min_size=min_size)
         # kernel_size stops at 1 (scikit-image's minimum); max_dist keeps refining small images such as CIFAR's
         return segmentation.quickshift(image, kernel_size=max(1.0, knob), max_dist=4 * knob, ratio=0.2, rng=self.seed)
 
@@ -84,9 +90,6 @@ class Superpixels:
 
 def pixel_image(model, x: np.ndarray) -> np.ndarray:
     """A model input as the RGB [0, 1] float64 image LIME perturbs."""
-    from ..data.images import deprocess
-    from ..models.zoo import model_info
-
     pixels = np.clip(deprocess(x, model_info(model).preprocessing) / 255.0, 0, 1).astype(np.float64)
     return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
 
@@ -96,11 +99,6 @@ def classifier_function(model, channels: int, batch_size: int = 256, progress: O
     """``f(pixel_images) -> scores`` for lime (class probabilities, or logits
     for ``score="logit"``): RGB [0, 1] batches to the model's input, through
     the compiled model, in batches of ``batch_size``."""
-    from ..data.images import preprocess
-    from ..models.engine import forward
-    from ..models.predict import check_classifier, probabilities
-    from ..models.surgery import logits_model
-    from ..models.zoo import model_info
 
     preprocessing = model_info(model).preprocessing
     seen = [0]

@@ -12,6 +12,8 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
 from ..models.engine import compiled
+from ..models.predict import as_probabilities
+from ..models.surgery import logits_model
 from .base import Attribution, batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
 
 FILLS = ("grey", "mean", "zero", "blurred")
@@ -94,7 +96,8 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     fills = np.ascontiguousarray(fill_images(model, x, fill, patch), np.float32)
     probs, occluded = _scores(model, x, fills, masks, score, batch_size or batch_size_for(x), progress, cancel)
     targets = resolve_targets(model, x, target, predicted=probs)
-    pick = lambda p: np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
+    def pick(p):
+        return np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]
     drops = pick(probs)[:, None] - pick(occluded)
     flat = masks.reshape(len(masks), -1).astype(np.float32)
     maps = (drops.astype(np.float32) @ flat) / flat.sum(axis=0)
@@ -107,9 +110,6 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
 def _scores(model, x, fills, masks, score, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
     """Class scores (probabilities or logits) of the images (N, classes) and of
     every occluded copy (N, positions, classes), from one batched pass."""
-    from ..models.predict import as_probabilities
-    from ..models.surgery import logits_model
-
     logits = score == "logit"
     fn = compiled(logits_model(model) if logits else model)
     total, done, out = len(x) * (1 + len(masks)), 0, []

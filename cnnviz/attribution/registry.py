@@ -18,12 +18,21 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, stage
 from ..common.validate import api
+from ..inside.activations import spatial_layers
+from ..models.graph import get_layer
+from .base import Attribution, check_images, resolve_targets
 from .cam import gradcam, guided_gradcam
-from .gradients import (BASELINES, deconvnet, gradient_x_input, guided_backprop, integrated_gradients, saliency,
-                        smoothgrad)
+from .gradients import (
+    BASELINES,
+    deconvnet,
+    gradient_x_input,
+    guided_backprop,
+    integrated_gradients,
+    saliency,
+    smoothgrad,
+)
 from .lime import SEGMENTATIONS, lime
 from .occlusion import FILLS, SCORES, occlusion
-from .base import Attribution, check_images, resolve_targets
 
 
 @dataclass(frozen=True)
@@ -268,9 +277,6 @@ def option_specs(name: str, model=None, engine: bool = False) -> list[Option]:
 
 
 def _layer_choices(model) -> tuple:
-    from ..inside.activations import spatial_layers
-    from ..models.graph import get_layer
-
     return tuple(n for n in spatial_layers(model) if type(get_layer(model, n)).__name__ != "InputLayer")
 
 

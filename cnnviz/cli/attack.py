@@ -7,9 +7,25 @@ import argparse
 import math
 import sys
 
+from ..adversarial.attacks import _check_method, attack
+from ..adversarial.robustness import robustness
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, data_output, emit_json, figure_output, nonnegative_float,
-                     nonnegative_int, open_model, positive_float, positive_int, save)
+from ..models.inputs import load_image
+from ..models.predict import predict
+from ..models.zoo import model_info
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    data_output,
+    emit_json,
+    figure_output,
+    nonnegative_float,
+    nonnegative_int,
+    open_model,
+    positive_float,
+    positive_int,
+    save,
+)
 
 
 def parse_eps(text: str) -> float:
@@ -53,10 +69,7 @@ def _norm_text(norm: str) -> str:
 def cmd_attack(args) -> int:
     from pathlib import Path
 
-    from ..adversarial.attacks import attack
-    from ..data.images import load_image
-    from ..models.zoo import model_info
-    from ..plots.adversarial import LOSSLESS_SUFFIXES, attack_figure
+    from ..plots.adversarial import LOSSLESS_SUFFIXES, attack_figure  # matplotlib: heavy, loaded with the first figure
 
     if args.save_adversarial and Path(args.save_adversarial).suffix.lower() not in LOSSLESS_SUFFIXES:
         raise CnnvizError(f"--save-adversarial {args.save_adversarial}: use a lossless format "
@@ -100,9 +113,7 @@ def _save_adversarial(result, model, path: str) -> dict:
     would and ask the model again."""
     import numpy as np
 
-    from ..data.images import load_image
-    from ..models.predict import predict
-    from ..plots.adversarial import save_adversarial
+    from ..plots.adversarial import save_adversarial  # matplotlib: heavy, loaded with the first figure
 
     save_adversarial(result, path)
     pixels = result.rounded[0]
@@ -126,7 +137,8 @@ def _print_attack(result, source: str) -> None:
            else f"untargeted, away from {result.classes[result.labels[i]]} [{result.labels[i]}]")
     print(f"{source}: {result.model}, {settings}, {aim}")
     orig, adv, rounded = (result.top(w)[i] for w in ("original", "adversarial", "rounded"))
-    cell = lambda p: f"{p.probability:7.2%}  {p.name} [{p.index}]"
+    def cell(p):
+        return f"{p.probability:7.2%}  {p.name} [{p.index}]"
     width = max(len(cell(p)) for p in (*orig, *adv)) + 2
     print(f"  {'original':<{width}}{'adversarial':<{width}}8-bit adversarial")
     for o, a, r in zip(orig, adv, rounded):
@@ -146,13 +158,11 @@ def _print_attack(result, source: str) -> None:
 
 
 def cmd_robustness(args) -> int:
-    from ..adversarial.robustness import robustness
-    from ..plots.adversarial import robustness_figure
+    from ..plots.adversarial import robustness_figure  # matplotlib: heavy, loaded with the first figure
 
     methods = [m.strip().lower() for m in args.method.split(",") if m.strip()]
     if not methods:
         raise CnnvizError("--method needs at least one of fgsm, pgd, cw, deepfool")
-    from ..adversarial.attacks import _check_method
 
     for method in methods:
         _check_method(method, args.norm)
@@ -181,7 +191,7 @@ def cmd_robustness(args) -> int:
 
 
 def _print_curve(curve) -> None:
-    from ..plots.adversarial import _eps_labels
+    from ..plots.adversarial import eps_labels  # matplotlib: heavy, loaded with the first figure
 
     steps = f", {curve.steps} steps" if curve.method in ("pgd", "cw", "deepfool") else ""
     aim = f", target {curve.target}" if curve.targeted else ""
@@ -190,14 +200,13 @@ def _print_curve(curve) -> None:
                                            if curve.median_norm is not None else ""))
     fooled = "sent to target" if curve.targeted else "fooled"
     print(f"  {'eps':<10} {'accuracy':>9} {'8-bit':>9} {fooled:>15}")
-    for label, a, q, s in zip(_eps_labels(curve.eps, curve.norm), curve.accuracy, curve.accuracy_8bit,
+    for label, a, q, s in zip(eps_labels(curve.eps, curve.norm), curve.accuracy, curve.accuracy_8bit,
                               curve.success_rate):
         print(f"  {label:<10} {a:>9.2%} {q:>9.2%} {s:>15.2%}")
 
 
 def register(sub, model_opts) -> None:
     """Add this family's sub-commands to the ``cnnviz`` parser."""
-
     methods = "fgsm (one step), pgd (projected gradient descent, random start), cw (Carlini-Wagner L2), " \
               "deepfool (minimal perturbation)"
     p = sub.add_parser("attack", help="adversarial example for an image (FGSM, PGD, Carlini-Wagner, DeepFool)",
@@ -207,11 +216,14 @@ def register(sub, model_opts) -> None:
                                    "model's preprocessing, so the result is a real image.")
     p.add_argument("image", help="an image file, or skimage:chelsea etc.")
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
-    p.add_argument("--method", choices=("fgsm", "pgd", "cw", "deepfool"), default="pgd", help=methods + " (default pgd)")
+    p.add_argument("--method", choices=("fgsm", "pgd", "cw", "deepfool"), default="pgd",
+                   help=methods + " (default pgd)")
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
                                  "8/255 otherwise; none for cw and deepfool, where it is a cap)")
-    p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
-    p.add_argument("--steps", type=positive_int, help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
+    p.add_argument("--norm", choices=("inf", "2"), default=None,
+                   help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
+    p.add_argument("--steps", type=positive_int,
+                   help="pgd steps (default 40), cw steps per constant (100), deepfool at most (50)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="class index or name to reach (e.g. 3, cat, ostrich); default: any wrong class")
     p.add_argument("--label", help="the image's true class (default: what the model predicts)")
@@ -219,10 +231,13 @@ def register(sub, model_opts) -> None:
                                                              "(smaller margin; 8-bit rounding may undo it)")
     p.add_argument("--confidence", type=nonnegative_float, default=0.0,
                    help="cw: logit margin the adversarial must reach (default 0; larger survives 8-bit rounding)")
-    p.add_argument("--overshoot", type=nonnegative_float, default=0.02, help="deepfool: step past the boundary (default 0.02)")
+    p.add_argument("--overshoot", type=nonnegative_float, default=0.02,
+                   help="deepfool: step past the boundary (default 0.02)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random start (default 0)")
-    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure: original | amplified perturbation | adversarial")
-    p.add_argument("--save-adversarial", metavar="PNG", type=data_output, help="also write the adversarial image (8-bit, lossless) "
+    p.add_argument("-o", "--output", type=figure_output, required=True,
+                   help="figure: original | amplified perturbation | adversarial")
+    p.add_argument("--save-adversarial", metavar="PNG", type=data_output,
+                   help="also write the adversarial image (8-bit, lossless) "
                                                              "and check that the reloaded file still fools the model")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_with_norm(cmd_attack))
@@ -235,7 +250,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--method", default="pgd", help="fgsm, pgd, cw, deepfool, or several comma-separated (default pgd)")
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "
                                  "(default: a grid for the model's dataset)")
-    p.add_argument("--norm", choices=("inf", "2"), default=None, help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
+    p.add_argument("--norm", choices=("inf", "2"), default=None,
+                   help="L-infinity or L2 budget (default inf; 2 for cw and deepfool)")
     p.add_argument("--steps", type=positive_int, help="pgd steps (default 40)")
     p.add_argument("--step-size", type=positive_float, help="pgd step (default 2.5 * eps / steps)")
     p.add_argument("--target", help="targeted attack to this class (its images are skipped), or 'random'")

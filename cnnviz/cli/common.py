@@ -15,6 +15,11 @@ import time
 from pathlib import Path
 
 from ..common.errors import CnnvizError
+from ..common.fileio import save_figure, write_json, write_npz
+from ..data.datasets import load_dataset
+from ..models.inputs import check_dataset_fits
+from ..models.preprocessing import PREPROCESSINGS
+from ..models.zoo import input_shape, load_model, model_info, weights_note
 
 EXIT_ERROR, EXIT_CANCELLED = 2, 130
 MODEL_HELP = "a zoo name (see `cnnviz models`) or a .keras/.h5 file"
@@ -205,16 +210,12 @@ def emit_json(data, target: str) -> None:
     if target == "-":
         print(json.dumps(data, indent=2))
     else:
-        from ..common.fileio import write_json
-
         write_json(target, data)
 
 
 def open_model(args, architecture_only: bool = False):
     """The model named on the command line, with the shared loading options
     (``architecture_only``: no weights are needed, none are downloaded)."""
-    from ..models.zoo import load_model
-
     return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
                       architecture_only=architecture_only)
 
@@ -227,7 +228,6 @@ def model_options() -> argparse.ArgumentParser:
                        help="allow Lambda layers (their code runs): only for files you trust")
     group.add_argument("--weights", default="imagenet",
                        help="VGG16 weights: imagenet (download), a local .h5 file, or none (random)")
-    from ..data.images import PREPROCESSINGS
 
     group.add_argument("--preprocess", choices=PREPROCESSINGS,
                        help="how pixels are scaled for a model of yours: scale01 ([0, 1]), raw ([0, 255]), or "
@@ -239,12 +239,9 @@ def model_options() -> argparse.ArgumentParser:
 def save(fig, path: str, model=None) -> None:
     """Write a figure; one made from an untrained ``model`` says so in its
     title and in the line that reports it."""
-    from ..common.fileio import save_figure
-
     note = ""
     if model is not None:
-        from ..models.zoo import model_info, weights_note
-        from ..plots import mark_untrained
+        from ..plots import mark_untrained  # matplotlib: heavy, loaded with the first figure
 
         mark_untrained(fig, model_info(model).trained)
         note = weights_note(model)
@@ -253,8 +250,6 @@ def save(fig, path: str, model=None) -> None:
 
 
 def save_npz(path: str, **arrays) -> None:
-    from ..common.fileio import write_npz
-
     write_npz(path, compressed=True, **arrays)
     print(f"wrote {path}", file=sys.stderr)
 
@@ -284,10 +279,6 @@ def dataset_images(model, name, scored: bool = False):
     """uint8 test images of a named dataset (or image folder) for the model;
     ``scored``: the command measures the model on them, so the dataset must be
     the one it was trained on (or an image folder)."""
-    from ..data.datasets import load_dataset
-    from ..models.evaluate import check_dataset_fits
-    from ..models.zoo import input_shape, model_info
-
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
         raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")

@@ -6,18 +6,38 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..attribution.faithfulness import compare
+from ..attribution.folder import SUMMARY, explain_files
+from ..attribution.registry import DEFAULT_METHODS, METHODS, explain, method_name, options_help, parse_options, summary
 from ..common.errors import CnnvizError
-from .common import (ProgressBar, check_engine, data_output, dataset_images, emit_json, engine_options, figure_output,
-                     fraction, is_image_source, json_output, nonnegative_int, open_model, per_item_paths, positive_int,
-                     save, save_npz)
+from ..data.stream import read_sample
+from ..models.inputs import dataset_inputs, load_image, stream_size
+from ..models.predict import check_classifier, predict
+from ..models.zoo import model_info
+from .common import (
+    ProgressBar,
+    check_engine,
+    data_output,
+    dataset_images,
+    emit_json,
+    engine_options,
+    figure_output,
+    fraction,
+    is_image_source,
+    json_output,
+    nonnegative_int,
+    open_model,
+    per_item_paths,
+    positive_int,
+    save,
+    save_npz,
+)
 
 METHODS_HELP = ("comma-separated: saliency, gradient, smoothgrad, gradient_x_input, integrated_gradients (ig), "
                 "guided_backprop, deconvnet, gradcam, gradcam++, guided_gradcam, occlusion, lime, or all")
 
 
 def _methods(text: str) -> list[str]:
-    from ..attribution.registry import METHODS, method_name
-
     if text.strip().lower() == "all":
         return list(METHODS)
     methods = [method_name(m) for m in text.split(",") if m.strip()]
@@ -27,8 +47,6 @@ def _methods(text: str) -> list[str]:
 
 
 def _options(args, methods) -> dict:
-    from ..attribution.registry import parse_options
-
     items = list(args.option or [])
     if getattr(args, "layer", None):
         items += [f"{m}.layer={args.layer}" for m in methods if m in ("gradcam", "gradcam++", "guided_gradcam")]
@@ -38,11 +56,7 @@ def _options(args, methods) -> dict:
 def cmd_explain(args) -> int:
     import numpy as np
 
-    from ..attribution.registry import explain, summary
-    from ..data.images import load_image
-    from ..models.predict import predict
-    from ..models.zoo import model_info
-    from ..plots.attribution import explain_figure
+    from ..plots.attribution import explain_figure  # matplotlib: heavy, loaded with the first figure
 
     methods = _methods(args.methods)
     options = _options(args, methods)
@@ -82,8 +96,6 @@ def cmd_explain(args) -> int:
 
 def _explain_folder(args, methods, options) -> int:
     """Every image of a folder, glob or file list into --out-dir, resumable."""
-    from ..attribution.folder import SUMMARY, explain_files
-
     if args.json or args.npz:
         raise CnnvizError("--json and --npz are for single images: with --out-dir each image gets its NPZ and "
                           f"the predictions go to {Path(args.out_dir) / SUMMARY}")
@@ -135,19 +147,15 @@ def _print_prediction(im, preds) -> None:
 
 
 def cmd_compare(args) -> int:
-    from ..attribution.faithfulness import compare
-    from ..models.evaluate import dataset_inputs
-    from ..models.predict import check_classifier
-    from ..plots.attribution import curves_figure
+    from ..plots.attribution import curves_figure  # matplotlib: heavy, loaded with the first figure
 
     methods = _methods(args.methods)
     options = _options(args, methods)
     model = open_model(args)
     check_classifier(model)
     if is_image_source(args.dataset):    # a folder: only a class-balanced sample of --n decoded, through the stream
-        from ..data.stream import read_sample
 
-        pixels, _, files, _ = read_sample(args.dataset, model, args.n, args.seed, progress=ProgressBar())
+        pixels, _, files, _ = read_sample(args.dataset, stream_size(model), args.n, args.seed, progress=ProgressBar())
         name, x = Path(files.root).name, dataset_inputs(model, pixels)
     else:
         data = dataset_images(model, args.dataset, scored=True)
@@ -161,7 +169,8 @@ def cmd_compare(args) -> int:
     print(f"{model.name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
     print(f"{'method':<22} {'deletion AUC':>12} {'insertion AUC':>13} {'s/image':>8}")
     for r in rows:
-        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['seconds_per_image']:>8.3f}")
+        print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} "
+              f"{r['seconds_per_image']:>8.3f}")
     if args.output:
         save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {name} test images"), args.output, model)
     return 0
@@ -169,8 +178,6 @@ def cmd_compare(args) -> int:
 
 def register(sub, model_opts) -> None:
     """Add ``explain`` and ``compare`` to the ``cnnviz`` parser."""
-    from ..attribution.registry import DEFAULT_METHODS, options_help
-
     epilog = "method options (--option METHOD.NAME=VALUE; default in place of VALUE):\n" + options_help()
 
     def common(p):
@@ -188,7 +195,8 @@ def register(sub, model_opts) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo; with "
                                              "--out-dir also a folder or a glob such as 'photos/*.jpg'")
-    p.add_argument("--model", default="vgg16", help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
+    p.add_argument("--model", default="vgg16",
+                   help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
     common(p)
     p.add_argument("-o", "--output", type=figure_output, default="explain.png",
                    help="report figure (one per image: NAME_IMAGE.png)")

@@ -4,18 +4,48 @@ from __future__ import annotations
 
 import sys
 
-from .common import (MODEL_HELP, ProgressBar, channel_list, check_engine, data_output, dataset_images, emit_json,
-                     engine_options, figure_output, is_image_source, json_output, nonnegative_int, open_model,
-                     per_item_paths, positive_int, save, save_npz)
+from ..data.datasets import balanced_subset
+from ..inside.activations import activations, normalize_maps
+from ..inside.filters import filter_weights
+from ..inside.receptive import effective_receptive_field, receptive_field
+from ..inside.top_patches import (
+    file_crops,
+    parse_channels,
+    patch_crops,
+    silent_channels,
+    top_patches,
+    top_patches_files,
+)
+from ..models.graph import get_layer, qualified_name
+from ..models.inputs import dataset_inputs, load_image
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    channel_list,
+    check_engine,
+    data_output,
+    dataset_images,
+    emit_json,
+    engine_options,
+    figure_output,
+    is_image_source,
+    json_output,
+    nonnegative_int,
+    open_model,
+    per_item_paths,
+    positive_int,
+    save,
+    save_npz,
+)
 
 
 def cmd_filters(args) -> int:
-    from ..inside.filters import filter_weights
-    from ..plots.inside import filters_figure
+    from ..plots.inside import filters_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
     weights = filter_weights(model, args.layer, args.normalize)
-    print(f"{weights.layer}: kernel {weights.shape}" + (f", bias {weights.bias.shape}" if weights.bias is not None else ""))
+    bias = f", bias {weights.bias.shape}" if weights.bias is not None else ""
+    print(f"{weights.layer}: kernel {weights.shape}{bias}")
     save(filters_figure(weights, args.max_filters), args.output, model)
     if args.npz:
         save_npz(args.npz, kernel=weights.kernel, images=weights.images)
@@ -23,9 +53,7 @@ def cmd_filters(args) -> int:
 
 
 def cmd_activations(args) -> int:
-    from ..data.images import load_image
-    from ..inside.activations import activations, normalize_maps
-    from ..plots.inside import activation_figure
+    from ..plots.inside import activation_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
     image = load_image(args.image, model)
@@ -44,11 +72,7 @@ def cmd_activations(args) -> int:
 
 
 def cmd_top_patches(args) -> int:
-    from ..inside.receptive import receptive_field
-    from ..inside.top_patches import (file_crops, parse_channels, patch_crops, silent_channels, top_patches,
-                                      top_patches_files)
-    from ..models.graph import get_layer, qualified_name
-    from ..plots.inside import top_patches_figure
+    from ..plots.inside import top_patches_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
     streams = is_image_source(args.dataset)
@@ -90,8 +114,6 @@ def cmd_top_patches(args) -> int:
 
 def _sample(labels, limit: int, seed: int):
     """A seeded class-balanced sample of ``limit`` test images (never the first N)."""
-    from ..data.datasets import balanced_subset
-
     return balanced_subset(labels, min(limit, len(labels)), seed)
 
 
@@ -101,9 +123,7 @@ def _note_skipped(report: dict) -> None:
 
 
 def cmd_erf(args) -> int:
-    from ..inside.receptive import effective_receptive_field
-    from ..models.evaluate import dataset_inputs
-    from ..plots.inside import erf_figure
+    from ..plots.inside import erf_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
     data = dataset_images(model, args.dataset)

@@ -10,8 +10,26 @@ import sys
 from pathlib import Path
 
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, data_output, figure_output, model_output, nonnegative_float,
-                     nonnegative_int, open_model, positive_float, positive_int, save)
+from ..data.augment import NONE, Augmentation, augment_batch, preset
+from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
+from ..lab.training import OPTIMIZERS, run_label, to_unit_interval, train
+from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
+from ..models import zoo
+from ..models.zoo import card_path
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    data_output,
+    emit_json,
+    figure_output,
+    model_output,
+    nonnegative_float,
+    nonnegative_int,
+    open_model,
+    positive_float,
+    positive_int,
+    save,
+)
 
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
                  "channel_shift", "brightness")
@@ -26,8 +44,6 @@ def augmentation_from_args(args, dataset):
     """The augmentation the flags ask for: ``--augment`` starts from the
     lecture preset, each explicit flag sets its own value; None when no flag
     was given (the model's recipe decides)."""
-    from ..data.augment import NONE, Augmentation, preset
-
     given = {name: getattr(args, name) for name in AUGMENT_FLAGS if getattr(args, name) not in (None, False)}
     if args.shift is not None:
         given.setdefault("width_shift", args.shift)
@@ -51,9 +67,12 @@ def augmentation_options() -> argparse.ArgumentParser:
                    help="the lecture preset: rotation 15, shift 0.1, horizontal flips for photos (default: on for "
                         "cifar10_cnn); the flags below change single settings")
     g.add_argument("--rotation", type=nonnegative_float, metavar="DEG", help="random rotation up to +-DEG degrees")
-    g.add_argument("--shift", type=nonnegative_float, metavar="F", help="random shift up to +-F of the width and height")
-    g.add_argument("--width-shift", type=nonnegative_float, metavar="F", help="random horizontal shift up to +-F of the width")
-    g.add_argument("--height-shift", type=nonnegative_float, metavar="F", help="random vertical shift up to +-F of the height")
+    g.add_argument("--shift", type=nonnegative_float, metavar="F",
+                   help="random shift up to +-F of the width and height")
+    g.add_argument("--width-shift", type=nonnegative_float, metavar="F",
+                   help="random horizontal shift up to +-F of the width")
+    g.add_argument("--height-shift", type=nonnegative_float, metavar="F",
+                   help="random vertical shift up to +-F of the height")
     g.add_argument("--zoom", type=nonnegative_float, metavar="F", help="random zoom in or out by up to F")
     g.add_argument("--horizontal-flip", action="store_true", help="flip left-right at random")
     g.add_argument("--vertical-flip", action="store_true", help="flip upside down at random")
@@ -66,14 +85,11 @@ def augmentation_options() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args) -> int:
-    from ..models.training import train
-
     def on_epoch(epoch, epochs, logs):
         print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
               f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",
               file=sys.stderr, flush=True)
 
-    from ..models import zoo
 
     dataset = args.dataset or (zoo.ARCHS[args.model].dataset if args.model in zoo.ARCHS
                                else zoo.read_card(args.model).get("dataset"))
@@ -81,7 +97,8 @@ def cmd_train(args) -> int:
                    optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                    augment=augmentation_from_args(args, dataset), standardize=args.standardize,
                    reduce_lr=args.reduce_lr, validation=args.validation or args.validation_split, limit=args.limit,
-                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force, fine_tune=args.fine_tune, seed=args.seed,
+                   classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force,
+                   fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
@@ -93,8 +110,6 @@ def cmd_train(args) -> int:
 
 
 def _add_train(sub, model_opts, aug_opts) -> None:
-    from ..models.training import OPTIMIZERS
-
     p = sub.add_parser("train", help="train a zoo architecture or your own Keras model",
                        parents=[aug_opts],
                        description="Train a zoo architecture or a .keras/.h5 model of yours (image CNN or dense "
@@ -114,7 +129,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F",
                      help="hold out this fraction of the training images for validation (default 0.1)")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="train on a class-balanced, seeded subset of N images")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="train on a class-balanced, seeded subset of N images")
     p.add_argument("--classes", help="only these classes, comma-separated names or indices (e.g. 0,1,2,3,4)")
     p.add_argument("--standardize", action="store_true", help="per-pixel standardization (a layer in the model)")
     p.add_argument("--reduce-lr", action="store_true",
@@ -134,10 +150,7 @@ def _add_train(sub, model_opts, aug_opts) -> None:
 def cmd_augment(args) -> int:
     import numpy as np
 
-    from ..data.augment import augment_batch, preset
-    from ..data.datasets import balanced_subset
-    from ..models.training import to_model_input
-    from ..plots.training import augmentation_figure
+    from ..plots.training import augmentation_figure  # matplotlib: heavy, loaded with the first figure
 
     data = _preview_dataset(args.source)
     aug = augmentation_from_args(args, data.name) or preset(data.name)
@@ -147,7 +160,7 @@ def cmd_augment(args) -> int:
         raise CnnvizError("--n and --copies must be at least 1")
     pool_x, pool_y = (data.x_train, data.y_train) if len(data.x_train) else (data.x_test, data.y_test)
     pick = balanced_subset(pool_y, args.n, args.seed)
-    originals = to_model_input(pool_x[pick])
+    originals = to_unit_interval(pool_x[pick])
     batch = np.concatenate([originals] * args.copies)              # all copies in one call
     copies = augment_batch(batch, aug, args.seed).reshape(args.copies, *originals.shape)
     settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in aug.to_json().items() if v)
@@ -157,9 +170,6 @@ def cmd_augment(args) -> int:
 
 def _preview_dataset(source: str):
     """The dataset named, or the dataset of the model named."""
-    from ..data.datasets import image_folder_dataset, load_dataset
-    from ..models import zoo
-
     if source.lower() in ("mnist", "cifar10", "cifar-10"):
         return load_dataset(source, progress=ProgressBar())
     if Path(source).is_dir():
@@ -189,9 +199,7 @@ def _add_augment(sub, aug_opts) -> None:
 # ---------------------------------------------------------------- curves
 
 def cmd_curves(args) -> int:
-    from ..models.training import run_label
-    from ..models.zoo import card_path
-    from ..plots.training import curves_figure
+    from ..plots.training import curves_figure  # matplotlib: heavy, loaded with the first figure
 
     cards, labels = [], []
     for run in args.runs:
@@ -205,7 +213,8 @@ def cmd_curves(args) -> int:
     for card, label in zip(cards, labels):
         h = card["history"]
         best = max(h.get("val_accuracy", [float("nan")]))
-        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} {h.get('val_loss', [float('nan')])[-1]:>13.4f}")
+        print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} "
+              f"{h.get('val_loss', [float('nan')])[-1]:>13.4f}")
     save(curves_figure([c["history"] for c in cards], labels, args.title or ""), args.output)
     return 0
 
@@ -248,7 +257,6 @@ def _refuse_overwrite(path: str, force: bool) -> None:
 def cmd_features(args) -> int:
     import numpy as np
 
-    from ..models.transfer import dataset_features
 
     if not args.output.endswith(".npz"):
         raise CnnvizError(f"-o {args.output} must end in .npz")
@@ -258,7 +266,8 @@ def cmd_features(args) -> int:
                              classes=_classes(args.classes), limit=args.limit, seed=args.seed,
                              batch_size=args.batch_size, progress=ProgressBar())
     feats.save(args.output)
-    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, np.bincount(feats.labels, minlength=len(feats.classes))))
+    per_class = np.bincount(feats.labels, minlength=len(feats.classes))
+    counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, per_class))
     print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
     print(f"wrote {args.output}", file=sys.stderr)
@@ -266,15 +275,12 @@ def cmd_features(args) -> int:
 
 
 def cmd_transfer(args) -> int:
-    from ..models.transfer import Features, fit_transfer
-    from ..plots.training import transfer_figure
+    from ..plots.training import transfer_figure  # matplotlib: heavy, loaded with the first figure
 
     feats = Features.load(args.features)
     test = Features.load(args.test) if args.test else None
     result = fit_transfer(feats, args.test_size, args.seed, test)
     if args.json:
-        from .common import emit_json
-
         emit_json(result.to_json(), "-")
     else:
         print(f"LogisticRegressionCV on {feats.model} {feats.layer} features (C={result.C:.3g}): "
@@ -293,8 +299,6 @@ def cmd_transfer(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from ..models.transfer import finetune
-
     def on_epoch(epoch, epochs, logs):
         print(f"epoch {epoch}/{epochs}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
               f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f} ({logs['time_s']:.1f} s)",

@@ -1,6 +1,7 @@
 """The ``cnnviz`` command line, assembled from one module per command family
-(:mod:`.models`, :mod:`.inside`, :mod:`.synthesis`, :mod:`.explain`,
-:mod:`.attack`). Heavy modules are imported inside each command so that
+(:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`,
+:mod:`.structure`, :mod:`.explain`, :mod:`.attack`). TensorFlow is started only by a command that
+runs a model, and matplotlib is imported with a command's first figure, so
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
-from ..common.runtime import start_tensorflow, warnings_as_notes
+from ..common.fileio import clean_stale_temporaries
+from ..common.runtime import cache_dir, start_tensorflow, warnings_as_notes
 from . import attack, explain, inside, lab, models, structure, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
@@ -30,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .. import __version__  # cnnviz/__init__ imports this module: a real cycle
 
     return f"cnnviz {__version__}"
 
@@ -78,9 +80,6 @@ def _traceback(args) -> None:
 
 def _clean_cache() -> None:
     """Remove what a killed cnnviz left half-written in its cache folder."""
-    from ..common.fileio import clean_stale_temporaries
-    from ..common.runtime import cache_dir
-
     clean_stale_temporaries(cache_dir(), recursive=True)
 
 

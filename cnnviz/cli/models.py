@@ -5,15 +5,31 @@ from __future__ import annotations
 import sys
 
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, check_engine, emit_json, engine_options, figure_output, is_image_source,
-                     nonnegative_int, open_model, positive_int)
+from ..common.fileio import save_figure
+from ..data.datasets import load_dataset
+from ..inside.summary import format_summary, summarize, zoo_listing
+from ..lab.evaluate import evaluate
+from ..lab.uncertainty import mc_dropout
+from ..models.inputs import load_image
+from ..models.predict import predict
+from ..models.zoo import input_shape, model_info
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    check_engine,
+    emit_json,
+    engine_options,
+    figure_output,
+    is_image_source,
+    nonnegative_int,
+    open_model,
+    positive_int,
+)
 
 GRID_FROM = 4          # more images than this: predictions as a compact grid
 
 
 def cmd_models(args) -> int:
-    from ..inside.summary import zoo_listing
-
     rows = zoo_listing()
     if args.json:
         emit_json(rows, "-")
@@ -27,8 +43,6 @@ def cmd_models(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from ..inside.summary import format_summary, summarize
-
     summary = summarize(open_model(args, architecture_only=True))
     if args.json:
         emit_json(summary.to_json(), "-")
@@ -40,9 +54,6 @@ def cmd_summary(args) -> int:
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from ..data.images import load_image
-    from ..models.predict import predict
-    from ..models.zoo import model_info
 
     model = open_model(args)
     loaded = [load_image(path, model) for path in args.images]
@@ -61,11 +72,10 @@ def cmd_predict(args) -> int:
             for p in preds:
                 print(f"  {p.probability:7.2%}  {p.name} [{p.index}]")
     if args.output:
-        from ..common.fileio import save_figure
-        from ..plots.inside import prediction_figure
+        from ..plots.inside import prediction_figure  # matplotlib: heavy, loaded with the first figure
 
         if len(loaded) > GRID_FROM:      # many images: a compact grid, not one row each
-            from ..plots.training import image_grid_figure
+            from ..plots.training import image_grid_figure  # matplotlib: heavy, loaded with the first figure
 
             fig = image_grid_figure([im.display for im in loaded],
                                     [f"{preds[0].name} {preds[0].probability:.0%}" for preds in results],
@@ -83,7 +93,6 @@ def _predict_mc_dropout(args, model, loaded) -> int:
     probability over N passes with dropout on."""
     import numpy as np
 
-    from ..models.uncertainty import mc_dropout
 
     if len({im.x.shape for im in loaded}) != 1:
         raise CnnvizError("--mc-dropout needs images of one size: give images the model resizes alike")
@@ -100,8 +109,7 @@ def _predict_mc_dropout(args, model, loaded) -> int:
             for i in order[n]:
                 print(f"  {result.mean[n, i]:7.2%} +- {result.std[n, i]:6.2%}  {result.classes[i]} [{i}]")
     if args.output:
-        from ..common.fileio import save_figure
-        from ..plots.training import mc_dropout_figure
+        from ..plots.training import mc_dropout_figure  # matplotlib: heavy, loaded with the first figure
 
         save_figure(mc_dropout_figure([im.display for im in loaded], result.mean, result.std, result.classes,
                                       result.passes, [im.source for im in loaded]), args.output, dpi=110)
@@ -110,8 +118,6 @@ def _predict_mc_dropout(args, model, loaded) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..models.evaluate import evaluate
-
     if args.errors is not None and (args.errors < 1 or not args.output):
         raise CnnvizError("--errors K draws the K (at least 1) most confident mistakes: give -o errors.png")
 
@@ -131,8 +137,7 @@ def cmd_evaluate(args) -> int:
     if args.output and args.errors:
         _errors_figure(args, model, result)
     elif args.output:
-        from ..common.fileio import save_figure
-        from ..plots.inside import confusion_figure
+        from ..plots.inside import confusion_figure  # matplotlib: heavy, loaded with the first figure
 
         title = f"{model.name} on {result.dataset}: accuracy {result.accuracy:.2%}"
         save_figure(confusion_figure(result.confusion, result.classes, title), args.output, dpi=110)
@@ -141,10 +146,7 @@ def cmd_evaluate(args) -> int:
 
 def _errors_figure(args, model, result) -> None:
     """The misclassified test images, most confident mistakes first."""
-    from ..common.fileio import save_figure
-    from ..data.datasets import load_dataset
-    from ..models.zoo import input_shape, model_info
-    from ..plots.training import image_grid_figure
+    from ..plots.training import image_grid_figure  # matplotlib: heavy, loaded with the first figure
 
     wrong = result.mistakes(args.errors)
     if not len(wrong):

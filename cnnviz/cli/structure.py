@@ -30,7 +30,7 @@ def cmd_graph(args) -> int:
 
 
 def cmd_arithmetic(args) -> int:
-    from ..data.images import load_image
+    from ..models.inputs import load_image
     from ..inside.arithmetic import unit_arithmetic
 
     model = open_model(args)

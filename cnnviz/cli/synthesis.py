@@ -4,14 +4,30 @@ from __future__ import annotations
 import argparse
 
 from ..common.errors import CnnvizError
-from .common import (MODEL_HELP, ProgressBar, channel_list, data_output, emit_json, figure_output, nonnegative_float,
-                     nonnegative_int, open_model, positive_float, positive_int, row_col, save, save_npz)
+from ..inside.top_patches import parse_channels, silent_channels
+from ..models.graph import get_layer, qualified_name
+from ..models.zoo import model_info
+from ..synthesis.maximize import synthesize_channels, synthesize_class
+from .common import (
+    MODEL_HELP,
+    ProgressBar,
+    channel_list,
+    data_output,
+    emit_json,
+    figure_output,
+    nonnegative_float,
+    nonnegative_int,
+    open_model,
+    positive_float,
+    positive_int,
+    row_col,
+    save,
+    save_npz,
+)
 
 
 def cmd_synthesize(args) -> int:
-    from ..models.zoo import model_info
-    from ..plots.inside import synthesis_figure
-    from ..synthesis.maximize import synthesize_channels, synthesize_class
+    from ..plots.inside import synthesis_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
     options = dict(steps=args.steps, learning_rate=args.lr, jitter=args.jitter, l2=args.l2, tv=args.tv,
@@ -25,9 +41,6 @@ def cmd_synthesize(args) -> int:
         names = [model_info(model).classes[i] for i in result.indices]
         title = f"{model.name}: class model visualization ({result.settings.steps} steps)"
     else:
-        from ..models.graph import get_layer, qualified_name
-        from ..inside.top_patches import parse_channels, silent_channels
-
         layer = qualified_name(model, args.layer)
         n = int(get_layer(model, layer).output.shape[-1])
         result = synthesize_channels(model, layer, parse_channels(args.channels, n), unit=args.unit, seed=args.seed,

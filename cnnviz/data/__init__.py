@@ -1,7 +1,9 @@
-"""Datasets (MNIST, CIFAR-10, image folders), single images made into model
-inputs, and class names."""
-from .classes import CIFAR10_CLASSES, MNIST_CLASSES, imagenet_classes, classes_for
+"""Datasets (MNIST, CIFAR-10, image folders, streamed folders), images read
+as uint8 arrays, and class names. Making images a model's input is
+:mod:`cnnviz.models.inputs`."""
+from .classes import CIFAR10_CLASSES, MNIST_CLASSES, classes_for, imagenet_classes
 from .datasets import Dataset, image_folder_dataset, load_cifar10, load_dataset, load_mnist
-from .images import LoadedImage, load_image, preprocess, deprocess
+from .images import conform, read_image
 
-__all__ = ["CIFAR10_CLASSES", "MNIST_CLASSES", "imagenet_classes", "classes_for", "Dataset", "image_folder_dataset", "load_cifar10", "load_dataset", "load_mnist", "LoadedImage", "load_image", "preprocess", "deprocess"]
+__all__ = ["CIFAR10_CLASSES", "MNIST_CLASSES", "imagenet_classes", "classes_for", "Dataset", "image_folder_dataset",
+           "load_cifar10", "load_dataset", "load_mnist", "conform", "read_image"]

@@ -22,6 +22,7 @@ from ..common.errors import CnnvizError, short
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES
+from .images import conform, read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 CACHE_LAYOUT = "mixed"    # in the cache's name: caches of the class-sorted order are not reused
@@ -104,7 +105,8 @@ def mnist_dataset() -> Dataset:
     if local is not None:
         path = local / "mnist.npz"
         if not path.is_file():
-            raise CnnvizError(f"no mnist.npz in CNNVIZ_DATA={local}: put mnist.npz there or unset CNNVIZ_DATA to download")
+            raise CnnvizError(f"no mnist.npz in CNNVIZ_DATA={local}: put mnist.npz there or unset CNNVIZ_DATA to "
+                              "download")
         arrays = _read_mnist_npz(path)
         return Dataset("mnist", *arrays, classes=list(MNIST_CLASSES), source=str(path), sha256=file_sha256(path))
     import keras
@@ -112,7 +114,8 @@ def mnist_dataset() -> Dataset:
     try:
         (xa, ya), (xb, yb) = keras.datasets.mnist.load_data()
     except Exception as exc:
-        raise CnnvizError(f"could not download MNIST ({short(exc)}): " + _NO_DATA_HINT.format(what="mnist.npz")) from exc
+        hint = _NO_DATA_HINT.format(what="mnist.npz")
+        raise CnnvizError(f"could not download MNIST ({short(exc)}): {hint}") from exc
     return Dataset("mnist", xa, ya, xb, yb, list(MNIST_CLASSES), "keras.datasets.mnist", arrays_sha256(xa, ya, xb, yb))
 
 
@@ -121,11 +124,13 @@ def _read_mnist_npz(path: Path):
         with np.load(path, allow_pickle=False) as f:
             arrays = tuple(f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise CnnvizError(f"{path} is not a valid mnist.npz ({short(exc)}): replace it with the file keras.datasets.mnist uses") from exc
+        raise CnnvizError(f"{path} is not a valid mnist.npz ({short(exc)}): replace it with the file "
+                          "keras.datasets.mnist uses") from exc
     x_train, y_train, x_test, y_test = arrays
     if any(x.ndim != 3 or x.shape[1:] != (28, 28) for x in (x_train, x_test)) \
             or len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise CnnvizError(f"{path} does not hold 28x28 MNIST arrays: replace it with the file keras.datasets.mnist uses")
+        raise CnnvizError(f"{path} does not hold 28x28 MNIST arrays: "
+                          "replace it with the file keras.datasets.mnist uses")
     return arrays
 
 
@@ -162,8 +167,10 @@ def _download_cifar10() -> Dataset:
     try:
         (xa, ya), (xb, yb) = keras.datasets.cifar10.load_data()
     except Exception as exc:
-        raise CnnvizError(f"could not download CIFAR-10 ({short(exc)}): " + _NO_DATA_HINT.format(what="cifar10-jpg.zip")) from exc
-    return Dataset("cifar10", xa, ya, xb, yb, list(CIFAR10_CLASSES), "keras.datasets.cifar10", arrays_sha256(xa, ya, xb, yb))
+        hint = _NO_DATA_HINT.format(what="cifar10-jpg.zip")
+        raise CnnvizError(f"could not download CIFAR-10 ({short(exc)}): {hint}") from exc
+    return Dataset("cifar10", xa, ya, xb, yb, list(CIFAR10_CLASSES), "keras.datasets.cifar10",
+                   arrays_sha256(xa, ya, xb, yb))
 
 
 def _find_cifar_source(local: Path) -> Path:
@@ -209,7 +216,8 @@ def _cifar_entries(names: Sequence[str], subset: str, source: Path) -> list[tupl
         if len(parts) >= 3 and parts[-3] == subset and parts[-2] in index:
             entries.append((name, index[parts[-2]]))
     if not entries:
-        raise CnnvizError(f"{source} has no {subset}/<class>/*.jpg images: use the layout train/<class>/, test/<class>/")
+        raise CnnvizError(f"{source} has no {subset}/<class>/*.jpg images: "
+                          "use the layout train/<class>/, test/<class>/")
     entries.sort(key=lambda e: (e[1], e[0]))
     return [entries[i] for i in balanced_order([label for _, label in entries])]
 
@@ -227,9 +235,11 @@ def _decode_entries(entries, read, progress, cancel, label):
         try:
             image = skimage.io.imread(io.BytesIO(read(name)))
         except Exception as exc:
-            raise CnnvizError(f"cannot decode {name} ({short(exc)}): the CIFAR-10 source is damaged, replace it") from exc
+            raise CnnvizError(f"cannot decode {name} ({short(exc)}): "
+                              "the CIFAR-10 source is damaged, replace it") from exc
         if image.shape != (32, 32, 3):
-            raise CnnvizError(f"{name} is {image.shape}, not a 32x32 RGB image: the CIFAR-10 source is damaged, replace it")
+            raise CnnvizError(f"{name} is {image.shape}, not a 32x32 RGB image: the CIFAR-10 source is damaged, "
+                              "replace it")
         x[i], y[i] = image, cls
     report(progress, len(entries), len(entries), f"decoding CIFAR-10 {label}")
     return x, y
@@ -331,7 +341,6 @@ def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channel
     """Images under ``root/<class>/`` resized to ``size`` (H, W) with ``channels``
     channels, as uint8, classes mixed (:func:`image_folder_files`). Classes are
     the sub-folder names in sorted order; all images go to the test split."""
-    from .images import conform, read_image
 
     root = Path(root)
     files, classes = image_folder_files(root)

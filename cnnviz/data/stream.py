@@ -27,6 +27,7 @@ import numpy as np
 from ..common.errors import CnnvizError, short
 from ..common.progress import CancelToken, ProgressFn, check, report
 from .datasets import IMAGE_SUFFIXES, balanced_order, balanced_subset
+from .images import conform, read_image
 
 Source = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 ANY_SIZE = 224          # the side used for a model that takes any size (as load_dataset does)
@@ -111,7 +112,8 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
     images = [(p, c) for p, c in files if Path(p).suffix.lower() in IMAGE_SUFFIXES]
     not_images = [p for p, _ in files if Path(p).suffix.lower() not in IMAGE_SUFFIXES]
     if not images:
-        found = f" (only {len(not_images)} file(s) that are no images, e.g. {Path(not_images[0]).name})" if not_images else ""
+        found = (f" (only {len(not_images)} file(s) that are no images, e.g. {Path(not_images[0]).name})"
+                 if not_images else "")
         raise CnnvizError(f"{root} has no image files{found}: give a folder of JPEG/PNG/BMP/GIF/TIFF images "
                           f"(one sub-folder per class, or loose), a glob such as 'photos/*.jpg', or image files")
     classes = sorted({c for _, c in images})
@@ -127,7 +129,8 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
 
 def _folder(root: Path) -> list[tuple[str, str]]:
     """(path, class) of the files in ``root``'s class sub-folders, else its loose files as one class."""
-    visible = lambda p: not p.name.startswith(".")
+    def visible(p):
+        return not p.name.startswith(".")
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and visible(p))
     files = [(str(f), d.name) for d in subfolders for f in sorted(d.iterdir()) if f.is_file() and visible(f)]
     if not any(Path(p).suffix.lower() in IMAGE_SUFFIXES for p, _ in files):
@@ -142,7 +145,8 @@ def _patterns(names: list[str]) -> list[tuple[str, str]]:
         if glob.has_magic(name):
             matched = sorted(p for p in glob.glob(name, recursive=True) if Path(p).is_file())
             if not matched:
-                raise CnnvizError(f"no file matches {name}: check the pattern (quote it so the shell leaves it to cnnviz)")
+                raise CnnvizError(f"no file matches {name}: check the pattern (quote it so the shell leaves it to "
+                                  "cnnviz)")
             paths.extend(matched)
         elif Path(name).is_file():
             paths.append(name)
@@ -153,19 +157,9 @@ def _patterns(names: list[str]) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- decoding
 
-def stream_size(model) -> tuple[int, int, int]:
-    """(H, W, C) the stream decodes to for ``model`` (224 for a side it leaves free)."""
-    from ..models.zoo import input_shape
-
-    h, w, c = input_shape(model)
-    return (h or ANY_SIZE, w or ANY_SIZE, c)
-
-
 def decode(path: str, size: tuple[int, int, int]) -> np.ndarray:
     """One file as uint8 (H, W, C) at ``size``, converted exactly as a single
     image is (:func:`~cnnviz.data.images.read_image` then ``conform``)."""
-    from .images import conform, read_image
-
     return conform(read_image(path), size[:2], size[2])
 
 
@@ -252,16 +246,16 @@ def check_readable(report_: StreamReport, root: str) -> None:
 
 
 
-def read_sample(source: Source, model, n: Optional[int] = None, seed: int = 0,
+def read_sample(source: Source, size: tuple[int, int, int], n: Optional[int] = None, seed: int = 0,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
     """A seeded class-balanced sample of ``n`` images (all with None) decoded
-    through the stream, for work that needs its images in memory (faithfulness
-    curves, attacks): only those are decoded, never the whole folder.
-    Returns (uint8 pixels at the model's size, labels, the listing, the report)."""
+    through the stream at ``size`` (H, W, C), for work that needs its images in
+    memory (faithfulness curves, attacks): only those are decoded, never the
+    whole folder. Returns (uint8 pixels, labels, the listing, the report)."""
     files = list_images(source, n, seed)
     report_ = StreamReport(files=len(files))
     pixels, labels = [], []
-    for shard in shards(files, stream_size(model), 256, progress, cancel):
+    for shard in shards(files, size, 256, progress, cancel):
         report_.add(shard)
         pixels.append(shard.pixels)
         labels.append(files.labels[shard.index])

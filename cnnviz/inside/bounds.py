@@ -15,8 +15,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..models.zoo import input_shape, model_info
 from ..models.graph import qualified_name, trace
+from ..models.preprocessing import pixels_to_input
+from ..models.zoo import input_shape, model_info
 
 
 class Interval(NamedTuple):
@@ -78,7 +79,8 @@ def _batch_norm(layer, value: Interval) -> Interval:
     """Inference batch normalization: a per-channel scale (of either sign) and shift."""
     import keras
 
-    get = lambda w: keras.ops.convert_to_numpy(w) if w is not None else None
+    def get(w):
+        return keras.ops.convert_to_numpy(w) if w is not None else None
     mean, var = get(layer.moving_mean), get(layer.moving_variance)
     gamma, beta = get(getattr(layer, "gamma", None)), get(getattr(layer, "beta", None))
     scale = (gamma if gamma is not None else 1.0) / np.sqrt(var + layer.epsilon)
@@ -109,8 +111,6 @@ def _propagate(layer, node, args):
 
 def input_interval(model) -> Interval:
     """The model's input range: every pixel anywhere in [0, 255], preprocessed."""
-    from ..synthesis.maximize import pixels_to_input
-
     h, w, c = input_shape(model)
     if h is None or w is None:
         raise CnnvizError(f"{model.name} takes any image size: bounds need a fixed input size")

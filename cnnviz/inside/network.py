@@ -197,7 +197,7 @@ class Layout:
     """Where every node's box lies and how every edge runs, in points, y down."""
 
     boxes: dict[str, tuple[float, float, float, float]]      # name -> (x, y, width, height), top-left corner
-    paths: dict[tuple[str, str], list[tuple[float, float]]]  # edge -> points from the source's bottom to the target's top
+    paths: dict[tuple[str, str], list[tuple[float, float]]]  # edge -> points, source's bottom to target's top
     width: float
     height: float
 

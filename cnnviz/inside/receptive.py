@@ -20,7 +20,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.validate import api, model_batch
-from ..models.graph import feature_model, qualified_name, trace
+from ..models.graph import feature_model, get_layer, qualified_name, trace
 
 IDENTITY_LAYERS = {
     "InputLayer", "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
@@ -197,8 +197,6 @@ class LayerEntry:
 def catalogue(model) -> list[LayerEntry]:
     """Every layer with its geometry and receptive field (size, jump and the
     input position of unit (0, 0)'s centre); nested layers as ``outer/inner``."""
-    from ..models.graph import get_layer
-
     fields = receptive_fields(model)
     entries = []
     for name, f in fields.items():
@@ -293,7 +291,8 @@ def _propagate_support(layer, node, args):
 class UnitBox:
     """The input pixels a unit sees."""
 
-    box: tuple[int, int, int, int]      # the theoretical field (top, left, bottom, right), inclusive; may leave the image
+    box: tuple[int, int, int,
+               int]      # the theoretical field (top, left, bottom, right), inclusive; may leave the image
     clipped: tuple[int, int, int, int]  # the pixels it actually depends on (padding inside the network excluded)
     padding_fraction: float             # share of the theoretical field that is padding, not image
 

@@ -28,15 +28,17 @@ from ..common.errors import CnnvizError
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, check_model, uint8_batch
-from ..data.stream import decode, list_images, stream_size
-from ..jobs.base import Job, check_engine
-from ..jobs.base import run as run_job
+from ..data.stream import decode, list_images
+from ..jobs.base import Job
+from ..jobs.engines import check_engine
+from ..jobs.engines import run as run_job
 from ..jobs.merge import merge_top_k
 from ..models.engine import features
-from ..models.evaluate import dataset_inputs
+from ..models.graph import feature_model, get_layer, qualified_name
+from ..models.inputs import dataset_inputs, stream_size
 from ..models.zoo import model_info
 from .activations import spatial_layers
-from ..models.graph import feature_model, get_layer, qualified_name
+from .bounds import dead_channels
 from .receptive import receptive_field
 
 PER = ("image", "unit")
@@ -92,7 +94,8 @@ def parse_channels(spec: Optional[str], n: int) -> np.ndarray:
         else:
             chosen = np.array([int(c) for c in spec.split(",")])
     except ValueError:
-        raise CnnvizError(f"bad channel list {spec!r}: use START:STOP, a number, or numbers separated by commas") from None
+        raise CnnvizError(f"bad channel list {spec!r}: "
+                          "use START:STOP, a number, or numbers separated by commas") from None
     if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= n:
         raise CnnvizError(f"channels {spec} are out of range: the layer has channels 0..{n - 1}")
     return chosen
@@ -234,8 +237,6 @@ def silent_channels(model, layer: str, channels, best, observed: str) -> dict[in
     fire" where interval bounds prove that no valid image makes the channel
     positive (:func:`cnnviz.inside.bounds.dead_channels`), otherwise
     ``observed`` (e.g. "did not fire on these 200 images")."""
-    from .bounds import dead_channels
-
     channels = np.asarray(channels, int)
     best = np.asarray(best, np.float64).reshape(len(channels), -1)
     quiet = np.where(np.isfinite(best), best, -np.inf).max(axis=1) <= 0
@@ -263,8 +264,8 @@ def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndar
     for c, j in np.ndindex(result.values.shape):
         i = result.image_index[c, j]
         if i >= 0:
-            t, l = top[c, j] + pad, left[c, j] + pad
-            crops[c, j] = padded[i, t:t + rh, l:l + rw]
+            y0, x0 = top[c, j] + pad, left[c, j] + pad
+            crops[c, j] = padded[i, y0:y0 + rh, x0:x0 + rw]
     return crops
 
 
@@ -300,13 +301,13 @@ def context_crops(result: LayerTopK, images: np.ndarray, side: Optional[int] = N
     inside = np.zeros((*result.values.shape, 4), np.int64)
     for c, j in np.ndindex(result.values.shape):
         i = result.image_index[c, j]
-        t, l, b, r = (int(v) for v in boxes[c, j])
-        t, l, b, r = max(t, 0), max(l, 0), min(b, H - 1), min(r, W - 1)          # the field inside the image
+        t, lf, b, r = (int(v) for v in boxes[c, j])
+        t, lf, b, r = max(t, 0), max(lf, 0), min(b, H - 1), min(r, W - 1)          # the field inside the image
         top = int(np.clip((t + b + 1) // 2 - sh // 2, 0, H - sh))
-        left = int(np.clip((l + r + 1) // 2 - sw // 2, 0, W - sw))
+        left = int(np.clip((lf + r + 1) // 2 - sw // 2, 0, W - sw))
         if i >= 0:
             crops[c, j] = images[i, top:top + sh, left:left + sw]
-        inside[c, j] = (t - top, l - left, b - top, r - left)
+        inside[c, j] = (t - top, lf - left, b - top, r - left)
     return ContextCrops(crops, inside)
 
 

@@ -11,8 +11,9 @@ engine that already exists rather than one of cnnviz's own.
 
 The jobs themselves live with what they compute: top patches in
 :mod:`cnnviz.inside.top_patches`, per-image explanations in
-:mod:`cnnviz.attribution.folder`, scores in :mod:`cnnviz.models.evaluate`.
+:mod:`cnnviz.attribution.folder`, scores in :mod:`cnnviz.lab.evaluate`.
 """
-from .base import ENGINES, Job, run
+from .base import Job
+from .engines import ENGINES, check_engine, run
 
-__all__ = ["ENGINES", "Job", "run"]
+__all__ = ["ENGINES", "Job", "check_engine", "run"]

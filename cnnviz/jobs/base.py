@@ -1,4 +1,4 @@
-"""What a dataset-scale job is, and the one call that runs it on an engine.
+"""What a dataset-scale job is (the engines that run one are :mod:`.engines`).
 
 A job is cut by the stream's fixed shards (:func:`cnnviz.data.stream.shards`):
 ``worker(model)`` is built once per process (a Ray actor loads the model and
@@ -9,13 +9,9 @@ worker, so every engine returns the same result.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
-from ..common.errors import CnnvizError
-from ..common.progress import CancelToken, ProgressFn
-from ..data.stream import ImageFiles, check_readable, shard_starts
-
-ENGINES = ("local", "ray")
+from ..data.stream import shard_starts
 
 
 class Job:
@@ -37,40 +33,6 @@ class Job:
     def done(self, start: int) -> bool:
         """Whether the shard starting at ``start`` is finished already (a resumed run)."""
         return False
-
-
-def run(job: Job, model, files: ImageFiles, size, batch_size: int = 256, engine: str = "local",
-        workers: Optional[int] = None, address: Optional[str] = None,
-        progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
-    """Run ``job`` over ``files`` decoded to ``size`` on ``engine``; returns
-    (total, :class:`StreamReport`). A pass in which no file decoded is an error."""
-    check_engine(engine, address)
-    if isinstance(batch_size, bool) or int(batch_size) < 1:
-        raise CnnvizError(f"batch_size must be at least 1 (got {batch_size!r})")
-    if engine == "local":
-        from .local import run_local as runner
-    else:
-        from .ray_engine import run_ray as runner
-    total, report = runner(job, model, files, size, int(batch_size), workers=workers, address=address,
-                           progress=progress, cancel=cancel)
-    if report.files and not report.read:       # files were opened this run and none decoded
-        check_readable(report, files.root)
-    return total, report
-
-
-def check_engine(engine: str, address: Optional[str] = None) -> None:
-    """Refuse an unknown engine, Ray when it is not installed, and a Ray
-    address where nothing answers, before any work (or cache look-up)."""
-    if engine not in ENGINES:
-        raise CnnvizError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
-    if engine == "ray":
-        from .ray_engine import check_reachable, import_ray
-
-        import_ray()
-        if address:
-            check_reachable(address)
-    elif address:
-        raise CnnvizError("an address is for the Ray engine: add --engine ray (engine=\"ray\")")
 
 
 def todo_starts(job: Job, n: int, batch_size: int) -> list[int]:

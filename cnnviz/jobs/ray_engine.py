@@ -30,6 +30,7 @@ import numpy as np
 from ..common.errors import Cancelled, CnnvizError, short
 from ..common.progress import check, report
 from ..data.stream import ImageFiles, Shard, StreamReport, decode_files
+from ..models.zoo import load_model_file, model_info
 from .base import todo_starts
 
 INSTALL = 'pip install "cnnviz[ray]"'
@@ -85,7 +86,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host or hostport, int(port) if port.isdigit() else 6379), timeout=timeout).close()
     except (OSError, ValueError) as exc:
-        raise CnnvizError(f"no Ray cluster answers at {address} ({exc.strerror or exc if isinstance(exc, OSError) else exc}): "
+        raise CnnvizError(f"no Ray cluster answers at {address} "
+                          f"({exc.strerror or exc if isinstance(exc, OSError) else exc}): "
                           "start one with `ray start --head` or fix --address (host:port)") from None
 
 
@@ -95,8 +97,6 @@ class ModelSpec:
     """A model as bytes of its ``.keras`` file plus what cnnviz knows of it."""
 
     def __init__(self, model):
-        from ..models.zoo import model_info
-
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")
             model.save(path)
@@ -106,8 +106,6 @@ class ModelSpec:
         self.info = {name: getattr(info, name) for name in MODEL_INFO_FIELDS}
 
     def load(self):
-        from ..models.zoo import load_model_file, model_info
-
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")
             with open(path, "wb") as f:

@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..common.progress import CancelToken, ProgressFn, check, report
+from .graph import feature_model
 
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 DEFAULT_BATCH = 256
@@ -54,8 +55,6 @@ _FEATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def feature_function(model, layers: tuple[str, ...]):
     """A compiled function from input to the outputs of ``layers`` (a list, one
     array per layer), built once per model and layer set and reused."""
-    from .graph import feature_model
-
     per_model = _FEATURES.setdefault(model, {})
     key = tuple(layers)
     if key not in per_model:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import weakref
 
+from ..common.errors import CnnvizError, short
+from .graph import feature_model, get_layer, layer_names, qualified_name
+
 
 def final_activation(model) -> str:
     """Name of the activation that produces the model's output ("softmax",
@@ -64,8 +67,6 @@ def _with_linear_last_layer(model):
     copy of that one layer with a linear activation: only the last layer is
     copied, so large models are not duplicated and custom layers elsewhere need
     no config."""
-    from .graph import feature_model
-
     prefix, last = _innermost_last(model)
     inputs = last._inbound_nodes[0].input_tensors
     producer = inputs[0]._keras_history[0] if len(inputs) == 1 else None
@@ -94,8 +95,6 @@ def _linear_clone(model):
 
 def _to_softmax_input(model, softmax_layer):
     """The sub-model from the input to what the final Softmax layer receives."""
-    from .graph import feature_model
-
     producer = softmax_layer._inbound_nodes[0].input_tensors[0]._keras_history[0]
     return feature_model(model, [producer.name])
 
@@ -107,7 +106,6 @@ def pre_activation_features(model, layer: str):
     None when no ReLU produces it. A clone; the model is not changed."""
     import keras
 
-    from .graph import feature_model, get_layer, qualified_name
 
     name = qualified_name(model, layer)
     clone = keras.models.clone_model(model)
@@ -177,7 +175,6 @@ def relu_rule_model(model, rule: str):
     if rule not in per_model:
         import keras
 
-        from ..common.errors import CnnvizError, short
 
         source = logits_model(model)
         try:
@@ -197,8 +194,6 @@ _FEATURES_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def features_and_logits(model, layer: str):
     """A model from the input to (the output of ``layer``, the logits), for
     gradients of a class score with respect to a layer (Grad-CAM). Cached."""
-    from .graph import feature_model, layer_names, qualified_name
-
     per_model = _FEATURES_LOGITS.setdefault(model, {})
     name = qualified_name(model, layer)
     if name not in per_model:

@@ -16,9 +16,11 @@ from typing import Callable, Optional
 
 from ..common import runtime
 from ..common.errors import CnnvizError, short
+from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..data.classes import classes_for
-from ..data.images import PREPROCESSING_TEXT, PREPROCESSINGS
+from .graph import is_model
+from .preprocessing import PREPROCESSING_TEXT, PREPROCESSINGS
 
 VGG16_WEIGHTS_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                        False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
@@ -76,7 +78,7 @@ def weights_note(model) -> str:
     return f"{info.name} has random weights (untrained): what it shows says nothing about a trained network"
 
 
-def _register(model, info: ModelInfo):
+def register(model, info: ModelInfo):
     if not info.classes:
         info.classes = classes_for(info.dataset, _n_outputs(model))
     _INFO[model] = info
@@ -128,8 +130,6 @@ RESCALING_LAYERS = ("Rescaling", "Normalization")
 
 def _all_layers(model) -> list:
     """The model and every layer in it, nested models' layers included."""
-    from .graph import is_model
-
     found, stack = [], [model]
     while stack:
         m = stack.pop()
@@ -143,7 +143,6 @@ def find_family(model) -> Optional[Family]:
     base model counts): by model name, else by a layer name only it has."""
     import re
 
-    from .graph import is_model
 
     layers = _all_layers(model)
     models = [m.name.lower() for m in layers if is_model(m)]
@@ -262,7 +261,7 @@ def build_model(name: str):
     if name in VGG16_NAMES:
         return _vgg16(VGG16_NAMES[name], weights=None)
     arch = _arch(name)
-    return _register(arch.build(), ModelInfo(name=name, dataset=arch.dataset, trained=False))
+    return register(arch.build(), ModelInfo(name=name, dataset=arch.dataset, trained=False))
 
 
 def _arch(name: str) -> Arch:
@@ -293,7 +292,7 @@ def _vgg16(include_top: bool, weights: Optional[str] = "imagenet"):
             f"(or set CNNVIZ_VGG16_WEIGHTS), or use a shipped model: {', '.join(ARCHS)}") from exc
     name = "vgg16" if include_top else "vgg16_notop"
     trained = weights is not None
-    return _register(model, ModelInfo(name=name, dataset="imagenet" if include_top else None,
+    return register(model, ModelInfo(name=name, dataset="imagenet" if include_top else None,
                                       preprocessing="vgg16", trained=trained))
 
 
@@ -339,7 +338,6 @@ def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = Non
     import hashlib
     import urllib.request
 
-    from ..common.fileio import atomic_path
 
     name = VGG16_WEIGHTS_FILES[include_top]
     if url is None:
@@ -446,11 +444,12 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
         raise CnnvizError(f"{path} is a folder, not a model file: give the .keras or .h5 file (a TensorFlow "
                           "SavedModel folder must be re-saved with model.save('model.keras'))")
     if not path.is_file():
-        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name ({', '.join(ZOO_NAMES)})")
+        raise CnnvizError(f"model file {path} does not exist: check the path, or use a zoo name "
+                          f"({', '.join(ZOO_NAMES)})")
     suffix = path.suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise CnnvizError(f"{path} is not a .keras or .h5 model file: save the model with model.save('model.keras')")
-    lambdas = _lambda_layers(path)
+    lambdas = lambda_layers(path)
     if lambdas and not unsafe:
         raise CnnvizError(f"{path.name} contains Lambda layer(s) {', '.join(lambdas)} whose code would run on load: "
                           "pass --unsafe (unsafe=True) only if you trust this file")
@@ -468,7 +467,7 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
         info.preprocessing = card["preprocessing"]
     else:
         recognize(model, info)
-    return _register(model, info)
+    return register(model, info)
 
 
 def _load_failure(path: Path, exc: Exception) -> str:
@@ -490,7 +489,7 @@ def _load_failure(path: Path, exc: Exception) -> str:
     return f"cannot load {path} ({short(exc)}): is it a Keras model saved with model.save()?"
 
 
-def _lambda_layers(path: Path) -> list[str]:
+def lambda_layers(path: Path) -> list[str]:
     """Names of Lambda layers in a saved model's config, read without loading it."""
     try:
         if path.suffix.lower() == ".keras":
@@ -505,7 +504,8 @@ def _lambda_layers(path: Path) -> list[str]:
                 return []
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except Exception as exc:
-        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): re-save it with model.save()") from exc
+        raise CnnvizError(f"{path} is not a readable Keras model file ({short(exc)}): "
+                          "re-save it with model.save()") from exc
     found = []
 
     def walk(node):

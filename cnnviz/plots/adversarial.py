@@ -10,6 +10,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from ..common.errors import CnnvizError
+from ..common.fileio import atomic_path
+
 
 def _pct(p: float) -> str:
     return f"{p:.1%}" if p >= 0.001 else f"{p:.1e}"
@@ -51,7 +54,8 @@ def attack_figure(result, indices: Optional[Sequence[int]] = None, max_images: i
     gray = result.original.shape[-1] == 1
     fig = Figure(figsize=(9.6, 4.4 * len(indices) + 0.5), layout="constrained")
     grid = fig.add_gridspec(2 * len(indices), 3, height_ratios=[2.6, 1.4] * len(indices))
-    name = lambda c: result.classes[int(c)] if int(c) < len(result.classes) else str(int(c))
+    def name(c):
+        return result.classes[int(c)] if int(c) < len(result.classes) else str(int(c))
     for row, i in enumerate(indices):
         top_axes = [fig.add_subplot(grid[2 * row, c]) for c in range(3)]
         o, a = orig_top[i][0], adv_top[i][0]
@@ -103,7 +107,7 @@ def attack_figure(result, indices: Optional[Sequence[int]] = None, max_images: i
     return fig
 
 
-def _eps_labels(eps: np.ndarray, norm: str):
+def eps_labels(eps: np.ndarray, norm: str):
     """Tick labels: k/255 for small L-infinity budgets on the 8-bit grid."""
     scaled = np.asarray(eps) * 255
     if norm == "inf" and np.max(eps) <= 0.2 and np.allclose(scaled, np.round(scaled), atol=1e-6):
@@ -135,7 +139,7 @@ def robustness_figure(curves, title: str = "", show_8bit: bool = False) -> Figur
                 ax.plot(c.eps, c.accuracy_8bit, ":", color=colour, alpha=0.6, linewidth=1.2)
             ticks.update(np.round(c.eps, 8).tolist())
         ticks = np.array(sorted(ticks))
-        ax.set_xticks(ticks, _eps_labels(ticks, norm), fontsize=8)
+        ax.set_xticks(ticks, eps_labels(ticks, norm), fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(alpha=0.3)
@@ -167,8 +171,6 @@ def save_adversarial(result, path, index: int = 0) -> None:
 
     import imageio.v3 as iio
 
-    from ..common.errors import CnnvizError
-    from ..common.fileio import atomic_path
 
     if Path(path).suffix.lower() not in LOSSLESS_SUFFIXES:
         raise CnnvizError(f"cannot save the adversarial image as {Path(path).name}: use a lossless format "

@@ -32,7 +32,10 @@ from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
 from ..models.graph import feature_model, get_layer, qualified_name
-from ..models.surgery import pre_activation_features
+from ..models.inputs import class_index
+from ..models.predict import probabilities
+from ..models.preprocessing import pixels_to_input
+from ..models.surgery import logits_model, pre_activation_features
 from ..models.zoo import input_shape, model_info
 
 
@@ -95,13 +98,6 @@ def _image_size(model, size) -> tuple[int, int, int]:
     if h is None or w is None:
         h, w = 224, 224
     return int(h), int(w), int(c)
-
-
-def pixels_to_input(x01, preprocessing: str):
-    """[0, 1] pixels (a tensor) to the model's input scale, differentiably."""
-    from ..data.images import to_model_input
-
-    return x01 if preprocessing == "scale01" else to_model_input(x01 * 255.0, preprocessing)
 
 
 # ---------------------------------------------------------------- parameterizations
@@ -503,22 +499,6 @@ def _input_model(model, name: str):
     return lambda x: features(x, training=False)
 
 
-def class_index(model, target) -> int:
-    """A class given by index or by name (case-insensitive) for this model."""
-    classes = model_info(model).classes
-    if isinstance(target, (int, np.integer)) or str(target).lstrip("-").isdigit():
-        i = int(target)
-        if not 0 <= i < len(classes):
-            raise CnnvizError(f"class {i} is out of range: {model.name} has classes 0..{len(classes) - 1}")
-        return i
-    lowered = [c.lower() for c in classes]
-    if str(target).lower() in lowered:
-        return lowered.index(str(target).lower())
-    close = [c for c in classes if str(target).lower() in c.lower()][:5]
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise CnnvizError(f"unknown class {target!r} for {model.name}{hint}: give a class index or name")
-
-
 @api
 def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
                      regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
@@ -543,8 +523,6 @@ def synthesize_class(model, classes: Sequence, *, seed: int = 0, size=None,
 def _classes(model, indices, shape, seed, reg, progress, cancel) -> Synthesis:
     import tensorflow as tf
 
-    from ..models.predict import probabilities
-    from ..models.surgery import logits_model
 
     logits = logits_model(model)
 

@@ -17,15 +17,31 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz import CnnvizError
 from cnnviz.common.runtime import warnings_as_notes
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
+from cnnviz.lab.uncertainty import dropout_layers
 from cnnviz.models import zoo
-from cnnviz.models.uncertainty import dropout_layers
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .live import LivePlayer

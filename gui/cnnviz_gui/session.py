@@ -26,12 +26,13 @@ import cnnviz
 from cnnviz.common.progress import check
 from cnnviz.common.runtime import start_tensorflow as start_tensorflow_quietly
 from cnnviz.data.datasets import load_dataset
-from cnnviz.data.images import normalize_image, prepare, read_image
+from cnnviz.data.images import normalize_image, read_image
 from cnnviz.inside.activations import activations, spatial_layers
 from cnnviz.inside.summary import summarize
+from cnnviz.lab.uncertainty import mc_dropout
 from cnnviz.models import zoo
+from cnnviz.models.inputs import prepare
 from cnnviz.models.predict import Prediction, check_classifier, predict
-from cnnviz.models.uncertainty import mc_dropout
 
 from .workers import Runner
 
@@ -250,7 +251,7 @@ class Session(QObject):
                 return "weights"
             path = Path(spec)
             if not unsafe and path.is_file() and path.suffix.lower() in (".keras", ".h5", ".hdf5"):
-                lambdas = zoo._lambda_layers(path)
+                lambdas = zoo.lambda_layers(path)
                 if lambdas:
                     return "code", ", ".join(lambdas)
             progress(0, 0, f"loading {path.name}")

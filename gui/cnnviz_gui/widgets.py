@@ -8,8 +8,19 @@ from typing import Optional, Sequence
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
-                               QSizePolicy, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSizePolicy,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz.data.digits import mnist_digit
 
@@ -253,10 +264,10 @@ class MosaicCanvas(QWidget):
                 continue
             self._draw_tile(painter, i, rect)
             if i < len(self.boxes):
-                t, l, b, r = self.boxes[i]
+                t, lf, b, r = self.boxes[i]
                 sy, sx = rect.height() / th, rect.width() / tw
                 painter.setPen(QPen(QColor(0, 255, 0), 2))
-                painter.drawRect(QRectF(rect.left() + l * sx, rect.top() + t * sy, (r - l + 1) * sx - 1,
+                painter.drawRect(QRectF(rect.left() + lf * sx, rect.top() + t * sy, (r - lf + 1) * sx - 1,
                                         (b - t + 1) * sy - 1))
             if i < len(self.labels) and self.labels[i] and not self.labels_below and self.size_ >= self.label_min:
                 text = self.shown_text(self.labels[i], rect.width())
@@ -285,11 +296,11 @@ class MosaicCanvas(QWidget):
             return
         painter.fillRect(rect, QColor(150, 150, 150))                        # outside the image: hatched grey
         painter.fillRect(rect, QBrush(QColor(100, 100, 100), Qt.BrushStyle.BDiagPattern))
-        t, l, b, r = self.inside[i]
-        if b > t and r > l:
+        top, left, bottom, right = self.inside[i]
+        if bottom > top and right > left:
             sy, sx = rect.height() / th, rect.width() / tw
-            target = QRectF(rect.left() + l * sx, rect.top() + t * sy, (r - l) * sx, (b - t) * sy)
-            painter.drawImage(target, self.image, QRectF(l, i * th + t, r - l, b - t))
+            target = QRectF(rect.left() + left * sx, rect.top() + top * sy, (right - left) * sx, (bottom - top) * sy)
+            painter.drawImage(target, self.image, QRectF(left, i * th + top, right - left, bottom - top))
 
     def mouseMoveEvent(self, event):
         unit = self.unit_at(event.position().toPoint())

@@ -15,7 +15,7 @@ from cnnviz import Cancelled, CancelToken, CnnvizError, load_model
 from cnnviz.adversarial.attacks import AttackResult, _random_start, attack, default_eps, project, quantize
 from cnnviz.adversarial.robustness import robustness
 from cnnviz.cli.main import main
-from cnnviz.models.zoo import ModelInfo, _register
+from cnnviz.models.zoo import ModelInfo, register
 
 METHOD_NORMS = [("fgsm", "inf"), ("fgsm", "2"), ("pgd", "inf"), ("pgd", "2"), ("cw", "2"),
                 ("deepfool", "inf"), ("deepfool", "2")]
@@ -31,7 +31,7 @@ def linear_model(shape=(4, 4, 1), classes=2, seed=0, scale=1.0, softmax=False, i
     w, b = model.layers[-1].get_weights()
     model.layers[-1].set_weights([w * scale, b])
     if info is not None:
-        _register(model, info)
+        register(model, info)
     return model
 
 
@@ -183,7 +183,8 @@ def test_budget_and_range_are_respected(tiny, tiny_images, method, norm):
     assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
     assert np.allclose(result.original * 255, tiny_images)
     rounded = result.rounded.astype(np.float64) / 255 - tiny_images / 255
-    rounded_size = np.abs(rounded).reshape(6, -1).max(1) if norm == "inf" else np.linalg.norm(rounded.reshape(6, -1), axis=1)
+    flat = rounded.reshape(6, -1)
+    rounded_size = np.abs(flat).max(1) if norm == "inf" else np.linalg.norm(flat, axis=1)
     assert result.rounded.dtype == np.uint8 and (rounded_size <= eps + 1e-9).all()
     assert result.success.dtype == bool and result.steps_used.shape == (6,)
     assert np.array_equal(result.success, result.adversarial_prediction != result.labels)
@@ -255,7 +256,7 @@ def test_target_by_name_on_an_imagenet_model():
 def test_saved_and_reloaded_png_still_fools(tmp_path, mnist_cnn, mnist_test):
     import imageio.v3 as iio
 
-    from cnnviz.data.images import load_image
+    from cnnviz.models.inputs import load_image
     from cnnviz.models.predict import predict
 
     x, y = mnist_test[0][:8], mnist_test[1][:8]
@@ -270,7 +271,8 @@ def test_saved_and_reloaded_png_still_fools(tmp_path, mnist_cnn, mnist_test):
             fooled = predict(mnist_cnn, again.x[None])[0][0].index != y[i]
             assert fooled == result.rounded_success[i]           # the report tells the truth either way
     assert pgd.rounded_success.all()                              # full-strength PGD survives rounding
-    assert not deepfool.rounded_success.all()                     # DeepFool stops 2% past the boundary: rounding undoes some
+    # DeepFool stops 2% past the boundary: rounding undoes some
+    assert not deepfool.rounded_success.all()
     assert any("8-bit rounding undoes" in n for n in deepfool.notes)
 
 
@@ -390,7 +392,7 @@ def test_mnist_cnn_pgd_fgsm_and_targeted_pgd_reach_the_literature_figures(mnist_
 
 @needs_data
 def test_robustness_curve_on_the_test_set(mnist_cnn):
-    from cnnviz.models.evaluate import evaluate
+    from cnnviz.lab.evaluate import evaluate
 
     pgd = robustness(mnist_cnn, method="pgd", eps=[0, 0.1, 0.3], n=100, steps=20)
     fgsm = robustness(mnist_cnn, method="fgsm", eps=[0, 0.1, 0.3], n=100)
@@ -466,7 +468,8 @@ def test_robustness_command_compares_models(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["attack", "skimage:camera", "-m", "mnist_small", "--eps", "-0.1", "-o", "x.png"], "eps must be 0 or positive"),
     (["attack", "skimage:camera", "-m", "mnist_small", "--eps", "abc", "-o", "x.png"], "cannot read eps 'abc'"),
-    (["attack", "skimage:camera", "-m", "mnist_small", "--target", "ostrich", "-o", "x.png"], "unknown class 'ostrich'"),
+    (["attack", "skimage:camera", "-m", "mnist_small", "--target", "ostrich", "-o", "x.png"],
+     "unknown class 'ostrich'"),
     (["attack", "skimage:camera", "-m", "mnist_small", "--target", "4", "--label", "4", "-o", "x.png"],
      "already the true class"),
     (["attack", "skimage:camera", "-m", "mnist_small", "-o", "x.png", "--save-adversarial", "a.jpg"], "lossless"),

@@ -23,7 +23,7 @@ def model_and_images(request):
     shape = tuple(model.inputs[0].shape[1:])
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (4,) + shape).astype(np.float32)
-    from cnnviz.data.images import preprocess
+    from cnnviz.models.preprocessing import preprocess
     from cnnviz.models.zoo import model_info
 
     return model, preprocess(pixels, model_info(model).preprocessing)

@@ -78,7 +78,8 @@ def relu_model(kind: str, weights: np.ndarray):
         h = keras.layers.Conv2D(1, 1, activation="relu", kernel_initializer="ones", bias_initializer="zeros")(inputs)
     out = keras.layers.Dense(2, name="out")(keras.layers.Flatten()(h))
     model = keras.Model(inputs, out, name=f"relu_{kind}")
-    model.get_layer("out").set_weights([np.stack([weights, -weights], axis=1).astype(np.float32), np.zeros(2, np.float32)])
+    kernel = np.stack([weights, -weights], axis=1).astype(np.float32)
+    model.get_layer("out").set_weights([kernel, np.zeros(2, np.float32)])
     return model
 
 
@@ -190,7 +191,8 @@ def test_gradcam_on_global_average_pooling_is_the_class_activation_map():
     w = model.get_layer("out").get_weights()[0][:, 1]
     expected = np.maximum(acts @ w, 0) / 64
     np.testing.assert_allclose(result.extras["cam"], expected, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(result.maps, expected, rtol=1e-5, atol=1e-7)   # 'same', stride 1: already the input's frame
+    np.testing.assert_allclose(result.maps, expected, rtol=1e-5,
+                               atol=1e-7)   # 'same', stride 1: already the input's frame
     assert result.params["layer"] == "conv"
 
 
@@ -317,7 +319,7 @@ def test_superpixel_count_on_cifar_images_is_within_half_and_twice_the_wanted():
 @needs_data
 def test_integrated_gradients_completeness_on_a_shipped_model():
     from cnnviz.data.datasets import load_dataset
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
 
     model = load_model("mnist_cnn")
     x = dataset_inputs(model, load_dataset("mnist").x_test[:4])
@@ -333,12 +335,14 @@ def test_integrated_gradients_completeness_on_a_shipped_model():
 def test_saliency_family_and_occlusion_beat_a_random_map_on_deletion(name):
     from cnnviz.attribution.faithfulness import compare
     from cnnviz.data.datasets import load_dataset
-    from cnnviz.models.evaluate import dataset_inputs
+    from cnnviz.models.inputs import dataset_inputs
 
     model = load_model(name)
-    x = dataset_inputs(model, load_dataset(model.name if False else ("mnist" if "mnist" in name else "cifar10")).x_test[:100])
+    x = dataset_inputs(model,
+                       load_dataset(model.name if False else ("mnist" if "mnist" in name else "cifar10")).x_test[:100])
     methods = ["saliency", "smoothgrad", "gradient_x_input", "integrated_gradients", "guided_backprop", "occlusion"]
-    ranking = compare(model, x, methods, steps=16, options={"smoothgrad": {"samples": 10}, "integrated_gradients": {"steps": 16}})
+    ranking = compare(model, x, methods, steps=16, options={"smoothgrad": {"samples": 10},
+                                                            "integrated_gradients": {"steps": 16}})
     rows = {r["method"]: r for r in ranking.rows()}
     for method in methods:
         assert rows[method]["deletion_auc"] < rows["random"]["deletion_auc"], (method, rows)

@@ -5,8 +5,15 @@ import math
 import pytest
 
 from cnnviz import CnnvizError
-from cnnviz.attribution.registry import (REGISTRY, convert_option, explain, method_name, option_specs, options_help,
-                                         parse_options)
+from cnnviz.attribution.registry import (
+    REGISTRY,
+    convert_option,
+    explain,
+    method_name,
+    option_specs,
+    options_help,
+    parse_options,
+)
 from cnnviz.cli import main
 
 

@@ -335,12 +335,12 @@ def test_library_warnings_become_one_note(capsys, monkeypatch):
 
 
 def test_interrupted_training_says_how_to_continue(capsys, monkeypatch):
-    from cnnviz.models import training
+    from cnnviz.cli import lab
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "train", interrupted)
+    monkeypatch.setattr(lab, "train", interrupted)
     code, _, err = run(capsys, "train", "mnist_small", "--epochs", "1")
     assert code == 130 and "--resume" in err and len(err.strip().splitlines()) == 1
 

@@ -170,7 +170,8 @@ def test_bad_datasets_and_mismatched_models_are_one_line(capsys, tmp_path):
         code, _, err = run(capsys, *argv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     if real_data_dir() is not None:
-        code, _, err = run(capsys, "train", tmp_path / "three.keras", "--dataset", "mnist", "--out", tmp_path / "b.keras")
+        code, _, err = run(capsys, "train", tmp_path / "three.keras", "--dataset", "mnist", "--out",
+                           tmp_path / "b.keras")
         assert code == 2 and "3 outputs but mnist has 10 classes: use `cnnviz finetune" in err
 
 
@@ -179,7 +180,8 @@ def test_bad_datasets_and_mismatched_models_are_one_line(capsys, tmp_path):
 def test_train_on_some_classes_then_curves_compares_the_runs(capsys, tmp_path):
     import keras
 
-    five = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    five = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(5,
+                                                                                               activation="softmax")])
     five.save(tmp_path / "five.keras")
     for optimizer in ("sgd", "adam"):
         code, out, err = run(capsys, "train", tmp_path / "five.keras", "--dataset", "mnist", "--classes", "0,1,2,3,4",

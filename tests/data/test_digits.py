@@ -2,9 +2,10 @@
 its aspect ratio kept, centre of mass at the field's centre."""
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from cnnviz import CnnvizError
 from cnnviz.data.digits import mnist_digit
-from scipy import ndimage
 
 
 def test_square_in_a_corner_fills_the_central_20x20_box():

@@ -7,7 +7,9 @@ from PIL import Image
 
 from cnnviz.common.errors import CnnvizError
 from cnnviz.data import images
-from cnnviz.data.images import conform, load_image, normalize_image, prepare, preprocess, read_image
+from cnnviz.data.images import conform, normalize_image, read_image
+from cnnviz.models.inputs import load_image, prepare
+from cnnviz.models.preprocessing import preprocess
 
 
 def _check_gray(image, shape):

@@ -165,7 +165,8 @@ def test_results_are_cached_in_memory(qtbot, window):
 
 def test_superseded_and_left_results_are_dropped(qtbot, window):
     shown = []
-    slow = lambda progress, cancel: (time.sleep(0.3), "old")[1]
+    def slow(progress, cancel):
+        return (time.sleep(0.3), "old")[1]
     window.runner.submit("layer", slow, shown.append, shown.append)
     window.runner.submit("layer", lambda progress, cancel: "new", shown.append, shown.append)
     qtbot.waitUntil(lambda: shown == ["new"], timeout=5000)
@@ -307,7 +308,8 @@ def test_recent_models_images_and_the_model_picker(qtbot, window, tmp_path):
     assert {"mnist_cnn", "cifar10_cnn", "vgg16", "my_mnist.keras"} <= set(rows)
     assert picker.table.item(rows["mnist_cnn"], 1).text() == "mnist"
     assert picker.table.item(rows["mnist_cnn"], 4).text().endswith("%")
-    assert "download" in picker.table.item(rows["vgg16"], 5).text() or "cached" in picker.table.item(rows["vgg16"], 5).text()
+    weights_cell = picker.table.item(rows["vgg16"], 5).text()
+    assert "download" in weights_cell or "cached" in weights_cell
     shot(picker, "model_picker")
     picker._choose(rows["mnist_cnn"])
     qtbot.waitUntil(lambda: window.session.model_spec == "mnist_cnn", timeout=60000)

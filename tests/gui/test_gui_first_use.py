@@ -70,9 +70,10 @@ def test_the_first_window_fits_the_screen(qtbot, tmp_path):
 
 
 def test_a_huge_jpeg_is_read_once_at_a_reduced_size(qtbot, window, tmp_path, monkeypatch):
-    from cnnviz import Cancelled, CancelToken
     from cnnviz_gui import session as session_module
     from PIL import Image
+
+    from cnnviz import Cancelled, CancelToken
 
     path = tmp_path / "huge.jpg"
     gradient = np.linspace(0, 255, 6000, dtype=np.uint8)

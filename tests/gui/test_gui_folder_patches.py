@@ -7,11 +7,12 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from cnnviz import load_model  # noqa: E402
-from cnnviz.inside.top_patches import top_patches_files  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 from test_gui import make_window, open_image, open_model, shot  # noqa: E402
+
+from cnnviz import load_model  # noqa: E402
+from cnnviz.inside.top_patches import top_patches_files  # noqa: E402
 
 
 @pytest.fixture

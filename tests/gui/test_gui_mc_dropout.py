@@ -4,11 +4,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from cnnviz import load_model  # noqa: E402
-from cnnviz.models.uncertainty import mc_dropout  # noqa: E402
+from cnnviz_gui.app import MC_PASSES  # noqa: E402
 from test_gui import open_image, open_model, shot, window  # noqa: E402,F401
 
-from cnnviz_gui.app import MC_PASSES  # noqa: E402
+from cnnviz import load_model  # noqa: E402
+from cnnviz.lab.uncertainty import mc_dropout  # noqa: E402
 
 
 def test_mc_dropout_shows_mean_and_spread_for_a_model_with_dropout(qtbot, window):  # noqa: F811

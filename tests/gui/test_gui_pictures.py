@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 import test_gui  # noqa: E402
+from conftest import needs_data  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
-from conftest import needs_data  # noqa: E402
 from test_gui import open_image, open_model, shot  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
@@ -87,8 +87,9 @@ def test_saturated_occlusion_and_lime_are_flagged(qtbot, window):
                                                                                                "saliency")
                            else Qt.CheckState.Unchecked)
     window.tabs.setCurrentWidget(view)
-    ready = lambda: all(p.images[0] is not None for p in view.panels.values()) and not view.queue \
-        and view.computing is None
+    def ready():
+        return all(p.images[0] is not None for p in view.panels.values()) and not view.queue \
+            and view.computing is None
     qtbot.waitUntil(ready, timeout=120000)
     for method in ("occlusion", "lime"):
         panel = view.panels[method]

@@ -59,7 +59,7 @@ def test_train_view_trains_draws_curves_and_opens_the_model(qtbot, window, tmp_p
 @needs_data
 @pytest.mark.data
 def test_train_view_cancel_then_resume(qtbot, window, tmp_path):
-    from cnnviz.models.training import checkpoint_dir
+    from cnnviz.lab.training import checkpoint_dir
 
     view = train_view(qtbot, window, tmp_path, epochs=30)
     view.epoch_done.connect(lambda e, n, logs: e == 1 and window.cancel_jobs())

@@ -4,9 +4,9 @@ head, on the shipped mnist_cnn (every step equals the layer's own map), and
 the fixed kernels on images whose filtered values are known."""
 import numpy as np
 import pytest
+
 from cnnviz import CnnvizError
-from cnnviz.inside.arithmetic import (FIXED_KERNELS, apply_fixed_kernel, fixed_kernel_arithmetic,
-                                      unit_arithmetic)
+from cnnviz.inside.arithmetic import FIXED_KERNELS, apply_fixed_kernel, fixed_kernel_arithmetic, unit_arithmetic
 
 
 def _model(layer, shape=(5, 5, 1)):
@@ -72,7 +72,7 @@ def test_a_softmax_head_gives_every_logit_and_probability(tiny_cnn):
 
 
 def test_every_step_equals_the_shipped_mnist_cnn_map():
-    from cnnviz.data.images import load_image
+    from cnnviz.models.inputs import load_image
     from cnnviz.models.zoo import load_model
 
     model = load_model("mnist_cnn")
@@ -97,8 +97,7 @@ def test_fixed_kernels_smooth_and_take_gradients_as_known():
 def test_clear_errors_for_what_the_arithmetic_does_not_cover(tiny_cnn):
     image = np.zeros((16, 16, 3), np.float32)
     with pytest.raises(CnnvizError, match="Flatten.*pick one of those"):
-        unit_arithmetic(tiny_cnn, image, "flatten" if "flatten" in [l.name for l in tiny_cnn.layers]
-                        else tiny_cnn.layers[3].name, at=(0, 0))
+        unit_arithmetic(tiny_cnn, image, tiny_cnn.layers[3].name, at=(0, 0))          # its Flatten
     with pytest.raises(CnnvizError, match="outside conv's 14x14 map"):
         unit_arithmetic(tiny_cnn, image, "conv", at=(14, 0))
     with pytest.raises(CnnvizError, match="channel 9 is not in conv"):

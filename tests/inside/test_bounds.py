@@ -9,7 +9,7 @@ from cnnviz import CnnvizError, load_model
 from cnnviz.data.datasets import load_dataset
 from cnnviz.inside.bounds import dead_channels, layer_bounds
 from cnnviz.models.engine import features
-from cnnviz.models.evaluate import dataset_inputs
+from cnnviz.models.inputs import dataset_inputs
 
 
 def _first_layer_model():

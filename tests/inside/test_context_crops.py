@@ -2,6 +2,7 @@
 for small inputs) and where the field lies in it, checked on boxes whose
 answer is known."""
 import numpy as np
+
 from cnnviz.inside.top_patches import LayerTopK, context_crops, patch_crops
 
 
@@ -20,8 +21,8 @@ def test_small_images_come_whole_with_the_field_where_it_was():
     assert (out.crops[0, 0, ..., 0] == images[1]).all()
     assert out.boxes[0].tolist() == [[5, 6, 7, 8], [0, 0, 1, 1]]     # clipped to the image
     bare = patch_crops(top, images)[0, 0, ..., 0]
-    t, l, b, r = out.boxes[0, 0]
-    assert (out.crops[0, 0, t:b + 1, l:r + 1, 0] == bare).all()     # the box holds the bare crop
+    t, lf, b, r = out.boxes[0, 0]
+    assert (out.crops[0, 0, t:b + 1, lf:r + 1, 0] == bare).all()     # the box holds the bare crop
 
 
 def test_large_images_are_cropped_around_the_field_and_kept_inside():

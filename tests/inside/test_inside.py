@@ -11,9 +11,9 @@ import cnnviz
 from cnnviz import Cancelled, CancelToken, CnnvizError, build_model
 from cnnviz.inside.activations import activations, normalize_maps, spatial_layers
 from cnnviz.inside.filters import conv_layers, filter_weights
-from cnnviz.models.graph import feature_model, get_layer, layer_names
 from cnnviz.inside.receptive import effective_receptive_field, receptive_field
 from cnnviz.inside.top_patches import LayerTopK, parse_channels, patch_crops, top_patches
+from cnnviz.models.graph import feature_model, get_layer, layer_names
 
 # calling a functional model with a bare tensor instead of a list is fine here
 pytestmark = pytest.mark.filterwarnings("ignore:The structure of `inputs` doesn't match:UserWarning")

@@ -3,6 +3,7 @@ along branches and skip connections, nested models collapsed or expanded,
 laid out in layers (inputs first, no overlaps) and drawn as SVG/PNG."""
 import numpy as np
 import pytest
+
 from cnnviz.inside.network import layout_graph, model_graph
 from cnnviz.plots.graph import graph_figure
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from cnnviz import CnnvizError, build_model
-from cnnviz.models.graph import feature_model
 from cnnviz.inside.receptive import Unmapped, catalogue, receptive_field, receptive_fields, unit_box
+from cnnviz.models.graph import feature_model
 
 
 def sizes_and_jumps(model):

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from job_fixtures import image_folder, make_folder, messy_folder, small_cnn  # noqa: F401 (fixtures)
 from cnnviz.attribution.folder import explain_files
 from cnnviz.attribution.registry import explain
 from cnnviz.cli import main
@@ -21,7 +20,8 @@ from cnnviz.data.datasets import image_folder_dataset
 from cnnviz.data.stream import list_images
 from cnnviz.inside.top_patches import file_crops, patch_crops, top_patches, top_patches_files
 from cnnviz.jobs.merge import merge_top_k
-from cnnviz.models.evaluate import dataset_inputs, evaluate
+from cnnviz.lab.evaluate import evaluate
+from cnnviz.models.inputs import dataset_inputs, stream_size
 from cnnviz.models.predict import probabilities
 
 FIELDS = ("values", "image_index", "position", "boxes")
@@ -201,7 +201,7 @@ def test_sample_decodes_only_the_images_asked_for(small_cnn, image_folder, monke
     opened = []
     real = stream.decode
     monkeypatch.setattr(stream, "decode", lambda path, size: opened.append(path) or real(path, size))
-    pixels, labels, files, _ = stream.read_sample(image_folder, small_cnn, 6, seed=2)
+    pixels, labels, files, _ = stream.read_sample(image_folder, stream_size(small_cnn), 6, seed=2)
     assert pixels.shape == (6, 16, 16, 3) and np.bincount(labels).tolist() == [3, 3]
     assert sorted(opened) == sorted(files.paths)                      # never the whole folder
 

@@ -8,7 +8,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnnviz[ray]\"; CI installs it)")
 
-from job_fixtures import messy_folder, small_cnn  # noqa: F401,E402 (fixtures)
+
 from cnnviz.inside.top_patches import top_patches_files  # noqa: E402
 
 

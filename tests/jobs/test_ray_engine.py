@@ -11,15 +11,15 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnnviz[ray]\"; CI installs it)")
 
+
 from cnnviz.attribution.folder import explain_files  # noqa: E402
 from cnnviz.cli import main  # noqa: E402
 from cnnviz.common.errors import Cancelled, CnnvizError  # noqa: E402
 from cnnviz.common.progress import CancelToken  # noqa: E402
-from job_fixtures import image_folder, messy_folder, small_cnn  # noqa: F401,E402 (fixtures)
+from cnnviz.data.stream import list_images  # noqa: E402
 from cnnviz.inside.top_patches import TopPatchesJob, top_patches_files  # noqa: E402
 from cnnviz.jobs import run  # noqa: E402
-from cnnviz.data.stream import list_images  # noqa: E402
-from cnnviz.models.evaluate import evaluate  # noqa: E402
+from cnnviz.lab.evaluate import evaluate  # noqa: E402
 
 FIELDS = ("values", "image_index", "position", "boxes")
 

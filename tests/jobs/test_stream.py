@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from job_fixtures import make_folder  # noqa: F401 (fixtures)
 from cnnviz.common.errors import CnnvizError
 from cnnviz.data.datasets import image_folder_dataset
 from cnnviz.data.images import conform, read_image

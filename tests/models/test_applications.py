@@ -15,11 +15,11 @@ import tensorflow as tf
 import cnnviz
 from cnnviz.adversarial import attack
 from cnnviz.attribution.registry import METHODS
-from cnnviz.data.images import preprocess
 from cnnviz.inside import activations, patch_crops, top_patches
-from cnnviz.models.graph import get_layer
 from cnnviz.inside.receptive import Field, receptive_fields, unit_box
 from cnnviz.inside.summary import format_summary, summarize
+from cnnviz.models.graph import get_layer
+from cnnviz.models.preprocessing import preprocess
 from cnnviz.synthesis import synthesize_channels
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from conftest import needs_data
 
 from cnnviz import load_model, model_info
 from cnnviz.common.runtime import shipped_models_dir
-from cnnviz.models.evaluate import evaluate
+from cnnviz.lab.evaluate import evaluate
 from cnnviz.models.zoo import ARCHS, card_path, shipped_model_path
 
 REQUIRED_ACCURACY = {"mnist_small": 0.98, "mnist_small_bn": 0.98, "mnist_cnn": 0.99, "lenet": 0.99,

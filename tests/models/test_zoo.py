@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from cnnviz import CnnvizError, build_model, load_model, model_info
-from cnnviz.data.images import deprocess, preprocess
 from cnnviz.inside.summary import format_summary, summarize
+from cnnviz.models.preprocessing import deprocess, preprocess
 from cnnviz.models.zoo import FAMILIES, load_model_file
 
 

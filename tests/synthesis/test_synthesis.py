@@ -9,7 +9,7 @@ from conftest import needs_data
 from cnnviz import Cancelled, CancelToken, CnnvizError, build_model, load_model
 from cnnviz.inside.bounds import dead_channels, layer_bounds
 from cnnviz.models.engine import features
-from cnnviz.models.evaluate import dataset_inputs
+from cnnviz.models.inputs import dataset_inputs
 from cnnviz.synthesis.maximize import Regularization, synthesize_channels, synthesize_class
 
 

@@ -12,8 +12,18 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
 
 from cnnviz import CnnvizError
 from cnnviz.adversarial.attacks import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
@@ -337,7 +347,8 @@ class AdversarialView(View):
                                           f"L2 {r.l2[0]:.3f}")
 
     def _summary(self, r) -> str:
-        name = lambda c: f"“{r.classes[int(c)]}” [{int(c)}]"
+        def name(c):
+            return f"“{r.classes[int(c)]}” [{int(c)}]"
         settings = f"<b>{LABELS[r.method]}</b>, {_budget_text(r.eps, r.norm)}"
         if r.method == "pgd":
             settings += f", {r.steps} steps of {format_value(r.step_size)}"

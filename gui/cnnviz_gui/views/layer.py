@@ -211,9 +211,9 @@ class LayerView(View):
             self.message.emit(str(exc))
             return
         value = self.maps[row, col, channel]
-        t, l, b, r = box.clipped
+        top, left, bottom, right = box.clipped
         self.message.emit(f"{s.layer} channel {channel} unit ({row}, {col}) = {format_value(value)}; "
-                          f"sees input rows {t}-{b}, columns {l}-{r}")
+                          f"sees input rows {top}-{bottom}, columns {left}-{right}")
         self.input_box.emit(box.clipped)
 
     def _click(self, channel: int) -> None:

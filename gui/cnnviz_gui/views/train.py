@@ -5,8 +5,8 @@ as a backbone for a new dataset; the learning curves grow epoch by epoch
 while the run goes on in a worker job (progress, cancel, the window stays
 responsive), and the trained model then opens in the other views.
 
-It uses only cnnviz's API: :func:`cnnviz.models.training.train`,
-:func:`cnnviz.models.transfer.finetune` and the figures of
+It uses only cnnviz's API: :func:`cnnviz.lab.train`,
+:func:`cnnviz.lab.finetune` and the figures of
 :mod:`cnnviz.plots.training`."""
 from __future__ import annotations
 
@@ -15,12 +15,24 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
 
 from cnnviz.data.augment import Augmentation
+from cnnviz.lab.training import OPTIMIZERS
 from cnnviz.models import zoo
-from cnnviz.models.training import OPTIMIZERS
 
 from ..widgets import FigureLabel, heading, scroll_page
 from .base import View
@@ -210,8 +222,8 @@ class TrainView(View):
     # -------------------------------------------------------------- running
     def start(self) -> None:
         """Train (or fine-tune) in a worker job; curves grow as epochs end."""
-        from cnnviz.models.training import train
-        from cnnviz.models.transfer import finetune
+        from cnnviz.lab.training import train
+        from cnnviz.lab.transfer import finetune
 
         spec = self.model.currentText().strip()
         kwargs = self._common()
@@ -285,9 +297,8 @@ class TrainView(View):
     def preview(self) -> None:
         """Dataset images beside augmented copies, in a worker job."""
         from cnnviz.data.augment import augment_batch
-        from cnnviz.data.datasets import load_dataset
-        from cnnviz.data.datasets import balanced_subset
-        from cnnviz.models.training import to_model_input
+        from cnnviz.data.datasets import balanced_subset, load_dataset
+        from cnnviz.lab.training import to_unit_interval
         from cnnviz.plots.training import augmentation_figure
 
         try:
@@ -300,7 +311,7 @@ class TrainView(View):
         def work(progress, cancel):
             data = load_dataset(name, (96, 96, 3), progress, cancel)
             x, y = (data.x_train, data.y_train) if len(data.x_train) else (data.x_test, data.y_test)
-            originals = to_model_input(x[balanced_subset(y, 4)])
+            originals = to_unit_interval(x[balanced_subset(y, 4)])
             copies = augment_batch(np.concatenate([originals] * 4), aug, 0).reshape(4, *originals.shape)
             return figure_rgb(augmentation_figure(originals, copies, f"{data.name}: augmentation preview"))
 

@@ -11,15 +11,21 @@ import numpy as np
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from cnnviz import CnnvizError
+from cnnviz.data.stream import decode
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
-from cnnviz.data.stream import decode
-from cnnviz.inside.top_patches import (LayerTopK, context_crops, patch_crops, silent_channels, top_patches,
-                                      top_patches_files)
+from cnnviz.inside.top_patches import (
+    LayerTopK,
+    context_crops,
+    patch_crops,
+    silent_channels,
+    top_patches,
+    top_patches_files,
+)
 from cnnviz.synthesis.maximize import synthesize_channels
 
-from ..session import KNOWN_DATASETS
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, as_rgb, colorize, format_value, overlay, signed_unit
+from ..session import KNOWN_DATASETS
 from ..widgets import ColorBar, ImageLabel, MosaicArea, heading, scroll_page
 from .base import View
 
@@ -225,12 +231,12 @@ class UnitView(View):
         except CnnvizError:
             box = None
         if box is not None and not flat:
-            t, l, b, rr = box
+            top, left, bottom, right = box
             image = image.copy()
             green = np.array([0, 255, 0], np.uint8)
             w = max(1, int(round(max(image.shape[:2]) / PANEL)))          # about one screen pixel wide
-            image[t:t + w, l:rr + 1] = image[max(t, b - w + 1):b + 1, l:rr + 1] = green
-            image[t:b + 1, l:l + w] = image[t:b + 1, max(l, rr - w + 1):rr + 1] = green
+            image[top:top + w, left:right + 1] = image[max(top, bottom - w + 1):bottom + 1, left:right + 1] = green
+            image[top:bottom + 1, left:left + w] = image[top:bottom + 1, max(left, right - w + 1):right + 1] = green
         self.overlay_view.show_array(image)
         self.overlay_caption.setText("the map stretched over the input (bright: high); green: receptive field of "
                                      "the strongest unit" if not flat else
@@ -468,8 +474,8 @@ def inside_rects(boxes: np.ndarray, crop_shape, image_shape) -> list[tuple[int, 
     exclusive in crop pixels, from its receptive-field ``boxes`` (k, 4)
     (top, left, bottom, right inclusive in image pixels, reaching beyond it)."""
     (rh, rw), (H, W) = crop_shape, image_shape
-    return [(max(0, -int(t)), max(0, -int(l)), min(rh, H - int(t)), min(rw, W - int(l)))
-            for t, l, _, _ in np.asarray(boxes).reshape(-1, 4)]
+    return [(max(0, -int(top)), max(0, -int(left)), min(rh, H - int(top)), min(rw, W - int(left)))
+            for top, left, _, _ in np.asarray(boxes).reshape(-1, 4)]
 
 
 def as_rgb_tiles(crops: np.ndarray) -> np.ndarray:

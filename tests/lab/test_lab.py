@@ -12,8 +12,17 @@ from decks import DECKS, mattie_dense, sick_cnn2, small, wolter_dense
 from cnnviz import Cancelled, CancelToken, CnnvizError
 from cnnviz.data.augment import Augmentation, augment_batch, augmentation_layers
 from cnnviz.data.datasets import balanced_subset
-from cnnviz.models.training import (OPTIMIZERS, TrainingData, check_outputs, compile_classifier,
-                                    make_optimizer, optimizer_record, pipelines, select_classes, train)
+from cnnviz.lab.training import (
+    OPTIMIZERS,
+    TrainingData,
+    check_outputs,
+    compile_classifier,
+    make_optimizer,
+    optimizer_record,
+    pipelines,
+    select_classes,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

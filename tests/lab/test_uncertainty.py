@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from cnnviz import CnnvizError
-from cnnviz.models import uncertainty
-from cnnviz.models.evaluate import Evaluation
-from cnnviz.models.uncertainty import dropout_layers, mc_dropout
+from cnnviz.lab import uncertainty
+from cnnviz.lab.evaluate import Evaluation
+from cnnviz.lab.uncertainty import dropout_layers, mc_dropout
 
 
 def net(rate):

@@ -11,9 +11,16 @@ from conftest import needs_data
 from decks import small
 
 from cnnviz import Cancelled, CancelToken, CnnvizError
-from cnnviz.models.training import checkpoint_dir, select_classes, train
-from cnnviz.models.transfer import (Features, build_finetune_model, dataset_features, extract_features, finetune,
-                                    fit_transfer, parse_head)
+from cnnviz.lab.training import checkpoint_dir, select_classes, train
+from cnnviz.lab.transfer import (
+    Features,
+    build_finetune_model,
+    dataset_features,
+    extract_features,
+    finetune,
+    fit_transfer,
+    parse_head,
+)
 
 
 def digits_net(outputs=5):

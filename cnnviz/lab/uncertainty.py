@@ -19,7 +19,8 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
-from .zoo import model_info
+from ..models.predict import as_probabilities, check_classifier
+from ..models.zoo import model_info
 
 _MC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 MAX_BATCH = 256            # rows per call (images x passes), as the forward pass batches; a big model needs the memory
@@ -28,7 +29,8 @@ MAX_BATCH = 256            # rows per call (images x passes), as the forward pas
 def _dropout_types() -> tuple:
     import keras
 
-    return keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout   # SpatialDropout* are Dropouts
+    # SpatialDropout* are Dropouts
+    return keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout
 
 
 def dropout_layers(model) -> list[str]:
@@ -99,7 +101,6 @@ def mc_dropout(model, x: np.ndarray, passes: int = 30, seed: Optional[int] = Non
     same ``seed`` gives the same passes."""
     import tensorflow as tf
 
-    from .predict import as_probabilities, check_classifier
 
     if passes < 2:
         raise CnnvizError(f"--mc-dropout {passes}: give at least 2 passes (30 is usual)")

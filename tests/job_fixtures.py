@@ -1,7 +1,7 @@
 """A small image folder (two classes, mixed sizes and modes, one unreadable
 file and one that is no image) and a tiny model, shared by the job tests:
-fixtures imported by name (a conftest.py here would shadow tests/conftest.py,
-which other test modules import as ``conftest``)."""
+a pytest plugin that tests/conftest.py loads (``pytest_plugins``), so
+every test module can ask for them by name."""
 from __future__ import annotations
 
 from pathlib import Path

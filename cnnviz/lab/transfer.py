@@ -25,12 +25,30 @@ from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..data.augment import NONE
-from ..data.datasets import Dataset
-from . import zoo
-from .training import (VALIDATION_SPLIT, base_card, check_outputs_free, check_validation_split, compile_classifier, evaluate_split,
-                       finish, fit_epochs, load_checkpoint, make_optimizer, new_stage, open_dataset, pipelines,
-                       select_classes, training_data)
-
+from ..data.datasets import Dataset, balanced_subset
+from ..models import zoo
+from ..models.engine import feature_function
+from ..models.graph import feature_model, get_layer, qualified_name
+from ..models.inputs import dataset_inputs
+from ..models.preprocessing import preprocess
+from .training import (
+    VALIDATION_SPLIT,
+    base_card,
+    check_outputs_free,
+    check_validation_split,
+    compile_classifier,
+    evaluate_split,
+    finish,
+    fit_epochs,
+    image_input_shape,
+    load_checkpoint,
+    make_optimizer,
+    new_stage,
+    open_dataset,
+    pipelines,
+    select_classes,
+    training_data,
+)
 
 # ---------------------------------------------------------------- features
 
@@ -68,7 +86,6 @@ def check_feature_layer(model, layer: str) -> str:
     """The layer's qualified name; an error for a missing layer or the input."""
     import keras
 
-    from .graph import get_layer, qualified_name
 
     found = get_layer(model, layer)
     if isinstance(found, keras.layers.InputLayer):
@@ -80,10 +97,6 @@ def check_feature_layer(model, layer: str) -> str:
 def model_batch(model, images: np.ndarray) -> np.ndarray:
     """uint8 images as the model's input: resized and scaled for an image
     model, flattened for a dense network on pixels."""
-    from ..data.images import preprocess
-    from .evaluate import dataset_inputs
-    from .training import image_input_shape
-
     if image_input_shape(model) is not None:
         return dataset_inputs(model, images)
     shape = tuple(model.inputs[0].shape[1:])
@@ -95,7 +108,6 @@ def extract_features(model, layer: str, images: np.ndarray, pool: bool = False, 
     """Activations of ``layer`` for uint8 ``images`` (N, H, W[, C]) as (N, D):
     flattened, or averaged over the spatial axes with ``pool``. One pass of a
     compiled sub-model, batch by batch, into one preallocated array."""
-    from .engine import feature_function
 
     name = check_feature_layer(model, layer)
     fn = feature_function(model, (name,))
@@ -121,7 +133,6 @@ def labelled_images(data: Dataset, split: str = "test", limit: Optional[int] = N
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images and labels of a dataset's ``split`` (an image folder has
     only one), a class-balanced seeded subset of ``limit`` when given."""
-    from ..data.datasets import balanced_subset
 
     if split not in ("train", "test"):
         raise CnnvizError(f"--split {split}: use train or test")
@@ -250,7 +261,6 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
     size (VGG16 without its top), so that its features can be flattened."""
     import keras
 
-    from .graph import feature_model
 
     layer = check_feature_layer(backbone, layer or default_feature_layer(backbone))
     copy = keras.models.clone_model(backbone)
@@ -258,7 +268,10 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
     body = feature_model(copy, [layer], input_shape)
     x = body.outputs[0]
     if len(x.shape) > 2:
-        x = (keras.layers.GlobalAveragePooling2D(name="head_pool") if pool else keras.layers.Flatten(name="head_flatten"))(x)
+        if pool:
+            x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        else:
+            x = keras.layers.Flatten(name="head_flatten")(x)
     for i, (kind, value) in enumerate(parse_head(head), 1):
         x = keras.layers.Dense(value, activation="relu", name=f"head_dense{i}")(x) if kind == "dense" else \
             keras.layers.Dropout(value, name=f"head_dropout{i}")(x)
@@ -288,7 +301,6 @@ def set_trainable(model, phase: str, freeze_until: Optional[str] = None) -> None
 def _check_freeze_until(backbone, layer: str, freeze_until: Optional[str]) -> None:
     if freeze_until is None:
         return
-    from .graph import feature_model
 
     names = [lay.name for lay in feature_model(backbone, [layer]).layers]
     if freeze_until not in names:
@@ -310,7 +322,7 @@ def finetune(backbone, dataset: Union[str, Dataset], *, head: str = "dense:256",
     ``lr_all`` (Adam). Writes ``out`` with its card (both phases' histories
     as stages) and curves; checkpoints every epoch, ``resume`` continues an
     interrupted run, ``force`` replaces an existing file. Returns a
-    :class:`~cnnviz.models.training.TrainResult`."""
+    :class:`~cnnviz.lab.training.TrainResult`."""
     import keras
 
     if epochs_head < 0 or epochs_all < 0 or epochs_head + epochs_all < 1 or batch_size < 1:

@@ -11,11 +11,13 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import api
 from ..data.datasets import load_dataset
-from ..data.images import conform, preprocess
+from ..data.stream import list_images
 from ..jobs.base import Job
+from ..jobs.engines import check_engine, run
 from ..jobs.merge import add
-from .predict import check_classifier, probabilities
-from .zoo import input_shape, model_info
+from ..models.inputs import check_dataset_fits, dataset_inputs, stream_size
+from ..models.predict import check_classifier, probabilities
+from ..models.zoo import input_shape, model_info
 
 
 @dataclass
@@ -43,33 +45,6 @@ class Evaluation:
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def dataset_inputs(model, images: np.ndarray) -> np.ndarray:
-    """uint8 dataset images (N, H, W[, C]) as the model's preprocessed input."""
-    shape = input_shape(model)
-    if images.ndim == 3:
-        images = images[..., None]
-    if any(s is not None and s != d for s, d in zip(shape, images.shape[1:])):
-        images = np.stack([conform(im[..., 0] if im.shape[-1] == 1 else im, shape[:2], shape[2]) for im in images])
-    return preprocess(images, model_info(model).preprocessing)
-
-
-NAMED_DATASETS = ("mnist", "cifar10")
-
-
-def check_dataset_fits(model, dataset: str) -> None:
-    """Refuse to score a model on a named dataset other than the one its card
-    says it was trained on: MNIST digits made colour (or CIFAR-10 photos made
-    gray) give numbers that look like results but mean nothing. An image
-    folder is the explicit way to run on other data."""
-    info = model_info(model)
-    trained = info.dataset
-    if dataset in NAMED_DATASETS and trained in (*NAMED_DATASETS, "imagenet") and dataset != trained:
-        raise CnnvizError(
-            f"{info.name} was trained on {trained} (its model card), and {dataset} is another dataset with other "
-            f"images and classes, so its scores would mean nothing: use {trained}; to run on {dataset} anyway, "
-            f"convert its images yourself into a folder DIR/<class>/*.png and pass that folder as the dataset")
 
 
 @api
@@ -106,9 +81,6 @@ def evaluate(model, dataset: Optional[str] = None, limit: Optional[int] = None,
 def _evaluate_stream(model, folder, limit, seed, engine, workers, address, progress, cancel) -> Evaluation:
     """:func:`evaluate` over an image folder streamed from disk: sums of the
     loss and the confusion matrix, merged by adding."""
-    from ..data.stream import list_images, stream_size
-    from ..jobs.base import check_engine, run
-
     check_engine(engine, address)
     files = list_images(folder, limit, seed)
     n_out = int(model.outputs[0].shape[-1])

@@ -25,11 +25,13 @@ import numpy as np
 
 from ..common import runtime
 from ..common.errors import Cancelled, CnnvizError
-from ..common.fileio import atomic_path, write_json
+from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
 from ..data.datasets import Dataset, balanced_subset, load_dataset
-from . import zoo
+from ..models import zoo
+from ..models.preprocessing import pixels_to_input
+from ..models.surgery import outputs_probabilities
 
 VALIDATION_SPLIT = 0.1
 DEFAULT_EPOCHS = 10          # for a model file (zoo architectures have their recipe's)
@@ -56,7 +58,7 @@ def checkpoint_dir(model_path: Path) -> Path:
 
 # ---------------------------------------------------------------- data
 
-def to_model_input(x: np.ndarray) -> np.ndarray:
+def to_unit_interval(x: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W[, C]) to float32 in [0, 1] with a channel axis."""
     x = x.astype("float32") / 255.0
     return x[..., None] if x.ndim == 3 else x
@@ -150,8 +152,8 @@ def training_data(data: Dataset, validation: Union[float, str] = VALIDATION_SPLI
     if limit is not None:
         pick = balanced_subset(y_pool, limit, seed)
         x_pool, y_pool = x_pool[pick], y_pool[pick]
-    x_pool = to_model_input(x_pool)
-    x_test, y_test = to_model_input(x_test), np.asarray(y_test).reshape(-1).astype(np.int64)
+    x_pool = to_unit_interval(x_pool)
+    x_test, y_test = to_unit_interval(x_test), np.asarray(y_test).reshape(-1).astype(np.int64)
     if validation == "test":
         if not len(x_test):
             raise CnnvizError(f"{data.name} has no test split: use --validation-split F instead of --validation test")
@@ -177,12 +179,7 @@ def input_adapter(model, image_shape: tuple, preprocessing: str = "scale01"):
                           "of that size, or `cnnviz finetune` to put a new input and head on the network")
 
     def adapt(x):
-        if preprocessing == "vgg16":
-            from keras.applications import vgg16
-
-            x = vgg16.preprocess_input(x * 255.0)
-        elif preprocessing == "raw":
-            x = x * 255.0
+        x = pixels_to_input(x, preprocessing)
         return x if target == image_shape else tf.reshape(x, (-1, *target))
 
     return adapt
@@ -220,7 +217,8 @@ def make_optimizer(name: str = "adam", learning_rate: Optional[float] = None, mo
     if learning_rate is not None and not 0 < learning_rate <= 1:
         raise CnnvizError(f"--lr {learning_rate} is out of range: give a learning rate between 0 and 1, e.g. 1e-3")
     if momentum is not None and (key not in ("momentum", "nesterov", "rmsprop") or not 0 <= momentum < 1):
-        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer momentum, nesterov or rmsprop")
+        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer momentum, nesterov or "
+                          "rmsprop")
     lr = {} if learning_rate is None else {"learning_rate": learning_rate}
     if key in ("sgd", "momentum", "nesterov"):
         m = 0.0 if key == "sgd" else 0.9 if momentum is None else momentum
@@ -247,7 +245,6 @@ def compile_classifier(model, optimizer) -> None:
     logits for a model without a final softmax."""
     import keras
 
-    from .surgery import outputs_probabilities
 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
@@ -393,7 +390,8 @@ def new_stage(model, command: str, first_epoch: int, augmentation: Augmentation,
     """What one command ran, for the card: its epochs (filled in as they
     finish), optimizer and augmentation. A run resumed or continued with
     other settings gets a stage of its own, so the card says what each epoch used."""
-    return {"command": command, "epochs": [first_epoch, first_epoch - 1], "optimizer": optimizer_record(model.optimizer),
+    return {"command": command, "epochs": [first_epoch, first_epoch - 1],
+            "optimizer": optimizer_record(model.optimizer),
             "augmentation": augmentation.to_json() if augmentation.active else None,
             "reduce_lr_on_plateau": reduce_lr, **extra}
 
@@ -426,7 +424,8 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
           optimizer: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None,
           augment: Union[bool, Augmentation, None] = None, standardize: bool = False, reduce_lr: bool = False,
           validation: Union[float, str] = VALIDATION_SPLIT, limit: Optional[int] = None,
-          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False, fine_tune: Optional[str] = None,
+          classes: Optional[Sequence] = None, out: Optional[str] = None, resume: bool = False, force: bool = False,
+          fine_tune: Optional[str] = None,
           seed: int = 0, progress: Optional[ProgressFn] = None, on_epoch: Optional[EpochFn] = None,
           cancel: Optional[CancelToken] = None, command: Optional[str] = None) -> TrainResult:
     """Train ``model`` (a zoo architecture's name, a ``.keras``/``.h5`` file
@@ -526,8 +525,7 @@ def evaluate_split(model, split: TrainingData, preprocessing: str) -> dict:
 def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> TrainResult:
     """Write the model, its card and curves, drop the checkpoint, and
     register the model so other functions know its dataset and classes."""
-    from ..common.fileio import save_figure
-    from ..plots.training import curves_figure
+    from ..plots.training import curves_figure  # matplotlib: heavy, loaded with the first figure
 
     export_model(model, model_path)
     write_json(zoo.card_path(model_path), card)
@@ -535,7 +533,7 @@ def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> Tr
     save_figure(fig, curves_path(model_path), dpi=110)
     shutil.rmtree(ckpt, ignore_errors=True)
     dataset = data.name if data.name in ("mnist", "cifar10") else None
-    zoo._register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
+    zoo.register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
                                        preprocessing=card["preprocessing"], path=str(model_path), card=card))
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))
 
@@ -566,7 +564,7 @@ def base_card(name: str, data: Dataset, model, state: dict, preprocessing: str, 
     import keras
     import tensorflow as tf
 
-    from .. import __version__
+    from .. import __version__  # cnnviz/__init__ imports this module: a real cycle
 
     history = state["history"]
     last = {k: v[-1] for k, v in history.items() if v}

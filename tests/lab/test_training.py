@@ -7,7 +7,7 @@ import pytest
 from conftest import needs_data
 
 from cnnviz import Cancelled, CancelToken, CnnvizError, load_model
-from cnnviz.models.training import checkpoint_dir, split_train_validation, train, with_standardization
+from cnnviz.lab.training import checkpoint_dir, split_train_validation, train, with_standardization
 
 SUBSET = 3000
 
@@ -30,7 +30,7 @@ def test_two_epochs_lower_the_loss_and_write_model_card_and_curves(tmp_path):
     assert card["device"] == "CPU" and card["command"] == "test" and card["training_time_s"] > 0
     assert not checkpoint_dir(out).exists()
     # the saved model is the trained one: same test accuracy when reloaded through cnnviz
-    from cnnviz.models.evaluate import evaluate
+    from cnnviz.lab.evaluate import evaluate
 
     assert evaluate(load_model(str(out))).accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
@@ -118,7 +118,8 @@ def test_bad_options():
 @pytest.mark.data
 def test_fine_tune_continues_a_trained_model_and_its_card(tmp_path):
     first = train("mnist_small", epochs=1, limit=SUBSET, out=str(tmp_path / "a.keras"), command="first")
-    result = train("mnist_small", epochs=2, limit=SUBSET, out=str(tmp_path / "b.keras"), fine_tune=str(first.model_path),
+    result = train("mnist_small", epochs=2, limit=SUBSET, out=str(tmp_path / "b.keras"),
+                   fine_tune=str(first.model_path),
                    augment=False, learning_rate=1e-4, command="second")
     card = result.card
     assert card["epochs"] == 3 and len(card["history"]["loss"]) == 3
@@ -139,7 +140,8 @@ def test_fine_tune_bad_options(tmp_path):
     from cnnviz.common.runtime import shipped_models_dir
 
     with pytest.raises(CnnvizError, match="is not a mnist_small model"):
-        train("mnist_small", epochs=1, fine_tune=str(shipped_models_dir() / "lenet.keras"), out=str(tmp_path / "x.keras"))
+        train("mnist_small", epochs=1, fine_tune=str(shipped_models_dir() / "lenet.keras"),
+              out=str(tmp_path / "x.keras"))
     with pytest.raises(CnnvizError, match="learning rate between 0 and 1"):
         train("mnist_small", epochs=1, learning_rate=5.0, out=str(tmp_path / "x.keras"))
     with pytest.raises(CnnvizError, match="use --resume alone"):
