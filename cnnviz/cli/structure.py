@@ -7,12 +7,14 @@ import sys
 
 import numpy as np
 
+from ..inside.arithmetic import unit_arithmetic
+from ..inside.network import layout_graph, model_graph
+from ..models.inputs import load_image
 from .common import MODEL_HELP, emit_json, figure_output, json_output, nonnegative_int, open_model, row_col, save
 
 
 def cmd_graph(args) -> int:
-    from ..inside.network import layout_graph, model_graph
-    from ..plots.graph import graph_figure
+    from ..plots.graph import graph_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args, architecture_only=True)
     graph = model_graph(model, expand=True if args.expand_all else (args.expand or ()))
@@ -30,9 +32,6 @@ def cmd_graph(args) -> int:
 
 
 def cmd_arithmetic(args) -> int:
-    from ..models.inputs import load_image
-    from ..inside.arithmetic import unit_arithmetic
-
     model = open_model(args)
     image = load_image(args.image, model)
     for note in image.notes:
