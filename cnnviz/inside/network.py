@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Sequence
 from ..common.errors import CnnvizError
 from ..common.validate import check_model
 from ..models.graph import get_layer, is_model, trace
-from .receptive import Field, receptive_fields
+from .receptive import MERGE_LAYERS, Field, receptive_fields
 
 INPUT = "input"
 
@@ -38,6 +38,18 @@ class GraphNode:
     rf_size: Optional[tuple] = None
     rf_jump: Optional[tuple] = None
     nested: bool = False            # a nested model shown as one node (expand it to see its layers)
+
+    @property
+    def kind(self) -> str:
+        """What kind of layer: input, conv, pool, dense, merge, nested or other (a drawing colours by it)."""
+        if self.nested:
+            return "nested"
+        for name, test in (("input", self.type == "Input"), ("conv", "Conv" in self.type),
+                           ("pool", "Pool" in self.type), ("dense", self.type == "Dense"),
+                           ("merge", self.type in MERGE_LAYERS)):
+            if test:
+                return name
+        return "other"
 
     def lines(self) -> list[str]:
         """The node's text, first line its name: what a box in the drawing says."""

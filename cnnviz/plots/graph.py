@@ -21,27 +21,10 @@ from . import mark_untrained
 
 FONT = 8.0                    # points; the layout sizes its boxes for it
 MARGIN = 12.0                 # points around the drawing
-COLOURS = {                   # fill per kind of layer, light so the text stays readable
+COLOURS = {                   # fill per kind of layer (GraphNode.kind), light so the text stays readable
     "conv": "#dbe8f7", "pool": "#dcf2dc", "dense": "#fbe3cc", "merge": "#eadcf5", "input": "#ffffff",
     "nested": "#fff6c8", "other": "#eeeeee",
 }
-
-
-def kind(type_name: str, nested: bool = False) -> str:
-    """The colour group of a layer type."""
-    if nested:
-        return "nested"
-    if type_name == "Input":
-        return "input"
-    if "Conv" in type_name:
-        return "conv"
-    if "Pool" in type_name:
-        return "pool"
-    if type_name == "Dense":
-        return "dense"
-    if type_name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"):
-        return "merge"
-    return "other"
 
 
 def graph_figure(graph, layout=None, expand: Iterable[str] | bool = (), title: Optional[str] = None,
@@ -79,7 +62,7 @@ def graph_figure(graph, layout=None, expand: Iterable[str] | bool = (), title: O
 def _box(ax, node, box) -> None:
     x, y, w, h = box
     ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0,rounding_size=4",
-                                facecolor=COLOURS[kind(node.type, node.nested)], edgecolor="#555555", lw=0.8))
+                                facecolor=COLOURS[node.kind], edgecolor="#555555", lw=0.8))
     for i, line in enumerate(node.lines()):
         ax.text(x + PAD, y + PAD + (i + 0.5) * LINE_H, line, fontsize=FONT, va="center", family="DejaVu Sans",
                 fontweight="bold" if i == 0 else "normal")

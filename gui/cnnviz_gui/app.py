@@ -52,6 +52,7 @@ from .widgets import DrawPad, InputView, PredictionPanel, heading
 MC_PASSES = 30
 DRAWN = "drawn digit"       # the source text of the digit pad's images
 LIVE_STOP_SHOWN_MS = 10000
+SLIDE_DPI = 200             # exported figures: sharp on a projector, a 10-inch figure is 2000 pixels wide
 WIDE_SCREEN = 1500          # narrower screens get a smaller input image beside the views
 MIN_VIEW_WIDTH = 560        # the layer table takes its width from the views down to this
 LISTED_TEXT = Qt.ItemDataRole.UserRole + 1      # a model box line as listed, before "UNTRAINED" replaced it
@@ -203,6 +204,9 @@ class MainWindow(QMainWindow):
         self.live_label = QLabel("")
         self.live.status.connect(self.live_label.setText)
         self.live.stopped.connect(self._live_stopped)
+        self.live_clear = QTimer(self)              # the window's own: it goes with the window
+        self.live_clear.setSingleShot(True)
+        self.live_clear.timeout.connect(lambda: self.live.playing or self.live_label.clear())
         status.addPermanentWidget(self.live_label)
         status.addPermanentWidget(self.device)
 
@@ -269,6 +273,7 @@ class MainWindow(QMainWindow):
         view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         view.input_box.connect(self.input_view.set_box)
         view.open_unit.connect(self.open_unit)
+        view.open_layer.connect(self.open_layer)
         view.image_picked.connect(lambda pixels, source: self.load_image(None, pixels=pixels, source=source))
         if len(self.views) == 1:
             view.set_current(True)
@@ -575,6 +580,10 @@ class MainWindow(QMainWindow):
         if s.row() is not None and s.row().spatial:
             s.set_channel(s.channel + delta)
 
+    def open_layer(self, name: str):
+        self.session.set_layer(name)
+        self.tabs.setCurrentWidget(self.layer_view)
+
     def open_unit(self, channel: int):
         self.session.set_channel(channel)
         self.tabs.setCurrentWidget(self.unit_view)
@@ -620,7 +629,7 @@ class MainWindow(QMainWindow):
         """The stop line ("live stopped after N frames") stays a while, then goes:
         it describes the play that ended, not what is shown later."""
         self.act_live.setText("Live…")
-        QTimer.singleShot(LIVE_STOP_SHOWN_MS, lambda: self.live.playing or self.live_label.clear())
+        self.live_clear.start(LIVE_STOP_SHOWN_MS)
 
     def browse_dataset(self, source: Optional[str] = None, folder: Optional[str] = None):
         if self.browser is None:
@@ -725,12 +734,24 @@ class MainWindow(QMainWindow):
         return path or None
 
     def export_png(self, path: Optional[str] = None) -> Optional[str]:
+        """The view's figure (the CLI's plotting code, at slide resolution;
+        SVG too) where it has one, else a picture of its widgets."""
         view = self.current_view()
-        path = self._export_path(path, view, "png", "Export the view as PNG", "PNG (*.png)")
+        figure = view.export_figure()
+        kinds = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)" if figure is not None else "PNG (*.png)"
+        path = self._export_path(path, view, "png", "Export the view as PNG", kinds)
         if not path:
             return None
-        from cnnviz.common.fileio import atomic_path
+        from cnnviz.common.fileio import atomic_path, save_figure
 
+        if figure is not None:
+            try:
+                save_figure(figure, path, dpi=SLIDE_DPI)
+            except (OSError, ValueError) as exc:
+                self.error(f"could not write {path}: {exc}")
+                return None
+            self.statusBar().showMessage(f"saved {path}", 5000)
+            return path
         with atomic_path(path) as tmp:
             if not view.export_image().save(str(tmp), "PNG"):
                 self.error(f"could not write {path}: check the folder is writable")

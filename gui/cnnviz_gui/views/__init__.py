@@ -2,10 +2,11 @@
 from .adversarial import AdversarialView
 from .base import View
 from .explain import ExplainView
+from .graph import GraphView
 from .layer import LayerView
 from .train import TrainView
 from .unit import UnitView
 
-VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, TrainView]
+VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, TrainView, GraphView]
 
-__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "TrainView"]
+__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "TrainView", "GraphView"]
