@@ -77,19 +77,17 @@ def same_padding(n: int, kernel: int, stride: int) -> int:
 
 
 @api
-def unit_arithmetic(model, image, layer: str, at: Optional[tuple[int, int]] = None,
-                    channel: int = 0) -> UnitArithmetic:
+def unit_arithmetic(model, image, layer: str, at: Optional[tuple[int, int]] = None, channel: int = 0,
+                    io: Optional[tuple[np.ndarray, np.ndarray]] = None) -> UnitArithmetic:
     """How unit ``at`` = (row, col) of ``channel`` in ``layer`` (a Conv2D,
     MaxPooling2D, AveragePooling2D or Dense layer) computes its value on
-    ``image`` (the model's preprocessed input, (H, W, C))."""
-    x = model_batch(model, image, "image")[:1]
-    name = qualified_name(model, layer)
-    target = get_layer(model, name)
-    kind = KINDS.get(type(target).__name__)
-    if kind is None:
-        raise CnnvizError(f"layer {name} is a {type(target).__name__}: the step-by-step arithmetic covers "
-                          f"{', '.join(KINDS)} layers; pick one of those")
-    inputs, outputs = _layer_io(model, name, target, x)
+    ``image`` (the model's preprocessed input, (H, W, C)). ``io``, the
+    layer's input and output from :func:`layer_io`, saves the model call
+    when many units of one layer and image are asked for (stepping the
+    window across the map)."""
+    name, target = _arithmetic_layer(model, layer)
+    kind = KINDS[type(target).__name__]
+    inputs, outputs = io if io is not None else layer_io(model, image, name)
     n_channels = outputs.shape[-1]
     if not 0 <= channel < n_channels:
         raise CnnvizError(f"channel {channel} is not in {name}, which has {n_channels}: use 0 to {n_channels - 1}")
@@ -110,9 +108,22 @@ def unit_arithmetic(model, image, layer: str, at: Optional[tuple[int, int]] = No
     return _pool(name, target, kind, inputs, outputs, row, col, channel)
 
 
-def _layer_io(model, name: str, layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The layer's input and output for one image (batch axis dropped), from one model call."""
-    producer = _producer(model, name, layer)
+def _arithmetic_layer(model, layer: str):
+    """The qualified name and the layer, if the arithmetic covers its kind."""
+    name = qualified_name(model, layer)
+    target = get_layer(model, name)
+    if type(target).__name__ not in KINDS:
+        raise CnnvizError(f"layer {name} is a {type(target).__name__}: the step-by-step arithmetic covers "
+                          f"{', '.join(KINDS)} layers; pick one of those")
+    return name, target
+
+
+@api
+def layer_io(model, image, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's input and output for one image (batch axis dropped, float64), from one model call."""
+    x = model_batch(model, image, "image")[:1]
+    name, target = _arithmetic_layer(model, layer)
+    producer = _producer(model, name, target)
     names = [name] if producer is None else [producer, name]
     outs = feature_model(model, names, x.shape[1:])(x, training=False)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]

@@ -1,5 +1,6 @@
 """The main window's tabs, one module each (see :mod:`.base`)."""
 from .adversarial import AdversarialView
+from .arithmetic import ArithmeticView
 from .base import View
 from .explain import ExplainView
 from .graph import GraphView
@@ -7,6 +8,7 @@ from .layer import LayerView
 from .train import TrainView
 from .unit import UnitView
 
-VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, TrainView, GraphView]
+VIEWS: list[type[View]] = [LayerView, UnitView, ExplainView, AdversarialView, TrainView, GraphView, ArithmeticView]
 
-__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "TrainView", "GraphView"]
+__all__ = ["View", "VIEWS", "LayerView", "UnitView", "ExplainView", "AdversarialView", "TrainView", "GraphView",
+           "ArithmeticView"]
