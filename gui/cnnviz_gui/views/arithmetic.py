@@ -71,7 +71,8 @@ class NumberGrid(QWidget):
         if self.values is None:
             return QSize(10, 10)
         h, w = self.values.shape
-        return QSize(self._label_width() + w * self.CELL + 2, 18 + h * self.CELL + 2)
+        title = self.fontMetrics().horizontalAdvance(self.title) + 8
+        return QSize(max(self._label_width() + w * self.CELL + 2, title), 18 + h * self.CELL + 2)
 
     def paintEvent(self, event):
         if self.values is None:
@@ -145,23 +146,27 @@ class ArithmeticView(View):
         self.play_button.setToolTip("move the window across the map, unit by unit")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._play)
-        for label, widget in (("Kernel", self.kernel_box), ("row", self.row), ("col", self.col),
-                              ("channel", self.channel)):
-            controls.addWidget(QLabel(label))
-            controls.addWidget(widget)
-        for button in (self.back_button, self.next_button, self.play_button):
-            controls.addWidget(button)
+        controls.addWidget(QLabel("Kernel"))
+        controls.addWidget(self.kernel_box)
         controls.addStretch(1)
         box.addLayout(controls)
+        position = QHBoxLayout()                  # a line of its own: the page fits 1280x800 beside the input
+        for label, widget in (("row", self.row), ("col", self.col), ("channel", self.channel)):
+            position.addWidget(QLabel(label))
+            position.addWidget(widget)
+        for button in (self.back_button, self.next_button, self.play_button):
+            position.addWidget(button)
+        position.addStretch(1)
+        box.addLayout(position)
         self.timer = QTimer(self)
         self.timer.setInterval(STEP_MS)
         self.timer.timeout.connect(lambda: self.move(+1))
 
         pictures = QHBoxLayout()
-        self.input_picture = ImageLabel(200)
+        self.input_picture = ImageLabel(180)
         self.input_caption = heading("")
         self.map_view = MosaicArea(min_tile=120, max_tile=240, max_scale=16)
-        self.map_view.setMinimumSize(220, 220)
+        self.map_view.setMinimumSize(160, 200)
         self.map_view.canvas.hovered.connect(lambda unit: setattr(self, "_hovered", unit[1:] if unit else None))
         self.map_view.canvas.clicked.connect(self._map_clicked)
         self.map_view.canvas.setToolTip("click a unit to see how it computes")
@@ -175,6 +180,7 @@ class ArithmeticView(View):
         self.grids_caption = heading("")
         box.addWidget(self.grids_caption)
         self.grids = QGridLayout()
+        self.grids.setColumnStretch(3, 1)         # the cells keep their size, packed to the left
         box.addLayout(self.grids)
         self.grid_widgets: list[QWidget] = []
         self.result = heading("")
