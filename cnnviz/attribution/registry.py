@@ -96,6 +96,8 @@ class Method:
     options: tuple = ()
     fixed: dict = field(default_factory=dict)   # keyword arguments always passed (e.g. signed=True)
     aliases: tuple = ()
+    cost: int = 1                # model passes (forward + backward) per image at the default options, roughly:
+                                 # what a caller with a time budget (the app's Live) schedules by
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -121,7 +123,7 @@ _DECLARED = (
     Method("smoothgrad", "SmoothGrad", smoothgrad, "|mean gradient| over noisy copies", (
         Option("samples", int, 25, "noisy copies averaged", minimum=1),
         Option("noise", float, 0.15, "noise standard deviation, as a fraction of the input range", minimum=0),
-        _SEED, _BATCH)),
+        _SEED, _BATCH), cost=25),
     Method("gradient_x_input", "Gradient × input", gradient_x_input, "gradient × input", (_BATCH,),
            aliases=("gxi", "input_x_gradient")),
     Method("integrated_gradients", "Integrated Gradients", integrated_gradients,
@@ -132,7 +134,7 @@ _DECLARED = (
                       "completeness holds within the tolerance, at most 512)", optional=True, minimum=1),
                Option("tolerance", float, 0.01, "completeness error allowed when steps are chosen, relative "
                       "to the score difference", minimum=0),
-               _BATCH), aliases=("ig",)),
+               _BATCH), aliases=("ig",), cost=32),
     Method("guided_backprop", "Guided backprop", guided_backprop, "guided gradient", (_BATCH,),
            aliases=("guided",)),
     Method("deconvnet", "Deconvnet", deconvnet, "deconvnet signal", (_BATCH,)),
@@ -140,7 +142,7 @@ _DECLARED = (
     Method("gradcam++", "Grad-CAM++", gradcam, "weighted activations of the layer", (_LAYER, _BATCH),
            fixed={"plus": True}, aliases=("gradcampp", "gradcam_plus_plus")),
     Method("guided_gradcam", "Guided Grad-CAM", guided_gradcam, "guided gradient × Grad-CAM",
-           (_LAYER, _BATCH)),
+           (_LAYER, _BATCH), cost=2),
     Method("occlusion", "Occlusion", occlusion, "drop in the class score when covered", (
         Option("patch", int, None, "side of the square covered, in pixels (default: from the image size)",
                optional=True, minimum=1),
@@ -148,7 +150,7 @@ _DECLARED = (
                optional=True, minimum=1),
         Option("fill", str, "grey", "what covers the patch", choices=FILLS),
         _SCORE,
-        _BATCH)),
+        _BATCH), cost=200),
     Method("lime", "LIME", lime, "weight of the superpixel in LIME's linear fit", (
         Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1),
         Option("segmentation", str, "quickshift", "superpixel algorithm", choices=SEGMENTATIONS),
@@ -158,7 +160,7 @@ _DECLARED = (
                optional=True),
         _SEED,
         _SCORE,
-        Option("batch_size", int, 256, "images per model call", minimum=1, engine=True))),
+        Option("batch_size", int, 256, "images per model call", minimum=1, engine=True)), cost=1000),
 )
 
 REGISTRY: dict[str, Method] = {m.name: m for m in _DECLARED}

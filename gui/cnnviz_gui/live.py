@@ -112,6 +112,7 @@ class LivePlayer(QObject):
         self.stop()
         self.source = FrameSource(path)
         self.playing, self.frames, self._first = True, 0, None
+        self.session.live = True
         self._shown.clear()
         self.status.emit(f"live: {self.source.name}, starting…")
         self._step()
@@ -119,7 +120,7 @@ class LivePlayer(QObject):
     def stop(self) -> None:
         if not self.playing:
             return
-        self.playing = False
+        self.playing = self.session.live = False
         self._timer.stop()
         self.session.forget("live")
         self._reading = False

@@ -183,6 +183,7 @@ class Session(QObject):
         self.channel = 0
         self.folder: Optional[str] = None     # the image folder top patches search (chosen on the unit page
         self.patches_from_folder = False      # or in the dataset browser), instead of the model's test set
+        self.live = False                     # frames are playing (cnnviz_gui.live): views keep per-frame work small
         self._datasets: dict = {}
         self._datasets_lock = threading.Lock()
         self._models: OrderedDict = OrderedDict()
@@ -196,9 +197,11 @@ class Session(QObject):
         return (self.model_key, self.image_key if image else None, layer, method, params)
 
     def compute(self, view: str, key: tuple, fn: Callable, on_done: Callable,
-                on_error: Optional[Callable] = None) -> bool:
+                on_error: Optional[Callable] = None, background: bool = False) -> bool:
         """Get ``fn(progress, cancel)``'s result for ``view`` under ``key``:
-        from the cache at once (returns True), or computed off the GUI thread."""
+        from the cache at once (returns True), or computed off the GUI thread.
+        ``background`` work (a dataset search during Live) runs quietly: it
+        never holds up the next live frame."""
         self._wanted[view] = key
         self._callbacks[view] = (on_done, on_error or self.error.emit)
         hit = self.cache.get(key, _MISSING)
@@ -223,7 +226,7 @@ class Session(QObject):
                 self._callbacks[view][1](message)
 
         self._running[view] = key
-        self.runner.submit(view, job, done, failed)
+        self.runner.submit(view, job, done, failed, quiet=background)
         return False
 
     def forget(self, view: str) -> None:

@@ -94,3 +94,29 @@ def test_class_folders_play_and_the_stop_line_goes_with_the_play(qtbot, window, 
     assert "on average" in window.live_label.text() and "stopped after" in window.live_label.text()
     open_image(qtbot, window)                                    # another input: the play's line goes
     assert window.live_label.text() == ""
+
+
+def test_live_explain_computes_every_ticked_method_for_some_frame(qtbot, window, tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i, frame in enumerate(frames()):
+        Image.fromarray(frame).save(folder / f"f{i}.png")
+    open_model(qtbot, window)
+    view = window.view("explain")
+    ticked = ("saliency", "gradcam", "smoothgrad", "integrated_gradients", "occlusion")
+    for i in range(view.methods.count()):
+        item = view.methods.item(i)
+        item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in ticked
+                           else Qt.CheckState.Unchecked)
+    window.tabs.setCurrentWidget(view)
+    window.play(str(folder))
+    drawn = set()
+
+    def every_method_drawn():
+        drawn.update(m for m in ticked if m in view.panels and view.panels[m].images[0] is not None)
+        return drawn == set(ticked) and window.live.frames >= 6
+
+    qtbot.waitUntil(every_method_drawn, timeout=120000)
+    assert view.queue == [] or set(view.queue) <= set(ticked)
+    assert any(view.panels[m].warning.isVisible() for m in ("smoothgrad", "integrated_gradients", "occlusion"))
+    window.live.stop()

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from cnnviz import EXPLAIN_METHODS
 from cnnviz.attribution.faithfulness import MODES, curves, random_maps
 from cnnviz.attribution.registry import explain_one, method_label, method_values, option_specs
+from cnnviz.attribution.registry import method as declared
 from cnnviz.common.progress import stage
 from cnnviz.plots.attribution import ABS_CMAP, SIGNED_CMAP, heatmap_rgb, overlay_rgb, scale_limits
 
@@ -47,6 +48,7 @@ from ..widgets import ColorBar, fill_class_combo, heading
 from .base import View
 
 SIDE_BY_SIDE = ("saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam", "occlusion", "lime")
+LIVE_CHEAP = 2                          # model passes: maps cheaper than this are computed for every live frame
 LONG = ("occlusion", "lime")           # computed after the others: seconds rather than milliseconds
 SMALL_INPUT = 64 * 64                  # pixels: on larger inputs (VGG16: minutes) long methods wait to be asked for
 TEXT_HEIGHT = 150                      # a panel's title, colour bar and notes below its image
@@ -201,6 +203,7 @@ class ExplainView(View):
         self.failed: dict[tuple, str] = {}          # cache key -> why that map could not be computed
         self.asked: set[str] = set()                # long methods the user asked for on a large input
         self.queue: list[str] = []                  # methods still to compute, in order
+        self._live_frame = 0                        # live frames seen: whose turn a slow method's is
         self.computing: Optional[str] = None
         self.scoring = False                        # a faithfulness job is running
         self.panels: dict[str, MapPanel] = {}
@@ -407,6 +410,7 @@ class ExplainView(View):
             s.forget(job)
             self.computing = None
         self.queue = []
+        turn = self._live_turn(shown) if s.live else shown
         for method in shown:
             key, panel = keys[method], self.panels[method]
             result = s.cache.get(key)
@@ -416,6 +420,11 @@ class ExplainView(View):
                 panel.show_state("computing…")
             elif key in self.failed:
                 panel.show_state(f"cannot compute: {self.failed[key].splitlines()[0]}", error=True)
+            elif method not in turn:
+                if panel.images[0] is not None:
+                    panel.set_warning("from an earlier frame: Live computes one slow map per frame, in turn")
+                else:
+                    panel.show_state("waiting for its turn: Live computes one slow map per frame")
             elif not self._automatic(method):
                 h, w = s.image.x.shape[:2]
                 panel.show_state(f"{method_label(method)} takes long on {h}×{w} images: press “Compute missing "
@@ -423,9 +432,19 @@ class ExplainView(View):
             else:
                 self.queue.append(method)
                 panel.show_state("waiting…")
-        self.queue.sort(key=lambda m: m in LONG)
+        self.queue.sort(key=lambda m: method_cost(m))          # cheap maps first
+        if s.live:
+            self._live_frame += 1
         self._header()
         self._next()
+
+    def _live_turn(self, shown: list[str]) -> list[str]:
+        """During Live, the maps this frame computes: every cheap one, and one
+        slow one in turn, so that every ticked method is computed for some
+        frame (frames are skipped rather than methods)."""
+        cheap = [m for m in shown if method_cost(m) <= LIVE_CHEAP]
+        slow = [m for m in shown if m not in cheap and self._automatic(m)]
+        return cheap + ([slow[self._live_frame % len(slow)]] if slow else [])
 
     def _automatic(self, method: str) -> bool:
         """Whether the method runs without being asked: long ones only on small inputs."""
@@ -741,3 +760,8 @@ class ExplainView(View):
                 box.setCurrentIndex(box.findData(value))
         self.opacity.setValue(int(state.get("opacity", self.opacity.value())))
         self.percentile.setValue(float(state.get("percentile", self.percentile.value())))
+
+
+def method_cost(name: str) -> int:
+    """Model passes per image at the default options (the method's declaration)."""
+    return declared(name).cost

@@ -371,7 +371,8 @@ class UnitView(View):
         self.patches.canvas.set_placeholder(f"searching {self._dataset_label(dataset)} for every channel of "
                                             f"{layer}…")
         self.patches_title.setText("")
-        s.compute(self.jobs("patches"), self._patches_key(dataset), work, self._found, self._patches_failed)
+        s.compute(self.jobs("patches"), self._patches_key(dataset), work, self._found, self._patches_failed,
+                  background=s.live)
 
     def _patches_failed(self, message: str) -> None:
         self.patches.canvas.set_placeholder(f"cannot find top patches: {message.splitlines()[0]}")
