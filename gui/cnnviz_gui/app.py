@@ -45,6 +45,7 @@ from cnnviz.models import zoo
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .live import LivePlayer
+from .messages import user_text
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
@@ -807,6 +808,7 @@ class MainWindow(QMainWindow):
 
     def error(self, message: str):
         """Show a problem in a dialog that does not block the app."""
+        message = user_text(message)
         box = QMessageBox(QMessageBox.Icon.Warning, "cnnviz", message.splitlines()[0], parent=self)
         if "\n" in message:
             box.setDetailedText(message)

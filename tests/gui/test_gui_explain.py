@@ -216,11 +216,11 @@ def test_adversarial_attacks_save_and_errors(qtbot, window, tmp_path):
     assert "Cancelled" in view.summary.text()
     view.steps.setValue(10)
     qtbot.waitUntil(lambda: view.result is not None and view.result.steps == 10, timeout=60000)
-    shown = view.result
+    shown, errors = view.result, window._last_error
     view.use_as_input()
     qtbot.waitUntil(lambda: "pgd adversarial of skimage:camera" in window.session.image.source, timeout=30000)
     qtbot.wait(600)                                        # past the settings' debounce: no attack started
-    assert view.result is shown and not window.runner.running(view.jobs("attack")) and window._last_error is None
+    assert view.result is shown and not window.runner.running(view.jobs("attack")) and window._last_error == errors
     assert "now the input image" in view.summary.text() and not view.use_button.isEnabled()
 
 

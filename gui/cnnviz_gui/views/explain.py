@@ -295,7 +295,7 @@ class ExplainView(View):
         form.addRow("Show", self.mode)
         self.target = QComboBox()
         self.target.setToolTip("the class whose evidence the maps show")
-        self.target.currentIndexChanged.connect(lambda _: self._restart())
+        self.target.currentIndexChanged.connect(self._target_changed)
         form.addRow("Class", self.target)
         self.signed = QComboBox()
         self.signed.addItem("signed (red +, blue −)", True)
@@ -445,6 +445,10 @@ class ExplainView(View):
         cheap = [m for m in shown if method_cost(m) <= LIVE_CHEAP]
         slow = [m for m in shown if m not in cheap and self._automatic(m)]
         return cheap + ([slow[self._live_frame % len(slow)]] if slow else [])
+
+    def _target_changed(self) -> None:
+        self.random_scores.setText("")          # a random map's scores were for the class explained before
+        self._restart()
 
     def _automatic(self, method: str) -> bool:
         """Whether the method runs without being asked: long ones only on small inputs."""
