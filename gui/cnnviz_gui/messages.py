@@ -13,7 +13,7 @@ _REWRITES: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"\s*\(Could not find a backend to open [^)]*\)|\s*\(?Could not find a backend[^:;)]*\)?"), ""),
     # an option named as on the command line (integrated_gradients.steps=0): the editor names the option
     (re.compile(r"\b[a-z_+]+\.([a-z_]+)=('?[^\s:,;']*'?)"), r"\1 \2"),
-    (re.compile(r"\bgive e\.g\. ([a-z_]+) "), r"give e.g. \1 = "),
+    (re.compile(r"\bgive e\.g\. [a-z_]+ "), "give e.g. "),
     # API hints for batches of images: the app attacks one image
     (re.compile(r",? or use target='random' for batches"), ""),
 )

@@ -328,6 +328,9 @@ def test_export_png_and_npz(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.layer_view.maps is not None, timeout=30000)
     png = window.export_png(str(tmp_path / "layer.png"))
     assert png and Path(png).stat().st_size > 1000
+    from PySide6.QtGui import QImage
+
+    assert QImage(png).width() > window.width()          # the CLI's figure at 200 dpi, not a grab of the view
     with np.load(window.export_npz(str(tmp_path / "layer.npz"))) as f:
         assert f["activations"].shape == (26, 26, 32) and str(f["layer"]) == "conv1"
         assert f["kernel"].shape == (3, 3, 1, 32) and str(f["normalization"]) == "channel"

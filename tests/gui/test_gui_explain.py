@@ -86,6 +86,9 @@ def test_explain_grid_target_faithfulness_and_export(qtbot, window, tmp_path):
 
     png = window.export_png(str(tmp_path / "explain.png"))
     assert png and Path(png).stat().st_size > 10000
+    from PySide6.QtGui import QImage
+
+    assert QImage(png).width() >= 4 * 3.3 * 200 - 10          # explain_figure's 4 columns at 200 dpi
     with np.load(window.export_npz(str(tmp_path / "explain.npz"))) as f:
         assert f["gradcam_map"].shape == (28, 28) and int(f["gradcam_target"]) == other
         assert "layer=conv3" in str(f["gradcam_options"]) and 0 <= float(f["lime_deletion_auc"]) <= 1
@@ -112,7 +115,8 @@ def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tm
 
     view.methods.setCurrentRow(view.methods.count() - 2)                    # occlusion
     edit(qtbot, view, "patch", "big")
-    assert "occlusion.patch='big' is not a valid int" in view.form.error.text()
+    assert "patch 'big' is not a valid int: give e.g. " in view.form.error.text()      # the app's words, not
+    assert "occlusion.patch=" not in view.form.error.text()                          # the command line's
     edit(qtbot, view, "patch", "7")
     qtbot.waitUntil(lambda: maps_ready(view), timeout=60000)
     assert "patch=7" in view.panels["occlusion"].title.text() and not view.form.error.isVisible()

@@ -407,6 +407,14 @@ class AdversarialView(View):
             self.image_picked.emit(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, source)
 
     # -------------------------------------------------------------- export, settings
+    def export_figure(self):
+        """``cnnviz attack``'s figure of the attack shown."""
+        if self.result is None:
+            return None
+        from cnnviz.plots.adversarial import attack_figure  # matplotlib: heavy, loaded with the first figure
+
+        return attack_figure(self.result, title=f"{self.session.info.name}: {self.session.image.source}")
+
     def export_arrays(self):
         r = self.result
         if r is None:

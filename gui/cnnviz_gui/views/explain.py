@@ -741,6 +741,18 @@ class ExplainView(View):
         single = self.mode.currentData() == "single"
         return f"{super().export_name()}_{self.selected}" if single else super().export_name()
 
+    def export_figure(self):
+        """``cnnviz explain``'s figure of the maps shown that are computed."""
+        s = self.session
+        results = {m: r for m in self._shown() if (r := self.result(m)) is not None}
+        if not results:
+            return None
+        from cnnviz.plots.attribution import explain_figure  # matplotlib: heavy, loaded with the first figure
+
+        predictions = s.cached_predictions()
+        return explain_figure(s.image.pixels, results, 0, predictions or None, s.image.source, s.info.name,
+                              s.info.classes, self.opacity.value() / 100, self.percentile.value())
+
     def export_widgets(self) -> list:
         return [self.header, self.scroll.widget()]
 

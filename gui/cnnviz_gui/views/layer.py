@@ -225,6 +225,20 @@ class LayerView(View):
         self.open_unit.emit(channel)
 
     # -------------------------------------------------------------- export
+    def export_figure(self):
+        """``cnnviz activations``' figure of the maps shown, normalized as shown."""
+        s = self.session
+        if self.maps is None or s.image is None:
+            return None
+        from cnnviz.inside.activations import normalize_maps
+        from cnnviz.plots.inside import activation_figure  # matplotlib: heavy, loaded with the first figure
+
+        scope = self.scope.currentData()
+        shown = normalize_maps({s.layer: self.maps[None]}, scope)[s.layer][0]
+        pixels = s.image.pixels
+        return activation_figure(shown, s.layer, pixels[..., 0] if pixels.shape[-1] == 1 else pixels, scope=scope,
+                                 max_channels=self.maps.shape[-1])
+
     def export_widgets(self) -> list:
         return [self.header, self.controls, self.grid.canvas, self.filters_header, self.filters.canvas]
 
