@@ -4,14 +4,15 @@ all images go through the compiled model in a few large batches."""
 from __future__ import annotations
 
 import time
-from typing import Iterator, Optional
+import weakref
+from typing import Optional
 
 import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
-from ..models.engine import compiled
+from ..models.engine import once_per_model
 from ..models.predict import as_probabilities
 from ..models.surgery import logits_model
 from .base import Attribution, batch_size_for, check_images, gaussian_blur, pixel_value, resolve_targets
@@ -59,16 +60,29 @@ def patch_masks(H: int, W: int, rows: list[int], cols: list[int], patch: int) ->
     return masks.reshape(-1, H, W)
 
 
-def _inputs(x, fills, masks, batch_size) -> Iterator[np.ndarray]:
-    """The images themselves, then every occluded copy of each, in batches."""
-    n, k = len(x), len(masks)
-    total = n + n * k
-    for start in range(0, total, batch_size):
-        jobs = np.arange(start, min(start + batch_size, total))
-        originals, copies = jobs[jobs < n], jobs[jobs >= n] - n
-        image, position = copies // k, copies % k
-        occluded = np.where(masks[position][..., None], fills[image], x[image])
-        yield np.concatenate([x[originals], occluded]) if len(originals) else occluded
+_OCCLUDED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def occluded_scores(model, logits: bool):
+    """A compiled ``(images (n, H, W, C), fills (n, H, W, C), masks (m, H, W))
+    -> scores (n, m, classes)``: every image with every mask covered by its
+    fill, built on the device inside the graph (no host-side copies), through
+    the model or its pre-softmax copy. Built once per model and score."""
+    import tensorflow as tf
+
+    per_model = _OCCLUDED.setdefault(model, {})
+    if logits not in per_model:
+        net = logits_model(model) if logits else model
+
+        def scores(images, fills, masks):
+            n, m = tf.shape(images)[0], tf.shape(masks)[0]
+            covered = masks[None, :, :, :, None]
+            copies = tf.where(covered, fills[:, None], images[:, None])           # (n, m, H, W, C)
+            out = net(tf.reshape(copies, tf.concat([[n * m], tf.shape(images)[1:]], 0)), training=False)
+            return tf.reshape(out, (n, m, -1))
+
+        per_model[logits] = once_per_model(scores)
+    return per_model[logits]
 
 
 @api
@@ -109,16 +123,26 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
 
 def _scores(model, x, fills, masks, score, batch_size, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
     """Class scores (probabilities or logits) of the images (N, classes) and of
-    every occluded copy (N, positions, classes), from one batched pass."""
+    every occluded copy (N, positions, classes), in batches of about
+    ``batch_size`` copies built on the device. An empty mask first makes the
+    image itself the first copy, so it needs no call of its own."""
     logits = score == "logit"
-    fn = compiled(logits_model(model) if logits else model)
-    total, done, out = len(x) * (1 + len(masks)), 0, []
-    for batch in _inputs(x, fills, masks, batch_size):
-        check(cancel)
-        report(progress, done, total, "occlusion")
-        outputs = np.asarray(fn(batch))
-        out.append(outputs if logits else as_probabilities(model, outputs))
-        done += len(batch)
+    fn = occluded_scores(model, logits)
+    masks = np.concatenate([np.zeros((1,) + masks.shape[1:], bool), masks])
+    per_image = max(1, batch_size // len(masks))           # images per call when all masks fit in one batch
+    per_mask = min(len(masks), batch_size)                 # masks per call otherwise
+    total, done, out = len(x) * len(masks), 0, []
+    for start in range(0, len(x), per_image):
+        rows = slice(start, start + per_image)
+        parts = []
+        for m in range(0, len(masks), per_mask):
+            check(cancel)
+            report(progress, done, total, "occlusion")
+            parts.append(np.asarray(fn(x[rows], fills[rows], masks[m:m + per_mask])))
+            done += len(x[rows]) * len(masks[m:m + per_mask])
+        out.append(np.concatenate(parts, axis=1))
     report(progress, total, total, "occlusion")
-    out = np.concatenate(out)
-    return out[:len(x)], out[len(x):].reshape(len(x), len(masks), -1)
+    scores = np.concatenate(out)
+    if not logits:
+        scores = as_probabilities(model, scores)
+    return scores[:, 0], scores[:, 1:]
