@@ -399,12 +399,13 @@ class Session(QObject):
         return self.model_dataset() or self.folder
 
     def dataset(self, name: str, progress=None, cancel=None, input_shape: Optional[tuple] = None):
-        """A dataset, loaded once per session (thread-safe)."""
+        """A dataset's test images (what the views search and browse), loaded
+        once per session (thread-safe); CIFAR-10's training split is not decoded."""
         key = (name, input_shape if name not in KNOWN_DATASETS else None)
         with self._datasets_lock:
             if key in self._datasets:
                 return self._datasets[key]
-        data = load_dataset(name, input_shape, progress, cancel)
+        data = load_dataset(name, input_shape, progress, cancel, test_only=True)
         with self._datasets_lock:
             if len(self._datasets) >= 3:
                 self._datasets.pop(next(iter(self._datasets)))
