@@ -203,7 +203,7 @@ class TestRealCifar:
             real_cifar_env.write_bytes(good[: len(good) // 2])
         decoded = []
 
-        def counting_decode(path, progress, cancel):
+        def counting_decode(path, progress, cancel, subsets=("train", "test")):
             decoded.append(Path(path))
             # the full decode is exercised by real_cifar; reuse its arrays to keep the test fast
             return d.x_train, d.y_train, d.x_test, d.y_test
