@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest_plugins = ["job_fixtures"]      # the image-folder fixtures of the dataset-job tests
+pytest_plugins = ["job_fixtures", "planted"]   # the dataset-job tests' image folders; the planted-concept model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -159,7 +159,7 @@ def json_output(text: str) -> str:
     return text if text == "-" else _check_output(text)
 
 
-OUTPUT_ARGS = ("output", "npz", "json", "save_adversarial", "out")
+OUTPUT_ARGS = ("output", "npz", "json", "save_adversarial", "out", "maps")
 
 
 def check_distinct_outputs(args) -> None:

@@ -1,6 +1,6 @@
 """The ``cnnviz`` command line, assembled from one module per command family
 (:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`,
-:mod:`.structure`, :mod:`.explain`, :mod:`.attack`). TensorFlow is started only by a command that
+:mod:`.structure`, :mod:`.explain`, :mod:`.attack`, :mod:`.concepts`). TensorFlow is started only by a command that
 runs a model, and matplotlib is imported with a command's first figure, so
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
@@ -13,10 +13,10 @@ import warnings
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, start_tensorflow, warnings_as_notes
-from . import attack, explain, inside, lab, models, structure, synthesis
+from . import attack, concepts, explain, inside, lab, models, structure, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, lab, inside, structure, synthesis, explain, attack)
+FAMILIES = (models, lab, inside, structure, synthesis, explain, attack, concepts)
 
 
 def build_parser() -> argparse.ArgumentParser:

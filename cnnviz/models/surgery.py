@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 
 from ..common.errors import CnnvizError, short
-from .graph import feature_model, get_layer, layer_names, qualified_name
+from .graph import feature_model, get_layer, layer_names, qualified_name, trace
 
 
 def final_activation(model) -> str:
@@ -200,3 +200,50 @@ def features_and_logits(model, layer: str):
         logits = logits_model(model)
         per_model[name] = feature_model(logits, [name, layer_names(logits)[-1]])
     return per_model[name]
+
+
+def logits_layer_name(model, layer: str) -> str:
+    """``layer``'s name in :func:`logits_model`, which inlines nested
+    sub-models when it rebuilds the graph (``outer/inner`` becomes ``inner``)."""
+    logits = logits_model(model)
+    name = qualified_name(model, layer)
+    return name if name in layer_names(logits) else qualified_name(logits, name.split("/")[-1])
+
+
+_HEADS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def head_model(model, layer: str):
+    """A model from ``layer``'s output to the logits (weights shared), for
+    methods that edit a layer's activations and read the class score (CRAFT's
+    concept importances). Every path from the input to the output must pass
+    through the layer, else a CnnvizError names the layer. Built once per layer."""
+    import keras
+
+    per_model = _HEADS.setdefault(model, {})
+    logits = logits_model(model)
+    name = logits_layer_name(model, layer)
+    if name in per_model:
+        return per_model[name]
+    cut = get_layer(logits, name)
+    latent = keras.Input(shape=tuple(cut.output.shape[1:]), name="activations")
+    image = keras.Input(shape=tuple(logits.inputs[0].shape[1:]), name="image")
+
+    def call(op, node, args):
+        if op is cut:
+            return latent
+        if node is None:
+            return op(args[0])
+        mapping = {id(t): v for t, v in zip(node.input_tensors, args)}
+        call_args, call_kwargs = node.arguments.fill_in(mapping)
+        return op(*call_args, **call_kwargs)
+
+    outputs = trace(logits, [image], call)
+    try:
+        head = keras.Model(latent, outputs[0], name=f"{model.name}_head")
+    except ValueError as exc:
+        raise CnnvizError(f"{layer}: part of {model.name}'s output does not pass through this layer (a branch goes "
+                          f"around it): pick a layer every path passes through, such as one after the last merge") \
+            from exc
+    per_model[name] = head
+    return head
