@@ -40,7 +40,7 @@ def _budget(result) -> str:
 
 def _literature(name: str, dataset: str, attacks):
     from cnnviz import load_model
-    from cnnviz.adversarial.attacks import attack
+    from cnnviz.adversarial import attack
 
     model = load_model(name)
     x, y = _test_set(dataset)
@@ -123,7 +123,7 @@ def adversarial_attack_figure():
     """The lecture's three columns for three digits sent to "3" (not a table
     of timings: the success of each, for the figure's caption)."""
     from cnnviz import load_model
-    from cnnviz.adversarial.attacks import attack
+    from cnnviz.adversarial import attack
     from cnnviz.common.fileio import save_figure
     from cnnviz.plots.adversarial import attack_figure
 
@@ -166,7 +166,7 @@ def _eager_loop(model, x, y, eps, steps, alpha):
 def adversarial_batched_vs_loop():
     """PGD-40 at L-inf eps 0.3 on 1,000 MNIST images (mnist_cnn)."""
     from cnnviz import load_model
-    from cnnviz.adversarial.attacks import attack
+    from cnnviz.adversarial import attack
 
     model = load_model("mnist_cnn")
     x, y = _test_set("mnist")
@@ -238,7 +238,7 @@ def adversarial_vs_peers(repeats: int = 3):
     images' predictions, which cnnviz computes when first asked); median of
     ``repeats`` runs taken in turn after a warm-up, as the machine is shared."""
     from cnnviz import load_model
-    from cnnviz.adversarial.attacks import attack
+    from cnnviz.adversarial import attack
     from cnnviz.models.predict import probabilities
     from cnnviz.models.surgery import logits_model
 

@@ -2,7 +2,8 @@
 against a plain ``tf.function`` + ``GradientTape`` and against xplique and
 tf-keras-vis; occlusion against xplique, a per-patch loop and the floor of
 the forward passes it needs; LIME against ``lime`` with its defaults, xplique
-and the floor; and the faithfulness table of every method on the shipped
+and the floor; RISE and Score-CAM against their floor (their peers:
+``peer_attribution.py``); and the faithfulness table of every method on the shipped
 models. Run with a Python where the peers are installed (../shared/PEERS.md);
 without them their rows say so."""
 from __future__ import annotations
@@ -18,7 +19,7 @@ FIGURES = Path(__file__).resolve().parent / "figures"
 HAVE = {p: importlib.util.find_spec(p) is not None for p in ("xplique", "tf_keras_vis", "lime")}
 
 
-def _median_seconds(runs: dict, repeats: int = 5) -> dict:
+def median_seconds(runs: dict, repeats: int = 5) -> dict:
     """Median seconds of each run, after a warm-up (tracing), taken in turn
     so that a slow spell of the machine does not fall on one run only."""
     for fn in runs.values():
@@ -90,7 +91,7 @@ def gradients_vs_peers():
                         "cnnviz": (lambda: saliency(model, x, targets)) if method == "saliency"
                         else (lambda: gradcam(model, x, targets, layer=layer))}
                 runs.update(_peer_gradient_runs(method, model, logits_model(model), layer, x, targets, onehot))
-                times = _median_seconds(runs, 5)
+                times = median_seconds(runs, 5)
                 for name, seconds in times.items():
                     rows.append([label, method, batch, name, f"{1000 * seconds:.1f}",
                                  f"{seconds / times['plain tf.function']:.2f}x", f"{seconds / times['cnnviz']:.1f}x"])
@@ -158,7 +159,7 @@ def occlusion_vs_peers():
             explainer = Occlusion(model, batch_size=64, patch_size=patch, patch_stride=stride, occlusion_value=0.5)
             onehot = np.eye(int(model.outputs[0].shape[-1]), dtype=np.float32)[[0]]
             runs["xplique Occlusion"] = lambda: np.asarray(explainer.explain(x, onehot))
-        times = _median_seconds(runs, repeats)
+        times = median_seconds(runs, repeats)
         floors = [name for name in times if name.startswith("floor")]
         for name in sorted(floors, key=times.get)[1:]:          # the best batch size's floor stays
             del times[name]
@@ -233,6 +234,37 @@ def lime_vs_peers(models=("cifar10_cnn", "vgg16")):
             ["model", "run", "seconds", "time vs cnnviz", "same explanation"], rows)
 
 
+def masking_vs_floor(masks: int = 1000, batch: int = 256):
+    """RISE (``masks`` masks) and Score-CAM (every channel of the last
+    convolution) on one image against their floor: the same number of masked
+    inputs through the compiled model in batches of ``batch``, built beforehand."""
+    from cnnviz import load_model
+    from cnnviz.attribution.cam import default_layer
+    from cnnviz.attribution.rise import rise
+    from cnnviz.attribution.scorecam import scorecam
+    from cnnviz.models.engine import compiled, features
+
+    rows = []
+    for name in ("mnist_cnn", "cifar10_cnn"):
+        model = load_model(name)
+        shape = tuple(model.inputs[0].shape[1:])
+        x = np.random.default_rng(0).random((1,) + shape).astype(np.float32)
+        fn = compiled(model)
+        layer = default_layer(model)
+        channels = int(features(model, x, (layer,))[0].shape[-1])
+        for method, copies, run in (
+                ("rise", masks, lambda: rise(model, x, 0, n_masks=masks, batch_size=batch)),
+                ("scorecam", channels, lambda: scorecam(model, x, 0, batch_size=batch))):
+            inputs = np.repeat(x, copies, axis=0)
+            times = median_seconds({f"cnnviz {method}": run, "floor": lambda: [
+                fn(inputs[i:i + batch]).numpy() for i in range(0, copies, batch)]}, 5)
+            ours, floor = times[f"cnnviz {method}"], times["floor"]
+            rows.append([name, method, copies, f"{1000 * ours:.1f}", f"{1000 * floor:.1f}", f"{ours / floor:.2f}x"])
+    return (f"RISE and Score-CAM against the forward passes they need (one image, batch {batch}; ms, median of 5 "
+            "taken in turn after a warm-up)", ["model", "method", "masked inputs", "cnnviz ms", "floor ms",
+                                                "cnnviz / floor"], rows)
+
+
 def faithfulness():
     """Every method on 100 test images of each shipped lecture model."""
     from cnnviz import load_model
@@ -247,7 +279,7 @@ def faithfulness():
     for name, dataset in (("mnist_cnn", "mnist"), ("cifar10_cnn", "cifar10")):
         model = load_model(name)
         x = dataset_inputs(model, load_dataset(dataset).x_test[:100])
-        ranking = compare(model, x, METHODS)
+        ranking = compare(model, x, METHODS, options={"rise": {"n_masks": 500}})      # 500 x 100 forward passes
         save_figure(curves_figure(ranking, f"{name}: deletion and insertion over 100 test images"),
                     FIGURES / f"faithfulness_{name}.png", dpi=100)
         random_auc = ranking.deletion["random"].auc.mean()
@@ -256,8 +288,8 @@ def faithfulness():
                          "yes" if r["deletion_auc"] < random_auc else ("-" if r["method"] == "random" else "no"),
                          f"{1000 * r['seconds_per_image']:.1f}"])
     return ("Faithfulness on 100 test images (deletion: lower is better; insertion: higher; 4x4-pixel regions, "
-            "blurred fill, 32 steps)", ["model", "method", "deletion AUC", "insertion AUC", "beats random on deletion",
-                                        "ms per image"], rows)
+            "blurred fill, 32 steps; RISE with 500 masks)",
+            ["model", "method", "deletion AUC", "insertion AUC", "beats random on deletion", "ms per image"], rows)
 
 
-BENCHMARKS = [gradients_vs_peers, occlusion_vs_peers, lime_vs_peers, faithfulness]
+BENCHMARKS = [gradients_vs_peers, occlusion_vs_peers, lime_vs_peers, masking_vs_floor, faithfulness]

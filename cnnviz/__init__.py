@@ -3,8 +3,9 @@
 Subpackages by what they compute: ``models`` (zoo, loading, inputs,
 surgery, predictions), ``data`` (datasets, images, class names), ``lab``
 (training, evaluation, transfer learning, MC dropout), ``inside`` (receptive
-fields, activations, filters, top patches, bounds), ``synthesis``
-(activation maximization), ``attribution`` (saliency to LIME, faithfulness),
+fields, activations, filters, top patches, bounds, activation profiles),
+``synthesis`` (activation maximization), ``atlas`` (a static site of a model,
+unit by unit), ``attribution`` (saliency to LIME, faithfulness),
 ``adversarial`` (attacks, robustness), ``plots`` (figures), ``cli``.
 
 Compute functions take a model and images and return NumPy arrays; drawing

@@ -39,3 +39,23 @@ def make_bad_files(folder: Path) -> Path:
         for name, data in members.items():
             z.writestr(name, data)
     return folder
+
+
+def write_png_bomb(path: Path, width: int = 12000, height: int = 12000) -> Path:
+    """A grayscale PNG of ``width`` x ``height`` black pixels, a few hundred KB
+    on disk (a decompression bomb): written row by row through zlib, so making
+    it never holds the image in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer, row, parts = zlib.compressobj(9), b"\0" * (width + 1), []     # filter byte 0, then the row
+    for _ in range(height):
+        parts.append(packer.compress(row))
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)          # 8-bit grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts))
+                     + chunk(b"IEND", b""))
+    return path

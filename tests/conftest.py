@@ -1,7 +1,9 @@
 """Shared fixtures: tiny models built in code, and access to the real data."""
 from __future__ import annotations
 
+import gc
 import os
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,30 @@ def _session_cache(tmp_path_factory):
     """Keep dataset caches of the test run out of the user's cache folder,
     shared across the session so CIFAR-10 is decoded once."""
     os.environ["CNNVIZ_CACHE"] = str(tmp_path_factory.mktemp("cnnviz-cache"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_models():
+    """After each test module, release what its models left behind: cnnviz's
+    per-model compiled functions and sub-models, Keras' global state, and the
+    cycles holding them (issue 22: the suite reached 14 GB without this).
+    Session-scoped models stay usable: their caches are rebuilt on next use."""
+    yield
+    import keras
+
+    from cnnviz.common.runtime import clear_model_caches
+
+    clear_model_caches()
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The run's peak memory, in CI's log (issue 22: kept under 6 GB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    terminalreporter.write_line(f"peak memory: {own:.0f} MB resident in the test process, "
+                                f"{children:.0f} MB in the largest subprocess")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 from cnnviz import CnnvizError, attack, explain
 from cnnviz.attribution import compare, gradcam, integrated_gradients, occlusion, saliency
 from cnnviz.inside import activations, effective_receptive_field, patch_crops, top_patches
+from cnnviz.inside.profile import activation_profile
 from cnnviz.lab import evaluate
 from cnnviz.models import predict
 from cnnviz.synthesis import synthesize_channels, synthesize_class
@@ -30,6 +31,7 @@ MODEL_INPUT = {
 PIXELS = {
     "attack": lambda m, x: attack(m, x, method="fgsm", eps=0.1),
     "top_patches": lambda m, x: top_patches(m, x, ["conv"], k=2, cache=False),
+    "activation_profile": lambda m, x: activation_profile(m, x, ["conv"]),
 }
 ALL = {**MODEL_INPUT, **PIXELS}
 
@@ -186,3 +188,79 @@ def test_evaluate_refuses_another_dataset_than_the_card():
 
     with pytest.raises(CnnvizError, match=r"mnist_small was trained on mnist .*cifar10 is another dataset"):
         evaluate(build_model("mnist_small"), "cifar10")
+
+
+# ---------------------------------------------------------------- issue 22: what the CLI checks, the API checks too
+
+GRADIENT_METHODS = {"saliency": saliency,
+                    "integrated_gradients": lambda m, x, **k: integrated_gradients(m, x, steps=2, **k),
+                    "gradcam": gradcam, "occlusion": lambda m, x, **k: occlusion(m, x, patch=8, **k)}
+PIXELS_AS_INPUT = {
+    "uint8 0-255": (np.full((1, 16, 16, 3), 200, np.uint8), "are uint8 pixels, but tiny_cnn takes input in \\[0, 1\\]"),
+    "float 0-255": (np.full((1, 16, 16, 3), 200.0, np.float32), "values from 200 to 200"),
+    "negative": (np.full((1, 16, 16, 3), -3.0, np.float32), "values from -3 to -3"),
+}
+
+
+@pytest.mark.parametrize("function", list(GRADIENT_METHODS))
+@pytest.mark.parametrize("case", list(PIXELS_AS_INPUT))
+def test_pixels_given_as_model_input_are_refused(tiny_cnn, function, case):
+    x, message = PIXELS_AS_INPUT[case]
+    with pytest.raises(CnnvizError, match=message):
+        GRADIENT_METHODS[function](tiny_cnn, x)
+
+
+@pytest.mark.parametrize("function", list(GRADIENT_METHODS))
+@pytest.mark.parametrize("target,message", [(True, "is a boolean"), (np.bool_(False), "is a boolean"),
+                                            (1.5, "not a class index"), (float("nan"), "not a class index"),
+                                            ([True, 1], "is a boolean")])
+def test_boolean_and_fractional_targets_are_refused(tiny_cnn, function, target, message):
+    x = np.full((2, 16, 16, 3), 0.5, np.float32)
+    with pytest.raises(CnnvizError, match=message):
+        GRADIENT_METHODS[function](tiny_cnn, x, target=target)
+
+
+def test_a_whole_float_target_is_its_class(tiny_cnn):
+    x = np.full((1, 16, 16, 3), 0.5, np.float32)
+    assert saliency(tiny_cnn, x, target=2.0).targets.tolist() == [2]
+
+
+@pytest.mark.parametrize("options,message", [({"patch": 3.5}, "patch=3.5 must be a whole number"),
+                                             ({"patch": True}, "patch=True must be a whole number"),
+                                             ({"patch": 4, "stride": 2.0}, "stride=2.0 must be a whole number")])
+def test_occlusion_sizes_must_be_whole(tiny_cnn, options, message):
+    with pytest.raises(CnnvizError, match=message):
+        occlusion(tiny_cnn, np.full((1, 16, 16, 3), 0.5, np.float32), **options)
+
+
+@pytest.mark.parametrize("baseline", [np.zeros((8, 8, 3), np.float32), np.zeros((3, 16, 16, 3), np.float32),
+                                      np.zeros((16, 16, 1, 2), np.float32)])
+def test_a_baseline_of_the_wrong_shape_is_refused(tiny_cnn, baseline):
+    with pytest.raises(CnnvizError, match="baseline of shape .* does not fit images of shape \\(2, 16, 16, 3\\)"):
+        integrated_gradients(tiny_cnn, np.full((2, 16, 16, 3), 0.5, np.float32), baseline=baseline, steps=2)
+
+
+def test_a_nan_baseline_is_refused(tiny_cnn):
+    with pytest.raises(CnnvizError, match="baseline has .* not finite"):
+        integrated_gradients(tiny_cnn, np.full((1, 16, 16, 3), 0.5, np.float32),
+                             baseline=np.full((16, 16, 3), np.nan, np.float32), steps=2)
+
+
+def test_an_unknown_layer_in_receptive_fields_is_named(tiny_cnn):
+    from cnnviz.inside.receptive import receptive_fields
+
+    fields = receptive_fields(tiny_cnn)
+    assert fields["conv"].size == (3, 3)
+    with pytest.raises(CnnvizError, match="no layer 'conv9'.*did you mean conv"):
+        fields["conv9"]
+
+
+@pytest.mark.parametrize("scope", ["channel", "layer", "global"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_normalize_maps_refuses_non_finite_maps(scope, bad):
+    from cnnviz.inside.activations import normalize_maps
+
+    maps = {"conv": np.ones((1, 4, 4, 2), np.float32)}
+    maps["conv"][0, 0, 0, 0] = bad
+    with pytest.raises(CnnvizError, match="maps\\['conv'\\] has 1 value"):
+        normalize_maps(maps, scope)

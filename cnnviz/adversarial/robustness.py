@@ -10,29 +10,25 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common.errors import CnnvizError
-from ..common.progress import CancelToken, ProgressFn
+from ..common.progress import CancelToken, ProgressFn, stage
 from ..common.validate import api
 from ..data.datasets import load_dataset
 from ..data.images import conform
 from ..data.stream import read_sample
 from ..models.inputs import check_dataset_fits, class_index, stream_size
 from ..models.zoo import input_shape, model_info
-from .attacks import (
-    CW_BINARY_STEPS,
-    DEFAULT_STEPS,
-    MINIMAL,
-    _as_batch,
-    _check_eps,
-    _check_labels,
-    _check_method,
-    _default_batch,
-    _probabilities,
-    attack,
+from .base import (
+    as_batch,
+    check_eps,
+    check_labels,
+    default_batch,
     default_eps_grid,
     is_fooled,
+    pixel_probabilities,
     project,
     quantize,
 )
+from .registry import DEFAULT_ATTACK, attack, check_options, declaration
 
 
 @dataclass
@@ -95,32 +91,38 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
 
 
 @api
-def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Optional[Sequence[float]] = None,
-               norm: Optional[str] = None, steps: Optional[int] = None, step_size: Optional[float] = None,
-               target=None, seed: int = 0, dataset: Optional[str] = None, n: Optional[int] = 1000,
-               batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
-               cancel: Optional[CancelToken] = None, **options) -> RobustnessCurve:
+def robustness(model, images=None, labels=None, *, method: str = DEFAULT_ATTACK, eps: Optional[Sequence[float]] = None,
+               target=None, dataset: Optional[str] = None, n: Optional[int] = 1000,
+               progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+               **options) -> RobustnessCurve:
     """Accuracy under ``method`` against each budget in ``eps`` (default
-    :func:`default_eps_grid`), on ``images`` with true ``labels``, or on the
-    first ``n`` test images of ``dataset`` (default the model's own).
+    :func:`~.base.default_eps_grid`), on ``images`` with true ``labels``, or on
+    the first ``n`` test images of ``dataset`` (default the model's own).
+    ``options`` are the attack's (:data:`~.registry.ATTACKS`: norm, steps,
+    seed, ...; None takes the default).
 
     Only correctly classified images are attacked (the others count as wrong
-    at every budget). fgsm and pgd run once per budget; cw and deepfool run
-    once, unbounded, and each budget counts the perturbations that fool
-    within it (projected onto the budget). A fixed ``target`` skips images of
-    that class; ``target="random"`` gives each image a seeded other class.
+    at every budget). Attacks within a budget (fgsm, pgd) run once per
+    budget; minimal-perturbation attacks (cw, deepfool) run once, unbounded,
+    and each budget counts the perturbations that fool within it (projected
+    onto the budget). A fixed ``target`` skips images of that class;
+    ``target="random"`` gives each image a seeded other class.
     """
-    method, norm = _check_method(method, norm)
+    spec = declaration(method)
+    if "eps" in options:
+        raise CnnvizError("robustness takes a list of budgets as eps, not an attack option")
+    settings = {**spec.defaults(), **check_options(spec.name, options)}
+    norm, seed = settings["norm"], settings["seed"]
     name = None
     if images is None:
         images, labels, name = _test_images(model, dataset, n)
     elif labels is None:
         raise CnnvizError("robustness needs the true labels of the images")
-    x, _ = _as_batch(model, images)
+    x, _ = as_batch(model, images)
     n_classes = int(model.outputs[0].shape[-1])
-    y = _check_labels(labels, len(x), n_classes, model)
+    y = check_labels(labels, len(x), n_classes, model)
     dims = int(np.prod(x.shape[1:]))
-    grid = default_eps_grid(model, norm) if eps is None else [_check_eps(e, norm, dims) for e in eps]
+    grid = default_eps_grid(model, norm) if eps is None else [check_eps(e, norm, dims) for e in eps]
     if not grid:
         raise CnnvizError("give at least one eps")
     grid = np.array(grid, np.float64)
@@ -136,61 +138,48 @@ def robustness(model, images=None, labels=None, *, method: str = "pgd", eps: Opt
         target_name = "random"
     x, y = x[keep], y[keep]
 
-    batch_size = batch_size or _default_batch(model, method)
-    clean_probs = _probabilities(model, x, batch_size=max(batch_size, 64))
+    batch_size = max(settings["batch_size"] or default_batch(model), 64)
+    clean_probs = pixel_probabilities(model, x, batch_size)
     pred = clean_probs.argmax(-1)
     correct = np.flatnonzero(pred == y)
     clean = float(np.mean(pred == y))
     xc, yc = x[correct], y[correct]
-    attacked = [e for e in grid if e > 0] if method not in MINIMAL else [None]
-    steps_per = (steps or DEFAULT_STEPS[method]) * (options.get("binary_steps",
-                                                                CW_BINARY_STEPS) if method == "cw" else 1)
-    total = max(1, len(attacked) * len(xc) * steps_per)
+    attacked = [e for e in grid if e > 0] if not spec.minimal else [None]
     acc, acc8, rate, seconds = [], [], [], []
     median_norm = None
 
-    def scoped(k):
-        if progress is None:
-            return None
+    def run(k, e):
+        part = stage(progress, k, len(attacked), f"eps {k + 1}/{len(attacked)}") if not spec.minimal else progress
+        return attack(model, xc, target, method=spec.name, labels=yc, indices=keep[correct],
+                      original_probs=clean_probs[correct], progress=part, cancel=cancel, **options,
+                      **({} if e is None else {"eps": e}))
 
-        def report_eps(done, tot, msg):
-            progress(k * len(xc) * steps_per + done, total,
-                     f"{msg} eps {k + 1}/{len(attacked)}" if method not in MINIMAL else msg)
-        return report_eps
-
-    if method in MINIMAL and len(xc):
-        result = attack(model, xc, method=method, norm=norm, steps=steps, target=target, labels=yc, seed=seed,
-                        batch_size=batch_size, progress=scoped(0), cancel=cancel, _indices=keep[correct],
-                        _original_probs=clean_probs[correct], **options)
+    if spec.minimal and len(xc):
+        result = run(0, None)
         found_norm = result.linf if norm == "inf" else result.l2
         median_norm = float(np.median(found_norm[result.success])) if result.success.any() else None
         per_eps = result.seconds / max(1, len(grid))
-    for k, e in enumerate(grid):
+    for e in grid:
         started = time.perf_counter()
         if len(xc) == 0 or e == 0:
-            fooled = wrong = np.zeros(len(xc), bool)
-        elif method in MINIMAL:
+            fooled = wrong = wrong8 = np.zeros(len(xc), bool)
+        elif spec.minimal:
             adv = project(result.adversarial, result.original, e, norm)
-            probs = _probabilities(model, adv, batch_size)
-            probs8 = _probabilities(model, quantize(adv, result.original, e, norm).astype(np.float32) / 255.0,
-                                    batch_size)
+            probs = pixel_probabilities(model, adv, batch_size)
+            probs8 = pixel_probabilities(model, quantize(adv, result.original, e, norm).astype(np.float32) / 255.0,
+                                         batch_size)
             fooled = is_fooled(probs, yc, result.target)
             wrong = probs.argmax(-1) != yc
             wrong8 = probs8.argmax(-1) != yc
         else:
-            result = attack(model, xc, method=method, eps=e, norm=norm, steps=steps, step_size=step_size,
-                            target=target, labels=yc, seed=seed, batch_size=batch_size,
-                            progress=scoped(attacked.index(e)), cancel=cancel, _indices=keep[correct],
-                            _original_probs=clean_probs[correct], **options)
+            result = run(attacked.index(e), e)
             fooled = result.success
             wrong = result.adversarial_prediction != yc
             wrong8 = result.rounded_probs.argmax(-1) != yc
-        if len(xc) == 0 or e == 0:
-            wrong8 = wrong
         acc.append(float(np.sum(~wrong)) / len(x))
         acc8.append(float(np.sum(~wrong8)) / len(x))
         rate.append(float(np.mean(fooled)) if len(xc) else 0.0)
-        seconds.append(time.perf_counter() - started + (per_eps if method in MINIMAL and len(xc) else 0.0))
-    return RobustnessCurve(model_info(model).name, method, norm, grid, np.array(acc), np.array(acc8), np.array(rate),
-                           clean, len(x), steps or DEFAULT_STEPS[method], target is not None, target_name,
+        seconds.append(time.perf_counter() - started + (per_eps if spec.minimal and len(xc) else 0.0))
+    return RobustnessCurve(model_info(model).name, spec.name, norm, grid, np.array(acc), np.array(acc8),
+                           np.array(rate), clean, len(x), settings.get("steps", 1), target is not None, target_name,
                            np.array(seconds), median_norm, name, seed)

@@ -19,7 +19,7 @@ from ..common.validate import model_batch
 from ..models.engine import forward
 from ..models.inputs import class_index
 from ..models.predict import check_classifier
-from ..models.preprocessing import preprocess
+from ..models.preprocessing import input_range, preprocess
 from ..models.zoo import model_info
 
 
@@ -53,7 +53,8 @@ def check_images(model, images) -> np.ndarray:
     """``images`` as float32 (N, H, W, C) fitting the model's input, or a
     clear error (bad values, shape or model: see :mod:`cnnviz.common.validate`).
     A single image (H, W, C) becomes a batch of one."""
-    x = model_batch(model, images)
+    preprocessing = model_info(model).preprocessing
+    x = model_batch(model, images, input_range=input_range(preprocessing), preprocessing=preprocessing)
     check_classifier(model)
     return x
 

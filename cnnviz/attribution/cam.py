@@ -12,6 +12,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
+from ..common.runtime import model_cache
 from ..common.validate import api
 from ..inside.activations import spatial_layers
 from ..inside.receptive import receptive_field
@@ -21,7 +22,7 @@ from ..models.surgery import features_and_logits
 from .base import Attribution, check_images, resolve_targets, run_batches
 from .gradients import input_gradients
 
-_CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CAMS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def default_layer(model) -> str:
@@ -88,7 +89,7 @@ def upsample_to_input(model, layer: str, maps: np.ndarray) -> np.ndarray:
     return (rows.astype(np.float32) @ np.asarray(maps, np.float32) @ cols.T.astype(np.float32)).astype(np.float32)
 
 
-_UPSAMPLING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_UPSAMPLING: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _upsampling(model, layer: str, size: tuple) -> tuple[np.ndarray, np.ndarray]:

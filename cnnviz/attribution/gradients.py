@@ -17,12 +17,13 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
-from ..common.validate import api
+from ..common.runtime import model_cache
+from ..common.validate import api, numeric_array
 from ..models.engine import once_per_model
 from ..models.surgery import logits_model, relu_rule_model
 from .base import Attribution, check_images, gaussian_blur, pixel_value, reduce_channels, resolve_targets, run_batches
 
-_GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_GRADIENTS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def gradient_function(model, rule: str = "plain"):
@@ -114,7 +115,12 @@ BASELINES = ("black", "blurred", "grey")
 
 def _baseline(model, x: np.ndarray, baseline) -> np.ndarray:
     if isinstance(baseline, np.ndarray) or isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
-        b = np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
+        given = numeric_array(baseline, "baseline").astype(np.float32)
+        try:
+            b = np.broadcast_to(given, x.shape)
+        except ValueError:
+            raise CnnvizError(f"baseline of shape {given.shape} does not fit images of shape {x.shape}: give one "
+                              f"image {x.shape[1:]}, a batch {x.shape}, a number, or black, grey or blurred") from None
         return np.array(b)
     if baseline == "black":
         return np.broadcast_to(pixel_value(model, 0, x.shape[-1]), x.shape).copy()

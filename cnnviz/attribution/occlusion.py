@@ -11,6 +11,7 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from ..common.validate import api
 from ..models.engine import once_per_model
 from ..models.predict import as_probabilities
@@ -60,7 +61,7 @@ def patch_masks(H: int, W: int, rows: list[int], cols: list[int], patch: int) ->
     return masks.reshape(-1, H, W)
 
 
-_OCCLUDED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OCCLUDED: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def occluded_scores(model, logits: bool):
@@ -98,8 +99,11 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     start = time.perf_counter()
     x = check_images(model, images)
     H, W = x.shape[1:3]
-    patch = default_patch((H, W))[0] if patch is None else patch
-    stride = max(1, patch // 2) if stride is None else stride
+    for name, value in (("patch", patch), ("stride", stride)):
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))):
+            raise CnnvizError(f"occlusion {name}={value!r} must be a whole number of pixels (e.g. {name}=8)")
+    patch = default_patch((H, W))[0] if patch is None else int(patch)
+    stride = max(1, patch // 2) if stride is None else int(stride)
     if not 1 <= patch <= min(H, W) or stride < 1:
         raise CnnvizError(f"patch {patch}, stride {stride} do not fit a {H}x{W} image: "
                           f"give 1 <= patch <= {min(H, W)} and stride >= 1")

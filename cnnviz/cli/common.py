@@ -58,6 +58,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def count_at_most(maximum: int, what: str = "it sizes the memory and time of the run"):
+    """An argparse type: a whole number from 1 to ``maximum``."""
+    def count(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,} (got {value:,}; {what})")
+        return value
+
+    count.__name__ = "count"
+    return count
+
+
+MAX_BATCH_SIZE = 4096
+batch_size = count_at_most(MAX_BATCH_SIZE, "images per model call")
+
+
 def nonnegative_int(text: str) -> int:
     """A whole number of at least 0 (seeds, "every N steps, 0 for never")."""
     value = _number(text, int)
@@ -216,8 +232,11 @@ def emit_json(data, target: str) -> None:
 def open_model(args, architecture_only: bool = False):
     """The model named on the command line, with the shared loading options
     (``architecture_only``: no weights are needed, none are downloaded)."""
-    return load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
-                      architecture_only=architecture_only)
+    model = load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
+                       architecture_only=architecture_only)
+    if model_info(model).weights_loaded and weights_note(model):     # every output of an untrained model says so
+        print(f"cnnviz: note: UNTRAINED: {weights_note(model)}", file=sys.stderr)
+    return model
 
 
 def model_options() -> argparse.ArgumentParser:
@@ -234,6 +253,17 @@ def model_options() -> argparse.ArgumentParser:
                             "keras.applications' caffe, tf ([-1, 1]), torch (vgg16 = caffe); default: from its "
                             "card, else its keras.applications family's, else scale01")
     return parent
+
+
+def confusion_text(confusion, classes) -> str:
+    """A confusion matrix as text with class names on both axes (column
+    heads cut to the column width)."""
+    width = max(len(c) for c in classes)
+    col = max(6, min(10, width) + 1, len(str(int(confusion.max()))) + 1)
+    lines = ["confusion matrix (rows: true class, columns: predicted class)",
+             " " * (width + 1) + "".join(f"{c[:col - 1]:>{col}}" for c in classes)]
+    lines += [f"{name:>{width}} " + "".join(f"{v:>{col}}" for v in row) for name, row in zip(classes, confusion)]
+    return "\n".join(lines)
 
 
 def save(fig, path: str, model=None) -> None:

@@ -8,7 +8,17 @@ from pathlib import Path
 
 from ..attribution.faithfulness import compare
 from ..attribution.folder import SUMMARY, explain_files
-from ..attribution.registry import DEFAULT_METHODS, METHODS, explain, method_name, options_help, parse_options, summary
+from ..attribution.registry import (
+    DEFAULT_METHODS,
+    METHODS,
+    explain,
+    method,
+    method_name,
+    methods_help,
+    options_help,
+    parse_options,
+    summary,
+)
 from ..common.errors import CnnvizError
 from ..data.stream import read_sample
 from ..models.inputs import dataset_inputs, load_image, stream_size
@@ -16,7 +26,9 @@ from ..models.predict import check_classifier, predict
 from ..models.zoo import model_info
 from .common import (
     ProgressBar,
+    batch_size,
     check_engine,
+    count_at_most,
     data_output,
     dataset_images,
     emit_json,
@@ -33,9 +45,6 @@ from .common import (
     save_npz,
 )
 
-METHODS_HELP = ("comma-separated: saliency, gradient, smoothgrad, gradient_x_input, integrated_gradients (ig), "
-                "guided_backprop, deconvnet, gradcam, gradcam++, guided_gradcam, occlusion, lime, or all")
-
 
 def _methods(text: str) -> list[str]:
     if text.strip().lower() == "all":
@@ -49,7 +58,7 @@ def _methods(text: str) -> list[str]:
 def _options(args, methods) -> dict:
     items = list(args.option or [])
     if getattr(args, "layer", None):
-        items += [f"{m}.layer={args.layer}" for m in methods if m in ("gradcam", "gradcam++", "guided_gradcam")]
+        items += [f"{m}.layer={args.layer}" for m in methods if method(m).takes_layer]
     return parse_options(items, methods)
 
 
@@ -108,9 +117,13 @@ def _explain_folder(args, methods, options) -> int:
                            address=args.address, progress=ProgressBar())
     for item in result["skipped"]:
         print(f"cnnviz: note: skipped {item['file']}: {item['reason']}", file=sys.stderr)
+    for line in result["healed"]:
+        print(f"cnnviz: note: {line}", file=sys.stderr)
+    for item in result["redone"]:
+        print(f"cnnviz: note: redid {item['file']}: {item['reason']}", file=sys.stderr)
     done = len(result["images"])
     print(f"{done} images explained in {args.out_dir} ({result['written']} this run, {done - result['written']} "
-          f"already there), {len(result['skipped'])} unreadable file(s) skipped")
+          f"already there, {len(result['redone'])} redone), {len(result['skipped'])} unreadable file(s) skipped")
     print(f"wrote {Path(args.out_dir) / SUMMARY}", file=sys.stderr)
     return 0
 
@@ -179,11 +192,14 @@ def cmd_compare(args) -> int:
 def register(sub, model_opts) -> None:
     """Add ``explain`` and ``compare`` to the ``cnnviz`` parser."""
     epilog = "method options (--option METHOD.NAME=VALUE; default in place of VALUE):\n" + options_help()
+    layered = [m for m in METHODS if method(m).takes_layer]
 
     def common(p):
-        p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"{METHODS_HELP} (default: %(default)s)")
+        p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                       help=f"comma-separated: {methods_help()}, or all (default: %(default)s)")
         p.add_argument("--target", help="class to explain, index or name (default: each image's predicted class)")
-        p.add_argument("--layer", help="layer for Grad-CAM (default: the last convolutional layer)")
+        p.add_argument("--layer", help=f"layer for the methods that take one ({', '.join(layered)}; default: the "
+                                       "last convolutional layer)")
         p.add_argument("--option", action="append", metavar="[METHOD.]NAME=VALUE",
                        help="a method option, e.g. occlusion.patch=8, smoothgrad.samples=50, lime.segmentation=slic "
                             "(repeatable)")
@@ -212,7 +228,7 @@ def register(sub, model_opts) -> None:
     group.add_argument("--no-figures", action="store_true", help="with --out-dir: only the NPZ maps")
     group.add_argument("--limit", type=positive_int, help="with --out-dir: a seeded class-balanced sample of N images")
     group.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the --limit sample (default 0)")
-    group.add_argument("--batch-size", type=positive_int, default=16, help="images per model call (default 16)")
+    group.add_argument("--batch-size", type=batch_size, default=16, help="images per model call (default 16)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("compare", help="rank attribution methods by deletion/insertion AUC on test images",
@@ -221,7 +237,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's dataset)")
     p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s; of a folder: a "
                                                                "class-balanced sample, --seed)")
-    p.add_argument("--steps", type=positive_int, default=32, help="deletion/insertion steps (default %(default)s)")
+    p.add_argument("--steps", type=count_at_most(10_000), default=32,
+                   help="deletion/insertion steps (default %(default)s)")
     p.add_argument("--region", type=positive_int, help="side of the square regions removed together "
                                               "(default: an eighth of the image side; 1 = single pixels)")
     p.add_argument("--baseline", choices=("blurred", "black"), default="blurred",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..data.datasets import balanced_subset
-from ..inside.activations import activations, normalize_maps
+from ..inside.activations import activations, channel_histograms, normalize_maps
 from ..inside.filters import filter_weights
 from ..inside.receptive import effective_receptive_field, receptive_field
 from ..inside.top_patches import (
@@ -21,8 +21,10 @@ from ..models.inputs import dataset_inputs, load_image
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    batch_size,
     channel_list,
     check_engine,
+    count_at_most,
     data_output,
     dataset_images,
     emit_json,
@@ -122,6 +124,31 @@ def _note_skipped(report: dict) -> None:
         print(f"cnnviz: note: skipped {item['file']}: {item['reason']}", file=sys.stderr)
 
 
+def cmd_histograms(args) -> int:
+    from ..plots.inside import histograms_figure  # matplotlib: heavy, loaded with the first figure
+
+    model = open_model(args)
+    layer = qualified_name(model, args.layer)
+    n = int(get_layer(model, layer).output.shape[-1])
+    channels = parse_channels(args.channels, n)
+    data = dataset_images(model, args.dataset)
+    images = data.x_test[_sample(data.y_test, args.n, args.seed)]
+    hist = channel_histograms(model, dataset_inputs(model, images), layer, channels, bins=args.bins)
+    silent = silent_channels(model, layer, hist.channels, hist.maximum, f"did not fire on these {len(images):,} images")
+    if args.json:
+        found = hist.to_json()
+        for entry in found["channels"]:
+            entry["silent"] = silent.get(entry["channel"], "")
+        emit_json(found, args.json)
+    else:
+        for c, m, sd, z in zip(hist.channels, hist.mean, hist.std, hist.zero_fraction):
+            why = f"  ({silent[int(c)]})" if int(c) in silent else ""
+            print(f"{layer} channel {c}: mean {m:.4f}, std {sd:.4f}, {z:.0%} zeros{why}")
+    save(histograms_figure(hist, silent, args.max_channels, f"{model.name} {layer}: values per channel over "
+                           f"{len(images)} {data.name} test images"), args.output, model)
+    return 0
+
+
 def cmd_erf(args) -> int:
     from ..plots.inside import erf_figure  # matplotlib: heavy, loaded with the first figure
 
@@ -147,7 +174,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layer", help="a convolution layer (default: the first)")
     p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
                    help="scale each filter by its own range or all by the layer's (default filter)")
-    p.add_argument("--max-filters", type=positive_int, default=64, help="filters drawn at most (default 64)")
+    p.add_argument("--max-filters", type=count_at_most(4096, "filters drawn"), default=64,
+                   help="filters drawn at most (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--npz", type=data_output, help="also write the raw kernel as NPZ")
     p.set_defaults(func=cmd_filters)
@@ -159,7 +187,8 @@ def register(sub, model_opts) -> None:
     p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
                    help="normalization scope of the colour scale (default channel)")
     p.add_argument("--overlay", action="store_true", help="draw the maps over the input instead of beside it")
-    p.add_argument("--max-channels", type=positive_int, default=64, help="channels drawn at most (default 64)")
+    p.add_argument("--max-channels", type=count_at_most(4096, "channels drawn"), default=64,
+                   help="channels drawn at most (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True,
                    help="figure to write (one per layer: NAME_LAYER.png)")
     p.add_argument("--npz", type=data_output, help="also write the raw maps as NPZ")
@@ -171,7 +200,7 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10 (test split), or an image folder or glob, streamed from disk "
                                      "(default: the model's dataset)")
-    p.add_argument("-k", type=positive_int, default=9,
+    p.add_argument("-k", type=count_at_most(1000, "patches kept per channel"), default=9,
                    help="patches per channel (default 9; at most the images that exist)")
     p.add_argument("--channels", type=channel_list, help="e.g. 0:16, 5 or 1,4,9 (default all)")
     p.add_argument("--per", choices=("image", "unit"), default="image",
@@ -179,12 +208,30 @@ def register(sub, model_opts) -> None:
     p.add_argument("--stat", choices=("max", "mean"), default="max", help="rank images by max or mean over space")
     p.add_argument("--limit", type=positive_int, help="a seeded class-balanced sample of N images")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the --limit sample (default 0)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="images per model call (default 64)")
+    p.add_argument("--batch-size", type=batch_size, default=64, help="images per model call (default 64)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write")
     p.add_argument("--json", metavar="FILE", nargs="?", const="-", type=json_output,
                    help="write per channel the values, files (or image indices), unit positions and "
                         "receptive-field boxes as JSON (no FILE or -: print it)")
     p.set_defaults(func=cmd_top_patches)
+
+    p = sub.add_parser("histograms", help="per-channel histograms of a layer's values over dataset images",
+                       parents=[model_opts],
+                       description="The distribution of each channel's values (all positions of all images) "
+                                   "on bins shared by the layer, e.g. the signal before and after batch "
+                                   "normalization. Channels that never fire are marked.")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--layer", required=True, help="any layer with channels last (conv, BN, dense)")
+    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (test split; default: the model's)")
+    p.add_argument("--n", type=positive_int, default=256, help="a seeded class-balanced sample of N images (256)")
+    p.add_argument("--channels", type=channel_list, help="e.g. 0:16, 5 or 1,4,9 (default all)")
+    p.add_argument("--bins", type=positive_int, default=40, help="bins shared by the layer (default 40)")
+    p.add_argument("--max-channels", type=positive_int, default=32, help="channels drawn at most (default 32)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write")
+    p.add_argument("--json", metavar="FILE", nargs="?", const="-", type=json_output,
+                   help="write the bins, counts, mean, std and zero fraction per channel (no FILE or -: print it)")
+    p.set_defaults(func=cmd_histograms)
 
     p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])
     p.add_argument("model", help=MODEL_HELP)

@@ -9,16 +9,21 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
 from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
-from ..lab.training import OPTIMIZERS, run_label, to_unit_interval, train
-from ..lab.transfer import Features, dataset_features, finetune, fit_transfer
+from ..lab.training import OPTIMIZERS, run_label, stage_marks, to_unit_interval, train
+from ..lab.transfer import Features, dataset_features, finetune, fit_transfer, parse_head
 from ..models import zoo
 from ..models.zoo import card_path
 from .common import (
     MODEL_HELP,
     ProgressBar,
+    batch_size,
+    confusion_text,
+    count_at_most,
     data_output,
     emit_json,
     figure_output,
@@ -91,7 +96,7 @@ def cmd_train(args) -> int:
               file=sys.stderr, flush=True)
 
 
-    dataset = args.dataset or (zoo.ARCHS[args.model].dataset if args.model in zoo.ARCHS
+    dataset = args.dataset or (zoo.ARCHITECTURES[args.model].dataset if args.model in zoo.ARCHITECTURES
                                else zoo.read_card(args.model).get("dataset"))
     result = train(args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                    optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
@@ -100,6 +105,8 @@ def cmd_train(args) -> int:
                    classes=_classes(args.classes), out=args.out, resume=args.resume, force=args.force,
                    fine_tune=args.fine_tune, seed=args.seed,
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    if result.card.get("head"):
+        print(f"cnnviz: note: {result.card['head']}", file=sys.stderr)
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
         print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
@@ -116,13 +123,14 @@ def _add_train(sub, model_opts, aug_opts) -> None:
                                    "network) on MNIST, CIFAR-10 or an image folder: Adam, batch 128 and a 10% "
                                    "validation split unless told otherwise. Writes OUT, its .card.json (what was "
                                    "run, epoch by epoch) and .curves.png.")
-    p.add_argument("model", metavar="MODEL", help="a zoo architecture (mnist_small, mnist_small_bn, mnist_cnn, lenet, "
-                                                  "cifar10_cnn) or a .keras/.h5 file, trained or not")
+    p.add_argument("model", metavar="MODEL", help=f"a zoo architecture ({', '.join(a for a in zoo.ARCHITECTURES)}; "
+                                                  "see `cnnviz models`) or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe, 10 for a file)")
-    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--epochs", type=count_at_most(100_000),
+                   help="epochs (default: the architecture's recipe, 10 for a file)")
+    p.add_argument("--batch-size", type=batch_size, default=128)
     p.add_argument("--optimizer", default="adam", type=str.lower, metavar="NAME",
-                   help=f"{', '.join(OPTIMIZERS)} (default adam; momentum is SGD with momentum 0.9)")
+                   help=f"{', '.join(OPTIMIZERS)} (default adam; momentum and nesterov are SGD with momentum 0.9)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: Keras' default for the optimizer)")
     p.add_argument("--momentum", type=nonnegative_float, help="momentum for --optimizer momentum, nesterov or rmsprop")
     val = p.add_mutually_exclusive_group()
@@ -148,8 +156,6 @@ def _add_train(sub, model_opts, aug_opts) -> None:
 # ---------------------------------------------------------------- augment
 
 def cmd_augment(args) -> int:
-    import numpy as np
-
     from ..plots.training import augmentation_figure  # matplotlib: heavy, loaded with the first figure
 
     data = _preview_dataset(args.source)
@@ -191,9 +197,38 @@ def _add_augment(sub, aug_opts) -> None:
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--n", type=positive_int, default=6, help="how many images (class-balanced; default 6)")
-    p.add_argument("--copies", type=positive_int, default=5, help="augmented copies of each (default 5)")
+    p.add_argument("--copies", type=count_at_most(1000, "copies drawn"), default=5,
+                   help="augmented copies of each (default 5)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_augment)
+
+
+# ---------------------------------------------------------------- samples
+
+def cmd_samples(args) -> int:
+    from ..data.datasets import class_sample
+    from ..plots.training import samples_figure  # matplotlib: heavy, loaded with the first figure
+
+    data = _preview_dataset(args.source)
+    x, y = (data.x_train, data.y_train) if args.split == "train" and len(data.x_train) else (data.x_test, data.y_test)
+    y = np.asarray(y).reshape(-1)
+    pick = class_sample(y, args.per_class, args.seed)
+    print(f"{len(pick)} images of {data.name} ({args.split} split): {args.per_class} per class, "
+          f"{len(data.classes)} classes, seed {args.seed}")
+    save(samples_figure(x[pick], y[pick], data.classes, f"{data.name}: {args.per_class} random {args.split} images "
+                        "per class"), args.output)
+    return 0
+
+
+def _add_samples(sub) -> None:
+    p = sub.add_parser("samples", help="a grid of dataset images, a row per class",
+                       description="A seeded sample of each class of a dataset, one row per class, named.")
+    p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
+    p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
+    p.add_argument("--per-class", type=positive_int, default=8, help="images per class (default 8)")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default train)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.set_defaults(func=cmd_samples)
 
 
 # ---------------------------------------------------------------- curves
@@ -203,9 +238,7 @@ def cmd_curves(args) -> int:
 
     cards, labels = [], []
     for run in args.runs:
-        path = Path(run)
-        if path.suffix in (".keras", ".h5"):
-            path = card_path(path)
+        path = run_card_path(run)
         card = _read_card(path)
         cards.append(card)
         labels.append(run_label(card, path.name.removesuffix(".card.json")))
@@ -215,8 +248,19 @@ def cmd_curves(args) -> int:
         best = max(h.get("val_accuracy", [float("nan")]))
         print(f"{label[:50]:<50} {len(h.get('loss', [])):>6} {best:>12.4f} "
               f"{h.get('val_loss', [float('nan')])[-1]:>13.4f}")
-    save(curves_figure([c["history"] for c in cards], labels, args.title or ""), args.output)
+        for epoch, text in stage_marks(card):
+            print(f"  after epoch {epoch - 0.5:g}: {text}")
+    save(curves_figure([c["history"] for c in cards], labels, args.title or "", [stage_marks(c) for c in cards]),
+         args.output)
     return 0
+
+
+def run_card_path(run: str) -> Path:
+    """The card of a run given as a shipped zoo model's name, a model file or a card."""
+    if run in zoo.ARCHS and not Path(run).exists():
+        return card_path(zoo.shipped_model_path(run))
+    path = Path(run)
+    return card_path(path) if path.suffix in (".keras", ".h5") else path
 
 
 def _read_card(path: Path) -> dict:
@@ -228,16 +272,40 @@ def _read_card(path: Path) -> dict:
         card = json.loads(path.read_text("utf-8"))
     except ValueError as exc:
         raise CnnvizError(f"{path} is not valid JSON ({exc}): give a .card.json written by `cnnviz train`") from exc
-    if not isinstance(card, dict) or not card.get("history", {}).get("loss"):
-        raise CnnvizError(f"{path} has no training history: give a .card.json written by `cnnviz train`")
+    fix = "give a .card.json written by `cnnviz train` (or restore that one)"
+    if not isinstance(card, dict):
+        raise CnnvizError(f"{path} holds a JSON {type(card).__name__}, not a model card: {fix}")
+    problem = _history_problem(card.get("history"))
+    if problem:
+        raise CnnvizError(f"{path}: {problem}: {fix}")
+    try:
+        run_label(card, path.name)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        raise CnnvizError(f"{path}: its stages (optimizer, learning rate) are not what `cnnviz train` writes: "
+                          f"{fix}") from None
     return card
+
+
+def _history_problem(history) -> str:
+    """What is wrong with a card's history (metric -> numbers per epoch), or ""."""
+    if not isinstance(history, dict) or not history:
+        return "it has no training history (a table of metrics per epoch)"
+    for name, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return f"history.{name} is not a list of numbers (one per epoch)"
+    if not history.get("loss"):
+        return "its history has no loss per epoch"
+    return ""
 
 
 def _add_curves(sub) -> None:
     p = sub.add_parser("curves", help="overlay the learning curves of several runs",
                        description="Accuracy and loss per epoch of each run (train dashed, validation solid, one "
                                    "colour per run, labelled from the cards), e.g. optimizers or BN against no BN.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="model cards (.card.json) or the models beside them")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="shipped zoo models (e.g. mnist_small mnist_small_bn), model cards (.card.json) or the "
+                        "models beside them")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--title", help="figure title")
     p.set_defaults(func=cmd_curves)
@@ -255,8 +323,6 @@ def _refuse_overwrite(path: str, force: bool) -> None:
 
 
 def cmd_features(args) -> int:
-    import numpy as np
-
 
     if not args.output.endswith(".npz"):
         raise CnnvizError(f"-o {args.output} must end in .npz")
@@ -268,7 +334,8 @@ def cmd_features(args) -> int:
     feats.save(args.output)
     per_class = np.bincount(feats.labels, minlength=len(feats.classes))
     counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, per_class))
-    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {args.layer} "
+    untrained = f"UNTRAINED {feats.model} " if feats.weights_note else ""
+    print(f"{len(feats.labels)} images x {feats.features.shape[1]} features of {untrained}{args.layer} "
           f"({'pooled' if args.pool else 'flattened'}); {counts}")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -283,18 +350,19 @@ def cmd_transfer(args) -> int:
     if args.json:
         emit_json(result.to_json(), "-")
     else:
+        if result.weights_note:
+            print(f"UNTRAINED: {result.weights_note}")
         print(f"LogisticRegressionCV on {feats.model} {feats.layer} features (C={result.C:.3g}): "
               f"train accuracy {result.train_accuracy:.4f} ({result.n_train} images), "
               f"test accuracy {result.test_accuracy:.4f} ({result.n_test} images)")
-        width = max(len(c) for c in result.classes)
-        print("test confusion matrix (rows: true class, columns: predicted class)")
-        print(" " * (width + 1) + "".join(f"{i:>6}" for i in range(len(result.classes))))
-        for name, row in zip(result.classes, result.confusion_test):
-            print(f"{name:>{width}} " + "".join(f"{v:>6}" for v in row))
+        print("test " + confusion_text(result.confusion_test, result.classes))
     if args.output:
-        save(transfer_figure(result.confusion_train, result.confusion_test, result.classes, result.train_accuracy,
-                             result.test_accuracy, f"logistic regression on {feats.model} {feats.layer}"),
-             args.output)
+        from ..plots import mark_untrained
+
+        fig = transfer_figure(result.confusion_train, result.confusion_test, result.classes, result.train_accuracy,
+                              result.test_accuracy, f"logistic regression on {feats.model} {feats.layer}")
+        mark_untrained(fig, not result.weights_note)
+        save(fig, args.output)
     return 0
 
 
@@ -325,6 +393,15 @@ def _data_options(p) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
+def _head(text: str) -> str:
+    """--head checked while the command line is read."""
+    try:
+        parse_head(text)
+    except CnnvizError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--head {text!r}: ")) from None
+    return text
+
+
 def _add_transfer(sub, model_opts) -> None:
     p = sub.add_parser("features", parents=[model_opts], help="one layer's activations for every image of a dataset",
                        description="Extract a layer's activations (flattened, or averaged over positions with "
@@ -336,7 +413,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--split", choices=("train", "test"), default="test",
                    help="which split of mnist or cifar10 (default test; an image folder has one)")
     p.add_argument("--pool", action="store_true", help="global average pooling instead of flattening")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=batch_size, default=256)
     p.add_argument("-o", "--output", type=data_output, required=True, help="features file to write (.npz)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_features)
@@ -361,7 +438,8 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
     _data_options(p)
     p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
-    p.add_argument("--head", default="dense:256", help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
+    p.add_argument("--head", default="dense:256", type=_head,
+                   help="new layers, e.g. dense:256,dropout:0.5 (default dense:256)")
     p.add_argument("--pool", action="store_true", help="global average pooling (not flattening) under the head")
     p.add_argument("--freeze-until", metavar="LAYER", help="in the second phase keep the backbone frozen up to "
                                                             "and including LAYER (default: unfreeze all)")
@@ -369,7 +447,7 @@ def _add_transfer(sub, model_opts) -> None:
     p.add_argument("--epochs-all", type=nonnegative_int, default=5)
     p.add_argument("--lr-head", type=positive_float, default=1e-3)
     p.add_argument("--lr-all", type=positive_float, default=1e-5)
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--batch-size", type=batch_size, default=32)
     val = p.add_mutually_exclusive_group()
     val.add_argument("--validation-split", type=float, default=0.1, metavar="F")
     val.add_argument("--validation", choices=("test",), help="validate on the test set instead")
@@ -385,5 +463,6 @@ def register(sub, model_opts) -> None:
     aug_opts = augmentation_options()
     _add_train(sub, model_opts, aug_opts)
     _add_augment(sub, aug_opts)
+    _add_samples(sub)
     _add_curves(sub)
     _add_transfer(sub, model_opts)

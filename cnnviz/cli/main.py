@@ -1,7 +1,7 @@
 """The ``cnnviz`` command line, assembled from one module per command family
 (:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`,
-:mod:`.structure`, :mod:`.explain`, :mod:`.attack`, :mod:`.concepts`). TensorFlow is started only by a command that
-runs a model, and matplotlib is imported with a command's first figure, so
+:mod:`.structure`, :mod:`.explain`, :mod:`.attack`, :mod:`.concepts`, :mod:`.atlas`). TensorFlow is
+started only by a command that runs a model, and matplotlib is imported with a command's first figure, so
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import warnings
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, start_tensorflow, warnings_as_notes
-from . import attack, concepts, explain, inside, lab, models, structure, synthesis
+from . import atlas, attack, concepts, explain, inside, lab, lectures, models, structure, synthesis
 from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
 
-FAMILIES = (models, lab, inside, structure, synthesis, explain, attack, concepts)
+FAMILIES = (models, lab, inside, structure, synthesis, explain, attack, concepts, atlas, lectures)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +58,9 @@ def main(argv=None) -> int:
             return EXIT_CANCELLED
         except KeyboardInterrupt:
             _traceback(args)
-            resume = "; run the same command with --resume to continue from the last finished epoch" \
-                if args.command == "train" else ""
+            resume = {"train": "; run the same command with --resume to continue from the last finished epoch",
+                      "finetune": "; run the same command with --resume to continue from the last finished epoch",
+                      "atlas": "; run the same command again to write the pages still missing"}.get(args.command, "")
             print(f"cnnviz: interrupted{resume}", file=sys.stderr)
             return EXIT_CANCELLED
         except CnnvizError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from ..common.errors import CnnvizError
-from ..common.fileio import save_figure
 from ..data.datasets import load_dataset
 from ..inside.summary import format_summary, summarize, zoo_listing
 from ..lab.evaluate import evaluate
@@ -17,6 +16,8 @@ from .common import (
     MODEL_HELP,
     ProgressBar,
     check_engine,
+    confusion_text,
+    count_at_most,
     emit_json,
     engine_options,
     figure_output,
@@ -24,6 +25,7 @@ from .common import (
     nonnegative_int,
     open_model,
     positive_int,
+    save,
 )
 
 GRID_FROM = 4          # more images than this: predictions as a compact grid
@@ -34,11 +36,12 @@ def cmd_models(args) -> int:
     if args.json:
         emit_json(rows, "-")
         return 0
-    print(f"{'name':<15} {'dataset':<9} {'input':<14} {'parameters':>11}  {'test acc':>8}  weights")
+    print(f"{'name':<15} {'dataset':<9} {'input':<14} {'parameters':>11}  {'test acc':>8}  {'deck':<20} weights")
     for r in rows:
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
         shape = "x".join("?" if s is None else str(s) for s in r["input_shape"])
-        print(f"{r['name']:<15} {r['dataset']:<9} {shape:<14} {r['parameters']:>11,}  {acc:>8}  {r['weights']}")
+        print(f"{r['name']:<15} {r['dataset']:<9} {shape:<14} {r['parameters']:>11,}  {acc:>8}  "
+              f"{r['deck'] or '-':<20} {r['weights']}")
     return 0
 
 
@@ -56,7 +59,8 @@ def cmd_predict(args) -> int:
 
 
     model = open_model(args)
-    loaded = [load_image(path, model) for path in args.images]
+    paths, truths = _predict_sources(args.images, args.limit, args.seed or 0)
+    loaded = [load_image(path, model) for path in paths]
     if args.mc_dropout is not None:
         return _predict_mc_dropout(args, model, loaded)
     if len({im.x.shape for im in loaded}) == 1:
@@ -64,28 +68,54 @@ def cmd_predict(args) -> int:
     else:  # a model that takes any size, given images of different sizes
         results = [predict(model, im.x[None], args.top)[0] for im in loaded]
     if args.json:
-        emit_json([{"image": im.source, "notes": im.notes,
-                     "top": [p._asdict() for p in preds]} for im, preds in zip(loaded, results)], "-")
+        emit_json([{"image": im.source, "notes": im.notes, **({"true": truths[i]} if truths else {}),
+                    "top": [p._asdict() for p in preds]} for i, (im, preds) in enumerate(zip(loaded, results))], "-")
     else:
-        for im, preds in zip(loaded, results):
-            print(f"{im.source}:" + "".join(f"  ({n})" for n in im.notes))
+        for i, (im, preds) in enumerate(zip(loaded, results)):
+            truth = f" (true class {truths[i]})" if truths else ""
+            print(f"{im.source}:{truth}" + "".join(f"  ({n})" for n in im.notes))
             for p in preds:
                 print(f"  {p.probability:7.2%}  {p.name} [{p.index}]")
+        if truths:
+            right = sum(preds[0].name == t for preds, t in zip(results, truths))
+            print(f"top-1 agrees with the folder's class for {right} of {len(truths)} images")
     if args.output:
         from ..plots.inside import prediction_figure  # matplotlib: heavy, loaded with the first figure
 
-        if len(loaded) > GRID_FROM:      # many images: a compact grid, not one row each
+        name = model_info(model).name
+        if len(loaded) > GRID_FROM or truths:      # many images, or true labels: a compact grid
             from ..plots.training import image_grid_figure  # matplotlib: heavy, loaded with the first figure
 
-            fig = image_grid_figure([im.display for im in loaded],
-                                    [f"{preds[0].name} {preds[0].probability:.0%}" for preds in results],
-                                    f"{model_info(model).name}: top class of {len(loaded)} images")
+            captions = [(f"true {truths[i]}\n" if truths else "") + f"{preds[0].name} {preds[0].probability:.0%}"
+                        for i, preds in enumerate(results)]
+            colours = ["darkgreen" if preds[0].name == t else "firebrick" for preds, t in zip(results, truths)] \
+                if truths else None
+            what = f"true class (folder) and top class of {len(loaded)} images" if truths \
+                else f"top class of {len(loaded)} images"
+            fig = image_grid_figure([im.display for im in loaded], captions, f"{name}: {what}", colours)
         else:
-            fig = prediction_figure([im.display for im in loaded], results, [im.source for im in loaded],
-                                    model_info(model).name)
-        save_figure(fig, args.output, dpi=110)
-        print(f"wrote {args.output}", file=sys.stderr)
+            fig = prediction_figure([im.display for im in loaded], results, [im.source for im in loaded], name)
+        save(fig, args.output, model)
     return 0
+
+
+def _predict_sources(images, limit, seed) -> tuple[list[str], list[str]]:
+    """The image files to predict and, for a folder of class sub-folders,
+    each file's true class (its sub-folder's name); loose files have none."""
+    from pathlib import Path
+
+    from ..data.stream import list_images
+
+    folders = [i for i in images if Path(i).is_dir()]
+    if not folders:
+        if limit is not None:
+            raise CnnvizError("--limit samples an image folder: give a folder DIR/<class>/*.png, or drop --limit")
+        return list(images), []
+    if len(images) > 1:
+        raise CnnvizError(f"give one image folder ({folders[0]}) or image files, not both")
+    files = list_images(folders[0], limit, seed)
+    by_class = any(Path(p).parent != Path(folders[0]) for p in files.paths)
+    return files.paths, [files.classes[i] for i in files.labels] if by_class else []
 
 
 def _predict_mc_dropout(args, model, loaded) -> int:
@@ -111,9 +141,8 @@ def _predict_mc_dropout(args, model, loaded) -> int:
     if args.output:
         from ..plots.training import mc_dropout_figure  # matplotlib: heavy, loaded with the first figure
 
-        save_figure(mc_dropout_figure([im.display for im in loaded], result.mean, result.std, result.classes,
-                                      result.passes, [im.source for im in loaded]), args.output, dpi=110)
-        print(f"wrote {args.output}", file=sys.stderr)
+        save(mc_dropout_figure([im.display for im in loaded], result.mean, result.std, result.classes,
+                               result.passes, [im.source for im in loaded]), args.output, model)
     return 0
 
 
@@ -129,18 +158,14 @@ def cmd_evaluate(args) -> int:
         emit_json(result.to_json(), "-")
     else:
         print(f"{result.dataset}: {result.n} test images, accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
-        width = max(len(c) for c in result.classes)
-        print("confusion matrix (rows: true class, columns: predicted class)")
-        print(" " * (width + 1) + "".join(f"{i:>6}" for i in range(len(result.classes))))
-        for i, row in enumerate(result.confusion):
-            print(f"{result.classes[i]:>{width}} " + "".join(f"{v:>6}" for v in row))
+        print(confusion_text(result.confusion, result.classes))
     if args.output and args.errors:
         _errors_figure(args, model, result)
     elif args.output:
         from ..plots.inside import confusion_figure  # matplotlib: heavy, loaded with the first figure
 
         title = f"{model.name} on {result.dataset}: accuracy {result.accuracy:.2%}"
-        save_figure(confusion_figure(result.confusion, result.classes, title), args.output, dpi=110)
+        save(confusion_figure(result.confusion, result.classes, title), args.output, model)
     return 0
 
 
@@ -159,8 +184,7 @@ def _errors_figure(args, model, result) -> None:
                 for i in wrong]
     title = (f"{model_info(model).name} on {result.dataset}: {int((result.predicted != result.labels).sum())} of "
              f"{result.n} misclassified, the {len(wrong)} most confident")
-    save_figure(image_grid_figure(list(data.x_test[wrong]), captions, title, max_cols=10), args.output, dpi=110)
-    print(f"wrote {args.output}", file=sys.stderr)
+    save(image_grid_figure(list(data.x_test[wrong]), captions, title, max_cols=10), args.output, model)
 
 
 def register(sub, model_opts) -> None:
@@ -175,13 +199,17 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("predict", help="classify images", parents=[model_opts])
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or skimage:chelsea etc.")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, skimage:chelsea etc., or one folder DIR/<class>/*.png (its sub-folder names "
+                        "are the true classes, drawn in the grid)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="a seeded class-balanced sample of N of the folder")
     p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
     p.add_argument("--top", type=positive_int, default=5, help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output,
                    help="also write a figure (PNG/PDF/SVG; a compact grid for many images)")
-    p.add_argument("--mc-dropout", type=positive_int, metavar="N",
+    p.add_argument("--mc-dropout", type=count_at_most(1_000_000, "passes; they run in batches of 256 rows"),
+                   metavar="N",
                    help="N stochastic passes with dropout on (one batch): mean and std of each class probability")
     p.add_argument("--seed", type=nonnegative_int, help="random seed of the dropout passes")
     p.set_defaults(func=cmd_predict)
@@ -196,6 +224,6 @@ def register(sub, model_opts) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of a folder's --limit sample (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
-    p.add_argument("--errors", type=positive_int, nargs="?", const=40, metavar="K",
+    p.add_argument("--errors", type=count_at_most(1000, "images drawn"), nargs="?", const=40, metavar="K",
                    help="draw the K (default 40) most confident mistakes instead, with true and predicted class")
     p.set_defaults(func=cmd_evaluate)

@@ -4,11 +4,33 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]        # cnnviz/
+
+
+_MODEL_CACHES: list = []
+
+
+def model_cache() -> "weakref.WeakKeyDictionary":
+    """A cache of what is built once per model (compiled functions, sub-models).
+
+    Its values usually hold their model (a tf.function closes over it), so a
+    weak key alone does not let the model go: :func:`clear_model_caches`
+    releases them all, for a long-lived process that is done with its models
+    (the test suite between modules, an app switching models)."""
+    cache = weakref.WeakKeyDictionary()
+    _MODEL_CACHES.append(cache)
+    return cache
+
+
+def clear_model_caches() -> None:
+    """Drop everything cached per model; it is rebuilt on next use."""
+    for cache in _MODEL_CACHES:
+        cache.clear()
 
 
 def data_dir() -> Optional[Path]:

@@ -75,11 +75,25 @@ def check_model(model) -> None:
                           "(H, W, C)")
 
 
-def model_batch(model, images, name: str = "images") -> np.ndarray:
+def model_batch(model, images, name: str = "images", input_range: tuple | None = None,
+                preprocessing: str = "") -> np.ndarray:
     """Preprocessed model input as float32 (N, H, W, C) fitting ``model``; a
-    single image (H, W, C) becomes a batch of one."""
+    single image (H, W, C) becomes a batch of one. With ``input_range``
+    (what the model's preprocessing gives pixels 0..255), values well outside
+    it are refused: uint8 pixels handed to a model that takes [0, 1] would
+    give maps of a saturated, meaningless input."""
     check_model(model)
-    x = numeric_array(images, name).astype(np.float32, copy=False)
+    raw = numeric_array(images, name)
+    if input_range is not None:
+        lo, hi = input_range
+        margin = 0.05 * (hi - lo)
+        low, high = float(raw.min()), float(raw.max())
+        if low < lo - margin or high > hi + margin:
+            what = "uint8 pixels" if raw.dtype == np.uint8 else f"values from {low:g} to {high:g}"
+            raise CnnvizError(f"{name} are {what}, but {getattr(model, 'name', 'the model')} takes input in "
+                              f"[{lo:g}, {hi:g}] ({preprocessing or 'its preprocessing'}): preprocess them first, "
+                              "e.g. cnnviz.models.dataset_inputs(model, pixels) or cnnviz.models.load_image")
+    x = raw.astype(np.float32, copy=False)
     if x.ndim == 3:
         x = x[None]
     expected = tuple(model.inputs[0].shape[1:])

@@ -10,12 +10,13 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from ..models.engine import feature_function, once_per_model
 from ..models.graph import feature_model, layer_names, qualified_name
 from ..models.surgery import logits_layer_name, logits_model
 
 BATCH = 64
-_GRADIENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_GRADIENTS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def layer_list(model, layers) -> list[str]:

@@ -77,6 +77,18 @@ def balanced_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(order[np.argsort(rank, kind="stable")[:n]])
 
 
+
+def class_sample(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``per_class`` seeded images of each class (fewer where a
+    class has fewer), class-major: a sample grid's rows are its classes."""
+    if per_class < 1:
+        raise CnnvizError(f"per_class {per_class}: give at least 1 image per class")
+    y = np.asarray(y).reshape(-1)
+    rng = np.random.default_rng(seed)
+    picks = [np.sort(rng.permutation(np.flatnonzero(y == c))[:per_class]) for c in np.unique(y)]
+    return np.concatenate(picks)
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -5,6 +5,8 @@ count. Making them a model's input is :mod:`cnnviz.models.inputs`.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from ..common.errors import CnnvizError, short
 
 SAMPLE_PREFIX = "skimage:"
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "camera", "cat")
+MAX_PIXELS = 100_000_000      # per decoded image (CNNVIZ_MAX_PIXELS): 10000x10000, 300 MB as RGB
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -28,24 +31,83 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise CnnvizError(f"image {p} does not exist: check the path")
     try:
         image = _decode(p)
+    except CnnvizError:
+        raise
     except Exception as exc:
         raise CnnvizError(f"cannot read {p} as an image ({short(exc)}): "
                           "give a JPEG, PNG, BMP, GIF or TIFF file") from exc
     return normalize_image(np.asarray(image), str(p))
 
 
+def max_pixels() -> int:
+    """The most pixels cnnviz decodes from one image: ``CNNVIZ_MAX_PIXELS``,
+    else :data:`MAX_PIXELS`. A guard against decompression bombs (a PNG of
+    24 KB on disk can hold 12000x12000 pixels, gigabytes once decoded)."""
+    value = os.environ.get("CNNVIZ_MAX_PIXELS")
+    if not value:
+        return MAX_PIXELS
+    try:
+        limit = int(float(value))
+    except (ValueError, OverflowError):
+        limit = 0
+    if limit < 1:
+        raise CnnvizError(f"CNNVIZ_MAX_PIXELS={value!r} is not a pixel count: give a whole number such as "
+                          f"{MAX_PIXELS} (or unset it)")
+    return limit
+
+
+def _over_limit(path: Path, pixels: int, limit: int, size: str = "") -> CnnvizError:
+    return CnnvizError(f"{path} is {size}{pixels / 1e6:.0f} million pixels{')' if size else ''}, over cnnviz's "
+                       f"limit of {limit / 1e6:g} million pixels per image: reduce the image, or raise the limit "
+                       f"with CNNVIZ_MAX_PIXELS={pixels} if you trust the file")
+
+
 def _decode(path: Path) -> np.ndarray:
     """The first frame of an image file, through imageio (scikit-image's own
     reader): Pillow first, as it reads every common format page by page and
-    converts CMYK; imageio's other plugins for the rest."""
-    import imageio.v3 as iio
+    converts CMYK; imageio's other plugins for the rest.
 
+    The size is read from the header first: an image over :func:`max_pixels`
+    is decoded at a reduced scale where the format allows it (JPEG: Pillow's
+    ``draft``, the decoder skips the detail), else refused before decoding."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    limit = max_pixels()
+    # Our limit is checked from the header below, with a message that says what to do; Pillow's warning would
+    # only repeat it raw, and its error (at twice its own limit) must not come before ours.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
+        Image.MAX_IMAGE_PIXELS = limit
     try:
-        meta = iio.immeta(path, plugin="pillow")
-    except Exception:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > limit:
+                if image.format != "JPEG":
+                    raise _over_limit(path, width * height, limit, f"{width}x{height} (")
+                return _draft(image, path, limit)
+            mode = "RGB" if image.mode == "CMYK" else None
+    except CnnvizError:
+        raise
+    except Image.DecompressionBombError as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _over_limit(path, int(pixels.group(1)) if pixels else limit + 1, limit) from None
+    except Exception:                     # not a format Pillow opens: imageio's other plugins, size checked first
+        shape = iio.improps(path, index=0).shape
+        if len(shape) >= 2 and int(np.prod(shape[:2])) > limit:
+            raise _over_limit(path, int(np.prod(shape[:2])), limit, f"{shape[1]}x{shape[0]} (") from None
         return iio.imread(path, index=0)
-    mode = "RGB" if meta.get("mode") == "CMYK" else None
     return iio.imread(path, index=0, plugin="pillow", mode=mode)
+
+
+def _draft(image, path: Path, limit: int) -> np.ndarray:
+    """A JPEG over the limit decoded at the largest scale (1/2, 1/4, 1/8) under it."""
+    width, height = image.size
+    for scale in (2, 4, 8):
+        if (width // scale) * (height // scale) <= limit:
+            image.draft("L" if image.mode == "L" else "RGB", (width // scale, height // scale))
+            return np.asarray(image.convert("L" if image.mode == "L" else "RGB"))
+    raise _over_limit(path, width * height, limit, f"{width}x{height} (")
 
 
 def _sample(name: str) -> np.ndarray:

@@ -12,6 +12,7 @@ places it: for 'same', floor(total/2) on the left):
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -161,9 +162,19 @@ def _propagate(layer, node, args):
                     "only convolutions, pooling, padding, cropping, merges and pointwise layers are mapped")
 
 
-def receptive_fields(model) -> dict[str, Field | Unmapped]:
+class Fields(dict):
+    """Receptive fields by qualified layer name; an unknown name is a
+    CnnvizError listing the layers (not a bare KeyError)."""
+
+    def __missing__(self, name):
+        close = difflib.get_close_matches(str(name), list(self), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise CnnvizError(f"no layer {name!r} in this model: {hint}its layers are {', '.join(self)}")
+
+
+def receptive_fields(model) -> Fields:
     """Every layer's receptive field, by qualified layer name, in graph order."""
-    record: dict = {}
+    record = Fields()
     trace(model, [INPUT_FIELD] * len(model.inputs), _propagate, record)
     return record
 

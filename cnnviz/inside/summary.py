@@ -65,10 +65,11 @@ def format_summary(summary: Summary) -> str:
 
 
 def zoo_listing() -> list[dict]:
-    """Every zoo model: dataset, input shape, parameters, whether a trained
+    """Every zoo model (the shipped ones, the decks' architectures, VGG16):
+    dataset, input shape, parameters, its lecture deck, whether a trained
     copy ships, and its test accuracy from the model card."""
     rows = []
-    for name in zoo.ZOO_NAMES:
+    for name in (*zoo.ARCHS, *zoo.DECK_ARCHS, *zoo.VGG16_NAMES):
         path = zoo.shipped_model_path(name) if name in zoo.ARCHS else None
         card = zoo.read_card(path) if path is not None and path.is_file() else {}
         if card:
@@ -76,8 +77,10 @@ def zoo_listing() -> list[dict]:
         else:
             model = zoo.build_model(name)
             shape, params = list(model.inputs[0].shape[1:]), model.count_params()
-        dataset = zoo.ARCHS[name].dataset if name in zoo.ARCHS else "imagenet"
-        rows.append({"name": name, "dataset": dataset, "input_shape": shape, "parameters": params,
+        arch = zoo.ARCHITECTURES.get(name)
+        rows.append({"name": name, "dataset": arch.dataset if arch else "imagenet", "input_shape": shape,
+                     "parameters": params, "deck": arch.deck if arch else "",
+                     "description": arch.description if arch else "keras.applications.VGG16",
                      "shipped": bool(card) or name in zoo.VGG16_NAMES,
                      "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
                      "weights": "shipped" if card else (_vgg16_weights(zoo.VGG16_NAMES[name])

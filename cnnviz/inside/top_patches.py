@@ -36,7 +36,7 @@ from ..jobs.merge import merge_top_k
 from ..models.engine import features
 from ..models.graph import feature_model, get_layer, qualified_name
 from ..models.inputs import dataset_inputs, stream_size
-from ..models.zoo import model_info
+from ..models.zoo import model_fingerprint
 from .activations import spatial_layers
 from .bounds import dead_channels
 from .receptive import receptive_field
@@ -231,23 +231,37 @@ def _layer_result(model, name, channels, width, values, index, flat_pos) -> Laye
     return LayerTopK(name, np.asarray(channels), values, index, np.stack([rows, cols], -1), boxes)
 
 
+NEAR_SILENT = 0.01      # a channel whose best is under 1% of the strongest channel's barely fires
+
+
 def silent_channels(model, layer: str, channels, best, observed: str) -> dict[int, str]:
     """The channels whose best value (top patch, or synthesized image) is not
-    above 0, so that what is shown for them means nothing, with why: "cannot
-    fire" where interval bounds prove that no valid image makes the channel
-    positive (:func:`cnnviz.inside.bounds.dead_channels`), otherwise
-    ``observed`` (e.g. "did not fire on these 200 images")."""
+    above 0, or under 1% of the strongest channel's best (a near-dead channel
+    that synthesis drives to 0.001 is as meaningless as one at 0), so that
+    what is shown for them means nothing, with why: "cannot fire" where
+    interval bounds prove that no valid image makes the channel positive
+    (:func:`cnnviz.inside.bounds.dead_channels`), otherwise ``observed``
+    (e.g. "did not fire on these 200 images") or "barely fired"."""
     channels = np.asarray(channels, int)
     best = np.asarray(best, np.float64).reshape(len(channels), -1)
-    quiet = np.where(np.isfinite(best), best, -np.inf).max(axis=1) <= 0
+    best = np.where(np.isfinite(best), best, -np.inf).max(axis=1)
+    strongest = max(float(best.max()), 0.0)
+    quiet = best <= NEAR_SILENT * strongest
     if not quiet.any():
         return {}
     try:
         dead = dead_channels(model, layer)[channels]
     except CnnvizError:                 # a layer the bounds cannot reach: only what was observed
         dead = np.zeros(len(channels), bool)
-    return {int(c): "cannot fire (proven for every valid image)" if d else observed
-            for c, q, d in zip(channels, quiet, dead) if q}
+
+    def why(value, proven):
+        if proven:
+            return "cannot fire (proven for every valid image)"
+        if value <= 0:
+            return observed
+        return f"barely fired (at most {value:.2g}, under {NEAR_SILENT:.0%} of the strongest channel's {strongest:.3g})"
+
+    return {int(c): why(v, d) for c, q, d, v in zip(channels, quiet, dead, best) if q}
 
 
 @api
@@ -404,10 +418,7 @@ def file_crops(result: TopPatches, layer: str, fill: int = 0) -> np.ndarray:
 
 def _cache_key(model, names, chosen, k, per, stat, images) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
-                              k, per, stat]).encode())
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(json.dumps([model_fingerprint(model), names, [c.tolist() for c in chosen], k, per, stat]).encode())
     digest.update(str(images.shape).encode())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:32]
@@ -417,10 +428,8 @@ def _files_cache_key(model, names, chosen, k, per, stat, files, size) -> str:
     """Keyed like :func:`_cache_key`, with the folder's file list, sizes and
     modification times in place of the pixels (a changed file is a new key)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([model.name, model_info(model).preprocessing, names, [c.tolist() for c in chosen],
-                              k, per, stat, list(size), files.fingerprint()]).encode())
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(json.dumps([model_fingerprint(model), names, [c.tolist() for c in chosen], k, per, stat,
+                              list(size), files.fingerprint()]).encode())
     return "files-" + digest.hexdigest()[:32]
 
 

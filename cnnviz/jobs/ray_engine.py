@@ -19,10 +19,14 @@ to a folder every node must see.
 """
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
+import re
 import socket
 import tempfile
+import threading
 from typing import Optional
 
 import numpy as np
@@ -48,23 +52,58 @@ def import_ray():
     return ray
 
 
+LOOPBACK = "127.0.0.1"
+WAIT_S = 5.0           # how long any network step may take before cnnviz says what is wrong
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                   r"[A-Za-z0-9])?)*$")
+
+
 def connect(address: Optional[str] = None, workers: Optional[int] = None):
     """Join the Ray cluster at ``address``, or start a local Ray instance
-    (``workers`` CPUs, default all) if none is running in this process."""
+    (``workers`` CPUs, default all) if none is running in this process.
+
+    A local instance listens on loopback only, without the dashboard: Ray's
+    ports take work from anyone who reaches them (CVE-2023-48022). An address
+    on this machine's loopback is dialled from loopback too."""
     ray = import_ray()
     if ray.is_initialized():
         return ray
     if address:
-        check_reachable(address)
+        host, port = check_reachable(address)
+        target = address if str(address).startswith("ray://") else f"{host}:{port}"     # Ray Client keeps its form
         try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+            if _is_loopback(host):
+                with loopback_only():
+                    ray.init(address=target, logging_level="ERROR", log_to_driver=False, _node_ip_address=LOOPBACK)
+            else:
+                ray.init(address=target, logging_level="ERROR", log_to_driver=False)
         except Exception as exc:
             raise CnnvizError(f"cannot join the Ray cluster at {address} ({short(exc)}): check --address "
                               "(the head's host:port, as `ray start --head` prints it)") from None
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        with loopback_only():
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                     _node_ip_address=LOOPBACK)
     _quiet(ray)
     return ray
+
+
+@contextlib.contextmanager
+def loopback_only():
+    """While Ray starts or joins a node: 127.0.0.1 stays 127.0.0.1. On Linux
+    Ray replaces a loopback node address by the host's network address (so
+    that other machines could join); for a node of this machine only, that
+    is what must not happen. Ray's own switch for it (the one its Windows
+    and macOS builds use, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER) is read at
+    import, so it is set on Ray's constants for the call."""
+    from ray._private import ray_constants  # Ray's switch: no public API sets it after import
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def _quiet(ray) -> None:
@@ -77,18 +116,96 @@ def _quiet(ray) -> None:
     logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """One clear line for an address where nothing answers (``ray.init`` would wait a long time)."""
-    if address == "auto":
-        return
-    hostport = address.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
+def _is_loopback(host: str) -> bool:
     try:
-        socket.create_connection((host or hostport, int(port) if port.isdigit() else 6379), timeout=timeout).close()
-    except (OSError, ValueError) as exc:
-        raise CnnvizError(f"no Ray cluster answers at {address} "
-                          f"({exc.strerror or exc if isinstance(exc, OSError) else exc}): "
-                          "start one with `ray start --head` or fix --address (host:port)") from None
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``host:port`` of a Ray head, or a one-line error for anything else."""
+    text = str(address).strip()
+    hostport = text[len("ray://"):] if text.startswith("ray://") else text
+    host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    if not sep:
+        host, port = hostport, "6379"
+    valid_host = bool(_HOST.match(host))
+    try:
+        ipaddress.ip_address(host)
+        valid_host = True
+    except ValueError:
+        pass
+    if not valid_host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CnnvizError(f"--address {address!r} is not a host:port (e.g. 10.0.0.5:6379, headnode:6379, or auto "
+                          "for the cluster started on this machine with `ray start --head`)")
+    return host, int(port)
+
+
+def _resolved(host: str, port: int, timeout: float) -> None:
+    """Resolve ``host`` within ``timeout`` (a resolver without an answer can
+    wait far longer), or a one-line error."""
+    found: list = []
+
+    def lookup():
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            found.append(exc)
+
+    thread = threading.Thread(target=lookup, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not found or isinstance(found[0], OSError):
+        why = f"({found[0].strerror or found[0]})" if found else f"(no answer in {timeout:g} s)"
+        raise CnnvizError(f"--address {host}:{port}: the host name does not resolve {why}: check the name, or give "
+                          "the head's IP address")
+
+
+def _auto_address() -> str:
+    """The cluster ``auto`` means (RAY_ADDRESS, else the one started on this
+    machine), or a one-line error when there is none."""
+    # Ray's own reading of "auto", without its rewriting of 127.0.0.1 to this host's network address
+    from ray._private.services import get_ray_address_from_environment
+
+    try:
+        found = get_ray_address_from_environment("auto", None)
+    except Exception:                  # Ray's "no running instance" and the like
+        found = None
+    if not found or found == "auto":
+        raise CnnvizError("--address auto: no Ray cluster is running on this machine (none was started with "
+                          "`ray start --head`, and RAY_ADDRESS is not set): start one, give its host:port, or drop "
+                          "--address to use a local Ray instance")
+    return found
+
+
+def check_reachable(address: str, timeout: float = WAIT_S) -> tuple[str, int]:
+    """(host, port) of a Ray head that answers, checked within seconds:
+    the address's form, the host's name, a TCP connection, and a gRPC
+    handshake (Ray's head speaks gRPC; a web server or anything else there
+    does not). ``ray.init`` would wait minutes on each of these."""
+    import_ray()
+    if address == "auto":
+        address = _auto_address()
+    host, port = parse_address(address)
+    _resolved(host, port, timeout)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise CnnvizError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start one with "
+                          "`ray start --head` or fix --address (host:port)") from None
+    import grpc  # Ray's own dependency: the protocol its head speaks
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise CnnvizError(f"something answers at {address}, but not as Ray (no gRPC handshake in {timeout:g} s): "
+                          "give the Ray head's port (6379 unless `ray start --head --port` chose another)") from None
+    finally:
+        channel.close()
+    return host, port
 
 
 # ---------------------------------------------------------------- the model, shipped to actors

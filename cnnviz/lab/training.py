@@ -24,19 +24,48 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import Cancelled, CnnvizError
+from ..common.errors import Cancelled, CnnvizError, short
 from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
 from ..data.datasets import Dataset, balanced_subset, load_dataset
 from ..models import zoo
 from ..models.preprocessing import pixels_to_input
-from ..models.surgery import outputs_probabilities
+from ..models.surgery import outputs_probabilities, with_head_size
 
 VALIDATION_SPLIT = 0.1
 DEFAULT_EPOCHS = 10          # for a model file (zoo architectures have their recipe's)
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
+STANDARDIZE_FLOOR = 1e-4     # x' = (x - mean) / (std + 1e-4), as the decks compute it: constant pixels stay finite
 EpochFn = Callable[[int, int, dict], None]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer of the lectures' slides, declared once for the API, the
+    CLI's ``--optimizer`` and the app's Train tab."""
+
+    name: str
+    keras_class: str                 # keras.optimizers.<keras_class>
+    settings: tuple = ()             # fixed keyword arguments, e.g. (("nesterov", True),)
+    momentum: Optional[float] = None  # the momentum it uses unless given; None: it takes no --momentum
+    description: str = ""
+
+
+OPTIMIZER_DECLARATIONS = (
+    Optimizer("sgd", "SGD", description="plain stochastic gradient descent"),
+    Optimizer("momentum", "SGD", momentum=0.9, description="SGD with momentum (0.9 unless --momentum)"),
+    Optimizer("nesterov", "SGD", (("nesterov", True),), 0.9, "SGD with Nesterov momentum (0.9 unless --momentum)"),
+    Optimizer("adagrad", "Adagrad", description="per-weight rates from the sum of squared gradients"),
+    Optimizer("adadelta", "Adadelta", description="Adagrad with a decaying window (rho 0.95)"),
+    Optimizer("rmsprop", "RMSprop", momentum=0.0, description="rates from a moving mean of squared gradients"),
+    Optimizer("adam", "Adam", description="momentum and RMSprop with bias correction"),
+    Optimizer("adamax", "Adamax", description="Adam with the infinity norm (AdaMax)"),
+    Optimizer("nadam", "Nadam", description="Adam with Nesterov momentum"),
+)
+OPTIMIZER_TABLE = {o.name: o for o in OPTIMIZER_DECLARATIONS}
+OPTIMIZERS = tuple(OPTIMIZER_TABLE)
+OPTIMIZER_SETTINGS = ("momentum", "nesterov", "rho", "beta_1", "beta_2", "epsilon", "initial_accumulator_value",
+                      "amsgrad", "weight_decay")
 
 
 @dataclass
@@ -206,37 +235,36 @@ def pipelines(data: TrainingData, model, batch_size: int, augmentation: Augmenta
 # ---------------------------------------------------------------- model and optimizer
 
 def make_optimizer(name: str = "adam", learning_rate: Optional[float] = None, momentum: Optional[float] = None):
-    """A Keras optimizer by the lectures' names: sgd, momentum (SGD with
-    momentum 0.9 unless given), nesterov, adagrad, adadelta, rmsprop, adam.
+    """A Keras optimizer by one of the names of :data:`OPTIMIZER_DECLARATIONS`.
     The learning rate defaults to Keras' default for that optimizer."""
     import keras
 
-    key = str(name).lower()
-    if key not in OPTIMIZERS:
+    spec = OPTIMIZER_TABLE.get(str(name).lower())
+    if spec is None:
         raise CnnvizError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
     if learning_rate is not None and not 0 < learning_rate <= 1:
         raise CnnvizError(f"--lr {learning_rate} is out of range: give a learning rate between 0 and 1, e.g. 1e-3")
-    if momentum is not None and (key not in ("momentum", "nesterov", "rmsprop") or not 0 <= momentum < 1):
-        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer momentum, nesterov or "
-                          "rmsprop")
-    lr = {} if learning_rate is None else {"learning_rate": learning_rate}
-    if key in ("sgd", "momentum", "nesterov"):
-        m = 0.0 if key == "sgd" else 0.9 if momentum is None else momentum
-        return keras.optimizers.SGD(momentum=m, nesterov=key == "nesterov", **lr)
-    if key == "rmsprop":
-        return keras.optimizers.RMSprop(momentum=momentum or 0.0, **lr)
-    return {"adagrad": keras.optimizers.Adagrad, "adadelta": keras.optimizers.Adadelta,
-            "adam": keras.optimizers.Adam}[key](**lr)
+    takes = [o.name for o in OPTIMIZER_DECLARATIONS if o.momentum is not None]
+    if momentum is not None and (spec.momentum is None or not 0 <= momentum < 1):
+        raise CnnvizError(f"--momentum {momentum}: give a value in [0, 1) with --optimizer {', '.join(takes)}")
+    kwargs = dict(spec.settings)
+    if learning_rate is not None:
+        kwargs["learning_rate"] = learning_rate
+    if spec.momentum is not None:
+        kwargs["momentum"] = spec.momentum if momentum is None else momentum
+    return getattr(keras.optimizers, spec.keras_class)(**kwargs)
 
 
 def optimizer_record(optimizer) -> dict:
-    """The optimizer as the card records it (class, learning rate, momentum)."""
+    """The optimizer as the card records it: class, learning rate and every
+    other setting it has (momentum, nesterov, rho, betas, epsilon, ...)."""
     config = optimizer.get_config()
     rate = float(f"{float(optimizer.learning_rate):.7g}")          # 1e-4, not float32's 9.9999997e-05
     record = {"name": type(optimizer).__name__, "learning_rate": rate}
-    for key in ("momentum", "nesterov"):
-        if key in config:
-            record[key] = config[key]
+    for key in OPTIMIZER_SETTINGS:
+        if config.get(key) is not None:
+            value = config[key]
+            record[key] = float(f"{value:.7g}") if isinstance(value, float) else value
     return record
 
 
@@ -258,14 +286,21 @@ def check_outputs(model, data: Dataset, name: str) -> None:
 
 
 def with_standardization(model, x_train):
-    """Prepend a per-pixel Normalization layer (mean and variance of each input
-    value over the training set) so the saved model still takes [0, 1] input.
-    A chain of layers stays flat; any other graph is nested whole."""
+    """Prepend a per-pixel standardization layer, ``(x - mean) / (std + 1e-4)``
+    with each input value's mean and standard deviation over the training set
+    (as the decks compute it: a pixel constant in the training images, e.g.
+    an MNIST border on a small subset, stays finite instead of being divided
+    by Keras' 1e-7 floor), so the saved model still takes [0, 1] input. A
+    Keras Normalization layer holds the values (it loads in safe mode). A
+    chain of layers stays flat; any other graph is nested whole."""
     import keras
 
     shape = tuple(model.inputs[0].shape[1:])
-    norm = keras.layers.Normalization(axis=tuple(range(1, len(shape) + 1)), name="standardize")
-    norm.adapt(np.asarray(x_train).reshape(-1, *shape))
+    x = np.asarray(x_train, np.float64).reshape(-1, *shape)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    norm = keras.layers.Normalization(axis=tuple(range(1, len(shape) + 1)), mean=mean.astype("float32"),
+                                      variance=((std + STANDARDIZE_FLOOR) ** 2).astype("float32"),
+                                      name="standardize")
     inputs = keras.Input(shape=shape, name="input")
     x = norm(inputs)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -343,10 +378,17 @@ def fit_epochs(model, train_ds, val_ds, *, epochs: int, ckpt: Path, state: dict,
 
 
 def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
+    """The model of this epoch in a file of its own, then the state naming
+    it, then the older model dropped: a kill between any two leaves a state
+    whose model is there (the run resumes at the epoch the state says)."""
     ckpt.mkdir(parents=True, exist_ok=True)
-    with atomic_path(ckpt / "model.keras") as tmp:
+    name = f"model-{state['epochs_done']:04d}.keras"
+    with atomic_path(ckpt / name) as tmp:
         model.save(tmp)
-    write_json(ckpt / "state.json", state)
+    write_json(ckpt / "state.json", {**state, "model": name})
+    for old in (*ckpt.glob("model-[0-9][0-9][0-9][0-9].keras"), ckpt / "model.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def export_model(model, path: Path) -> None:
@@ -358,19 +400,62 @@ def export_model(model, path: Path) -> None:
         inference.save(tmp)
 
 
-def load_checkpoint(ckpt: Path):
+def load_checkpoint(ckpt: Path, identity: Optional[dict] = None):
+    """The model and state of an interrupted run, checked: a damaged state
+    is one line with the fix; a checkpoint of another run (other data,
+    classes, split or model, per ``identity``) is refused, as resuming it
+    would train one run's model on another's data."""
     state_file = ckpt / "state.json"
     if not state_file.is_file():
         raise CnnvizError(f"nothing to resume: no checkpoint in {ckpt}; run without --resume to start")
+    damaged = (f"the checkpoint in {ckpt} is damaged ({{}}): delete that folder (or pass --force) and train "
+               "without --resume")
     try:
         state = json.loads(state_file.read_text("utf-8"))
-        state.setdefault("commands", [])
-        state.setdefault("stages", [])
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CnnvizError(f"the checkpoint in {ckpt} is damaged ({exc}): delete that folder and train without "
-                          "--resume") from None
-    model = zoo.load_model_file(ckpt / "model.keras", compile=True)
+    except (OSError, ValueError) as exc:
+        raise CnnvizError(damaged.format(short(exc, 80))) from None
+    problem = _state_problem(state)
+    if problem:
+        raise CnnvizError(damaged.format(f"{state_file.name}: {problem}"))
+    state.setdefault("commands", [])
+    state.setdefault("stages", [])
+    before = state.get("identity")
+    if identity is not None and before is not None and before != identity:
+        differ = ", ".join(k for k in identity if before.get(k) != identity[k])
+        raise CnnvizError(f"the checkpoint in {ckpt} is of another run (its {differ} differ): resume with the "
+                          "same model, data and options, or pass --force to start over")
+    model_file = ckpt / str(state.get("model", "model.keras"))
+    if not model_file.is_file():
+        raise CnnvizError(damaged.format(f"its model {model_file.name} is missing"))
+    model = zoo.load_model_file(model_file, compile=True)
     return model, state
+
+
+def _state_problem(state) -> str:
+    """What is wrong with a checkpoint's state (schema), or ""."""
+    if not isinstance(state, dict):
+        return f"a {type(state).__name__}, not an object"
+    done = state.get("epochs_done")
+    if isinstance(done, bool) or not isinstance(done, int) or done < 0:
+        return f"epochs_done is {done!r}, not a count"
+    history = state.get("history", {})
+    if not isinstance(history, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+            for v in history.values()):
+        return "history is not a table of numbers per metric"
+    for key, kind in (("commands", str), ("stages", dict)):
+        if not isinstance(state.get(key, []), list) or not all(isinstance(x, kind) for x in state.get(key, [])):
+            return f"{key} is not a list of {'texts' if kind is str else 'objects'}"
+    if not isinstance(state.get("model", "model.keras"), str) or "/" in str(state.get("model", "")):
+        return "model is not a file name"
+    return ""
+
+
+def run_identity(data: Dataset, validation, limit, seed: int, **model) -> dict:
+    """What decides which images a run trains on and what it trains: kept in
+    the checkpoint, compared when it is resumed."""
+    return json.loads(json.dumps({"dataset_sha256": data.sha256, "classes": list(data.classes),
+                                  "validation": validation, "limit": limit, "seed": seed, **model}, default=str))
 
 
 def check_outputs_free(model_path: Path, resume: bool, force: bool) -> Path:
@@ -407,14 +492,14 @@ def _resolve_model(spec, dataset):
         info = zoo.model_info(spec)
         return spec, info.name, dataset or info.dataset, DEFAULT_EPOCHS
     name = str(spec)
-    if name in zoo.ARCHS:
-        arch = zoo.ARCHS[name]
-        return zoo.build_model(name), name, dataset or arch.dataset, arch.epochs
-    if name in zoo.VGG16_NAMES:
-        raise CnnvizError(f"{name} is trained on ImageNet, which cnnviz does not train on: "
+    if name in zoo.ARCHITECTURES and zoo.ARCHITECTURES[name].dataset == "imagenet" or name in zoo.VGG16_NAMES:
+        raise CnnvizError(f"{name} is an ImageNet network, which cnnviz does not train on: "
                           f"use `cnnviz finetune {name} --dataset DIR` to reuse it")
+    if name in zoo.ARCHITECTURES and not Path(name).exists():
+        arch = zoo.ARCHITECTURES[name]
+        return zoo.build_model(name), name, dataset or arch.dataset, arch.epochs
     if Path(name).suffix.lower() not in (".keras", ".h5", ".hdf5") and not Path(name).exists():
-        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(zoo.ARCHS)} or a .keras/.h5 file")
+        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(zoo.ARCHITECTURES)} or a .keras/.h5 file")
     model = zoo.load_model_file(name)
     info = zoo.model_info(model)
     return model, info.name, dataset or info.dataset, DEFAULT_EPOCHS
@@ -458,6 +543,7 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
         check_validation_split(validation)
     make_optimizer(optimizer, learning_rate, momentum)                 # bad names fail before any work
     device = runtime.setup_devices()
+    seed_everything(seed)                  # before the model is built: its initial weights come from the seed
     built, name, dataset, default_epochs = _resolve_model(model, dataset)
     epochs = default_epochs if epochs is None else epochs
     if dataset is None:
@@ -467,15 +553,20 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
     augmentation = _augmentation(augment, name, dataset)
     command = command or " ".join(sys.argv)
 
-    keras.utils.set_random_seed(seed)
     data = open_dataset(dataset, built, progress, cancel)
+    head_note = ""
     if classes:
         data = select_classes(data, classes)
+        if isinstance(model, str) and model in zoo.ARCHITECTURES and not fine_tune and not resume:
+            built, head_note = _resized_head(built, name, data)
     check_outputs(built, data, name)
     split = training_data(data, validation, limit, seed)
     preprocessing = zoo.model_info(built).preprocessing
+    identity = run_identity(data, validation, limit, seed, architecture=name, standardize=standardize,
+                            model_sha256=zoo.model_fingerprint(built) if not isinstance(model, str)
+                            or name not in zoo.ARCHS else name)
     if resume:
-        model, state = load_checkpoint(ckpt)
+        model, state = load_checkpoint(ckpt, identity)
     else:
         shutil.rmtree(ckpt, ignore_errors=True)
         if fine_tune:
@@ -483,6 +574,7 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
         else:
             model = with_standardization(built, split.x_train) if standardize else built
             state = {"epochs_done": 0, "history": {}, "commands": [], "stages": []}
+        state["identity"] = identity
         compile_classifier(model, make_optimizer(optimizer, learning_rate, momentum))
     state["commands"].append(command)
     epochs = state.get("fine_tune", {}).get("total_epochs", epochs)
@@ -498,7 +590,34 @@ def train(model, *, dataset: Union[str, Dataset, None] = None, epochs: Optional[
     test = evaluate_split(model, split, preprocessing)
     card = _card(name, data, model, state, epochs, batch_size, standardize, seed, split, limit, device,
                  time.perf_counter() - start, test, preprocessing)
+    if head_note:
+        card["head"] = head_note
     return finish(model, model_path, card, ckpt, data)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow (Keras' seed utility) and make
+    TensorFlow's ops deterministic, so that a seeded run repeats exactly on the
+    same machine (a GPU op without a deterministic kernel then fails loudly)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _resized_head(model, name: str, data: Dataset):
+    """A zoo architecture's head resized to a class subset, and what the card
+    and the user are told about it."""
+    outputs = int(model.outputs[0].shape[-1])
+    if outputs == len(data.classes):
+        return model, ""
+    resized = with_head_size(model, len(data.classes))
+    zoo.register(resized, zoo.ModelInfo(name=name, dataset=zoo.model_info(model).dataset,
+                                         classes=tuple(data.classes), trained=False))
+    note = (f"{name}'s head resized from {outputs} to {len(data.classes)} outputs for the classes "
+            f"{', '.join(data.classes)}")
+    return resized, note
 
 
 def _augmentation(augment, name: str, dataset) -> Augmentation:
@@ -506,7 +625,7 @@ def _augmentation(augment, name: str, dataset) -> Augmentation:
         return augment
     dataset_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
     if augment is None:
-        augment = name in zoo.ARCHS and zoo.ARCHS[name].augment
+        augment = name in zoo.ARCHITECTURES and zoo.ARCHITECTURES[name].augment
     return preset(dataset_name) if augment else NONE
 
 
@@ -529,7 +648,8 @@ def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> Tr
 
     export_model(model, model_path)
     write_json(zoo.card_path(model_path), card)
-    fig = curves_figure([card["history"]], [model_path.stem], title=f"{card['architecture']} on {data.name}")
+    fig = curves_figure([card["history"]], [run_label(card, model_path.stem)],
+                        title=f"{card['architecture']} on {data.name}", marks=[stage_marks(card)])
     save_figure(fig, curves_path(model_path), dpi=110)
     shutil.rmtree(ckpt, ignore_errors=True)
     dataset = data.name if data.name in ("mnist", "cifar10") else None
@@ -545,7 +665,7 @@ def _fine_tune_start(arch: str, source: str, epochs: int, learning_rate: Optiona
     if not path.exists():
         raise CnnvizError(f"--fine-tune {source}: no such model file; give a trained {arch} .keras file")
     model = zoo.load_model_file(path, compile=True)
-    if arch in zoo.ARCHS and model.count_params() != (expected := zoo.build_model(arch).count_params()):
+    if arch in zoo.ARCHITECTURES and model.count_params() != (expected := zoo.build_model(arch).count_params()):
         raise CnnvizError(f"--fine-tune {source} is not a {arch} model "
                           f"({model.count_params():,} parameters, {arch} has {expected:,})")
     card = zoo.read_card(path)
@@ -603,14 +723,53 @@ def _card(name, data, model, state, epochs, batch_size, standardize, seed, split
     return card
 
 
+KERAS_DEFAULTS = {"rho": (0.9, 0.95), "beta_1": (0.9,), "beta_2": (0.999,), "epsilon": (1e-7,),
+                  "initial_accumulator_value": (0.1,), "amsgrad": (False,), "weight_decay": (None, 0.0),
+                  "momentum": (0.0,), "nesterov": (False,)}
+
+
+def optimizer_label(record: dict) -> str:
+    """An optimizer record as a legend names it: class, learning rate, and
+    every setting that is not Keras' default (momentum, Nesterov, rho, ...)."""
+    parts = [record.get("name", "?"), f"lr {record.get('learning_rate', 0):g}"]
+    for key, value in record.items():
+        if key in ("name", "learning_rate") or value in KERAS_DEFAULTS.get(key, ()):
+            continue
+        parts.append("Nesterov" if key == "nesterov" else f"{key.replace('_', ' ')} {value:g}"
+                     if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{key} {value}")
+    return " ".join(parts)
+
+
 def run_label(card: dict, fallback: str = "") -> str:
-    """A short legend entry for a run from its card: name, optimizer,
-    learning rate, and whether it was augmented."""
+    """A short legend entry for a run from its card: name, each optimizer it
+    used with all its settings, and whether it was standardized or augmented."""
     stages = card.get("stages") or []
     parts = [fallback or card.get("architecture", "run")]
-    if stages:
-        opt = stages[0].get("optimizer", {})
-        parts.append(f"{opt.get('name', '?')} lr {opt.get('learning_rate', 0):g}")
-        if any(s.get("augmentation") for s in stages):
-            parts.append("augmented")
+    optimizers = []
+    for stage in stages:
+        label = optimizer_label(stage.get("optimizer", {}))
+        if label not in optimizers:
+            optimizers.append(label)
+    if optimizers:
+        parts.append(" then ".join(optimizers))
+    if card.get("recipe", {}).get("standardize"):
+        parts.append("standardized")
+    if any(s.get("augmentation") for s in stages):
+        parts.append("augmented")
     return ", ".join(parts)
+
+
+def stage_marks(card: dict) -> list[tuple[float, str]]:
+    """Where a run changed what it ran (the end of a fine-tuning head phase, a
+    continuation at other settings), as (epoch, text) for the curves."""
+    marks, previous = [], None
+    for stage in card.get("stages") or []:
+        what = (stage.get("phase"), optimizer_label(stage.get("optimizer", {})), bool(stage.get("augmentation")))
+        first = stage.get("epochs", [1])[0]
+        if previous is not None and what != previous and first > 1:
+            text = "head phase ends" if previous[0] == "head" else f"then {what[1]}"
+            marks.append((first - 0.5, text))
+        previous = what
+    if card.get("fine_tune", {}).get("from_epochs"):
+        marks.append((card["fine_tune"]["from_epochs"] + 0.5, "fine-tuning starts"))
+    return sorted(set(marks))

@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import CnnvizError
+from ..common.errors import CnnvizError, short
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..data.augment import NONE
@@ -46,6 +46,8 @@ from .training import (
     new_stage,
     open_dataset,
     pipelines,
+    run_identity,
+    seed_everything,
     select_classes,
     training_data,
 )
@@ -62,24 +64,79 @@ class Features:
     layer: str
     model: str
     pooled: bool = False
+    weights_note: str = ""         # "" for a trained model; else what every result from these features must say
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, features=self.features, labels=self.labels, classes=np.array(self.classes),
                                 layer=np.array(self.layer), model=np.array(self.model),
-                                pooled=np.array(self.pooled))
+                                pooled=np.array(self.pooled), weights_note=np.array(self.weights_note))
 
     @classmethod
     def load(cls, path: str | Path) -> "Features":
+        """Read a features file, checked against what ``save`` writes: one
+        line naming the file, what is wrong and the fix for anything else."""
+        path = Path(path)
+        fix = f"write it again with `cnnviz features MODEL --layer L -o {path}`"
+        if not path.is_file():
+            raise CnnvizError(f"no features file {path}: " + ("it is a folder; " if path.is_dir() else "") + fix)
+        if path.stat().st_size == 0:
+            raise CnnvizError(f"{path} is empty (0 bytes), not a features file: {fix}")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                return cls(f["features"], f["labels"], [str(c) for c in f["classes"]], str(f["layer"]),
-                           str(f["model"]), bool(f["pooled"]))
-        except FileNotFoundError:
-            raise CnnvizError(f"no features file {path}: write one with `cnnviz features MODEL --layer L -o {path}`") \
-                from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise CnnvizError(f"{path} is not a features file written by `cnnviz features` ({exc})") from exc
+            loaded = np.load(path, allow_pickle=False)
+            if not hasattr(loaded, "files"):
+                raise ValueError("it holds a single array, not the named arrays of a features file")
+            with loaded as f:
+                missing = [k for k in FEATURE_FIELDS if k not in f.files]
+                if missing:
+                    raise ValueError(f"it has no {', '.join(missing)}")
+                arrays = {k: f[k] for k in FEATURE_FIELDS}
+                note = str(f["weights_note"]) if "weights_note" in f.files else ""
+        except ValueError as exc:
+            text = str(exc)
+            if "allow_pickle" in text:
+                text = "it holds pickled Python objects, which cnnviz never loads (they could run code)"
+            raise CnnvizError(f"{path} is not a features file written by `cnnviz features`: {text}; {fix}") from None
+        except Exception as exc:          # not an NPZ at all, or a damaged one
+            raise CnnvizError(f"{path} is not a features file written by `cnnviz features` ({short(exc, 100)}): "
+                              f"{fix}") from None
+        return cls(*_checked_features(path, arrays, fix), weights_note=note)
+
+
+FEATURE_FIELDS = ("features", "labels", "classes", "layer", "model", "pooled")
+
+
+def _checked_features(path, a: dict, fix: str) -> tuple:
+    """The fields of a features file, or a CnnvizError saying what is wrong."""
+    def bad(what: str):
+        return CnnvizError(f"{path}: {what}: {fix}")
+
+    feats, labels, classes = a["features"], a["labels"], a["classes"]
+    if feats.dtype.kind not in "uif" or feats.ndim != 2 or not feats.size:
+        raise bad(f"features must be a non-empty 2-D array of numbers (images x values), not {feats.dtype} "
+                  f"of shape {feats.shape}")
+    feats = feats.astype(np.float32, copy=False)
+    if not np.isfinite(feats).all():
+        raise bad(f"{int((~np.isfinite(feats)).any(axis=1).sum())} row(s) of features are not finite (NaN or inf)")
+    if labels.ndim != 1 or labels.dtype.kind not in "uif":
+        raise bad(f"labels must be a 1-D array of class indices, not {labels.dtype} of shape {labels.shape}")
+    if len(labels) != len(feats):
+        raise bad(f"{len(feats)} rows of features but {len(labels)} labels")
+    if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+        raise bad("labels must be whole class indices (0, 1, 2, ...), not fractions")
+    labels = labels.astype(np.int64)
+    if classes.ndim != 1 or classes.dtype.kind not in "US" or len(classes) < 1:
+        raise bad("classes must be a 1-D array of class names")
+    outside = sorted({int(v) for v in labels if v < 0 or v >= len(classes)})
+    if outside:
+        raise bad(f"label(s) {', '.join(map(str, outside[:5]))} are outside the {len(classes)} classes "
+                  f"(indices 0..{len(classes) - 1})")
+    for name in ("layer", "model"):
+        if a[name].ndim != 0 or a[name].dtype.kind not in "US":
+            raise bad(f"{name} must be one text")
+    if a["pooled"].ndim != 0 or a["pooled"].dtype.kind not in "bui":
+        raise bad("pooled must be true or false")
+    return feats, labels, [str(c) for c in classes], str(a["layer"]), str(a["model"]), bool(a["pooled"])
 
 
 def check_feature_layer(model, layer: str) -> str:
@@ -156,7 +213,7 @@ def dataset_features(model, layer: str, dataset: Union[str, Dataset], *, pool: b
         data = select_classes(data, classes)
     x, y = labelled_images(data, split, limit, seed)
     feats = extract_features(model, layer, x, pool, batch_size, progress, cancel)
-    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool)
+    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool, zoo.weights_note(model))
 
 
 # ---------------------------------------------------------------- a linear classifier on features
@@ -172,11 +229,26 @@ class TransferResult:
     n_test: int
     C: float                        # the regularization LogisticRegressionCV chose
     classifier: object = field(repr=False)
+    weights_note: str = ""          # the features' model was untrained: say so with every number
 
     def to_json(self) -> dict:
         return {"train_accuracy": self.train_accuracy, "test_accuracy": self.test_accuracy,
                 "confusion_train": self.confusion_train.tolist(), "confusion_test": self.confusion_test.tolist(),
-                "classes": self.classes, "n_train": self.n_train, "n_test": self.n_test, "C": self.C}
+                "classes": self.classes, "n_train": self.n_train, "n_test": self.n_test, "C": self.C,
+                "trained": not self.weights_note, **({"weights_note": self.weights_note} if self.weights_note else {})}
+
+
+def _check_in_memory(f: Features) -> None:
+    """What :meth:`Features.load` checks, for Features built in code."""
+    feats, labels = np.asarray(f.features), np.asarray(f.labels)
+    if labels.ndim != 1 or len(labels) != len(feats) or feats.ndim != 2:
+        raise CnnvizError(f"features ({feats.shape}) and labels ({labels.shape}) must be (N, D) and (N,)")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(f.classes)):
+        outside = sorted({int(v) for v in labels if v < 0 or v >= len(f.classes)})
+        raise CnnvizError(f"label(s) {', '.join(map(str, outside[:5]))} are outside the {len(f.classes)} classes "
+                          f"(indices 0..{len(f.classes) - 1}): relabel, or list every class")
+    if not np.isfinite(feats).all():
+        raise CnnvizError("some features are not finite (NaN or inf): extract them again")
 
 
 def fit_transfer(features: Features, test_size: float = 0.25, seed: int = 0,
@@ -193,10 +265,18 @@ def fit_transfer(features: Features, test_size: float = 0.25, seed: int = 0,
 
     if not 0 < test_size < 1:
         raise CnnvizError(f"--test-size {test_size} is out of range: give a fraction between 0 and 1, e.g. 0.25")
+    for f in (features, test) if test is not None else (features,):
+        _check_in_memory(f)
     counts = np.bincount(features.labels, minlength=len(features.classes))
     if (counts > 0).sum() < 2:
         raise CnnvizError("the features hold fewer than two classes: extract them from a dataset with two or more")
     if test is None:
+        n_test = int(np.ceil(test_size * len(features.labels)))
+        present = int((counts > 0).sum())
+        if counts[counts > 0].min() < 2 or n_test < present or len(features.labels) - n_test < present:
+            raise CnnvizError(f"{len(features.labels)} rows are too few for a stratified split with --test-size "
+                              f"{test_size:g} over {present} classes (smallest class: {counts[counts > 0].min()} "
+                              "rows): extract features of more images, or give --test features")
         x_train, x_test, y_train, y_test = train_test_split(features.features, features.labels, test_size=test_size,
                                                             random_state=seed, stratify=features.labels)
     else:
@@ -217,10 +297,15 @@ def fit_transfer(features: Features, test_size: float = 0.25, seed: int = 0,
     return TransferResult(float(np.mean(pred_train == y_train)), float(np.mean(pred_test == y_test)),
                           confusion_matrix(y_train, pred_train, labels=labels),
                           confusion_matrix(y_test, pred_test, labels=labels), list(features.classes),
-                          len(y_train), len(y_test), float(np.ravel(classifier[-1].C_)[0]), classifier)
+                          len(y_train), len(y_test), float(np.ravel(classifier[-1].C_)[0]), classifier,
+                          features.weights_note or (test.weights_note if test is not None else ""))
 
 
 # ---------------------------------------------------------------- fine-tuning
+
+MAX_HEAD_UNITS = 65536          # units of one dense layer of a new head
+MAX_HEAD_WEIGHTS = 200_000_000  # weights of the new head in all (0.8 GB float32, 3x that with Adam's state)
+
 
 def parse_head(spec: str) -> list[tuple[str, float]]:
     """``dense:256,dropout:0.5`` as [("dense", 256), ("dropout", 0.5)]."""
@@ -231,6 +316,9 @@ def parse_head(spec: str) -> list[tuple[str, float]]:
             number = float(value)
         except ValueError:
             number = -1
+        if kind == "dense" and number > MAX_HEAD_UNITS:
+            raise CnnvizError(f"--head {item!r}: at most {MAX_HEAD_UNITS:,} units per dense layer "
+                              "(a head that size already holds hundreds of millions of weights)")
         if kind == "dense" and number >= 1 and number == int(number):
             parts.append(("dense", int(number)))
         elif kind == "dropout" and 0 <= number < 1:
@@ -272,7 +360,13 @@ def build_finetune_model(backbone, n_classes: int, head: str = "dense:256", laye
             x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
         else:
             x = keras.layers.Flatten(name="head_flatten")(x)
-    for i, (kind, value) in enumerate(parse_head(head), 1):
+    parts = parse_head(head)
+    widths = [int(np.prod([d or 1 for d in x.shape[1:]]))] + [v for k, v in parts if k == "dense"] + [n_classes]
+    weights = sum(a * b for a, b in zip(widths, widths[1:]))
+    if weights > MAX_HEAD_WEIGHTS:
+        raise CnnvizError(f"--head {head} on {layer} ({widths[0]:,} features) makes {weights:,} weights, more than "
+                          f"the {MAX_HEAD_WEIGHTS:,} allowed: use fewer units, a higher --layer or --pool")
+    for i, (kind, value) in enumerate(parts, 1):
         x = keras.layers.Dense(value, activation="relu", name=f"head_dense{i}")(x) if kind == "dense" else \
             keras.layers.Dropout(value, name=f"head_dropout{i}")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="head_predictions")(x)
@@ -343,18 +437,21 @@ def finetune(backbone, dataset: Union[str, Dataset], *, head: str = "dense:256",
     ckpt = check_outputs_free(model_path, resume, force)
     command = command or " ".join(sys.argv)
 
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     data = open_dataset(dataset, backbone, progress, cancel)
     if classes:
         data = select_classes(data, classes)
     split = training_data(data, validation, limit, seed)
+    identity = run_identity(data, validation, limit, seed, backbone_sha256=zoo.model_fingerprint(backbone),
+                            layer=layer, head=head, pool=pool, freeze_until=freeze_until)
     if resume:
-        model, state = load_checkpoint(ckpt)
+        model, state = load_checkpoint(ckpt, identity)
     else:
         any_size = None in tuple(backbone.inputs[0].shape[1:])
         model = build_finetune_model(backbone, len(data.classes), head, layer, pool,
                                      split.x_train.shape[1:] if any_size else None)
-        state = {"epochs_done": 0, "history": {}, "commands": [], "stages": [], "phase": "head"}
+        state = {"epochs_done": 0, "history": {}, "commands": [], "stages": [], "phase": "head",
+                 "identity": identity}
     state["commands"].append(command)
     steps = -(-len(split.x_train) // batch_size)
     train_ds, val_ds = pipelines(split, model, batch_size, NONE, seed, info.preprocessing)

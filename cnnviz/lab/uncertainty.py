@@ -5,8 +5,8 @@ uncertainty.
 
 Only the dropout layers are switched to training behaviour (a clone whose
 dropout layers always drop; every other layer is the model's own, so
-BatchNormalization keeps its inference statistics). All passes of all images
-go through the model as one batch: each image repeated ``passes`` times.
+BatchNormalization keeps its inference statistics). The passes go through
+the model in batches of at most ``MAX_BATCH`` rows, each image repeated.
 """
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from ..models.predict import as_probabilities, check_classifier
 from ..models.zoo import model_info
 
-_MC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MC: "weakref.WeakKeyDictionary" = model_cache()
 MAX_BATCH = 256            # rows per call (images x passes), as the forward pass batches; a big model needs the memory
+MAX_SAMPLES = 50_000_000   # probabilities kept (passes x images x classes): 200 MB of float32
 
 
 def _dropout_types() -> tuple:
@@ -97,29 +99,43 @@ def mc_dropout(model, x: np.ndarray, passes: int = 30, seed: Optional[int] = Non
                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> MCDropoutResult:
     """``passes`` stochastic forward passes with dropout on for preprocessed
     inputs ``x``: the mean and standard deviation of each class probability.
-    All passes of up to ``MAX_BATCH // passes`` images run as one batch; the
-    same ``seed`` gives the same passes."""
+    Every model call holds at most ``MAX_BATCH`` rows (images x passes): all
+    passes of up to ``MAX_BATCH // passes`` images, or, for more passes than
+    that, an image's passes in chunks. The same ``seed`` gives the same passes."""
     import tensorflow as tf
 
-
-    if passes < 2:
-        raise CnnvizError(f"--mc-dropout {passes}: give at least 2 passes (30 is usual)")
+    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
+        raise CnnvizError(f"--mc-dropout {passes}: give a whole number of at least 2 passes (30 is usual)")
     check_classifier(model)
+    classes = int(model.outputs[0].shape[-1] or 1)
+    if passes * len(x) * classes > MAX_SAMPLES:
+        raise CnnvizError(f"--mc-dropout {passes} on {len(x)} image(s) of {classes} classes keeps "
+                          f"{passes * len(x) * classes:,} probabilities, over the {MAX_SAMPLES:,} allowed: "
+                          f"use at most {max(2, MAX_SAMPLES // (len(x) * classes)):,} passes (30 is usual)")
     fn = _compiled(mc_dropout_model(model, seed))
-    per_call = max(1, MAX_BATCH // passes)
+    label = f"MC dropout, {passes} passes"
     chunks = []
-    for start in range(0, len(x), per_call):
-        check(cancel)
-        report(progress, start, len(x), f"MC dropout, {passes} passes")
-        batch = np.repeat(np.asarray(x[start:start + per_call], np.float32), passes, axis=0)
-        out = np.asarray(fn(tf.constant(batch)))
-        chunks.append(out.reshape(-1, passes, out.shape[-1]))
-    report(progress, len(x), len(x), f"MC dropout, {passes} passes")
-    samples = as_probabilities(model, np.concatenate(chunks)).transpose(1, 0, 2)     # (passes, N, classes)
+    if passes <= MAX_BATCH:
+        per_call = MAX_BATCH // passes
+        for start in range(0, len(x), per_call):
+            check(cancel)
+            report(progress, start, len(x), label)
+            batch = np.repeat(np.asarray(x[start:start + per_call], np.float32), passes, axis=0)
+            chunks.append(np.asarray(fn(tf.constant(batch))))
+    else:
+        for i in range(len(x)):
+            for start in range(0, passes, MAX_BATCH):
+                check(cancel)
+                report(progress, i * passes + start, len(x) * passes, label)
+                batch = np.repeat(np.asarray(x[i:i + 1], np.float32), min(MAX_BATCH, passes - start), axis=0)
+                chunks.append(np.asarray(fn(tf.constant(batch))))
+    report(progress, len(x), len(x), label)
+    out = np.concatenate(chunks)
+    samples = as_probabilities(model, out.reshape(len(x), passes, out.shape[-1])).transpose(1, 0, 2)
     return MCDropoutResult(samples.mean(0), samples.std(0), samples, tuple(model_info(model).classes))
 
 
-_FN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FN: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _compiled(mc):

@@ -8,9 +8,10 @@ from typing import Optional
 import numpy as np
 
 from ..common.progress import CancelToken, ProgressFn, check, report
+from ..common.runtime import model_cache
 from .graph import feature_model
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED: "weakref.WeakKeyDictionary" = model_cache()
 DEFAULT_BATCH = 256
 
 
@@ -49,7 +50,7 @@ def forward(model, x: np.ndarray, batch_size: int = DEFAULT_BATCH, progress: Opt
     return np.concatenate(outputs) if outputs else np.empty((0,) + tuple(model.outputs[0].shape[1:]), np.float32)
 
 
-_FEATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FEATURES: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def feature_function(model, layers: tuple[str, ...]):

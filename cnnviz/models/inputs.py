@@ -74,6 +74,14 @@ def dataset_inputs(model, images: np.ndarray) -> np.ndarray:
 def class_index(model, target) -> int:
     """A class given by index or by name (case-insensitive) for this model."""
     classes = model_info(model).classes
+    if isinstance(target, (bool, np.bool_)):
+        raise CnnvizError(f"target {target!r} is a boolean, not a class: give a class index (0..{len(classes) - 1}) "
+                          "or name")
+    if isinstance(target, (float, np.floating)):
+        if not (np.isfinite(target) and float(target).is_integer()):
+            raise CnnvizError(f"target {target!r} is not a class index: give a whole number 0..{len(classes) - 1} "
+                              "or a class name")
+        target = int(target)
     if isinstance(target, (int, np.integer)) or str(target).lstrip("-").isdigit():
         i = int(target)
         if not 0 <= i < len(classes):

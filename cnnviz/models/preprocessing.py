@@ -47,6 +47,13 @@ def to_model_input(x255, preprocessing: str):
     return imagenet_utils.preprocess_input(x255, mode=KERAS_MODES[preprocessing])
 
 
+def input_range(preprocessing: str) -> tuple[float, float]:
+    """The range model input takes under ``preprocessing`` (that of pixels 0..255)."""
+    corners = np.array([[[0, 0, 0], [255, 255, 255]]], np.float32)
+    values = to_model_input(corners, preprocessing)
+    return float(np.min(values)), float(np.max(values))
+
+
 def preprocess(pixels: np.ndarray, preprocessing: str) -> np.ndarray:
     """uint8 (or 0-255 float) pixels to the model's input scale."""
     return np.asarray(to_model_input(np.asarray(pixels, dtype=np.float32), preprocessing), np.float32)

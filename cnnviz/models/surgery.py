@@ -1,10 +1,12 @@
 """Model surgery, all in one place: what a model's last activation is, and
-(for the methods that need them) clones with softmax made linear."""
+(for the methods that need them) clones with softmax made linear, and a head
+resized to a subset of classes."""
 from __future__ import annotations
 
 import weakref
 
 from ..common.errors import CnnvizError, short
+from ..common.runtime import model_cache
 from .graph import feature_model, get_layer, layer_names, qualified_name, trace
 
 
@@ -25,7 +27,7 @@ def outputs_probabilities(model) -> bool:
     return final_activation(model) == "softmax"
 
 
-_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def logits_model(model):
@@ -123,7 +125,7 @@ def pre_activation_features(model, layer: str):
 
 
 RULES = ("guided", "deconvnet")
-_OVERRIDES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OVERRIDES: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def _relu_with_rule(rule: str):
@@ -188,7 +190,7 @@ def relu_rule_model(model, rule: str):
     return per_model[rule]
 
 
-_FEATURES_LOGITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FEATURES_LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def features_and_logits(model, layer: str):
@@ -210,7 +212,7 @@ def logits_layer_name(model, layer: str) -> str:
     return name if name in layer_names(logits) else qualified_name(logits, name.split("/")[-1])
 
 
-_HEADS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_HEADS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def head_model(model, layer: str):
@@ -247,3 +249,18 @@ def head_model(model, layer: str):
             from exc
     per_model[name] = head
     return head
+
+
+def with_head_size(model, n_classes: int):
+    """The model with its last Dense layer replaced by a freshly initialized
+    one of ``n_classes`` units (same activation), everything below it shared:
+    a zoo architecture trained on a subset of its dataset's classes."""
+    import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense):
+        raise CnnvizError(f"{model.name} does not end in a Dense layer, so its head cannot be resized to "
+                          f"{n_classes} classes: use `cnnviz finetune` to put a new head on it")
+    config = last.get_config()
+    head = keras.layers.Dense(n_classes, activation=config["activation"], name=last.name)
+    return keras.Model(model.inputs, head(last.input), name=model.name)

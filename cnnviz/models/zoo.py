@@ -6,6 +6,7 @@ input preprocessing) that :func:`model_info` returns.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import weakref
@@ -19,6 +20,7 @@ from ..common.errors import CnnvizError, short
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..data.classes import classes_for
+from . import decks
 from .graph import is_model
 from .preprocessing import PREPROCESSING_TEXT, PREPROCESSINGS
 
@@ -53,6 +55,7 @@ class Arch:
     epochs: int          # epochs of the lecture recipe for this model
     augment: bool        # whether the shipped model was trained with augmentation
     description: str
+    deck: str = ""       # the lecture deck whose network this is ("" when no one deck's)
 
 
 _INFO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -66,6 +69,25 @@ def model_info(model) -> ModelInfo:
         info = recognize(model, ModelInfo(name=model.name))
         _INFO[model] = info
     return info
+
+
+def model_fingerprint(model) -> str:
+    """A hash of everything about ``model`` that decides what cnnviz computes
+    from it: its architecture (Keras config), every weight, its preprocessing
+    and class names. Resumable jobs and caches are keyed by it, so two models
+    of the same name and file name but other weights never share results."""
+    info = model_info(model)
+    digest = hashlib.sha256()
+    try:
+        architecture = json.dumps(model.get_config(), sort_keys=True, default=str)
+    except Exception:                      # a subclassed model without get_config: its layer structure
+        architecture = repr([(w.path, tuple(w.shape)) for w in model.weights])
+    digest.update(json.dumps([architecture, info.preprocessing, list(info.classes)]).encode())
+    for w in model.weights:
+        value = w.numpy()
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def weights_note(model) -> str:
@@ -252,8 +274,27 @@ ARCHS = {a.name: a for a in (
     Arch("lenet", "mnist", _lenet, 12, False, "LeNet-style CNN, 20 and 50 5x5 filters"),
     Arch("cifar10_cnn", "cifar10", _cifar10_cnn, 60, True, "the Keras CIFAR-10 CNN (1,250,858 parameters)"),
 )}
+# The decks' networks (cnnviz.models.decks): built by name and trained with `cnnviz train NAME`; none ships trained.
+DECK_ARCHS = {a.name: a for a in (
+    Arch("wolter_dense", "mnist", decks.wolter_dense, 20, False, "three hidden Dense(512) layers (932,362 parameters)",
+         "wolter"),
+    Arch("mattie_dense", "mnist", decks.mattie_dense, 5, False,
+         "Dense(512) on the flattened digit (407,050 parameters)",
+         "mattie"),
+    Arch("mueller_dense", "mnist", decks.mueller_dense, 10, False, "Dense(32), Dense(10) (25,450 parameters)",
+         "mueller"),
+    Arch("sick_cnn1", "cifar10", decks.sick_cnn1, 30, False, "four conv+BN layers, Dense(80) (251,546 parameters)",
+         "sick"),
+    Arch("sick_cnn2", "cifar10", decks.sick_cnn2, 30, False, "conv+BN blocks, global pooling (35,862 parameters)",
+         "sick"),
+    Arch("lenet5", "mnist", decks.lenet5, 20, False, "LeNet-5 as in 1998: C1-S2-C3-S4-C5-F6, 32x32 input (61,706)",
+         "architecture slides"),
+    Arch("alexnet", "imagenet", decks.alexnet, 90, False, "AlexNet, one stream, 227x227 (62,378,344 parameters)",
+         "architecture slides"),
+)}
+ARCHITECTURES = {**ARCHS, **DECK_ARCHS}      # every architecture cnnviz builds by name
 VGG16_NAMES = {"vgg16": True, "vgg16_notop": False}   # name -> include_top
-ZOO_NAMES = (*ARCHS, *VGG16_NAMES)
+ZOO_NAMES = (*ARCHS, *VGG16_NAMES)             # the models that load trained by name
 
 
 def build_model(name: str):
@@ -266,9 +307,10 @@ def build_model(name: str):
 
 def _arch(name: str) -> Arch:
     try:
-        return ARCHS[name]
+        return ARCHITECTURES[name]
     except KeyError:
-        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join(ZOO_NAMES)} or a .keras/.h5 file") from None
+        raise CnnvizError(f"unknown model {name!r}: use one of {', '.join((*ARCHITECTURES, *VGG16_NAMES))} or a "
+                          ".keras/.h5 file") from None
 
 
 # ---------------------------------------------------------------- VGG16
@@ -335,7 +377,6 @@ def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = Non
     and ``md5`` default to Keras' own; with another ``url`` and no ``md5`` the
     checksum is not checked. Returns the file's path.
     """
-    import hashlib
     import urllib.request
 
 
@@ -393,7 +434,12 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
         raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSINGS)}")
     spec = str(spec)
     if spec in VGG16_NAMES:
-        w = None if weights in (None, "none", "random") or architecture_only else weights
+        # A weights file given is always read, so a missing or wrong one is refused even where only the
+        # architecture is needed; architecture_only skips the ImageNet download alone.
+        w = None if weights in (None, "none", "random") or (architecture_only and weights == "imagenet") else weights
+        if w not in (None, "imagenet") and not Path(w).is_file():
+            raise CnnvizError(f"--weights {w}: no such file; give Keras' {VGG16_WEIGHTS_FILES[VGG16_NAMES[spec]]} "
+                              "(or imagenet, or none for random weights)")
         model = _vgg16(VGG16_NAMES[spec], w)
         model_info(model).weights_loaded = w is not None or not architecture_only
     elif spec in ARCHS:
@@ -402,6 +448,8 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
             raise CnnvizError(f"no trained {spec} in {path.parent}: train it with `cnnviz train {spec}` "
                               f"or pick a shipped model (`cnnviz models`)")
         model = load_model_file(path, unsafe=unsafe)
+    elif spec in DECK_ARCHS and not Path(spec).exists():
+        model = _deck_model(spec, weights, architecture_only)
     elif Path(spec).suffix.lower() in (".keras", ".h5", ".hdf5") or os.sep in spec or Path(spec).exists():
         model = load_model_file(spec, unsafe=unsafe)
     else:
@@ -410,6 +458,26 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
         info = model_info(model)
         info.preprocessing = preprocessing
         info.preprocessing_note = f"input {PREPROCESSING_TEXT[preprocessing]}, as given"
+    return model
+
+
+def _deck_model(name: str, weights: Optional[str], architecture_only: bool):
+    """A deck architecture: its graph (``architecture_only``), random weights
+    (``weights`` none), or a user's weights file; none ship with cnnviz."""
+    model = build_model(name)
+    if architecture_only or weights in (None, "none", "random"):
+        model_info(model).weights_loaded = not architecture_only
+        return model
+    if weights == "imagenet" or not Path(str(weights)).is_file():
+        raise CnnvizError(f"{name} ships without trained weights: train it with `cnnviz train {name} --out "
+                          f"{name}.keras` and load that file, give --weights FILE (a .weights.h5 of this "
+                          "architecture), or --weights none for random weights")
+    try:
+        model.load_weights(str(weights))
+    except Exception as exc:
+        raise CnnvizError(f"cannot load {weights} into {name} ({short(exc)}): give weights saved from this "
+                          "architecture with model.save_weights('x.weights.h5')") from exc
+    model_info(model).trained = True
     return model
 
 

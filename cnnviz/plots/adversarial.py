@@ -4,14 +4,17 @@
 :func:`save_adversarial`, the adversarial image itself as a file."""
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
 from typing import Optional, Sequence
 
+import imageio.v3 as iio
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from ..common.errors import CnnvizError
 from ..common.fileio import atomic_path
+from .figure import Figure
 
 
 def _pct(p: float) -> str:
@@ -54,8 +57,10 @@ def attack_figure(result, indices: Optional[Sequence[int]] = None, max_images: i
     gray = result.original.shape[-1] == 1
     fig = Figure(figsize=(9.6, 4.4 * len(indices) + 0.5), layout="constrained")
     grid = fig.add_gridspec(2 * len(indices), 3, height_ratios=[2.6, 1.4] * len(indices))
+
     def name(c):
         return result.classes[int(c)] if int(c) < len(result.classes) else str(int(c))
+
     for row, i in enumerate(indices):
         top_axes = [fig.add_subplot(grid[2 * row, c]) for c in range(3)]
         o, a = orig_top[i][0], adv_top[i][0]
@@ -95,6 +100,7 @@ def attack_figure(result, indices: Optional[Sequence[int]] = None, max_images: i
         aim = f"target {name(result.target[i])}" if result.target is not None else f"away from {name(result.labels[i])}"
         r = result.top("rounded", 1)[i][0]
         lines = [f"{result.method.upper()}, {'L-inf' if result.norm == 'inf' else 'L2'} {budget}",
+                 *([result.settings] if result.settings else []),
                  aim,
                  f"steps used: {int(result.steps_used[i])}",
                  f"success: {'yes' if result.success[i] else 'no'}",
@@ -115,24 +121,25 @@ def eps_labels(eps: np.ndarray, norm: str):
     return [f"{e:g}" for e in np.round(eps, 4)]
 
 
+STYLES = ("s--", "o-", "^-.", "D:")
+
+
 def robustness_figure(curves, title: str = "", show_8bit: bool = False) -> Figure:
     """Accuracy under attack against eps, one line per model and method (one
     panel per norm); dashed lines for the 8-bit rounded adversarials when
     ``show_8bit``."""
-    import textwrap
-
     curves = list(curves)
     norms = list(dict.fromkeys(c.norm for c in curves))
     outside = len(curves) > 3                 # many lines: the legend goes beside the plot, not over it
     width = 5.6 * len(norms) + (3.0 if outside else 0.4)
     fig = Figure(figsize=(width, 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(norms), squeeze=False)[0])
-    colours = {}
+    colours, styles = {}, {}                  # a colour per model, a line style per attack
     for ax, norm in zip(axes, norms):
         ticks = set()
         for c in (c for c in curves if c.norm == norm):
             colour = colours.setdefault(c.label.replace(c.method, "", 1), f"C{len(colours) % 10}")
-            style = {"fgsm": "s--", "pgd": "o-", "cw": "^-.", "deepfool": "D:"}.get(c.method, "o-")
+            style = styles.setdefault(c.method, STYLES[len(styles) % len(STYLES)])
             ax.plot(c.eps, c.accuracy, style, color=colour, label=f"{c.label} (clean {c.clean_accuracy:.1%})",
                     markersize=5, linewidth=1.6)
             if show_8bit:
@@ -155,7 +162,7 @@ def robustness_figure(curves, title: str = "", show_8bit: bool = False) -> Figur
     default = "Accuracy under attack"
     if first is not None:
         default += f" ({first.dataset or 'images'}, {first.n} images" + (
-            f", {first.steps} steps)" if first.method == "pgd" else ")")
+            f", {first.steps} steps)" if first.steps > 1 else ")")
     fig.suptitle(textwrap.fill(title or default, int(width * 11)), fontsize=11)
     return fig
 
@@ -167,11 +174,6 @@ def save_adversarial(result, path, index: int = 0) -> None:
     """Write image ``index``'s 8-bit adversarial (:attr:`AttackResult.rounded`,
     within the budget; ``result.rounded_success`` says whether it still fools
     the model) atomically, in a lossless format chosen by the suffix."""
-    from pathlib import Path
-
-    import imageio.v3 as iio
-
-
     if Path(path).suffix.lower() not in LOSSLESS_SUFFIXES:
         raise CnnvizError(f"cannot save the adversarial image as {Path(path).name}: use a lossless format "
                           f"({', '.join(LOSSLESS_SUFFIXES)}); JPEG compression would destroy the perturbation")

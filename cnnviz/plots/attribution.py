@@ -9,7 +9,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.figure import Figure
+
+from .figure import Figure
 
 ABS_CMAP, SIGNED_CMAP = "inferno", "RdBu_r"
 

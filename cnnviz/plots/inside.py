@@ -7,7 +7,8 @@ import textwrap
 from typing import Optional, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from .figure import Figure
 
 
 def prediction_figure(images: Sequence[np.ndarray], predictions, titles: Sequence[str] = (),
@@ -178,7 +179,8 @@ def synthesis_figure(result, labels=None, title: str = "", silent: Optional[dict
     fades and labels the images of channels that never fired."""
     images = result.images
     n = len(images)
-    rows, cols = _grid(n, max_cols=8)
+    per = getattr(result, "per_channel", 1)
+    rows, cols = (n // per, per) if per > 1 else _grid(n, max_cols=8)      # several per channel: a row each
     fig = Figure(figsize=(1.6 * cols + 0.3, 1.75 * rows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax in axes:
@@ -196,4 +198,31 @@ def synthesis_figure(result, labels=None, title: str = "", silent: Optional[dict
         ax.set_title(f"{name}\n{value}" + (f"\n{textwrap.fill(why, 24)}" if why else ""), fontsize=6 if why else 7,
                      color="firebrick" if why else "black")
     fig.suptitle(title or f"{result.target}: synthesized images ({result.settings.steps} steps)", fontsize=10)
+    return fig
+
+
+def histograms_figure(hist, silent: Optional[dict] = None, max_channels: int = 32, title: str = "") -> Figure:
+    """One small histogram per channel on the layer's shared bins, with its
+    mean and standard deviation; ``silent`` ({channel: why}) marks channels
+    that never fired (their histogram is a spike at 0)."""
+    n = min(len(hist.channels), max_channels)
+    rows, cols = _grid(n, max_cols=8)
+    fig = Figure(figsize=(1.9 * cols + 0.4, 1.45 * rows + 0.7), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True)).ravel()
+    centres, width = (hist.edges[:-1] + hist.edges[1:]) / 2, np.diff(hist.edges)
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    for i, ax in enumerate(axes[:n]):
+        channel = int(hist.channels[i])
+        why = (silent or {}).get(channel)
+        ax.bar(centres, hist.counts[i] / max(hist.counts[i].sum(), 1), width, color="firebrick" if why else "tab:blue",
+               alpha=0.35 if why else 0.9)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=6)
+        label = f"ch {channel}: mean {hist.mean[i]:.2f}, std {hist.std[i]:.2f}"
+        ax.set_title(label + (f"\n{textwrap.fill(why, 30)}" if why else ""), fontsize=6,
+                     color="firebrick" if why else "black")
+    shown = f", first {n} of {len(hist.channels)} channels" if n < len(hist.channels) else ""
+    fig.suptitle(title or f"{hist.layer}: values per channel over {hist.n_images} images{shown}", fontsize=10)
+    fig.supxlabel("value (bins shared by the layer)", fontsize=8)
     return fig

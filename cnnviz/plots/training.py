@@ -6,21 +6,30 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from .figure import Figure
 
 
-def curves_figure(histories: Sequence[dict], labels: Sequence[str], title: str = "") -> Figure:
+def curves_figure(histories: Sequence[dict], labels: Sequence[str], title: str = "",
+                  marks: Sequence[Sequence[tuple[float, str]]] = ()) -> Figure:
     """Accuracy and loss per epoch of each run (one colour per run; train
-    dashed, validation solid), so runs with different settings compare at a glance."""
+    dashed, validation solid), so runs with different settings compare at a
+    glance; ``marks`` per run: (epoch, text) vertical lines where it changed
+    phase (e.g. the end of a fine-tuning head phase)."""
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     axes = fig.subplots(1, 2)
     colours = [f"C{i % 10}" for i in range(len(histories))]
-    for history, label, colour in zip(histories, labels, colours):
+    for k, (history, label, colour) in enumerate(zip(histories, labels, colours)):
         for ax, metric in zip(axes, ("accuracy", "loss")):
             train = history.get(metric, [])
             val = history.get(f"val_{metric}", [])
-            ax.plot(np.arange(1, len(train) + 1), train, "--", color=colour, lw=1.2)
-            ax.plot(np.arange(1, len(val) + 1), val, "-", color=colour, lw=1.6, label=label)
+            marker = "o" if len(train) <= 3 else None          # a run of one epoch is a point, not a line
+            ax.plot(np.arange(1, len(train) + 1), train, "--", color=colour, lw=1.2, marker=marker)
+            ax.plot(np.arange(1, len(val) + 1), val, "-", color=colour, lw=1.6, label=label, marker=marker)
+            for epoch, text in (marks[k] if k < len(marks) else ()):
+                ax.axvline(epoch, color=colour, ls=":", lw=1.2)
+                ax.annotate(text, (epoch, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                            textcoords="offset points", va="top", fontsize=7, color=colour, rotation=90)
     for ax, metric in zip(axes, ("accuracy", "loss")):
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} (dashed: train, solid: validation)")
         ax.grid(alpha=0.3)
@@ -112,4 +121,25 @@ def mc_dropout_figure(images: Sequence[np.ndarray], mean: np.ndarray, std: np.nd
         ax_bar.barh([classes[i] for i in order], mean[k, order], xerr=std[k, order], color="tab:blue", capsize=3)
         ax_bar.set_xlim(0, 1)
         ax_bar.set(xlabel=f"mean probability over {passes} dropout passes (+- 1 std)")
+    return fig
+
+
+def samples_figure(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str = "") -> Figure:
+    """Dataset images (uint8) one row per class, the class named at the left of its row."""
+    present = list(dict.fromkeys(int(v) for v in labels))
+    cols = max(int(np.sum(labels == c)) for c in present)
+    fig = Figure(figsize=(0.9 * cols + 1.2, 0.95 * len(present) + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(present), cols, squeeze=False))
+    for r, c in enumerate(present):
+        row = images[labels == c]
+        for j, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_frame_on(False)
+            if j < len(row):
+                image = row[j][..., 0] if row[j].ndim == 3 and row[j].shape[-1] == 1 else row[j]
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+        axes[r, 0].set_ylabel(classes[c], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

@@ -10,7 +10,11 @@ variation, optionally a decorrelated Fourier-space parameterization (as in
 Lucid) and several octaves. Images live in [0, 1] pixel space and are turned
 into the model's input (VGG16's ``preprocess_input`` included) inside the graph.
 The random transformations are drawn per step from the seed alone, so a batch
-gives the same images as optimizing each channel on its own. With
+gives the same images as optimizing each channel on its own. Several images
+per channel are optimized jointly with a diversity term (as Lucid and xplique
+offer): a penalty on the cosine similarity of their Gram matrices at the
+layer (Mordvintsev et al. 2018), so that each shows another facet of what the
+channel responds to. With
 ``cache=True`` results are kept on disk (NPZ, keyed by the model's weights, the
 targets and every setting).
 """
@@ -36,7 +40,7 @@ from ..models.inputs import class_index
 from ..models.predict import probabilities
 from ..models.preprocessing import pixels_to_input
 from ..models.surgery import logits_model, pre_activation_features
-from ..models.zoo import input_shape, model_info
+from ..models.zoo import input_shape, model_fingerprint, model_info
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,13 @@ class Regularization:
     fourier: bool = False        # decorrelated Fourier-space parameterization
     octaves: int = 1             # coarse-to-fine stages
     octave_scale: float = 1.4
+    diversity: float = 0.0       # weight of the penalty on alike Gram matrices among one channel's images
 
 
 LEAK = 0.1   # slope given to the negative side of the maximized ReLU
 CHUNK = 32   # steps per compiled call; progress and cancel are checked between calls
 CACHE_VERSION = 2   # part of every cache key: bump when the optimization changes
+DEFAULT_DIVERSITY = 0.1   # with several images per channel: unlike images, activations nearly as high
 
 
 def default_regularization(model) -> Regularization:
@@ -85,10 +91,16 @@ class Synthesis:
     probabilities: Optional[np.ndarray] = None   # (N,) target class probability, class models only
     settings: Regularization = field(default_factory=Regularization)
     from_cache: bool = False
+    per_channel: int = 1           # consecutive images per target (N = targets x per_channel)
 
     @property
     def uint8(self) -> np.ndarray:
         return np.clip(self.images * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    @property
+    def by_channel(self) -> np.ndarray:
+        """The images as (targets, per_channel, H, W, C)."""
+        return self.images.reshape(-1, self.per_channel, *self.images.shape[1:])
 
 
 def _image_size(model, size) -> tuple[int, int, int]:
@@ -197,8 +209,9 @@ def _augment(x, t, h, w, reg: Regularization):
     return keras.ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="reflect")
 
 
-def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, preprocessing: str):
-    """A compiled chunk of ascent steps (Python runs only between chunks)."""
+def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, preprocessing: str, diversity_fn=None):
+    """A compiled chunk of ascent steps (Python runs only between chunks);
+    ``diversity_fn(model_input) -> (N,)`` adds a penalty weighted by ``reg.diversity``."""
     import tensorflow as tf
 
     oh, ow, h, w = sizes
@@ -208,8 +221,11 @@ def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, pre
             tape.watch(param)
             img = param_kind.image(param)
             full = tf.image.resize(img, (h, w)) if (oh, ow) != (h, w) else img
-            values = objective_fn(pixels_to_input(_augment(full, t, h, w, reg), preprocessing), targets)
+            x = pixels_to_input(_augment(full, t, h, w, reg), preprocessing)
+            values = objective_fn(x, targets)
             penalty = reg.l2 * tf.reduce_mean(tf.square(img - 0.5), axis=(1, 2, 3))
+            if diversity_fn is not None:
+                penalty += reg.diversity * diversity_fn(x)
             if reg.tv:
                 penalty += reg.tv * tf.image.total_variation(img) / (oh * ow)
             loss = -tf.reduce_sum(values - penalty)
@@ -241,11 +257,11 @@ def _compile_run(objective_fn, param_kind, reg: Regularization, blur, sizes, pre
     return run
 
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COMPILED: "weakref.WeakKeyDictionary" = runtime.model_cache()
 
 
 def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.ndarray, reg: Regularization,
-              seed: int, preprocessing: str, progress, cancel, label: str):
+              seed: int, preprocessing: str, progress, cancel, label: str, diversity_fn=None):
     """Adam ascent on ``objective_fn(model_input, targets) -> (N,)`` (one
     value per image; ``targets`` holds each image's channel or class), with the
     regularizers; returns final [0, 1] images and the objective history.
@@ -270,7 +286,8 @@ def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.nda
         m, v = tf.zeros_like(param), tf.zeros_like(param)
         run_key = (key, replace(reg, steps=0), (oh, ow, h, w, c), preprocessing)     # any step count reuses it
         if run_key not in compiled:
-            compiled[run_key] = _compile_run(objective_fn, param_kind, reg, blur, (oh, ow, h, w), preprocessing)
+            compiled[run_key] = _compile_run(objective_fn, param_kind, reg, blur, (oh, ow, h, w), preprocessing,
+                                             diversity_fn)
         run = compiled[run_key]
 
         transforms = _transform_params(rng, reg, steps)
@@ -285,12 +302,34 @@ def _optimize(model, key: tuple, objective_fn, targets: np.ndarray, init: np.nda
     return np.clip(image, 0.0, 1.0), np.array(history)
 
 
-def _initial_images(indices, shape, seed: int) -> np.ndarray:
+def _initial_images(indices, shape, seed: int, per_channel: int = 1) -> np.ndarray:
     """Random grey, drawn per target from (seed, index): a batch starts where
-    each target's own run would."""
+    each target's own run would; the k-th of several images of a target from
+    (seed, index, k)."""
     h, w, c = shape
-    return np.stack([0.5 + 0.02 * np.random.default_rng([seed, int(i)]).standard_normal((h, w, c))
-                     for i in indices]).astype(np.float32)
+    draws = [[seed, int(i)] if per_channel == 1 else [seed, int(i), k % per_channel] for k, i in enumerate(indices)]
+    return np.stack([0.5 + 0.02 * np.random.default_rng(d).standard_normal((h, w, c))
+                     for d in draws]).astype(np.float32)
+
+
+def gram_diversity(features_fn, per_channel: int):
+    """Lucid's diversity objective as a penalty: ``x -> (N,)``, for each image
+    the mean cosine similarity of its Gram matrix at the layer (channels x
+    channels over positions) to those of the other images of its group of
+    ``per_channel`` consecutive images. Zero when the group's styles are
+    orthogonal, one when they are the same."""
+    import tensorflow as tf
+
+    def penalty(x):
+        maps = features_fn(x)
+        flat = tf.reshape(maps, (tf.shape(maps)[0], -1, tf.shape(maps)[-1]))
+        gram = tf.linalg.matmul(flat, flat, transpose_a=True)
+        gram = tf.math.l2_normalize(tf.reshape(gram, (-1, per_channel, tf.shape(gram)[1] * tf.shape(gram)[2])), -1)
+        similar = tf.linalg.matmul(gram, gram, transpose_b=True)                   # (groups, n, n)
+        others = (tf.reduce_sum(similar, -1) - tf.linalg.diag_part(similar)) / (per_channel - 1)
+        return tf.reshape(others, (-1,))
+
+    return penalty
 
 
 def default_class_regularization(model) -> Regularization:
@@ -336,10 +375,14 @@ def _settings(model, regularization, overrides, default=default_regularization) 
 def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = None, *,
                         unit: Optional[tuple[int, int]] = None, seed: int = 0, size=None,
                         regularization: Optional[Regularization] = None, progress: Optional[ProgressFn] = None,
-                        cancel: Optional[CancelToken] = None, cache: bool = False, **overrides) -> Synthesis:
+                        cancel: Optional[CancelToken] = None, cache: bool = False, per_channel: int = 1,
+                        **overrides) -> Synthesis:
     """Images that maximize the mean activation of each channel of ``layer``
     (or of one ``unit`` (row, col) of it), all channels in one batch; a
     channel the mean leaves silent is started from its centre unit.
+    ``per_channel`` > 1: that many images per channel, optimized jointly with
+    the diversity term (``diversity`` weight, default 0.1 then); the result's
+    ``by_channel`` is (channels, per_channel, H, W, C).
     ``cache=True`` keeps the result on disk and serves repeated calls from it."""
     name = qualified_name(model, layer)
     out_shape = get_layer(model, name).output.shape
@@ -351,11 +394,19 @@ def synthesize_channels(model, layer: str, channels: Optional[Sequence[int]] = N
     if channels.size == 0 or channels.min() < 0 or channels.max() >= n_channels:
         raise CnnvizError(f"channels out of range: {name} has channels 0..{n_channels - 1}")
     unit = _check_unit(unit, name, out_shape)
+    if isinstance(per_channel, bool) or not isinstance(per_channel, (int, np.integer)) or per_channel < 1:
+        raise CnnvizError(f"per_channel must be a whole number of at least 1 (got {per_channel!r})")
+    if per_channel > 1 and overrides.get("diversity") is None and regularization is None:
+        overrides = {**overrides, "diversity": DEFAULT_DIVERSITY}
     reg = _settings(model, regularization, overrides)
     shape = _image_size(model, size)
-    key = [name, channels.tolist(), unit and list(unit), shape, seed, asdict(reg)]
-    return _through_cache(cache, model, key, name, channels, reg, progress,
-                          lambda: _channels(model, name, channels, unit, shape, seed, reg, progress, cancel))
+    targets = np.repeat(channels, per_channel)
+    key = [name, channels.tolist(), unit and list(unit), shape, seed, asdict(reg)] + \
+        ([per_channel] if per_channel > 1 else [])
+    result = _through_cache(cache, model, key, name, targets, reg, progress,
+                            lambda: _channels(model, name, targets, unit, shape, seed, reg, progress, cancel,
+                                              per_channel))
+    return replace(result, per_channel=int(per_channel))
 
 
 def _check_unit(unit, name: str, out_shape) -> Optional[tuple[int, int]]:
@@ -373,7 +424,7 @@ def _check_unit(unit, name: str, out_shape) -> Optional[tuple[int, int]]:
     return row, col
 
 
-def _channels(model, name, channels, unit, shape, seed, reg, progress, cancel) -> Synthesis:
+def _channels(model, name, channels, unit, shape, seed, reg, progress, cancel, per_channel: int = 1) -> Synthesis:
     import tensorflow as tf
 
     steered, real = _channel_maps(model, name)
@@ -382,9 +433,15 @@ def _channels(model, name, channels, unit, shape, seed, reg, progress, cancel) -
         return maps[:, unit[0], unit[1]] if unit is not None else tf.reduce_mean(maps, axis=(1, 2))
 
     preprocessing = model_info(model).preprocessing
-    images, history = _optimize(model, ("channels", name, unit), lambda x, c: statistic(steered(x, c)), channels,
-                                _initial_images(channels, shape, seed), reg, seed, preprocessing, progress, cancel,
-                                f"synthesizing {name}")
+    diverse = per_channel > 1 and reg.diversity > 0
+    diversity = None
+    if diverse:
+        layer_model = feature_model(model, [name])            # built once; traced into the compiled ascent
+        diversity = gram_diversity(lambda x: layer_model(x, training=False), per_channel)
+    images, history = _optimize(model, ("channels", name, unit, per_channel if diverse else 1),
+                                lambda x, c: statistic(steered(x, c)), channels,
+                                _initial_images(channels, shape, seed, per_channel), reg, seed, preprocessing,
+                                progress, cancel, f"synthesizing {name}", diversity)
     x = pixels_to_input(tf.constant(images), preprocessing)
     maps = real(x, tf.constant(channels, tf.int32))
     reached = statistic(maps).numpy()
@@ -415,7 +472,7 @@ def _unstick(model, name, channels, images, reached, map_size, shape, seed, reg,
 
 # ---------------------------------------------------------------- channel objectives
 
-_CHANNEL_MAPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CHANNEL_MAPS: "weakref.WeakKeyDictionary" = runtime.model_cache()
 
 
 def _channel_maps(model, name: str):
@@ -556,9 +613,7 @@ def _through_cache(cache: bool, model, key: list, target: str, indices: np.ndarr
 
 
 def _cache_path(model, key: list):
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, key]).encode())
-    for w in model.weights:
-        digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model_fingerprint(model), key]).encode())
     return runtime.cache_dir() / "synthesis" / f"{digest.hexdigest()[:32]}.npz"
 
 

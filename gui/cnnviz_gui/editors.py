@@ -1,5 +1,6 @@
-"""Editors for a method's options, built from the library's description of
-them (:func:`cnnviz.attribution.registry.option_specs`): a check box for a flag, spin boxes
+"""Editors for a method's options, built from the library's declarations of
+them (:class:`cnnviz.common.declare.Option`, for any family: attribution
+methods, attacks, synthesis objectives): a check box for a flag, spin boxes
 for numbers, a list for a fixed set of choices, a text field (empty: "auto")
 for optional values. The library converts and checks the values, so a bad
 one comes back as its one-line error, shown under the form."""
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz import CnnvizError
-from cnnviz.attribution.registry import Option, convert_option
+from cnnviz.common.declare import Option
 
 from .messages import user_text
 
@@ -54,7 +55,7 @@ def _editor(spec: Option, value) -> QWidget:
         editor.setSingleStep(max(abs(float(spec.default or 0)) / 10, 0.01))
         editor.setValue(float(value))
     default = AUTO if spec.default is None else spec.default
-    editor.setToolTip(f"{spec.name} ({spec.kind.__name__}), default {default}")
+    editor.setToolTip(f"{spec.help}\n{spec.name} ({spec.kind.__name__}), default {default}")
     return editor
 
 
@@ -117,7 +118,7 @@ class OptionForm(QWidget):
         if isinstance(editor, QComboBox):
             return editor.currentData()
         if isinstance(editor, QLineEdit):
-            return convert_option(self.method, spec.name, editor.text())
+            return spec.convert(editor.text(), f"{self.method}.{spec.name}")
         return editor.value()
 
     def show_error(self, message: str) -> None:

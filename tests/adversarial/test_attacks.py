@@ -12,7 +12,9 @@ import pytest
 from conftest import needs_data
 
 from cnnviz import Cancelled, CancelToken, CnnvizError, load_model
-from cnnviz.adversarial.attacks import AttackResult, _random_start, attack, default_eps, project, quantize
+from cnnviz.adversarial import AttackResult, attack, project, quantize
+from cnnviz.adversarial.base import COMPILED, default_eps, logits_fn
+from cnnviz.adversarial.gradient import random_starts
 from cnnviz.adversarial.robustness import robustness
 from cnnviz.cli.main import main
 from cnnviz.models.zoo import ModelInfo, register
@@ -130,13 +132,11 @@ def test_attacks_go_through_every_keras_applications_preprocessing(preprocessing
 
     import tensorflow as tf
 
-    from cnnviz.adversarial.attacks import _logits_fn
-
     info = ModelInfo("linear", preprocessing=preprocessing, classes=("a", "b"))
     model = linear_model((3, 3, 3), scale=0.01, info=info)          # small logits: softmax not saturated
     x = mid_grey((3, 3, 3))
     keras_input = importlib.import_module(f"keras.applications.{module}").preprocess_input(x * 255.0)
-    np.testing.assert_allclose(_logits_fn(model, preprocessing)(tf.constant(x)), model(keras_input), rtol=1e-4,
+    np.testing.assert_allclose(logits_fn(model, preprocessing)(tf.constant(x)), model(keras_input), rtol=1e-4,
                                atol=1e-4)
     label = predicted(model, keras_input)
     scale = {"tf": 2.0, "torch": 1.0 / np.array([0.229, 0.224, 0.225]), "caffe": 255.0, "raw": 255.0}[preprocessing]
@@ -271,8 +271,7 @@ def test_saved_and_reloaded_png_still_fools(tmp_path, mnist_cnn, mnist_test):
             fooled = predict(mnist_cnn, again.x[None])[0][0].index != y[i]
             assert fooled == result.rounded_success[i]           # the report tells the truth either way
     assert pgd.rounded_success.all()                              # full-strength PGD survives rounding
-    # DeepFool stops 2% past the boundary: rounding undoes some
-    assert not deepfool.rounded_success.all()
+    assert not deepfool.rounded_success.all()                     # DeepFool stops 2% past the boundary: some undone
     assert any("8-bit rounding undoes" in n for n in deepfool.notes)
 
 
@@ -291,10 +290,10 @@ def test_seeded_runs_repeat_and_seeds_differ(tiny, tiny_images):
 
 def test_random_start_is_drawn_per_image_not_per_batch(tiny_images):
     x = tiny_images.astype(np.float32) / 255
-    whole = _random_start(x, np.arange(6), 7, 0.1, "inf")
-    part = _random_start(x[3:5], np.arange(3, 5), 7, 0.1, "inf")
+    whole = random_starts(x, np.arange(6), 7, 0.1, "inf")
+    part = random_starts(x[3:5], np.arange(3, 5), 7, 0.1, "inf")
     np.testing.assert_array_equal(whole[3:5], part)
-    ball = _random_start(x, np.arange(6), 7, 0.5, "2") - x
+    ball = random_starts(x, np.arange(6), 7, 0.5, "2") - x
     assert (np.linalg.norm(ball.reshape(6, -1), axis=1) <= 0.5 + 1e-6).all()
 
 
@@ -328,10 +327,8 @@ def test_progress_reaches_the_end_and_cancel_stops(tiny, tiny_images):
 
 
 def test_compiled_once_per_model_and_configuration(tiny, tiny_images):
-    from cnnviz.adversarial import attacks as adversarial
-
     attack(tiny, tiny_images, method="pgd", eps=0.01, steps=23)
-    runs = {k: f for k, f in adversarial._COMPILED[tiny].items() if k[:4] == ("gradient", "scale01", "inf", False)}
+    runs = {k: f for k, f in COMPILED[tiny].items() if k[:4] == ("gradient", "scale01", "inf", False)}
     assert {3, 10} <= {k[-1] for k in runs}                       # chunks of 10 unrolled steps and the remainder
     traced = {k: f.experimental_get_tracing_count() for k, f in runs.items()}
     for eps, steps in ((0.02, 23), (0.05, 13), (0.1, 30)):       # eps and step size are tensors: no retracing
@@ -474,6 +471,15 @@ def test_robustness_command_compares_models(capsys, tmp_path):
      "already the true class"),
     (["attack", "skimage:camera", "-m", "mnist_small", "-o", "x.png", "--save-adversarial", "a.jpg"], "lossless"),
     (["attack", "skimage:camera", "-m", "mnist_small", "--method", "cw", "--norm", "inf", "-o", "x.png"], "use norm 2"),
+    (["attack", "skimage:camera", "-m", "mnist_small", "--method", "fgsm", "--steps", "3", "-o", "x.png"],
+     "fgsm takes a single step"),
+    (["attack", "skimage:camera", "-m", "mnist_small", "--confidence", "1", "-o", "x.png"],
+     "pgd has no option 'confidence'"),
+    (["attack", "skimage:camera", "-m", "mnist_small", "--method", "cw", "--option", "binary_steps=0", "-o", "x.png"],
+     "cw.binary_steps=0 is too small: use at least 1"),
+    (["attack", "skimage:camera", "-m", "mnist_small", "--steps", "0", "-o", "x.png"], "pgd.steps=0 is too small"),
+    (["robustness", "mnist_small", "--method", "fgsm,deepfool", "--step-size", "0.1", "-o", "x.png"],
+     "--step-size is not an option of fgsm, deepfool: only pgd has it"),
     (["robustness", "mnist_small", "--method", "pgd,nosuch", "--n", "5", "-o", "x.png"], "unknown attack method"),
     (["robustness", "mnist_small", "--n", "0", "-o", "x.png"], "--n must be at least 1"),
     (["robustness", "vgg16", "--weights", "none", "-o", "x.png"], "no test set known"),

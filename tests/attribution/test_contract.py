@@ -12,7 +12,8 @@ from cnnviz.models.predict import probabilities
 
 # light settings: the contract is about shapes and frames, not quality
 LIGHT = {"smoothgrad": {"samples": 2}, "integrated_gradients": {"steps": 2}, "lime": {"samples": 12, "segments": 8,
-                                                                                        "segmentation": "slic"}}
+                                                                                        "segmentation": "slic"},
+         "rise": {"n_masks": 2}, "scorecam": {"max_n": 1}}
 CLASSIFIERS = [name for name in ZOO_NAMES if name != "vgg16_notop"]
 
 

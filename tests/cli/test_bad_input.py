@@ -350,10 +350,34 @@ def test_stale_temporaries_in_the_cache_are_removed(capsys, monkeypatch, tmp_pat
 
     monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))
     (tmp_path / "datasets").mkdir()
-    stale = tmp_path / "datasets" / ".cifar10-0123.89abcdef.tmp.npz"
+    stale = fileio.temporary_name(tmp_path / "datasets" / "cifar10-0123.npz")
     stale.write_bytes(b"\0" * 1000)
     os.utime(stale, (fileio.STARTED - 5, fileio.STARTED - 5))
     keep = tmp_path / "datasets" / "cifar10-0123.npz"
     keep.write_bytes(b"\0")
     code, _, _ = run(capsys, "models")
     assert code == 0 and not stale.exists() and keep.exists()
+
+
+@pytest.mark.parametrize("weights", ["missing.h5", "random.h5", "lambda.h5", "folder"])
+def test_summary_refuses_a_weights_file_it_cannot_use(capsys, tmp_path, weights):
+    """Issue 22's regression: summary (architecture only) silently ignored --weights."""
+    import keras
+
+    (tmp_path / "random.h5").write_bytes(np.random.default_rng(0).bytes(4096))
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Lambda(lambda v: v * 2)(inputs)).save(tmp_path / "lambda.h5")
+    (tmp_path / "folder").mkdir()
+    code, _, err = run(capsys, "summary", "vgg16", "--weights", str(tmp_path / weights))
+    assert code == 2 and "weights" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_interrupted_finetune_says_how_to_continue(capsys, monkeypatch):
+    from cnnviz.cli import lab
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lab, "finetune", interrupted)
+    code, _, err = run(capsys, "finetune", "mnist_small", "--dataset", "mnist")
+    assert code == 130 and "--resume" in err and len(err.strip().splitlines()) == 1

@@ -50,6 +50,9 @@ def test_models_lists_zoo_with_shipped_accuracy(capsys):
     assert code == 0 and set(rows) >= {"mnist_small", "mnist_small_bn", "mnist_cnn", "lenet", "cifar10_cnn", "vgg16"}
     assert rows["mnist_small"]["parameters"] == 14178 and rows["mnist_small"]["test_accuracy"] >= 0.98
     assert rows["vgg16_notop"]["parameters"] == 14714688
+    decks = {name: r["deck"] for name, r in rows.items() if r["deck"]}
+    assert decks["sick_cnn1"] == decks["sick_cnn2"] == "sick" and decks["wolter_dense"] == "wolter"
+    assert rows["lenet5"]["parameters"] == 61706 and rows["alexnet"]["weights"] == "not trained"
 
 
 def test_predict_json_and_figure(capsys, tmp_path):
@@ -76,8 +79,10 @@ def test_predict_json_and_figure(capsys, tmp_path):
 def test_errors_are_one_line_without_traceback(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2
-    assert err.startswith("cnnviz: error: ") and message in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    notes = [line for line in lines if line.startswith("cnnviz: note: ")]    # e.g. UNTRAINED, before the error
+    assert lines[-1].startswith("cnnviz: error: ") and message in lines[-1]
+    assert len(lines) == len(notes) + 1 and "Traceback" not in err
 
 
 def test_debug_shows_the_traceback_and_exits_2(capsys):

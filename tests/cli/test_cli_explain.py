@@ -39,6 +39,29 @@ def test_explain_several_images_writes_one_report_each(capsys, tmp_path):
     assert "converted colour to grayscale" in out      # a colour photo for an MNIST model
 
 
+def test_explain_help_lists_every_declared_method_with_its_options(capsys):
+    from cnnviz.attribution.registry import METHODS
+
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    out = " ".join(capsys.readouterr().out.split())          # argparse wraps the help lines
+    assert all(f" {name}" in out for name in METHODS)
+    assert "n_masks=4000" in out and "keep=0.5" in out and "max_n=auto" in out
+    assert "layer for the methods that take one (gradcam, gradcam++, guided_gradcam, scorecam;" in out
+
+
+def test_explain_runs_rise_and_score_cam_with_their_options_and_the_layer(capsys, tmp_path):
+    js = tmp_path / "out.json"
+    code, out, err = run(capsys, "explain", "skimage:chelsea", "--model", "cifar10_cnn", "-o", str(tmp_path / "r.png"),
+                         "--json", str(js), "--methods", "rise,score-cam", "--option", "rise.n_masks=100",
+                         "--option", "max_n=8", "--layer", "conv3")
+    assert code == 0, err
+    methods = json.loads(js.read_text())["methods"]
+    assert methods["rise"]["params"]["n_masks"] == 100 and "layer" not in methods["rise"]["params"]
+    assert methods["scorecam"]["params"] == {"layer": "conv3", "max_n": 8, "score": "probability"}
+    assert methods["rise"]["explains"] == "probability" and methods["scorecam"]["target"] == 3
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--methods", "magic"], "unknown method 'magic'"),
     (["--target", "zebra"], "unknown class 'zebra'"),

@@ -3,6 +3,7 @@ augmentation, overlay runs, features + transfer, finetune, MC dropout and
 error galleries; bad input is one line with exit 2."""
 import json
 
+import numpy as np
 import pytest
 from conftest import needs_data, real_data_dir
 
@@ -193,3 +194,53 @@ def test_train_on_some_classes_then_curves_compares_the_runs(capsys, tmp_path):
     code, out, err = run(capsys, "curves", tmp_path / "sgd.card.json", tmp_path / "adam.card.json",
                          "-o", tmp_path / "c.png")
     assert code == 0 and "sgd, SGD lr 0.01" in out and "adam, Adam lr 0.001" in out
+
+
+@needs_data
+def test_curves_take_zoo_names_and_label_every_setting(capsys, tmp_path):
+    code, out, _ = run(capsys, "curves", "mnist_small", "mnist_small_bn", "-o", tmp_path / "bn.png")
+    assert code == 0 and "mnist_small, Adam lr 0.001" in out and "mnist_small_bn, Adam lr 0.001" in out
+    assert (tmp_path / "bn.png").read_bytes().startswith(PNG)
+
+
+@needs_data
+def test_samples_and_histograms(capsys, tmp_path):
+    code, out, _ = run(capsys, "samples", "cifar10", "--per-class", "3", "-o", tmp_path / "s.png")
+    assert code == 0 and "30 images of cifar10 (train split): 3 per class, 10 classes" in out
+    code, out, _ = run(capsys, "histograms", "mnist_small_bn", "--layer", "bn1", "--n", "40", "--json",
+                       "-o", tmp_path / "h.png")
+    found = json.loads(out)
+    assert code == 0 and found["n_images"] == 40 and len(found["channels"]) == 8
+    assert all(sum(c["counts"]) == 40 * 26 * 26 for c in found["channels"])
+    means = [c["mean"] for c in found["channels"]]
+    assert max(abs(m) for m in means) < 1.0            # batch normalization centres each channel
+
+
+@needs_data
+def test_predict_over_a_folder_shows_true_classes(capsys, tmp_path):
+    from skimage.io import imsave
+
+    from cnnviz.data.datasets import load_dataset
+
+    data = load_dataset("mnist")
+    for i in range(6):
+        label = str(data.y_test[i])
+        (tmp_path / "digits" / label).mkdir(parents=True, exist_ok=True)
+        imsave(tmp_path / "digits" / label / f"{i}.png", data.x_test[i], check_contrast=False)
+    code, out, _ = run(capsys, "predict", tmp_path / "digits", "--model", "mnist_small", "--top", "1",
+                       "-o", tmp_path / "p.png")
+    assert code == 0 and out.count("(true class ") == 6
+    assert "top-1 agrees with the folder's class for 6 of 6 images" in out
+
+
+def test_features_of_an_untrained_model_are_marked(capsys, tmp_path):
+    from cnnviz.lab.transfer import Features, fit_transfer
+
+    rng = np.random.default_rng(0)
+    feats = Features(rng.random((40, 5)).astype("float32"), np.repeat([0, 1], 20), ["a", "b"], "pool", "vgg16",
+                     True, "vgg16 has random weights (untrained)")
+    feats.save(tmp_path / "f.npz")
+    assert Features.load(tmp_path / "f.npz").weights_note == feats.weights_note
+    assert fit_transfer(feats).to_json()["trained"] is False
+    code, out, _ = run(capsys, "transfer", tmp_path / "f.npz", "-o", tmp_path / "t.png")
+    assert code == 0 and out.startswith("UNTRAINED: vgg16 has random weights")

@@ -22,6 +22,7 @@ def run(capsys, *argv):
 @pytest.fixture
 def saved_figures(monkeypatch):
     """The figures the command line writes, captured at the atomic writer."""
+    import cnnviz.cli.common as cli_common
     import cnnviz.common.fileio as fileio
 
     figures = []
@@ -32,6 +33,7 @@ def saved_figures(monkeypatch):
         return original(fig, path, **kwargs)
 
     monkeypatch.setattr(fileio, "save_figure", keep)
+    monkeypatch.setattr(cli_common, "save_figure", keep)          # imported by name there
     return figures
 
 
@@ -129,11 +131,15 @@ def test_robustness_json_needs_no_figure(capsys):
 
 @needs_data
 def test_synthesis_marks_the_channels_that_never_fire(capsys, tmp_path, saved_figures):
-    """A silent channel's synthesized image is a speck on grey: it is labelled."""
-    code, out, _ = run(capsys, "synthesize", "cifar10_cnn", "--layer", "conv1", "--channels", "0:6", "--steps", "8",
+    """A silent channel's synthesized image is a speck on grey: it is labelled,
+    also where synthesis drives it to a near-zero 0.0001-0.0003: the same
+    channels top-patches marks (1, 2, 3, 5 of cifar10_cnn's conv1)."""
+    code, out, _ = run(capsys, "synthesize", "cifar10_cnn", "--layer", "conv1", "--channels", "0:6", "--steps", "32",
                        "--no-cache", "--json", "-o", str(tmp_path / "s.png"))
     rows = json.loads(out)["results"]
     silent = {r["index"] for r in rows if "silent" in r}
-    assert code == 0 and silent == {r["index"] for r in rows if r["activation"] <= 0}
+    assert code == 0 and silent == {1, 2, 3, 5}
+    assert silent >= {r["index"] for r in rows if r["activation"] <= 0}
     titles = [ax.get_title().replace("\n", " ") for ax in saved_figures[0].axes if ax.get_title()]
-    assert sum(("cannot fire" in t or "did not make it fire" in t) for t in titles) == len(silent)
+    marks = ("cannot fire", "did not make it fire", "barely fired")
+    assert sum(any(m in t for m in marks) for t in titles) == len(silent)

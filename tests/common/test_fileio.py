@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from cnnviz.common import fileio
 
@@ -26,21 +27,37 @@ def test_atomic_path_follows_a_writer_that_appends_npz(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arrays"]
 
 
-def test_stale_temporaries_are_removed_fresh_and_foreign_kept(tmp_path):
-    stale = tmp_path / ".model.0a1b2c3d.tmp.keras"
-    fresh = tmp_path / ".other.deadbeef.tmp.npz"
-    foreign = tmp_path / ".notes.tmp.txt"          # not cnnviz's naming
-    for p in (stale, fresh, foreign):
+# Files a user may have in an output folder, named like (or exactly like the old form of) cnnviz's temporaries:
+# none carries the seal, so none may be removed, however old.
+FOREIGN = [".notes.deadbeef.tmp.txt", ".model.0a1b2c3d.tmp.keras", ".notes.tmp.txt",
+           ".x.cnnviz-0123456789abcdef.tmp.npz", ".x.cnnviz-deadbeef.tmp.npz", "notes.cnnviz-0123456789abcdef.tmp"]
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_a_users_file_named_like_a_temporary_survives(tmp_path, name):
+    foreign = tmp_path / name
+    foreign.write_bytes(b"my notes")
+    old = fileio.STARTED - 3600
+    os.utime(foreign, (old, old))
+    assert not fileio.is_temporary(foreign)
+    fileio.write_json(tmp_path / "out.json", {"ok": True})   # a write cleans its folder
+    assert fileio.clean_stale_temporaries(tmp_path, recursive=True) == []
+    assert foreign.read_bytes() == b"my notes"
+
+
+def test_stale_temporaries_are_removed_fresh_kept(tmp_path):
+    stale = fileio.temporary_name(tmp_path / "model.keras")
+    fresh = fileio.temporary_name(tmp_path / "other.npz")
+    for p in (stale, fresh):
         p.write_bytes(b"x")
     old = fileio.STARTED - 60
     os.utime(stale, (old, old))
-    os.utime(foreign, (old, old))
     fileio.write_json(tmp_path / "out.json", {"ok": True})   # a write cleans its folder
-    assert not stale.exists() and fresh.exists() and foreign.exists()
+    assert not stale.exists() and fresh.exists()
 
 
 def test_cache_folder_cleaned_recursively(tmp_path):
-    nested = tmp_path / "datasets" / ".cifar10-1234.89abcdef.tmp.npz"
+    nested = fileio.temporary_name(tmp_path / "datasets" / "cifar10-1234.npz")
     nested.parent.mkdir()
     nested.write_bytes(b"x" * 10)
     old = fileio.STARTED - 1

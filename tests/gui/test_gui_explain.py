@@ -15,6 +15,8 @@ import test_gui  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from test_gui import ARTIFACTS, LATENCY_BOUND, EventLoopGaps, open_image, open_model, shot  # noqa: E402
 
+from cnnviz import EXPLAIN_METHODS  # noqa: E402
+
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
 
 LIME_SAMPLES = 6000         # about a second of LIME on cifar10_cnn
@@ -35,6 +37,11 @@ def adversarial_view(window):
     view = window.view("adversarial")
     window.tabs.setCurrentWidget(view)
     return view
+
+
+def select(view, method):
+    """Select ``method`` in the list (its options below, the one shown alone)."""
+    view.methods.setCurrentRow(EXPLAIN_METHODS.index(method))
 
 
 def edit(qtbot, view, option, text):
@@ -100,7 +107,7 @@ def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tm
     open_image(qtbot, window)
     view = explain_view(window)
     view.mode.setCurrentIndex(view.mode.findData("single"))
-    view.methods.setCurrentRow(view.methods.count() - 1)                     # LIME
+    select(view, "lime")
     assert view.selected == "lime" and list(view.panels) == ["lime"] and view.panels["lime"].alone
     assert set(view.form.editors) == {"samples", "segmentation", "segments", "features", "hide_color", "seed", "score"}
     view.form.editors["samples"][1].setValue(1)                           # the library refuses: inline
@@ -113,14 +120,14 @@ def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tm
     assert view.panels["lime"].images[1] is not None                     # the map alone beside the overlay
     shot(window, "explain_single_lime")
 
-    view.methods.setCurrentRow(view.methods.count() - 2)                    # occlusion
+    select(view, "occlusion")
     edit(qtbot, view, "patch", "big")
     assert "patch 'big' is not a valid int: give e.g. " in view.form.error.text()      # the app's words, not
     assert "occlusion.patch=" not in view.form.error.text()                          # the command line's
     edit(qtbot, view, "patch", "7")
     qtbot.waitUntil(lambda: maps_ready(view), timeout=60000)
     assert "patch=7" in view.panels["occlusion"].title.text() and not view.form.error.isVisible()
-    view.methods.setCurrentRow(view.methods.count() - 5)                    # Grad-CAM: layers of the model
+    select(view, "gradcam")                                                 # layers of the model
     layers = view.form.editors["layer"][1]
     assert [layers.itemText(i) for i in range(layers.count())] == ["auto", "conv1", "pool1", "conv2", "pool2", "conv3"]
     layers.setCurrentIndex(layers.findText("pool2"))
@@ -147,7 +154,7 @@ def test_lime_keeps_the_event_loop_responsive_and_cancels(qtbot, window):
     open_image(qtbot, window, "skimage:chelsea")
     view = explain_view(window)
     view.mode.setCurrentIndex(view.mode.findData("single"))
-    view.methods.setCurrentRow(view.methods.count() - 1)
+    select(view, "lime")
     qtbot.waitUntil(lambda: maps_ready(view), timeout=60000)                 # warm: LIME at 1000 samples
     loop = EventLoopGaps()
     view.form.editors["samples"][1].setValue(LIME_SAMPLES)
@@ -214,11 +221,11 @@ def test_adversarial_attacks_save_and_errors(qtbot, window, tmp_path):
     assert Path(window.export_png(str(tmp_path / "adversarial.png"))).stat().st_size > 10000
 
     view.method.setCurrentIndex(view.method.findData("pgd"))
-    view.steps.setValue(5000)                                              # long: cancel it
+    view.form.editors["steps"][1].setValue(5000)                          # long: cancel it
     qtbot.waitUntil(lambda: window.cancel_button.isVisible() and window.progress.value() > 0, timeout=30000)
     window.cancel_jobs()
     assert "Cancelled" in view.summary.text()
-    view.steps.setValue(10)
+    view.form.editors["steps"][1].setValue(10)
     qtbot.waitUntil(lambda: view.result is not None and view.result.steps == 10, timeout=60000)
     shown, errors = view.result, window._last_error
     view.use_as_input()
@@ -245,8 +252,44 @@ def test_long_jobs_wait_to_be_asked_for_on_large_inputs(qtbot, window, monkeypat
     assert attack.result is None and "press “Run attack”" in attack.summary.text()
     qtbot.mouseClick(attack.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: attack.result is not None, timeout=60000)
-    attack.steps.setValue(20)                                              # asked once: changes run at once
+    attack.form.editors["steps"][1].setValue(20)                          # asked once: changes run at once
     qtbot.waitUntil(lambda: attack.result is not None and attack.result.steps == 20, timeout=60000)
+
+
+def test_rise_and_score_cam_come_with_their_options_from_their_declarations(qtbot, window, monkeypatch):
+    """Nothing in the app names them: the list, the editors, waiting on a large input (declared slow)."""
+    from cnnviz_gui.views import explain
+
+    monkeypatch.setattr(explain, "SMALL_INPUT", 0)                        # as if 28x28 were VGG16's 224x224
+    open_model(qtbot, window)
+    open_image(qtbot, window)
+    view = explain_view(window)
+    items = [view.methods.item(i) for i in range(view.methods.count())]
+    labels = {item.data(Qt.ItemDataRole.UserRole): item.text() for item in items}
+    assert labels["rise"] == "RISE" and labels["scorecam"] == "Score-CAM"
+    for item in items:
+        item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in ("gradcam", "rise",
+                                                                                             "scorecam")
+                           else Qt.CheckState.Unchecked)
+    qtbot.waitUntil(lambda: view.result("gradcam") is not None and not view.queue and view.computing is None,
+                    timeout=60000)
+    assert view.result("rise") is None and "RISE takes long on 28×28 images" in view.panels["rise"].overlay.text()
+    assert "Score-CAM takes long" in view.panels["scorecam"].overlay.text()
+    select(view, "scorecam")
+    assert set(view.form.editors) == {"layer", "max_n", "score"}
+    layers = view.form.editors["layer"][1]
+    assert [layers.itemText(i) for i in range(layers.count())] == ["auto", "conv1", "pool1", "conv2", "pool2", "conv3"]
+    select(view, "rise")
+    assert set(view.form.editors) == {"n_masks", "cells", "keep", "fill", "score", "seed"}
+    view.form.editors["n_masks"][1].setValue(300)                          # asked for by editing its options
+    qtbot.waitUntil(lambda: view.result("rise") is not None, timeout=60000)
+    assert view.result("scorecam") is None
+    qtbot.mouseClick(view.compute_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: maps_ready(view), timeout=60000)
+    rise = view.panels["rise"]
+    assert "n_masks=300" in rise.title.text() and "(probability)" in rise.caption.text()
+    assert "layer=conv3" in view.panels["scorecam"].title.text()
+    shot(window, "explain_rise_scorecam")
 
 
 def test_models_that_are_no_classifier_are_named_inline(qtbot, window, tmp_path):

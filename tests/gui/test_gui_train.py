@@ -103,3 +103,14 @@ def test_the_dataset_box_names_the_only_dataset_an_architecture_takes(window):
     view.dataset.setCurrentText("/data/my_photos")               # a folder the user chose stays
     view.model.setCurrentText("cifar10_cnn")
     assert view.dataset.currentText() == "/data/my_photos"
+
+
+def test_the_optimizers_offered_are_the_declared_ones(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    from cnnviz.lab.training import OPTIMIZER_DECLARATIONS
+
+    box = window.view("train").optimizer
+    assert [box.itemText(i) for i in range(box.count())] == [o.name for o in OPTIMIZER_DECLARATIONS]
+    assert {"adamax", "nadam"} <= {box.itemText(i) for i in range(box.count())}
+    assert box.itemData(box.findText("nesterov"), Qt.ItemDataRole.ToolTipRole).startswith("SGD with Nesterov")

@@ -15,6 +15,7 @@ from cnnviz.attribution.folder import explain_files
 from cnnviz.attribution.registry import explain
 from cnnviz.cli import main
 from cnnviz.common.errors import Cancelled, CnnvizError
+from cnnviz.common.fileio import temporary_name
 from cnnviz.common.progress import CancelToken
 from cnnviz.data.datasets import image_folder_dataset
 from cnnviz.data.stream import list_images
@@ -129,7 +130,7 @@ def test_explain_folder_writes_every_image_and_resumes(small_cnn, image_folder, 
     npz = [out / Path(f).parent.name / f"{Path(f).name}.npz" for f in files]
     gone, untouched = npz[9], npz[17]                            # images 9 and 17: shards 1 and 2 of 8
     gone.unlink()
-    stale = out / "cats" / ".10.png.0badc0de.tmp.npz"
+    stale = temporary_name(out / "cats" / "10.png.npz")
     stale.write_bytes(b"half")
     os.utime(stale, (0, 0))
     before = untouched.stat().st_mtime_ns

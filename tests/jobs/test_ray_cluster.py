@@ -10,15 +10,18 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnn
 
 
 from cnnviz.inside.top_patches import top_patches_files  # noqa: E402
+from cnnviz.jobs.ray_engine import loopback_only  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster():
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    nodes.add_node(num_cpus=1)
-    nodes.wait_for_nodes()
+    loopback = {"node_ip_address": "127.0.0.1"}          # the simulated nodes listen on loopback only
+    with loopback_only():
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, **loopback})
+        nodes.add_node(num_cpus=1, **loopback)
+        nodes.wait_for_nodes()
     yield nodes
     ray.shutdown()
     nodes.shutdown()
@@ -29,6 +32,8 @@ def test_two_nodes_equal_local(cluster, small_cnn, messy_folder):
     remote = top_patches_files(small_cnn, messy_folder, ["conv2"], k=3, batch_size=4, cache=False, engine="ray",
                                workers=2, address=cluster.address)
     assert len(ray.nodes()) == 2          # two actors of one CPU each on two one-CPU nodes: one per node
+    assert cluster.address.startswith("127.0.0.1:")
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}    # dialled and joined on loopback
     for field in ("values", "image_index", "position", "boxes"):
         np.testing.assert_array_equal(getattr(remote.layers["conv2"], field), getattr(local.layers["conv2"], field))
     assert remote.files == local.files and remote.report == local.report

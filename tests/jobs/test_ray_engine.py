@@ -19,6 +19,7 @@ from cnnviz.common.progress import CancelToken  # noqa: E402
 from cnnviz.data.stream import list_images  # noqa: E402
 from cnnviz.inside.top_patches import TopPatchesJob, top_patches_files  # noqa: E402
 from cnnviz.jobs import run  # noqa: E402
+from cnnviz.jobs.ray_engine import connect  # noqa: E402
 from cnnviz.lab.evaluate import evaluate  # noqa: E402
 
 FIELDS = ("values", "image_index", "position", "boxes")
@@ -27,7 +28,8 @@ FIELDS = ("values", "image_index", "position", "boxes")
 @pytest.fixture(scope="module", autouse=True)
 def ray_session():
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])    # the failing jobs below, for the workers
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    connect(workers=2)                    # cnnviz's own local instance: loopback only, no dashboard
+    assert [n["NodeManagerAddress"] for n in ray.nodes()] == ["127.0.0.1"]
     yield
     ray.shutdown()
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import needs_data
 from decks import DECKS, mattie_dense, sick_cnn2, small, wolter_dense
 
-from cnnviz import Cancelled, CancelToken, CnnvizError
+from cnnviz import Cancelled, CancelToken, CnnvizError, build_model
 from cnnviz.data.augment import Augmentation, augment_batch, augmentation_layers
 from cnnviz.data.datasets import balanced_subset
 from cnnviz.lab.training import (
@@ -232,3 +232,55 @@ def test_standardize_a_dense_network_on_flattened_digits(mnist_small_set, tmp_pa
     assert model.layers[1].name == "standardize" and tuple(model.inputs[0].shape[1:]) == (784,)
     assert len(model.layers) == len(wolter_dense().layers) + 2          # input + standardize + the same layers, flat
     assert result.card["recipe"]["standardize"] and result.card["metrics"]["test_accuracy"] > 0.5
+
+
+# ---------------------------------------------------------------- the lecture faults, as classes
+
+def test_every_optimizer_setting_is_in_the_run_label():
+    from cnnviz.lab.training import OPTIMIZER_DECLARATIONS, optimizer_label, run_label
+
+    labels = {o.name: optimizer_label(optimizer_record(make_optimizer(o.name, 0.01))) for o in OPTIMIZER_DECLARATIONS}
+    assert labels["sgd"] == "SGD lr 0.01" and labels["momentum"] == "SGD lr 0.01 momentum 0.9"
+    assert labels["nesterov"] == "SGD lr 0.01 momentum 0.9 Nesterov"
+    assert labels["adamax"] == "Adamax lr 0.01" and labels["nadam"] == "Nadam lr 0.01"
+    assert len(set(labels.values())) == len(labels)                 # no two settings look alike in a legend
+    record = optimizer_record(make_optimizer("rmsprop", 0.001, momentum=0.5))
+    card = {"stages": [{"optimizer": record}], "recipe": {"standardize": True}}
+    assert run_label(card, "run") == "run, RMSprop lr 0.001 momentum 0.5, standardized"
+
+
+def test_standardization_divides_by_std_plus_the_decks_floor():
+    """A pixel constant over a --limit subset (an MNIST border) was divided by
+    Keras' 1e-7 floor: a test pixel of 0.1 there became 1e6."""
+    from cnnviz.lab.training import with_standardization
+
+    x = np.random.default_rng(0).random((50, 784), dtype=np.float32)
+    x[:, 0] = 0.0                                                   # constant in the training images
+    model = with_standardization(wolter_dense(), x)
+    probe = np.full((1, 784), 0.1, np.float32)
+    z = model.get_layer("standardize")(probe).numpy()[0]
+    assert z[0] == pytest.approx(0.1 / 1e-4, rel=1e-4)
+    expected = (0.1 - x[:, 1].mean()) / (x[:, 1].std() + 1e-4)
+    assert z[1] == pytest.approx(expected, rel=1e-4)
+
+
+@needs_data
+@pytest.mark.data
+def test_the_same_seeded_training_twice_gives_identical_card_histories(mnist_small_set, tmp_path):
+    runs = [train("mnist_small", dataset=mnist_small_set, epochs=2, optimizer="sgd", learning_rate=0.05, seed=7,
+                  out=str(tmp_path / f"r{i}.keras"), command="test") for i in range(2)]
+    first, second = ({k: v for k, v in r.card["history"].items() if k != "time_s"} for r in runs)
+    assert first == second and first["loss"][0] != first["loss"][1]
+    other = train("mnist_small", dataset=mnist_small_set, epochs=1, optimizer="sgd", learning_rate=0.05, seed=8,
+                  out=str(tmp_path / "other.keras"), command="test")
+    assert other.card["history"]["loss"][0] != first["loss"][0]
+
+
+@needs_data
+@pytest.mark.data
+def test_a_zoo_architecture_on_a_class_subset_gets_a_head_of_that_size(mnist_small_set, tmp_path):
+    result = train("mnist_small", dataset=mnist_small_set, classes=["0", "1", "2", "3", "4"], epochs=1,
+                   out=str(tmp_path / "five.keras"), command="test")
+    assert result.model.outputs[0].shape[-1] == 5 and result.card["classes"] == ["0", "1", "2", "3", "4"]
+    assert "head resized from 10 to 5 outputs" in result.card["head"]
+    assert result.model.count_params() == build_model("mnist_small").count_params() - 5 * 65

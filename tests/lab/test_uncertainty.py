@@ -67,3 +67,28 @@ def test_mistakes_most_confident_first():
     ev = Evaluation("d", 5, 0.0, 0.4, np.zeros((3, 3), int), ["a", "b", "c"], labels, predicted, confidence)
     assert ev.mistakes().tolist() == [2, 3, 1]
     assert ev.mistakes(2).tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("passes,images,calls", [(8, 3, [(16, 8, 8, 1), (8, 8, 8, 1)]),       # 2 images per call
+                                                 (16, 2, [(16, 8, 8, 1)] * 2),                # one image per call
+                                                 (40, 2, [(16, 8, 8, 1), (16, 8, 8, 1), (8, 8, 8, 1)] * 2)])
+def test_passes_run_in_calls_of_bounded_rows(rng, monkeypatch, passes, images, calls):
+    """More passes than a call holds: an image's passes in chunks (issue 22: --mc-dropout 200000 was one batch)."""
+    model = net(0.5)
+    x = rng.random((images, 8, 8, 1), dtype=np.float32)
+    monkeypatch.setattr(uncertainty, "MAX_BATCH", 16)
+    shapes = []
+    compiled = uncertainty._compiled
+    monkeypatch.setattr(uncertainty, "_compiled", lambda mc: lambda batch: (shapes.append(tuple(batch.shape)),
+                                                                           compiled(mc)(batch))[1])
+    result = mc_dropout(model, x, passes=passes, seed=0)
+    assert shapes == calls and result.samples.shape == (passes, images, 3)
+    np.testing.assert_allclose(result.samples.sum(-1), 1, atol=1e-5)
+    assert result.std.max() > 0.01
+
+
+@pytest.mark.parametrize("passes,message", [(1, "at least 2"), (True, "whole number"), (2.5, "whole number"),
+                                            (10**9, "over the 50,000,000 allowed")])
+def test_pass_counts_are_checked_before_any_work(rng, passes, message):
+    with pytest.raises(CnnvizError, match=message):
+        mc_dropout(net(0.5), rng.random((2, 8, 8, 1), dtype=np.float32), passes=passes)

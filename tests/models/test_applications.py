@@ -125,7 +125,8 @@ def test_every_explanation_method(family):
     model, _, x, _, _ = family
     side = x.shape[1]
     options = {"smoothgrad": {"samples": 2}, "integrated_gradients": {"steps": 4},
-               "occlusion": {"patch": side // 4}, "lime": {"samples": 16, "segmentation": "slic"}}
+               "occlusion": {"patch": side // 4}, "lime": {"samples": 16, "segmentation": "slic"},
+               "rise": {"n_masks": 8}, "scorecam": {"max_n": 2}}
     results = cnnviz.explain(model, x[:1], list(METHODS), target=3, options=options)
     assert list(results) == list(METHODS)
     for name, result in results.items():

@@ -243,3 +243,38 @@ def test_vgg16_weights_available(tmp_path, monkeypatch):
     assert zoo.vgg16_weights_available(False)
     monkeypatch.undo()
     assert zoo.keras_models_dir().name == "models"
+
+
+def test_the_decks_architectures_have_the_decks_counts():
+    """The zoo's deck networks are tests/decks.py's (the decks' layer tables), taking images."""
+    from decks import DECKS
+
+    from cnnviz.models.zoo import DECK_ARCHS
+
+    for name, build in DECKS.items():
+        assert build_model(name).count_params() == build().count_params(), name
+    assert all(len(build_model(name).inputs[0].shape) == 4 for name in DECK_ARCHS if name != "alexnet")
+    assert model_info(build_model("sick_cnn1")).classes[3] == "cat" and DECK_ARCHS["sick_cnn1"].deck == "sick"
+
+
+def test_lenet5_is_the_1998_layout():
+    model = build_model("lenet5")
+    names = ("pad", "C1", "S2", "C3", "S4", "C5", "F6")
+    shapes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in names}
+    assert shapes == {"pad": (32, 32, 1), "C1": (28, 28, 6), "S2": (14, 14, 6), "C3": (10, 10, 16),
+                      "S4": (5, 5, 16), "C5": (1, 1, 120), "F6": (84,)}
+    # C1 156, C3 2,416 (fully connected; the paper's table has 1,516), C5 48,120, F6 10,164, output 850
+    assert params_by_layer(model) == {"C1": 156, "C3": 2416, "C5": 48120, "F6": 10164, "predictions": 850}
+
+
+def test_alexnet_is_an_architecture_without_weights(tmp_path):
+    model = load_model("alexnet", architecture_only=True)
+    assert model.count_params() == 62_378_344 and tuple(model.get_layer("conv1").output.shape[1:]) == (55, 55, 96)
+    assert not model_info(model).trained
+    with pytest.raises(CnnvizError, match="alexnet ships without trained weights: train it .* --weights none"):
+        load_model("alexnet")
+    small = build_model("sick_cnn2")
+    small.save_weights(tmp_path / "s.weights.h5")
+    loaded = load_model("sick_cnn2", weights=str(tmp_path / "s.weights.h5"))
+    assert model_info(loaded).trained
+    np.testing.assert_array_equal(loaded.get_weights()[0], small.get_weights()[0])

@@ -226,3 +226,39 @@ def test_command_line_reuses_the_cache(capsys, tmp_path, monkeypatch):
         runs.append(json.loads(capsys.readouterr().out))
     assert [r["from_cache"] for r in runs] == [False, True, False]
     assert runs[0]["results"] == runs[1]["results"] == runs[2]["results"]
+
+
+def test_the_diversity_penalty_is_the_cosine_similarity_of_gram_matrices():
+    import tensorflow as tf
+
+    from cnnviz.synthesis.maximize import gram_diversity
+
+    same = np.ones((2, 3, 3, 2), np.float32)
+    apart = np.zeros((2, 3, 3, 2), np.float32)
+    apart[0, ..., 0], apart[1, ..., 1] = 1, 1                 # each image fires another channel: orthogonal Grams
+    penalty = gram_diversity(lambda x: x, 2)
+    np.testing.assert_allclose(penalty(tf.constant(np.concatenate([same, apart]))).numpy(), [1, 1, 0, 0], atol=1e-6)
+
+
+def test_several_images_per_channel_are_diverse(small):
+    """Four images of each channel, optimized jointly: with the diversity term
+    their Gram matrices at the layer are less alike than without, and each
+    still drives its channel."""
+    import tensorflow as tf
+
+    from cnnviz.models.graph import feature_model
+    from cnnviz.models.preprocessing import pixels_to_input
+    from cnnviz.synthesis.maximize import gram_diversity
+
+    layer_model = feature_model(small, ["conv2"])
+    alike = gram_diversity(lambda x: layer_model(x, training=False), 4)
+    found = {}
+    for weight in (0.0, 0.1):
+        result = synthesize_channels(small, "conv2", [0, 3], steps=48, per_channel=4, diversity=weight)
+        assert result.by_channel.shape == (2, 4, 28, 28, 1) and list(result.indices) == [0] * 4 + [3] * 4
+        x = pixels_to_input(tf.constant(result.images), "scale01")
+        found[weight] = (float(np.mean(alike(x).numpy())), result.activations)
+    assert found[0.1][0] < found[0.0][0]
+    assert (found[0.1][1] > 0).all()
+    with pytest.raises(CnnvizError, match="per_channel must be a whole number of at least 1"):
+        synthesize_channels(small, "conv2", [0], per_channel=0)

@@ -4,7 +4,10 @@ original, the perturbation amplified to be visible and the adversarial image,
 with both top-5 predictions, the perturbation's norms, whether the attack
 succeeded and whether its 8-bit version (what "Save adversarial image" writes)
 still fools the model. The attack runs in a worker job with progress and
-cancel, and is cached per (model, image, settings)."""
+cancel, and is cached per (model, image, settings). The attacks, their
+labels, tips, norms and options come from the library's declarations
+(``cnnviz.adversarial.ATTACKS``); the budget has an editor of its own (in
+1/255 steps for L-inf), every other option the generic option editor."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,24 +24,22 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
 )
 
 from cnnviz import CnnvizError
-from cnnviz.adversarial.attacks import DEFAULT_STEPS, METHODS, MINIMAL, attack, default_eps
+from cnnviz.adversarial import ATTACKS, DEFAULT_ATTACK, attack
+from cnnviz.adversarial.base import NORM_NAMES, default_eps
 from cnnviz.plots.adversarial import LOSSLESS_SUFFIXES, save_adversarial
 
+from ..editors import OptionForm
 from ..render import WEIGHTS_CMAP, as_rgb, colorize, format_value, signed_unit
 from ..widgets import ColorBar, ImageLabel, PredictionPanel, fill_class_combo, heading, scroll_page
 from .base import View
 
 MIN_SIDE, MAX_SIDE = 120, 360     # on-screen size of the three images
 SMALL_INPUT = 64 * 64               # pixels: larger inputs (VGG16: a minute of CPU) wait for "Run attack"
-LABELS = {"fgsm": "FGSM", "pgd": "PGD", "cw": "Carlini-Wagner L2", "deepfool": "DeepFool"}
-TIPS = {"fgsm": "the fast gradient sign method: one step of size eps", "pgd": "projected gradient descent: "
-        "steps inside the eps budget from a random start", "cw": "Carlini-Wagner: the smallest L2 perturbation "
-        "found by optimization", "deepfool": "DeepFool: steps to the nearest linearized decision boundary"}
+OWN_EDITORS = ("eps", "norm")      # options with editors of their own; the rest go to the option form
 ERROR_STYLE = "color: #b00020"
 
 
@@ -47,7 +48,7 @@ def _uint8(image01: np.ndarray) -> np.ndarray:
 
 
 def _budget_text(eps: Optional[float], norm: str) -> str:
-    norm_text = "L-inf" if norm == "inf" else "L2"
+    norm_text = NORM_NAMES[norm]
     if eps is None:
         return f"{norm_text}, no budget (the smallest perturbation it finds)"
     return f"{norm_text} eps {format_value(eps)}" + (f" (= {eps * 255:.3g}/255)" if norm == "inf" else "")
@@ -65,6 +66,7 @@ class AdversarialView(View):
     def __init__(self, session):
         super().__init__(session)
         self.result = None                  # the AttackResult shown
+        self.options: dict[str, dict] = {}   # per attack: the option form's values that differ from the defaults
         self.asked = False                  # the user pressed "Run attack" for this model and image
         self._handed_over = False           # "Use as input" made the adversarial the input image
         self._run_later = QTimer(self)      # settings apply once editing pauses
@@ -89,21 +91,17 @@ class AdversarialView(View):
         group = QGroupBox("Attack")
         grid = QGridLayout(group)
         self.method = QComboBox()
-        for i, method in enumerate(METHODS):
-            self.method.addItem(LABELS.get(method, method), method)
-            self.method.setItemData(i, TIPS.get(method, ""), Qt.ItemDataRole.ToolTipRole)
-        self.method.setCurrentIndex(self.method.findData("pgd"))
+        for i, spec in enumerate(ATTACKS.values()):
+            self.method.addItem(spec.label, spec.name)
+            self.method.setItemData(i, spec.tip, Qt.ItemDataRole.ToolTipRole)
+        self.method.setCurrentIndex(self.method.findData(DEFAULT_ATTACK))
         self.norm = QComboBox()
-        self.norm.addItem("L-inf", "inf")
-        self.norm.addItem("L2", "2")
-        self.norm.setToolTip("L-inf: every pixel changes by at most eps; L2: the change's Euclidean length is at "
-                             "most eps")
+        self.norm.setToolTip(ATTACKS[DEFAULT_ATTACK].option("norm").help)
         self.eps = QDoubleSpinBox()
         self.eps.setToolTip("the perturbation budget, in pixel values (L-inf: in 1/255 steps of the 8-bit range)")
         self.eps_note = QLabel()
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 100000)
-        self.steps.setToolTip("gradient steps (C&W: Adam steps per binary-search step; DeepFool: at most)")
+        self.form = OptionForm()
+        self.form.changed.connect(self._options_changed)
         self.target = QComboBox()
         self.target.setToolTip("untargeted: any other class will do; a class: make the model say that class")
         self.run_button = QPushButton("Run attack")
@@ -117,22 +115,23 @@ class AdversarialView(View):
         eps_row = QHBoxLayout()
         eps_row.addWidget(self.eps)
         eps_row.addWidget(self.eps_note, 1)
-        for col, (label, widget) in enumerate((("Method", self.method), ("Norm", self.norm), ("Steps", self.steps))):
+        for col, (label, widget) in enumerate((("Method", self.method), ("Norm", self.norm), ("Target", self.target))):
             grid.addWidget(QLabel(label), 0, 2 * col)
             grid.addWidget(widget, 0, 2 * col + 1)
         grid.addWidget(QLabel("eps"), 1, 0)
-        grid.addLayout(eps_row, 1, 1, 1, 3)
-        grid.addWidget(QLabel("Target"), 1, 4)
-        grid.addWidget(self.target, 1, 5)
+        grid.addLayout(eps_row, 1, 1, 1, 5)
         buttons = QHBoxLayout()
         for button in (self.run_button, self.save_button, self.use_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         grid.addLayout(buttons, 2, 0, 1, 6)
-        grid.setColumnStretch(6, 1)
+        grid.setRowStretch(3, 1)
+        grid.addWidget(self.form, 0, 6, 4, 1)           # the attack's other options, beside the budget
+        grid.setColumnMinimumWidth(6, 260)
+        grid.setColumnStretch(7, 1)
         self.method.currentIndexChanged.connect(lambda _: self._method_changed())
         self.norm.currentIndexChanged.connect(lambda _: self._norm_changed())
-        for signal in (self.eps.valueChanged, self.steps.valueChanged, self.target.currentIndexChanged):
+        for signal in (self.eps.valueChanged, self.target.currentIndexChanged):
             signal.connect(lambda *_: self._settings_changed())
         return group
 
@@ -172,23 +171,33 @@ class AdversarialView(View):
             view.set_side(side)
 
     # -------------------------------------------------------------- settings
+    def spec(self):
+        """The chosen attack's declaration."""
+        return ATTACKS[self.method.currentData()]
+
     def _method_changed(self) -> None:
-        """The method's usual norm (L2 for the minimal-perturbation attacks) and steps."""
-        method = self.method.currentData()
+        """The attack's norms (its usual one first), and its options in the form."""
+        spec = self.spec()
         self.norm.blockSignals(True)
-        self.norm.setCurrentIndex(self.norm.findData("2" if method in MINIMAL else "inf"))
-        self.norm.setEnabled(method != "cw")
+        self.norm.clear()
+        for norm in spec.norms:
+            self.norm.addItem(NORM_NAMES[norm], norm)
+        self.norm.setEnabled(len(spec.norms) > 1)
         self.norm.blockSignals(False)
-        self.steps.blockSignals(True)
-        self.steps.setValue(DEFAULT_STEPS[method])
-        self.steps.setEnabled(method != "fgsm")
-        self.steps.blockSignals(False)
+        specs = [o for o in spec.options if o.name not in OWN_EDITORS and not o.engine]
+        self.form.build(spec.name, specs, self.options.get(spec.name, {}))
         self._norm_changed()
+
+    def _options_changed(self) -> None:
+        values = self.form.check()
+        if values is not None:
+            self.options[self.spec().name] = values
+            self._settings_changed()
 
     def _norm_changed(self) -> None:
         """The eps editor in the norm's units, at the usual budget (none for
         the minimal-perturbation attacks)."""
-        s, norm, method = self.session, self.norm.currentData(), self.method.currentData()
+        s, norm = self.session, self.norm.currentData()
         self.eps.blockSignals(True)
         if norm == "inf":
             self.eps.setRange(0, 255)
@@ -200,7 +209,7 @@ class AdversarialView(View):
             self.eps.setDecimals(3)
             self.eps.setSingleStep(0.1)
             self.eps.setSuffix("")
-        minimal = method in MINIMAL
+        minimal = self.spec().minimal
         self.eps.setSpecialValueText("no cap" if minimal else "")
         if minimal or s.model is None:
             self.eps.setValue(0)
@@ -219,7 +228,7 @@ class AdversarialView(View):
 
     def _eps(self) -> Optional[float]:
         value = self.eps.value()
-        if self.method.currentData() in MINIMAL and value == 0:
+        if self.spec().minimal and value == 0:
             return None
         return value / 255 if self.norm.currentData() == "inf" else value
 
@@ -284,8 +293,8 @@ class AdversarialView(View):
 
     def _settings(self) -> dict:
         method = self.method.currentData()
-        return dict(method=method, norm=self.norm.currentData(), eps=self._eps(),
-                    steps=self.steps.value() if method != "fgsm" else None, target=self.target.currentData())
+        return dict(method=method, norm=self.norm.currentData(), eps=self._eps(), target=self.target.currentData(),
+                    **self.options.get(method, {}))
 
     def _attack(self) -> None:
         """Attack at once (or show the cached attack); on a large input only once asked to."""
@@ -315,7 +324,7 @@ class AdversarialView(View):
             return result
 
         if not s.compute(self.jobs("attack"), key, work, self._show, self._failed):
-            self._clear(f"Attacking <i>{s.image.source}</i> with {LABELS[settings['method']]}…")
+            self._clear(f"Attacking <i>{s.image.source}</i> with {ATTACKS[settings['method']].label}…")
 
     def _failed(self, message: str) -> None:
         self._clear(f"Cannot attack: {message.splitlines()[0]}", error=True)
@@ -358,11 +367,8 @@ class AdversarialView(View):
     def _summary(self, r) -> str:
         def name(c):
             return f"“{r.classes[int(c)]}” [{int(c)}]"
-        settings = f"<b>{LABELS[r.method]}</b>, {_budget_text(r.eps, r.norm)}"
-        if r.method == "pgd":
-            settings += f", {r.steps} steps of {format_value(r.step_size)}"
-        elif r.method in MINIMAL:
-            settings += f", at most {r.steps} steps" + (" per binary-search step" if r.method == "cw" else "")
+
+        settings = f"<b>{ATTACKS[r.method].label}</b>, {_budget_text(r.eps, r.norm)}, {r.settings}"
         aim = f"targeted at {name(r.target[0])}" if r.targeted else f"untargeted, away from {name(r.labels[0])}"
         adv = r.top("adversarial", 1)[0][0]
         outcome = (f"<b style='color:#b00020'>Fools the model</b> after {int(r.steps_used[0])} step(s): now "

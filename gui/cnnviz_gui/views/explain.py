@@ -4,8 +4,8 @@ at a time, each over the image with its colour scale.
 
 Methods and options come from the library's registry (``cnnviz.explain``);
 the option editors are built from each option's default and type. Maps are
-computed one after another, the long methods (occlusion, LIME) last, each in a
-worker job with progress and cancel, and cached per (model, image, method,
+computed one after another, the methods declared slow last (on large inputs
+they wait to be asked for), each in a worker job with progress and cancel, and cached per (model, image, method,
 options, class). "Score faithfulness" adds each map's deletion and insertion
 AUC (``cnnviz.faithfulness``) beside a random map's."""
 from __future__ import annotations
@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
 
 from cnnviz import EXPLAIN_METHODS
 from cnnviz.attribution.faithfulness import MODES, curves, random_maps
-from cnnviz.attribution.registry import explain_one, method_label, method_values, option_specs
-from cnnviz.attribution.registry import method as declared
+from cnnviz.attribution.registry import explain_one, explained_score, method_label, method_values, option_specs
+from cnnviz.attribution.registry import method as declaration
 from cnnviz.common.progress import stage
 from cnnviz.plots.attribution import ABS_CMAP, SIGNED_CMAP, heatmap_rgb, overlay_rgb, scale_limits
 
@@ -49,8 +49,7 @@ from .base import View
 
 SIDE_BY_SIDE = ("saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam", "occlusion", "lime")
 LIVE_CHEAP = 2                          # model passes: maps cheaper than this are computed for every live frame
-LONG = ("occlusion", "lime")           # computed after the others: seconds rather than milliseconds
-SMALL_INPUT = 64 * 64                  # pixels: on larger inputs (VGG16: minutes) long methods wait to be asked for
+SMALL_INPUT = 64 * 64                  # pixels: on larger inputs (VGG16: minutes) slow methods wait to be asked for
 TEXT_HEIGHT = 150                      # a panel's title, colour bar and notes below its image
 FRAME = 40                             # a panel's margins and the grid's spacing
 MIN_SIDE, MAX_SIDE = 150, 560          # a map's on-screen size
@@ -201,7 +200,7 @@ class ExplainView(View):
         self.selected = "gradcam"
         self.options: dict[str, dict] = {}          # per method: the options that differ from their defaults
         self.failed: dict[tuple, str] = {}          # cache key -> why that map could not be computed
-        self.asked: set[str] = set()                # long methods the user asked for on a large input
+        self.asked: set[str] = set()                # slow methods the user asked for on a large input
         self.queue: list[str] = []                  # methods still to compute, in order
         self._live_frame = 0                        # live frames seen: whose turn a slow method's is
         self.computing: Optional[str] = None
@@ -451,9 +450,9 @@ class ExplainView(View):
         self._restart()
 
     def _automatic(self, method: str) -> bool:
-        """Whether the method runs without being asked: long ones only on small inputs."""
+        """Whether the method runs without being asked: slow ones only on small inputs."""
         h, w = self.session.image.x.shape[:2]
-        return (method not in LONG or h * w <= SMALL_INPUT or method in self.asked
+        return (not declaration(method).slow or h * w <= SMALL_INPUT or method in self.asked
                 or self.mode.currentData() == "single")
 
     def _next(self) -> None:
@@ -502,7 +501,7 @@ class ExplainView(View):
 
     def _compute_missing(self) -> None:
         self.failed.clear()
-        self.asked.update(LONG)
+        self.asked.update(m for m in EXPLAIN_METHODS if declaration(m).slow)
         self._restart()
 
     def _progress(self, view: str, done: int, total: int, message: str) -> None:
@@ -631,7 +630,7 @@ class ExplainView(View):
         overlay = overlay_rgb(s.image.pixels, amap, signed, self.opacity.value() / 100, p)
         heat = (heatmap_rgb(amap, signed, p) * 255).astype(np.uint8) if panel.alone else None
         low, high = scale_limits(amap, signed, p)
-        values = method_values(method) + (f" ({result.params['score']})" if "score" in result.params else "")
+        values = f"{method_values(method)} ({explained_score(method, result.params)})"
         what = values if signed or not result.signed else f"magnitude of the {values}"
         caption = f"{what}{'; red: for the class, blue: against' if signed else ''} (clipped at p{p:g}):"
         notes = [f"class {self._class_text(int(result.targets[0]))}"] + _notes(result)
@@ -780,4 +779,4 @@ class ExplainView(View):
 
 def method_cost(name: str) -> int:
     """Model passes per image at the default options (the method's declaration)."""
-    return declared(name).cost
+    return declaration(name).cost

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.data.augment import Augmentation
-from cnnviz.lab.training import OPTIMIZERS
+from cnnviz.lab.training import OPTIMIZER_DECLARATIONS
 from cnnviz.models import zoo
 
 from ..widgets import FigureLabel, heading, scroll_page
@@ -109,7 +109,9 @@ class TrainView(View):
         browse_data = QPushButton("Folder…")
         browse_data.clicked.connect(self._browse_dataset)
         self.optimizer = QComboBox()
-        self.optimizer.addItems(OPTIMIZERS)
+        for k, declared in enumerate(OPTIMIZER_DECLARATIONS):       # the one declaration the CLI and API read
+            self.optimizer.addItem(declared.name)
+            self.optimizer.setItemData(k, declared.description, Qt.ItemDataRole.ToolTipRole)
         self.optimizer.setCurrentText("adam")
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(6)

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from cnnviz import CnnvizError
+from cnnviz.atlas import find_atlas, unit_page
 from cnnviz.data.stream import decode
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
@@ -61,6 +64,12 @@ class UnitView(View):
         self.next_button = QPushButton("channel ▶")
         self.next_button.setToolTip("next channel (.)")
         self.next_button.clicked.connect(lambda: session.set_channel(session.channel + 1))
+        self.atlas: Optional[Path] = None              # an atlas folder built for this model (cnnviz atlas)
+        self.atlas_button = QPushButton("Open in atlas")
+        self.atlas_button.setToolTip("this channel's page in the model's atlas, in the web browser")
+        self.atlas_button.clicked.connect(self.open_in_atlas)
+        self.atlas_button.hide()
+        top.addWidget(self.atlas_button)
         top.addWidget(self.prev_button)
         top.addWidget(self.next_button)
         box.addLayout(top)
@@ -175,6 +184,7 @@ class UnitView(View):
                             f"({row.type}, output {row.shape}, receptive field {row.rf})")
         if changed & {"model", "layer"}:
             self.top = None
+        self._show_atlas_link()
         self._show_weights()
         self._show_synthesis()
         self._show_patches()
@@ -187,6 +197,29 @@ class UnitView(View):
             return
         if not s.layer_maps(self.jobs("maps"), self._got_maps):
             self.map_view.show_array(None, "computing…")
+
+    # -------------------------------------------------------------- the atlas link
+    def _show_atlas_link(self) -> None:
+        """Offer the channel's atlas page where an atlas of this model's weights was built (looked up off the GUI
+        thread once per model: it hashes the weights)."""
+        s = self.session
+        model = s.model
+        self.atlas_button.setVisible(self.atlas is not None and self._atlas_page() is not None)
+        s.compute(self.jobs("atlas"), s.key("atlas", image=False), lambda progress, cancel: find_atlas(model),
+                  self._atlas_found, lambda message: None)
+
+    def _atlas_found(self, folder: Optional[Path]) -> None:
+        self.atlas = folder
+        self.atlas_button.setVisible(folder is not None and self._atlas_page() is not None)
+
+    def _atlas_page(self) -> Optional[Path]:
+        s = self.session
+        return unit_page(self.atlas, s.layer, s.channel) if self.atlas is not None else None
+
+    def open_in_atlas(self) -> None:
+        page = self._atlas_page()
+        if page is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(page)))
 
     def left(self) -> None:
         self.session.forget(self.jobs("maps"))

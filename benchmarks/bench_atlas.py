@@ -1,0 +1,112 @@
+"""The atlas of cifar10_cnn (all four conv layers, top-36, synthesized images,
+class index) over the CIFAR-10 test images, against the sum of the underlying
+jobs run on their own (top patches, activation statistics, synthesis per layer
+and seed, class images): time and peak memory, each side in a fresh process
+with an empty cache. From the measured costs, a projection (labelled as such)
+for an ImageNet-sized model and dataset on N GPUs.
+
+    python benchmarks/run.py atlas                      # 10,000 images, the model's synthesis settings
+    ATLAS_IMAGES=1000 ATLAS_STEPS=64 ATLAS_SYNTHESES=2 python benchmarks/run.py atlas    # a loaded machine
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+LAYERS = ["conv1", "conv2", "conv3", "conv4"]
+K = 36
+
+_PROBE = r"""
+import json, os, resource, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from cnnviz import load_model
+from cnnviz.data.datasets import cifar10_dataset
+
+mode, n, steps, syntheses, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+model = load_model("cifar10_cnn")
+from cnnviz.data.datasets import balanced_subset
+data = cifar10_dataset()
+images = data.x_test if n >= 10000 else data.x_test[balanced_subset(data.y_test, n, 0)]   # as the atlas samples
+layers = ["conv1", "conv2", "conv3", "conv4"]
+times = {}
+start = time.perf_counter()
+if mode == "jobs":
+    from cnnviz.inside.profile import activation_profile
+    from cnnviz.inside.top_patches import top_patches
+    from cnnviz.synthesis.maximize import synthesize_channels, synthesize_class
+
+    t = time.perf_counter(); top_patches(model, images, layers, k=36, cache=False)
+    times["top patches"] = time.perf_counter() - t
+    t = time.perf_counter(); activation_profile(model, images, layers)
+    times["activation statistics"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for layer in layers:
+        for seed in range(syntheses):
+            synthesize_channels(model, layer, seed=seed, steps=steps)
+    times["synthesis"] = time.perf_counter() - t
+    t = time.perf_counter(); synthesize_class(model, list(range(10)), steps=steps)
+    times["class images"] = time.perf_counter() - t
+else:
+    from cnnviz.atlas import build_atlas
+
+    build_atlas(model, out, dataset="cifar10", limit=None if n >= 10000 else n, k=36, syntheses=syntheses,
+                steps=steps)
+    times["files"] = sum(1 for p in __import__("pathlib").Path(out).rglob("*") if p.is_file())
+total = time.perf_counter() - start
+print(json.dumps({"seconds": total, "parts": times,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _measure(mode: str, n: int, steps: int, syntheses: int) -> dict:
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as site:
+        env = dict(os.environ, CNNVIZ_CACHE=cache)
+        out = subprocess.run([sys.executable, "-c", _PROBE, mode, str(n), str(steps), str(syntheses),
+                              str(Path(site) / "atlas")], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"the {mode} run failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def atlas_overhead():
+    """The atlas against its jobs run separately; a projection for ImageNet on N GPUs."""
+    n = int(os.environ.get("ATLAS_IMAGES", 10000))
+    steps = int(os.environ.get("ATLAS_STEPS", 256))
+    syntheses = int(os.environ.get("ATLAS_SYNTHESES", 3))
+    jobs = _measure("jobs", n, steps, syntheses)
+    atlas = _measure("atlas", n, steps, syntheses)
+    overhead = atlas["seconds"] / jobs["seconds"] - 1
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in jobs["parts"].items())
+    rows = [[f"the jobs run separately ({parts})", f"{jobs['seconds']:.1f}", f"{jobs['peak_mb']:,.0f}", ""],
+            [f"cnnviz atlas ({atlas['parts']['files']:,} files written)", f"{atlas['seconds']:.1f}",
+             f"{atlas['peak_mb']:,.0f}", f"{100 * overhead:+.0f}%"]]
+    rows += _projection(n, steps, syntheses, jobs["parts"])
+    title = (f"Atlas of cifar10_cnn, conv1-conv4 (192 channels), top-{K}, {syntheses} synthesized images of "
+             f"{steps} steps per channel, {n:,} CIFAR-10 test images")
+    return title, ["", "seconds", "peak memory (MB)", "overhead"], rows
+
+
+def _projection(n: int, steps: int, syntheses: int, parts: dict) -> list[list[str]]:
+    """PROJECTED, not measured: VGG16 (13 conv layers, 4,224 channels, ~15.5 G multiply-adds per 224x224 image
+    against cifar10_cnn's ~0.021 G per 32x32 image) over ImageNet's 50,000 validation images, scaling the
+    measured per-image and per-channel-step costs by that ratio, on N GPUs each ``speed`` times this machine
+    (the dataset passes shared by the GPUs, synthesis on one), with the run's synthesis steps and images."""
+    flop_ratio = 15.5 / 0.021
+    per_image = (parts["top patches"] + parts["activation statistics"]) / n
+    per_channel_step = parts["synthesis"] / (192 * syntheses * steps)
+    dataset = 50_000 * per_image * flop_ratio
+    synthesis = 4_224 * syntheses * steps * per_channel_step * flop_ratio
+    speed = 50          # an assumed GPU speed-up over this CPU; replace by a measured one
+    rows = []
+    for gpus in (1, 8):         # the dataset passes split over GPUs (--engine ray); synthesis runs on one
+        hours = (dataset / gpus + synthesis) / speed / 3600
+        rows.append([f"PROJECTED: VGG16 over 50,000 ImageNet images on {gpus} GPU(s) (assumed {speed}x this "
+                     f"machine each)", f"{hours * 3600:,.0f} ({hours:.1f} h)", "", ""])
+    return rows
+
+
+BENCHMARKS = [atlas_overhead]

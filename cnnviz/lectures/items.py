@@ -1,0 +1,265 @@
+"""The kinds of item the decks share, each a function of the :class:`Lab`
+that computes cnnviz's figure and number with cnnviz's own API (the same
+calls the printed command makes) and says how it differs from the deck's."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..data.datasets import class_sample, load_dataset
+from ..data.stream import list_images
+from ..inside.activations import channel_histograms
+from ..inside.filters import filter_weights
+from ..inside.top_patches import silent_channels
+from ..lab.evaluate import evaluate
+from ..lab.training import run_label, stage_marks
+from ..lab.transfer import dataset_features, fit_transfer
+from ..models import zoo
+from ..models.inputs import dataset_inputs, load_image
+from ..models.predict import predict
+from ..synthesis.maximize import synthesize_channels
+from .base import NOT_RECORDED, Lab, Outcome, accuracy_difference, count_difference
+
+# matplotlib's figures load with the first item that draws (heavy, like every figure module's import)
+
+
+def parameters(arch: str, deck: Optional[int], approximate: bool = False):
+    """The architecture's parameter count against the deck's."""
+    def run(lab: Lab) -> Outcome:
+        count = zoo.build_model(arch).count_params()
+        return Outcome(f"{count:,} parameters", count_difference(deck, count, approximate),
+                       [f"cnnviz summary {arch}"])
+    return run
+
+
+def training(arch: str, deck_accuracy: Optional[float] = None, key: Optional[str] = None,
+             flags: tuple[str, ...] = (), **options):
+    """Train the architecture by the run's recipe: its test accuracy and learning curves."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import curves_figure
+
+        name = key or arch
+        _, card, command = lab.trained(arch, name, flags, **options)
+        accuracy = card["metrics"]["test_accuracy"]
+        figure_path = lab.path(f"{name}_curves.png")
+        fig = curves_figure([card["history"]], [run_label(card, name)],
+                            f"{arch} on {card['dataset']}: test accuracy {accuracy:.2%}", [stage_marks(card)])
+        notes = f"; {card['head']}" if card.get("head") else ""
+        epochs = f"{card['epochs']} epoch{'s' if card['epochs'] != 1 else ''}"
+        return Outcome(f"test accuracy {accuracy:.2%} after {epochs} on "
+                       f"{card['recipe']['train_images']:,} images{notes}",
+                       accuracy_difference(lab, deck_accuracy, accuracy, "test accuracy"),
+                       [command, f"cnnviz curves {lab.shown(lab.path('models', name + '.keras'))} -o "
+                                 f"{lab.shown(figure_path)}"], fig)
+    return run
+
+
+def confusion(arch: str, key: Optional[str] = None, shipped: bool = False):
+    """The trained (or ``shipped``) model's confusion matrix on test images, class names on both axes."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.inside import confusion_figure
+
+        name = key or arch
+        if shipped:
+            model, commands, spec = zoo.load_model(arch), [], arch
+        else:
+            model, _, command = lab.trained(arch, name)
+            commands, spec = [command], lab.shown(lab.path("models", name + ".keras"))
+        limit = lab.recipe.test_limit
+        result = evaluate(model, limit=limit, progress=lab.progress, cancel=lab.cancel)
+        worst = np.unravel_index(np.argmax(result.confusion - np.diag(np.diag(result.confusion))),
+                                 result.confusion.shape)
+        fig = confusion_figure(result.confusion, result.classes,
+                               f"{name} on {result.n} {result.dataset} test images: accuracy {result.accuracy:.2%}")
+        limit_flag = f" --limit {limit}" if limit else ""
+        return Outcome(f"accuracy {result.accuracy:.2%} on {result.n:,} test images; most confused: "
+                       f"true {result.classes[worst[0]]} as {result.classes[worst[1]]} "
+                       f"({result.confusion[worst]} images)", f"{NOT_RECORDED}; rows and columns named by class",
+                       [*commands, f"cnnviz evaluate {spec}{limit_flag} -o "
+                                   f"{lab.shown(lab.path(name + '_confusion.png'))}"],
+                       fig, not zoo.model_info(model).trained)
+    return run
+
+
+def predictions(arch: str, dataset: str, per_class: int = 2, key: Optional[str] = None):
+    """Test images from a folder (one sub-folder per class) with true and predicted class."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import image_grid_figure
+
+        name = key or arch
+        model, _, command = lab.trained(arch, name)
+        folder = lab.test_folder(dataset, per_class)
+        files = list_images(folder)
+        loaded = [load_image(p, model) for p in files.paths]
+        results = predict(model, np.stack([im.x for im in loaded]), 1)
+        truths = [files.classes[i] for i in files.labels]
+        right = [r[0].name == t for r, t in zip(results, truths)]
+        captions = [f"true {t}\n{r[0].name} {r[0].probability:.0%}" for r, t in zip(results, truths)]
+        fig = image_grid_figure([im.display for im in loaded], captions,
+                                f"{name}: true class (folder) and top class of {len(loaded)} images",
+                                ["darkgreen" if ok else "firebrick" for ok in right])
+        return Outcome(f"{sum(right)} of {len(right)} test images classified right", NOT_RECORDED,
+                       [command, f"cnnviz predict {lab.shown(folder)} --model "
+                                 f"{lab.shown(lab.path('models', name + '.keras'))} -o "
+                                 f"{lab.shown(lab.path(name + '_predictions.png'))}"], fig)
+    return run
+
+
+def samples(dataset: str, per_class: int = 8):
+    """A seeded sample of each class of the dataset, a row per class."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import samples_figure
+
+        data = load_dataset(dataset, progress=lab.progress, cancel=lab.cancel)
+        y = np.asarray(data.y_train).reshape(-1)
+        pick = class_sample(y, per_class, lab.seed)
+        fig = samples_figure(data.x_train[pick], y[pick], data.classes,
+                             f"{data.name}: {per_class} random train images per class")
+        counts = np.bincount(y, minlength=len(data.classes))
+        return Outcome(f"{len(data.classes)} classes, {len(y):,} training images ({counts.min():,} to "
+                       f"{counts.max():,} per class)", f"{NOT_RECORDED}; cnnviz's sample is seeded ({lab.seed})",
+                       [f"cnnviz samples {dataset} --per-class {per_class} --seed {lab.seed} -o "
+                        f"{lab.shown(lab.path(dataset + '_samples.png'))}"], fig)
+    return run
+
+
+def histograms(arch: str, layer: str, n: int = 256, key: Optional[str] = None):
+    """Per-channel histograms of a trained model's layer over test images."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.inside import histograms_figure
+
+        name = key or arch
+        model, _, command = lab.trained(arch, name)
+        data = load_dataset(zoo.model_info(model).dataset)
+        images = data.x_test[class_sample(np.asarray(data.y_test).reshape(-1), max(1, n // 10), lab.seed)]
+        hist = channel_histograms(model, dataset_inputs(model, images), layer)
+        silent = silent_channels(model, layer, hist.channels, hist.maximum,
+                                 f"did not fire on these {len(images):,} images")
+        fig = histograms_figure(hist, silent,
+                                title=f"{name} {layer}: values per channel over {len(images)} test images")
+        return Outcome(f"{layer}: channel means {hist.mean.min():.2f} to {hist.mean.max():.2f}, standard "
+                       f"deviations {hist.std.min():.2f} to {hist.std.max():.2f}; {len(silent)} silent channel(s)",
+                       NOT_RECORDED,
+                       [command, f"cnnviz histograms {lab.shown(lab.path('models', name + '.keras'))} --layer "
+                                 f"{layer} --n {len(images)} --seed {lab.seed} -o "
+                                 f"{lab.shown(lab.path(name + '_' + layer + '_histograms.png'))}"], fig)
+    return run
+
+
+def synthesis(arch: str, layer: str, channels: Sequence[int], steps: int = 128, per_channel: int = 1,
+              deck_per_channel: Optional[int] = None, key: Optional[str] = None):
+    """Synthesized images that maximize channels of a trained model's layer,
+    ``per_channel`` diverse ones each (a row per channel)."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.inside import synthesis_figure
+
+        name = key or arch
+        model, _, command = lab.trained(arch, name)
+        chosen = list(channels)
+        result = synthesize_channels(model, layer, chosen, steps=steps, seed=lab.seed, per_channel=per_channel,
+                                     progress=lab.progress, cancel=lab.cancel)
+        silent = silent_channels(model, layer, result.indices[::per_channel],
+                                 result.activations.reshape(-1, per_channel), "synthesis did not make it fire")
+        fig = synthesis_figure(result, None, f"{name} {layer}: {per_channel} synthesized image(s) per channel "
+                               f"({steps} steps)", silent)
+        ch = ",".join(str(c) for c in chosen)
+        many = f" --per-channel {per_channel}" if per_channel > 1 else ""
+        if deck_per_channel is None:
+            difference = f"{NOT_RECORDED}; {per_channel} image(s) per channel"
+        elif deck_per_channel == per_channel:
+            difference = f"none in number: {per_channel} images per neuron, as the deck shows"
+        else:
+            difference = f"{per_channel} images per channel, the deck shows {deck_per_channel}"
+        return Outcome(f"{len(chosen)} channels x {per_channel}: activations {result.activations.min():.2f} to "
+                       f"{result.activations.max():.2f}; {len(silent)} silent channel(s)", difference,
+                       [command, f"cnnviz synthesize {lab.shown(lab.path('models', name + '.keras'))} "
+                                 f"--layer {layer} --channels {ch}{many} --steps {steps} --seed {lab.seed} -o "
+                                 f"{lab.shown(lab.path(name + '_' + layer + '_synthesis.png'))}"], fig)
+    return run
+
+
+def filters(arch: str, key: Optional[str] = None):
+    """The first convolution's filters of a trained model."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.inside import filters_figure
+
+        name = key or arch
+        model, _, command = lab.trained(arch, name)
+        weights = filter_weights(model)
+        return Outcome(f"{weights.layer}: kernel {weights.shape}", NOT_RECORDED,
+                       [command, f"cnnviz filters {lab.shown(lab.path('models', name + '.keras'))} -o "
+                                 f"{lab.shown(lab.path(name + '_filters.png'))}"], filters_figure(weights))
+    return run
+
+
+def shipped_curves(names: Sequence[str], title: str):
+    """The learning curves of shipped models, overlaid from their cards."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import curves_figure
+
+        cards = [zoo.read_card(zoo.shipped_model_path(n)) for n in names]
+        best = [max(c["history"]["val_accuracy"]) for c in cards]
+        fig = curves_figure([c["history"] for c in cards], [run_label(c, n) for c, n in zip(cards, names)], title,
+                            [stage_marks(c) for c in cards])
+        value = "; ".join(f"{n}: best validation accuracy {b:.2%}" for n, b in zip(names, best))
+        return Outcome(value, f"{NOT_RECORDED}; cnnviz's shipped models, read from their cards",
+                       [f"cnnviz curves {' '.join(names)} -o {lab.shown(lab.path('_'.join(names) + '_curves.png'))}"],
+                       fig)
+    return run
+
+
+def optimizers(arch: str, names: Sequence[str], learning_rates: dict):
+    """One model trained with each optimizer by the run's recipe, curves overlaid."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import curves_figure
+
+        cards, commands, keys = [], [], []
+        for opt in names:
+            key = f"{arch}_{opt}"
+            lr = learning_rates.get(opt)
+            flags = ("--optimizer", opt) + (("--lr", f"{lr:g}") if lr else ())
+            _, card, command = lab.trained(arch, key, flags, optimizer=opt, learning_rate=lr)
+            cards.append(card)
+            commands.append(command)
+            keys.append(key)
+        labels = [run_label(c, k.removeprefix(arch + "_")) for c, k in zip(cards, keys)]
+        fig = curves_figure([c["history"] for c in cards], labels, f"{arch}: optimizers on {cards[0]['dataset']}")
+        accuracies = {k.removeprefix(arch + "_"): c["metrics"]["test_accuracy"] for c, k in zip(cards, keys)}
+        value = ", ".join(f"{k} {a:.2%}" for k, a in accuracies.items())
+        paths = " ".join(lab.shown(lab.path("models", k + ".keras")) for k in keys)
+        return Outcome(f"test accuracy: {value}", f"{NOT_RECORDED}; every optimizer by cnnviz's recipe",
+                       [*commands, f"cnnviz curves {paths} -o {lab.shown(lab.path(arch + '_optimizers.png'))}"], fig)
+    return run
+
+
+def transfer(backbone: str, layer: str, classes: Sequence[str], limit: int):
+    """A shipped backbone's features of some classes and a logistic regression on them."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots import mark_untrained
+        from ..plots.training import transfer_figure
+
+        model = zoo.load_model(backbone)
+        n = min(limit, lab.recipe.limit or limit)
+        train_feats = dataset_features(model, layer, zoo.model_info(model).dataset, split="train", classes=classes,
+                                       limit=n, seed=lab.seed, progress=lab.progress, cancel=lab.cancel)
+        test_feats = dataset_features(model, layer, zoo.model_info(model).dataset, split="test", classes=classes,
+                                      limit=n, seed=lab.seed, progress=lab.progress, cancel=lab.cancel)
+        result = fit_transfer(train_feats, seed=lab.seed, test=test_feats)
+        fig = transfer_figure(result.confusion_train, result.confusion_test, result.classes, result.train_accuracy,
+                              result.test_accuracy, f"logistic regression on {backbone} {layer}")
+        mark_untrained(fig, not result.weights_note)
+        cls = ",".join(classes)
+
+        def out(name):
+            return lab.shown(lab.path(name))
+
+        return Outcome(f"train accuracy {result.train_accuracy:.2%} ({result.n_train} images), test accuracy "
+                       f"{result.test_accuracy:.2%} ({result.n_test} images)", NOT_RECORDED,
+                       [f"cnnviz features {backbone} --layer {layer} --dataset {zoo.model_info(model).dataset} "
+                        f"--split train --classes {cls} --limit {n} --seed {lab.seed} -o {out('train.npz')} --force",
+                        f"cnnviz features {backbone} --layer {layer} --dataset {zoo.model_info(model).dataset} "
+                        f"--split test --classes {cls} --limit {n} --seed {lab.seed} -o {out('test.npz')} --force",
+                        f"cnnviz transfer {out('train.npz')} --test {out('test.npz')} --seed {lab.seed} -o "
+                        f"{out(backbone + '_transfer.png')}"], fig, bool(result.weights_note))
+    return run

@@ -1,0 +1,149 @@
+"""The lecture galleries: every deck is declared well; a smoke-form gallery of
+Wolter's deck runs end to end on real MNIST, resumes, and its report opens in
+a real browser (headless Chromium) with every image loaded, a command for
+every item and no broken link; a printed command reproduces its number."""
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+from conftest import needs_data
+
+from cnnviz import Cancelled, CancelToken, CnnvizError
+from cnnviz.cli.main import main
+from cnnviz.lectures import DECKS, NOT_RECORDED, Item, Pending, find_deck, run_lecture
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_five_decks_by_name_and_number_each_item_keyed_once():
+    assert [d.name for d in DECKS] == ["mueller", "sick", "mattie", "sakr", "wolter"]
+    assert find_deck("Müller") is find_deck(1) is find_deck("mueller")
+    with pytest.raises(CnnvizError, match="unknown lecture deck 'hinton': use one of 1 mueller, 2 sick"):
+        find_deck("hinton")
+    for deck in DECKS:
+        keys = [i.key for i in deck.items]
+        assert len(keys) == len(set(keys)) and all(re.fullmatch(r"[\w.-]+", k) for k in keys)
+        assert any(isinstance(i, Item) for i in deck.items)
+        for item in deck.items:
+            assert item.caption and item.source and item.deck_value
+            assert not isinstance(item, Pending) or item.why
+
+
+def test_lecture_list(capsys):
+    assert main(["lecture", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(d.name in out and d.title in out for d in DECKS)
+
+
+class _Page(HTMLParser):
+    """What the dumped DOM holds: body attributes, links, ids, and the text of each item's command block."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.links, self.ids, self.sections, self._in_command = {}, [], set(), [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "body":
+            self.body = attrs
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "section":
+            self.sections.append({"status": attrs.get("data-status"), "commands": "", "images": []})
+        if tag == "a" and "href" in attrs:
+            self.links.append(attrs["href"])
+        if tag == "img":
+            self.sections[-1]["images"].append(attrs["src"])
+        self._in_command = tag == "pre" and "command" in attrs.get("class", "")
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self._in_command = False
+
+    def handle_data(self, data):
+        if self._in_command:
+            self.sections[-1]["commands"] += data
+
+
+@pytest.fixture(scope="module")
+def wolter(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lecture") / "wolter"
+    return run_lecture("wolter", out, form="smoke"), out
+
+
+@needs_data
+@pytest.mark.data
+def test_the_smoke_gallery_computes_every_item_and_a_rerun_reuses_them(wolter):
+    report, out = wolter
+    assert report.counts["done"] == len(find_deck("wolter").items) and not report.counts["failed"]
+    html = report.html.read_text("utf-8")
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in report.items:
+        assert entry["value"] in html and entry["difference"] in html and entry["commands"]
+        assert manifest["items"][entry["key"]]["value"] == entry["value"]
+        assert all((out / f).is_file() for f in entry["files"])
+    assert "932,362 parameters" in html and "none: the same count" in html
+    again = run_lecture("wolter", out, form="smoke")
+    assert again.counts["reused"] == len(report.items) and [e["value"] for e in again.items] == \
+        [e["value"] for e in report.items]
+    with pytest.raises(CnnvizError, match="holds the smoke gallery of wolter"):
+        run_lecture("wolter", out, form="short")
+
+
+@needs_data
+@pytest.mark.data
+def test_a_printed_command_gives_the_reports_number(wolter, capsys):
+    report, _ = wolter
+    entry = next(e for e in report.items if e["key"] == "wolter_dense_results")
+    predict = entry["commands"][-1].split()[1:]
+    assert main(predict[:predict.index("-o")]) == 0
+    agreed = re.search(r"for (\d+) of (\d+) images", capsys.readouterr().out).groups()
+    assert entry["value"].startswith(f"{agreed[0]} of {agreed[1]} test images")
+
+
+@needs_data
+@pytest.mark.data
+def test_a_cancelled_gallery_keeps_what_is_done(tmp_path):
+    cancel = CancelToken()
+
+    def progress(done, total, message):
+        if message.startswith("wolter_dense_training"):
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        run_lecture("wolter", tmp_path / "w", form="smoke", progress=progress, cancel=cancel)
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert list(manifest["items"]) == ["wolter_dense_parameters"]
+
+
+@needs_data
+@pytest.mark.data
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (the system package; .ci/run installs it)")
+def test_the_report_in_a_real_browser(wolter):
+    report, out = wolter
+    dom = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=2000",
+                          "--dump-dom", report.html.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    page = _Page()
+    page.feed(dom)
+    files = [f for e in report.items for f in e["files"]]
+    assert page.body.get("data-broken-images") == "none", page.body
+    assert int(page.body["data-images"]) == len(files) > 0
+    assert len(page.sections) == len(report.items)
+    for section in page.sections:
+        if section["status"] in ("done", "reused"):
+            assert section["commands"].strip().startswith("cnnviz ")
+    for link in page.links:
+        target = link[1:] in page.ids if link.startswith("#") else (out / link).is_file()
+        assert target, f"broken link {link}"
+
+
+def test_a_pending_item_says_why(tmp_path):
+    from cnnviz.lectures import Deck
+
+    deck = Deck("test", 9, "Nobody", "A deck", (Pending("graph", "A graph", NOT_RECORDED, "here", "not built"),))
+    report = run_lecture(deck, tmp_path / "t", form="smoke")
+    assert report.counts == {"done": 0, "reused": 0, "failed": 0, "pending": 1}
+    assert "Not reproduced: not built" in report.html.read_text("utf-8")
