@@ -271,7 +271,7 @@ def faithfulness():
     from cnnviz.attribution.faithfulness import compare
     from cnnviz.attribution.registry import METHODS
     from cnnviz.common.fileio import save_figure
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
     from cnnviz.models.inputs import dataset_inputs
     from cnnviz.plots.attribution import curves_figure
 

@@ -167,7 +167,7 @@ def live_rate(frames: int = 40):
     from PIL import Image
     from PySide6.QtCore import QSettings
 
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
 
     app = _app()
     rows = []

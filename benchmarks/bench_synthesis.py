@@ -80,7 +80,7 @@ def beats_the_test_set():
     space) more than the best real test image, every conv layer, all channels;
     and the class probability reached by class images."""
     from cnnviz import load_model
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
     from cnnviz.inside.bounds import dead_channels
     from cnnviz.synthesis.maximize import synthesize_channels, synthesize_class
 
@@ -198,7 +198,7 @@ def readable_and_maximal():
     import importlib.util
 
     from cnnviz import load_model
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
     from cnnviz.models.engine import features
     from cnnviz.synthesis.maximize import synthesize_channels
 

@@ -32,7 +32,17 @@ from .data import (
     load_dataset,
     load_mnist,
 )
-from .models import ARCHS, ZOO_NAMES, ModelInfo, build_model, load_image, load_model, model_info
+from .models import (
+    ARCHS,
+    ZOO_NAMES,
+    ModelInfo,
+    build_model,
+    declare_model,
+    load_image,
+    load_model,
+    model_info,
+    write_card,
+)
 
 __all__ = [
     "__version__", "CIFAR10_CLASSES", "MNIST_CLASSES", "imagenet_classes",
@@ -40,5 +50,5 @@ __all__ = [
     "Cancelled", "CnnvizError", "CancelToken",
     "Attribution", "EXPLAIN_METHODS", "explain", "explain_one",
     "AttackResult", "RobustnessCurve", "attack", "robustness",
-    "ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "load_model", "model_info",
+    "ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "declare_model", "load_model", "model_info", "write_card",
 ]

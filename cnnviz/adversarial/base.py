@@ -38,6 +38,7 @@ from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, report
 from ..common.runtime import model_cache
 from ..common.validate import numeric_array
+from ..data.sources import named
 from ..models.engine import forward
 from ..models.inputs import class_index
 from ..models.predict import probabilities, softmax, top_k
@@ -53,15 +54,17 @@ AXES = [1, 2, 3]                      # per-image reductions over (H, W, C)
 
 
 def default_eps(model, norm: str = "inf") -> float:
-    """The usual budget for the model's dataset: L-inf 0.3 for MNIST and 8/255
-    otherwise; L2 2.0 for MNIST, 0.5 for CIFAR-10, 3.0 for larger images."""
-    dataset = model_info(model).dataset
+    """The usual budget for the model's dataset (declared with it in
+    :data:`cnnviz.data.sources.NAMED`: L-inf 0.3 for MNIST, L2 2.0 for MNIST,
+    0.5 for CIFAR-10); otherwise L-inf 8/255, and L2 0.5 for small images,
+    3.0 for larger ones."""
+    known = named(model_info(model).dataset or "")
+    if known is not None:
+        return known.linf_eps if norm == "inf" else known.l2_eps
     if norm == "inf":
-        return 0.3 if dataset == "mnist" else 8 / 255
+        return 8 / 255
     h, w, _ = input_shape(model)
-    if dataset == "mnist":
-        return 2.0
-    return 0.5 if dataset == "cifar10" or (h or 224) * (w or 224) <= 64 * 64 else 3.0
+    return 0.5 if (h or 224) * (w or 224) <= 64 * 64 else 3.0
 
 
 def default_eps_grid(model, norm: str = "inf") -> list[float]:

@@ -12,9 +12,9 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, stage
 from ..common.validate import api
-from ..data.datasets import load_dataset
 from ..data.images import conform
-from ..data.stream import read_sample
+from ..data.sources import is_file_source, label_dataset, label_files, load_dataset
+from ..data.stream import list_images, read_sample
 from ..models.inputs import check_dataset_fits, class_index, stream_size
 from ..models.zoo import input_shape, model_info
 from .base import (
@@ -72,15 +72,17 @@ def _test_images(model, dataset: Optional[str], n: Optional[int]):
     class-balanced sample of ``n``) at the model's size, with labels."""
     name = dataset or model_info(model).dataset
     if name is None or name == "imagenet":
-        raise CnnvizError(f"no test set known for {model.name}: pass dataset='mnist', 'cifar10' or an image folder")
+        raise CnnvizError(f"no test set known for {model_info(model).name}: pass dataset='mnist', 'cifar10' or an "
+                          "image folder")
     if n is not None and n < 1:
         raise CnnvizError(f"n must be at least 1 (got {n})")
     check_dataset_fits(model, name)
-    if Path(name).is_dir():          # a folder: a class-balanced sample of n, decoded through the stream
-
-        x, y, files, _ = read_sample(name, stream_size(model), n)
+    classes = model_info(model).classes
+    if is_file_source(name):          # files: a class-balanced sample of n, decoded through the stream
+        files = label_files(list_images(name, n), classes)
+        x, y, files, _ = read_sample(files, stream_size(model))
         return x, y, Path(files.root).name
-    data = load_dataset(name, input_shape(model))
+    data = label_dataset(load_dataset(name, input_shape(model)), classes)
     x, y = data.x_test[:n], data.y_test.reshape(-1)[:n].astype(np.int64)
     if x.ndim == 3:
         x = x[..., None]

@@ -17,7 +17,7 @@ from ..common.validate import api
 from ..inside.activations import spatial_layers
 from ..inside.receptive import receptive_field
 from ..models.engine import once_per_model
-from ..models.graph import get_layer, qualified_name
+from ..models.graph import get_layer, layer_names, qualified_name
 from ..models.surgery import features_and_logits
 from .base import Attribution, check_images, resolve_targets, run_batches
 from .gradients import input_gradients
@@ -26,13 +26,29 @@ _CAMS: "weakref.WeakKeyDictionary" = model_cache()
 
 
 def default_layer(model) -> str:
-    """The last convolutional layer (else the last layer with a spatial
-    output): Grad-CAM's usual choice."""
+    """The last convolutional feature map (else the last layer with a spatial
+    output), nested models' layers included: Grad-CAM's usual choice. A
+    class-score map (as many channels as classes, and no weights between it
+    and the output, e.g. a convolution feeding a global pooling into the
+    softmax) is skipped: each of its units already sees the whole decision."""
     spatial = [name for name in spatial_layers(model) if type(get_layer(model, name)).__name__ != "InputLayer"]
+    spatial = [name for name in spatial if not is_class_score_map(model, name)] or spatial
     if not spatial:
         raise CnnvizError(f"{model.name} has no layer with spatial output: Grad-CAM needs a convolutional layer")
     convolutions = [name for name in spatial if "Conv" in type(get_layer(model, name)).__name__]
     return (convolutions or spatial)[-1]
+
+
+def is_class_score_map(model, name: str) -> bool:
+    """Whether layer ``name`` holds one map per class that reaches the output
+    through layers without weights (pooling, activations, softmax)."""
+    names = layer_names(model)
+    layer = get_layer(model, name)
+    n_classes = int(model.outputs[0].shape[-1])
+    if int(layer.output.shape[-1]) != n_classes:
+        return False
+    later = [get_layer(model, n) for n in names[names.index(name) + 1:]]
+    return not any(lay.weights for lay in later if not hasattr(lay, "layers"))
 
 
 def _cam_function(model, layer: str):

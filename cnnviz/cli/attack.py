@@ -27,6 +27,8 @@ from .common import (
     data_output,
     emit_json,
     figure_output,
+    model_leading,
+    model_positional,
     open_model,
     positive_int,
     save,
@@ -278,8 +280,8 @@ def register(sub, model_opts) -> None:
                        description="Turn a correctly classified image into a wrong (or a chosen) class with a small "
                                    "perturbation computed from the gradients. Works on [0, 1] pixels before the "
                                    "model's preprocessing, so the result is a real image.")
-    p.add_argument("image", help="an image file, or skimage:chelsea etc.")
-    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    p.add_argument("image", nargs="+", metavar="[MODEL] IMAGE", help="an image file, or skimage:chelsea etc.")
+    model_leading(p, "image")
     p.add_argument("--method", choices=FAMILY.names, default=DEFAULT_ATTACK,
                    help=f"{_methods_help()} (default {DEFAULT_ATTACK})")
     p.add_argument("--eps", help="budget in [0, 1] pixel units, e.g. 0.3 or 8/255 (default: L-inf 0.3 for MNIST, "
@@ -300,7 +302,7 @@ def register(sub, model_opts) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Attack the first N test images at each budget and plot accuracy against eps; "
                                    "give several models (and methods) to compare them in one figure.")
-    p.add_argument("model", nargs="+", help=MODEL_HELP + " (several to compare)")
+    model_positional(p, many=True, help=MODEL_HELP + ", several to compare")
     p.add_argument("--method", default=DEFAULT_ATTACK,
                    help=f"{', '.join(FAMILY.names)}, or several comma-separated (default {DEFAULT_ATTACK})")
     p.add_argument("--eps", help="budgets, comma-separated, e.g. 0,0.05,0.1,0.2,0.3 or 0,2/255,4/255,8/255 "

@@ -16,13 +16,17 @@ from pathlib import Path
 
 from ..common.errors import CnnvizError
 from ..common.fileio import save_figure, write_json, write_npz
-from ..data.datasets import load_dataset
-from ..models.inputs import check_dataset_fits
+from ..data.sources import image_folder_dataset, is_file_source, load_dataset
+from ..data.stream import skipped_line
+from ..models.inputs import check_dataset_fits, stream_size
 from ..models.preprocessing import PREPROCESSINGS
 from ..models.zoo import input_shape, load_model, model_info, weights_note
 
 EXIT_ERROR, EXIT_CANCELLED = 2, 130
 MODEL_HELP = "a zoo name (see `cnnviz models`) or a .keras/.h5 file"
+MODEL_FORMS = ("Every command names its model the same way: first (cnnviz COMMAND MODEL ...) or with --model MODEL "
+               "(-m) anywhere; figures, titles and file names use the model's name (its card's, else its file name).")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
 
 
@@ -191,6 +195,62 @@ def check_distinct_outputs(args) -> None:
             seen[key] = name.replace("_", "-")
 
 
+# ---------------------------------------------------------------- naming the model
+
+def model_positional(p, many: bool = False, metavar: str = "MODEL", help: str = MODEL_HELP) -> None:
+    """MODEL as the command's first argument, or as ``--model`` (``-m``)."""
+    p.add_argument("model", nargs="*" if many else "?", metavar=metavar, help=f"{help} (or --model {metavar})")
+    p.add_argument("--model", "-m", dest="model_flag", action="append" if many else "store", metavar=metavar,
+                   help=f"the same as {metavar} first" + (" (repeatable)" if many else ""))
+    p.set_defaults(model_form="positional", model_many=many)
+
+
+def model_leading(p, images: str, default=None, help: str = MODEL_HELP) -> None:
+    """``--model`` (``-m``), or the first of the positional ``images`` when it
+    names a model (a zoo name or a .keras/.h5 file): ``cnnviz predict MODEL IMAGE``."""
+    p.add_argument("--model", "-m", default=None, metavar="MODEL",
+                   help=f"{help}; may also come first, before the images"
+                   + (f" (default {default})" if default else ""))
+    p.set_defaults(model_form="leading", model_images=images, model_default=default)
+
+
+def names_a_model(text: str) -> bool:
+    from ..models.zoo import ZOO_NAMES
+
+    return text in ZOO_NAMES or Path(text).suffix.lower() in MODEL_SUFFIXES
+
+
+def resolve_model_argument(args) -> None:
+    """Set ``args.model`` from whichever form the command line used (see
+    :data:`MODEL_FORMS`), or refuse with the forms it takes."""
+    form, command = getattr(args, "model_form", None), getattr(args, "command", "COMMAND")
+    usage = f"give the model first (cnnviz {command} MODEL ...) or as --model MODEL"
+    if form == "positional":
+        given, flag = args.model, args.model_flag
+        if args.model_many:
+            args.model = [*(given or []), *(flag or [])]
+        elif given and flag and given != flag:
+            raise CnnvizError(f"two models given, {given} and --model {flag}: {usage}, once")
+        else:
+            args.model = given or flag
+        if not args.model:
+            raise CnnvizError(f"no model given: {usage}")
+    elif form == "leading":
+        images = getattr(args, args.model_images)
+        if args.model is None and images and names_a_model(images[0]) and len(images) > 1:
+            args.model = images.pop(0)
+        args.model = args.model or args.model_default
+        if args.model is None:
+            raise CnnvizError(f"no model given: give --model MODEL, or the model first (cnnviz {command} MODEL "
+                              f"{args.model_images.upper()})")
+        if not images:
+            raise CnnvizError(f"no image given: cnnviz {command} MODEL IMAGE (or --model MODEL IMAGE)")
+        if args.model_images == "image":                     # a command of one image
+            if len(images) != 1:
+                raise CnnvizError(f"{command} takes one image, got {len(images)}: {' '.join(images)}")
+            args.image = images[0]
+
+
 class ProgressBar:
     """A one-line text progress bar on stderr, usable as a ``progress`` callback."""
 
@@ -232,26 +292,39 @@ def emit_json(data, target: str) -> None:
 def open_model(args, architecture_only: bool = False):
     """The model named on the command line, with the shared loading options
     (``architecture_only``: no weights are needed, none are downloaded)."""
-    model = load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocessing=args.preprocess,
-                       architecture_only=architecture_only)
+    model = load_model(args.model, unsafe=args.unsafe, weights=args.weights, preprocess=args.preprocess,
+                       classes=getattr(args, "model_classes", None), architecture_only=architecture_only)
     if model_info(model).weights_loaded and weights_note(model):     # every output of an untrained model says so
         print(f"cnnviz: note: UNTRAINED: {weights_note(model)}", file=sys.stderr)
     return model
 
 
-def model_options() -> argparse.ArgumentParser:
-    """The parent parser of every command that loads a model."""
+PREPROCESS_HELP = ("how 0-255 pixels become the model's input: scale01 (/255, [0, 1]), raw ([0, 255]: the model "
+                   "scales inside), or keras.applications' caffe, tf ([-1, 1]), torch (vgg16 = caffe); default: "
+                   "the model card's, else what its layers show (a Rescaling/Normalization layer at the input: raw; "
+                   "a keras.applications family's own), else scale01")
+CLASSES_HELP = ("the names of the model's outputs, in output order: a,b,c or a text file with one name a line; "
+                "default: the model card's, else numbered")
+CARD_EPILOG = ("A model file's contract (preprocessing, class names, output kind) is read from its sidecar card "
+               "MODEL_STEM.card.json when there is one: declare it once with `cnnviz card MODEL --classes ... "
+               "--preprocess ...`; --preprocess and --classes override it for one command. `cnnviz summary MODEL` "
+               "says where each part came from.")
+
+
+def model_options(classes: bool = True) -> argparse.ArgumentParser:
+    """The parent parser of every command that loads a model (``classes``:
+    with ``--classes`` naming the model's outputs; commands whose
+    ``--classes`` picks dataset classes go without)."""
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("model loading")
+    group = parent.add_argument_group("model loading", f"{MODEL_FORMS} {CARD_EPILOG}")
     group.add_argument("--unsafe", action="store_true",
                        help="allow Lambda layers (their code runs): only for files you trust")
     group.add_argument("--weights", default="imagenet",
                        help="VGG16 weights: imagenet (download), a local .h5 file, or none (random)")
 
-    group.add_argument("--preprocess", choices=PREPROCESSINGS,
-                       help="how pixels are scaled for a model of yours: scale01 ([0, 1]), raw ([0, 255]), or "
-                            "keras.applications' caffe, tf ([-1, 1]), torch (vgg16 = caffe); default: from its "
-                            "card, else its keras.applications family's, else scale01")
+    group.add_argument("--preprocess", choices=PREPROCESSINGS, help=PREPROCESS_HELP)
+    if classes:
+        group.add_argument("--classes", dest="model_classes", metavar="NAMES", help=CLASSES_HELP)
     return parent
 
 
@@ -305,15 +378,24 @@ def per_item_paths(path: str, keys) -> list[str]:
     return paths
 
 
-def dataset_images(model, name, scored: bool = False):
-    """uint8 test images of a named dataset (or image folder) for the model;
-    ``scored``: the command measures the model on them, so the dataset must be
-    the one it was trained on (or an image folder)."""
+def dataset_images(model, name, scored: bool = False, limit=None):
+    """uint8 test images of a named dataset or a file source (a folder with
+    or without class sub-folders, a glob, a labels file; ``limit``: a seeded
+    class-balanced sample of that many files) for the model; ``scored``: the
+    command measures the model on them, so a named dataset must be the one it
+    was trained on. Skipped files are named on stderr."""
     name = name or model_info(model).dataset
     if name is None or name == "imagenet":
-        raise CnnvizError(f"no dataset known for {model.name}: pass --dataset mnist, cifar10 or an image folder")
+        raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10 or an "
+                          "image folder")
     if scored:
         check_dataset_fits(model, name)
+    if is_file_source(name):
+        h, w, c = stream_size(model)
+        data = image_folder_dataset(name, (h, w), c, progress=ProgressBar(), limit=limit)
+        if data.skipped:
+            print(f"cnnviz: note: {skipped_line(data.skipped, data.name)}", file=sys.stderr)
+        return data
     return load_dataset(name, input_shape(model), progress=ProgressBar())
 
 
@@ -331,10 +413,8 @@ def engine_options() -> argparse.ArgumentParser:
 
 
 def is_image_source(name) -> bool:
-    """Whether a --dataset value names image files (a folder or a glob) rather than a named dataset."""
-    import glob
-
-    return name is not None and (Path(name).is_dir() or glob.has_magic(str(name)))
+    """Whether a --dataset value names image files (a folder, a glob, a labels file) rather than a named dataset."""
+    return is_file_source(name)
 
 
 def check_engine(args, streams: bool) -> None:

@@ -13,7 +13,6 @@ from ..concepts import concept_maps, craft, tcav
 from ..data.images import SAMPLE_PREFIX
 from ..models.inputs import load_image
 from .common import (
-    MODEL_HELP,
     ProgressBar,
     check_engine,
     data_output,
@@ -23,6 +22,7 @@ from .common import (
     fraction,
     is_image_source,
     json_output,
+    model_positional,
     nonnegative_int,
     open_model,
     positive_int,
@@ -125,7 +125,7 @@ def register(sub, model_opts) -> None:
     p = commands.add_parser("tcav", parents=[model_opts, engine_options()],
                             help="TCAV (Kim et al. 2018): how much a class's score rises along each named concept, "
                                  "tested against random concepts")
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", action="append", required=True, help="layer to test at (repeatable; all layers share "
                                                                    "one forward pass)")
     p.add_argument("--concept", action="append", type=concept_spec, required=True, metavar="NAME=DIR",
@@ -154,7 +154,7 @@ def register(sub, model_opts) -> None:
     p = commands.add_parser("craft", parents=[model_opts],
                             help="CRAFT (Fel et al. 2023): a class's concepts found by factorizing a layer's "
                                  "activations of image crops, ranked by Sobol importance")
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--target", required=True, help="the class explained (index or name)")
     p.add_argument("--dataset", help="the class's images: mnist, cifar10 (test split), an image folder with one "
                                      "sub-folder per class, or a folder of that class's images (default: the model's)")

@@ -25,6 +25,7 @@ from ..models.inputs import dataset_inputs, load_image, stream_size
 from ..models.predict import check_classifier, predict
 from ..models.zoo import model_info
 from .common import (
+    MODEL_HELP,
     ProgressBar,
     batch_size,
     check_engine,
@@ -37,6 +38,8 @@ from .common import (
     fraction,
     is_image_source,
     json_output,
+    model_leading,
+    model_positional,
     nonnegative_int,
     open_model,
     per_item_paths,
@@ -177,15 +180,17 @@ def cmd_compare(args) -> int:
                       seed=args.seed, options=options, progress=ProgressBar())
     rows = ranking.rows()
     if args.json:
-        emit_json({"model": model.name, "dataset": name, "images": len(x), "steps": args.steps, "rows": rows},
+        emit_json({"model": model_info(model).name, "dataset": name, "images": len(x), "steps": args.steps,
+                   "rows": rows},
                    args.json)
-    print(f"{model.name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
+    print(f"{model_info(model).name} on {len(x)} {name} test images (deletion: lower is better; insertion: higher)")
     print(f"{'method':<22} {'deletion AUC':>12} {'insertion AUC':>13} {'s/image':>8}")
     for r in rows:
         print(f"{r['method']:<22} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} "
               f"{r['seconds_per_image']:>8.3f}")
     if args.output:
-        save(curves_figure(ranking, f"{model.name}: faithfulness on {len(x)} {name} test images"), args.output, model)
+        save(curves_figure(ranking, f"{model_info(model).name}: faithfulness on {len(x)} {name} test images"),
+             args.output, model)
     return 0
 
 
@@ -211,8 +216,7 @@ def register(sub, model_opts) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="image files, or skimage:NAME for a built-in sample photo; with "
                                              "--out-dir also a folder or a glob such as 'photos/*.jpg'")
-    p.add_argument("--model", default="vgg16",
-                   help="a zoo name or .keras/.h5 file (default vgg16 with ImageNet weights)")
+    model_leading(p, "images", default="vgg16", help=MODEL_HELP + " (default vgg16 with ImageNet weights)")
     common(p)
     p.add_argument("-o", "--output", type=figure_output, default="explain.png",
                    help="report figure (one per image: NAME_IMAGE.png)")
@@ -233,7 +237,7 @@ def register(sub, model_opts) -> None:
 
     p = sub.add_parser("compare", help="rank attribution methods by deletion/insertion AUC on test images",
                        parents=[model_opts], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a zoo name or .keras/.h5 file")
+    model_positional(p)
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's dataset)")
     p.add_argument("--n", type=positive_int, default=100, help="test images (default %(default)s; of a folder: a "
                                                                "class-balanced sample, --seed)")

@@ -19,7 +19,6 @@ from ..inside.top_patches import (
 from ..models.graph import get_layer, qualified_name
 from ..models.inputs import dataset_inputs, load_image
 from .common import (
-    MODEL_HELP,
     ProgressBar,
     batch_size,
     channel_list,
@@ -32,6 +31,7 @@ from .common import (
     figure_output,
     is_image_source,
     json_output,
+    model_positional,
     nonnegative_int,
     open_model,
     per_item_paths,
@@ -153,7 +153,7 @@ def cmd_erf(args) -> int:
     from ..plots.inside import erf_figure  # matplotlib: heavy, loaded with the first figure
 
     model = open_model(args)
-    data = dataset_images(model, args.dataset)
+    data = dataset_images(model, args.dataset, limit=args.n)
     erf = effective_receptive_field(model, dataset_inputs(model, data.x_test[:args.n]), args.layer)
     summary = {"layer": args.layer, "unit": list(erf.centre), "images": min(args.n, len(data.x_test)),
                "theoretical_size": list(erf.theoretical.size), "effective_size": erf.size, "mass": erf.mass}
@@ -170,7 +170,7 @@ def cmd_erf(args) -> int:
 def register(sub, model_opts) -> None:
     """Add this family's commands to the ``cnnviz`` parser."""
     p = sub.add_parser("filters", help="filter weights as images", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", help="a convolution layer (default: the first)")
     p.add_argument("--normalize", choices=("filter", "layer"), default="filter",
                    help="scale each filter by its own range or all by the layer's (default filter)")
@@ -181,7 +181,7 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_filters)
 
     p = sub.add_parser("activations", help="activation maps of layers for an image", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("image", help="an image file, or skimage:chelsea etc.")
     p.add_argument("--layer", action="append", help="layer to show (repeatable; default every spatial layer)")
     p.add_argument("--scope", choices=("channel", "layer", "global"), default="channel",
@@ -196,7 +196,7 @@ def register(sub, model_opts) -> None:
 
     p = sub.add_parser("top-patches", help="the dataset patches that activate each channel most",
                        parents=[model_opts, engine_options()])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True)
     p.add_argument("--dataset", help="mnist, cifar10 (test split), or an image folder or glob, streamed from disk "
                                      "(default: the model's dataset)")
@@ -220,7 +220,7 @@ def register(sub, model_opts) -> None:
                        description="The distribution of each channel's values (all positions of all images) "
                                    "on bins shared by the layer, e.g. the signal before and after batch "
                                    "normalization. Channels that never fire are marked.")
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True, help="any layer with channels last (conv, BN, dense)")
     p.add_argument("--dataset", help="mnist, cifar10 or an image folder (test split; default: the model's)")
     p.add_argument("--n", type=positive_int, default=256, help="a seeded class-balanced sample of N images (256)")
@@ -234,9 +234,10 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_histograms)
 
     p = sub.add_parser("erf", help="effective receptive field of a layer by gradients", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True)
-    p.add_argument("--dataset", help="mnist, cifar10 or an image folder (default: the model's)")
+    p.add_argument("--dataset", help="mnist, cifar10, or an image folder (with or without class sub-folders), glob "
+                                     "or labels file (default: the model's)")
     p.add_argument("--n", type=positive_int, default=64, help="images to average over (default 64)")
     p.add_argument("-o", "--output", type=figure_output, help="figure to write")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

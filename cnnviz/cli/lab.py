@@ -13,13 +13,14 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..data.augment import NONE, Augmentation, augment_batch, preset
-from ..data.datasets import balanced_subset, image_folder_dataset, load_dataset
+from ..data.datasets import balanced_subset
+from ..data.sources import image_folder_dataset, load_dataset, named
+from ..data.stream import skipped_line
 from ..lab.training import OPTIMIZERS, run_label, stage_marks, to_unit_interval, train
 from ..lab.transfer import Features, dataset_features, finetune, fit_transfer, parse_head
 from ..models import zoo
 from ..models.zoo import card_path
 from .common import (
-    MODEL_HELP,
     ProgressBar,
     batch_size,
     confusion_text,
@@ -27,7 +28,9 @@ from .common import (
     data_output,
     emit_json,
     figure_output,
+    model_options,
     model_output,
+    model_positional,
     nonnegative_float,
     nonnegative_int,
     open_model,
@@ -39,6 +42,12 @@ from .common import (
 AUGMENT_FLAGS = ("rotation", "width_shift", "height_shift", "zoom", "horizontal_flip", "vertical_flip",
                  "channel_shift", "brightness")
 DATASET_HELP = "mnist, cifar10 or an image folder DIR/<class>/*.jpg"
+
+
+def _note_skipped(skipped, where) -> None:
+    """Say which files of a folder were skipped (not images, or unreadable)."""
+    if skipped:
+        print(f"note: {skipped_line(skipped, Path(str(where)).name)}", file=sys.stderr)
 
 
 def _command_line() -> str:
@@ -107,6 +116,7 @@ def cmd_train(args) -> int:
                    progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
     if result.card.get("head"):
         print(f"cnnviz: note: {result.card['head']}", file=sys.stderr)
+    _note_skipped([(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])], args.dataset)
     m = result.card["metrics"]
     if m["test_accuracy"] is not None:
         print(f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}")
@@ -123,8 +133,8 @@ def _add_train(sub, model_opts, aug_opts) -> None:
                                    "network) on MNIST, CIFAR-10 or an image folder: Adam, batch 128 and a 10% "
                                    "validation split unless told otherwise. Writes OUT, its .card.json (what was "
                                    "run, epoch by epoch) and .curves.png.")
-    p.add_argument("model", metavar="MODEL", help=f"a zoo architecture ({', '.join(a for a in zoo.ARCHITECTURES)}; "
-                                                  "see `cnnviz models`) or a .keras/.h5 file, trained or not")
+    model_positional(p, help=f"a zoo architecture ({', '.join(a for a in zoo.ARCHITECTURES)}; see `cnnviz models`) "
+                             "or a .keras/.h5 file, trained or not")
     p.add_argument("--dataset", help=DATASET_HELP + " (default: the model's)")
     p.add_argument("--epochs", type=count_at_most(100_000),
                    help="epochs (default: the architecture's recipe, 10 for a file)")
@@ -176,7 +186,7 @@ def cmd_augment(args) -> int:
 
 def _preview_dataset(source: str):
     """The dataset named, or the dataset of the model named."""
-    if source.lower() in ("mnist", "cifar10", "cifar-10"):
+    if named(source) is not None:
         return load_dataset(source, progress=ProgressBar())
     if Path(source).is_dir():
         return image_folder_dataset(source, (96, 96), 3, progress=ProgressBar())
@@ -184,7 +194,7 @@ def _preview_dataset(source: str):
         return load_dataset(zoo.ARCHS[source].dataset, progress=ProgressBar())
     if Path(source).is_file():
         dataset = zoo.read_card(source).get("dataset")
-        if dataset in ("mnist", "cifar10"):
+        if named(dataset or "") is not None:
             return load_dataset(dataset, progress=ProgressBar())
         raise CnnvizError(f"no dataset known for {source}: give a dataset (mnist, cifar10 or an image folder) instead")
     raise CnnvizError(f"{source} is neither a dataset (mnist, cifar10, an image folder) nor a model")
@@ -332,6 +342,7 @@ def cmd_features(args) -> int:
                              classes=_classes(args.classes), limit=args.limit, seed=args.seed,
                              batch_size=args.batch_size, progress=ProgressBar())
     feats.save(args.output)
+    _note_skipped(feats.skipped, args.dataset)
     per_class = np.bincount(feats.labels, minlength=len(feats.classes))
     counts = ", ".join(f"{c} {n}" for c, n in zip(feats.classes, per_class))
     untrained = f"UNTRAINED {feats.model} " if feats.weights_note else ""
@@ -379,6 +390,7 @@ def cmd_finetune(args) -> int:
                       validation=args.validation or args.validation_split, classes=_classes(args.classes),
                       limit=args.limit, out=args.out, resume=args.resume, force=args.force, seed=args.seed,
                       progress=None if args.quiet else ProgressBar(), on_epoch=on_epoch, command=_command_line())
+    _note_skipped([(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])], args.dataset)
     m = result.card["metrics"]
     accuracy = m["test_accuracy"] if m["test_accuracy"] is not None else m["val_accuracy"]
     print(f"{'test' if m['test_accuracy'] is not None else 'validation'} accuracy {accuracy:.4f}")
@@ -407,7 +419,7 @@ def _add_transfer(sub, model_opts) -> None:
                        description="Extract a layer's activations (flattened, or averaged over positions with "
                                    "--pool) for every image of a dataset in one batched pass, with the labels, "
                                    "for `cnnviz transfer`.")
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--layer", required=True, help="the layer whose activations are the features")
     _data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test",
@@ -435,7 +447,7 @@ def _add_transfer(sub, model_opts) -> None:
                                    "with the backbone frozen (--epochs-head at --lr-head), then unfreeze the "
                                    "backbone (the layers after --freeze-until, or all) at a low learning rate "
                                    "(--epochs-all at --lr-all). Writes OUT with its card and curves.")
-    p.add_argument("model", metavar="BACKBONE", help=MODEL_HELP)
+    model_positional(p, metavar="BACKBONE")
     _data_options(p)
     p.add_argument("--layer", help="the backbone layer the head goes on (default: below its last Dense layer)")
     p.add_argument("--head", default="dense:256", type=_head,
@@ -465,4 +477,4 @@ def register(sub, model_opts) -> None:
     _add_augment(sub, aug_opts)
     _add_samples(sub)
     _add_curves(sub)
-    _add_transfer(sub, model_opts)
+    _add_transfer(sub, model_options(classes=False))     # their --classes picks dataset classes

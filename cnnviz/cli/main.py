@@ -13,15 +13,25 @@ import warnings
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
 from ..common.runtime import cache_dir, start_tensorflow, warnings_as_notes
-from . import atlas, attack, concepts, explain, inside, lab, lectures, models, structure, synthesis
-from .common import EXIT_CANCELLED, EXIT_ERROR, Parser, check_distinct_outputs, model_options
+from . import atlas, attack, concepts, explain, inside, lab, lectures, models, structure, supervise, synthesis
+from .common import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    MODEL_FORMS,
+    Parser,
+    check_distinct_outputs,
+    model_options,
+    resolve_model_argument,
+)
 
 FAMILIES = (models, lab, inside, structure, synthesis, explain, attack, concepts, atlas, lectures)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="cnnviz", description="See inside convolutional networks (TensorFlow 2 / Keras 3).")
+        prog="cnnviz", description="See inside convolutional networks (TensorFlow 2 / Keras 3).",
+        epilog=f"{MODEL_FORMS} A model file's preprocessing and class names are declared once in its sidecar card "
+               "MODEL_STEM.card.json (`cnnviz card MODEL --classes ... --preprocess ...`).")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -39,16 +49,22 @@ def _version() -> str:
 
 def main(argv=None) -> int:
     """Run one command. Every failure is one line on stderr and exit status 2
-    (130 when cancelled); ``--debug`` adds the traceback."""
+    (130 when cancelled); ``--debug`` adds the traceback. From the command
+    line (``argv`` None) the training commands run in a supervised child
+    process (:mod:`.supervise`); ``main([...])`` runs every command here."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:          # --help and --version exit 0; a bad argument was reported in one line
         if exc.code in (0, None):
             raise
         return EXIT_ERROR
+    if argv is None and supervise.supervised(args.command):   # the command line's training: see supervise.py
+        return supervise.run_child(sys.argv[1:], args.command, EXIT_ERROR)
+    supervise.record_faults()
     with warnings.catch_warnings():
         _warnings_as_notes()
         try:
+            resolve_model_argument(args)
             check_distinct_outputs(args)
             _clean_cache()
             start_tensorflow(quiet=not args.debug)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import sys
 
 from ..common.errors import CnnvizError
-from ..data.datasets import load_dataset
+from ..data.sources import SOURCE_HELP, load_dataset
+from ..data.stream import skipped_line
 from ..inside.summary import format_summary, summarize, zoo_listing
 from ..lab.evaluate import evaluate
 from ..lab.uncertainty import mc_dropout
+from ..models.contract import OUTPUTS
 from ..models.inputs import load_image
 from ..models.predict import predict
-from ..models.zoo import input_shape, model_info
+from ..models.preprocessing import PREPROCESSINGS
+from ..models.zoo import ARCHS, VGG16_NAMES, card_path, input_shape, load_model, model_info, write_card
 from .common import (
-    MODEL_HELP,
+    CARD_EPILOG,
+    CLASSES_HELP,
+    PREPROCESS_HELP,
     ProgressBar,
     check_engine,
     confusion_text,
@@ -22,6 +27,8 @@ from .common import (
     engine_options,
     figure_output,
     is_image_source,
+    model_leading,
+    model_positional,
     nonnegative_int,
     open_model,
     positive_int,
@@ -51,6 +58,28 @@ def cmd_summary(args) -> int:
         emit_json(summary.to_json(), "-")
     else:
         print(format_summary(summary))
+    return 0
+
+
+def cmd_card(args) -> int:
+    """Declare a model file's contract in its sidecar card, then show the contract."""
+    if args.model in ARCHS or args.model in VGG16_NAMES:
+        raise CnnvizError(f"{args.model} is a zoo model, whose contract cnnviz declares: give a .keras/.h5 file "
+                          "of yours")
+    if args.model_classes is None and args.preprocess is None and args.output_kind is None:
+        model = load_model(args.model, unsafe=args.unsafe)
+    else:
+        write_card(args.model, unsafe=args.unsafe, classes=args.model_classes, preprocessing=args.preprocess,
+                   output=args.output_kind)
+        print(f"wrote {card_path(args.model)}", file=sys.stderr)
+        model = load_model(args.model, unsafe=args.unsafe)
+    info = model_info(model)
+    if args.json:
+        emit_json({"model": info.name, "card": str(card_path(args.model)), "contract": info.contract()}, "-")
+    else:
+        print(f"{info.name}:")
+        for line in info.describe():
+            print(f"  {line}")
     return 0
 
 
@@ -153,7 +182,10 @@ def cmd_evaluate(args) -> int:
     model = open_model(args)
     check_engine(args, is_image_source(args.dataset))
     result = evaluate(model, args.dataset, args.limit, progress=None if args.json else ProgressBar(), seed=args.seed,
-                      engine=args.engine, workers=args.workers, address=args.address)
+                      engine=args.engine, workers=args.workers, address=args.address,
+                      labels_by_order=args.labels_by_order)
+    for note in result.notes + ([skipped_line(result.skipped, result.dataset)] if result.skipped else []):
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         emit_json(result.to_json(), "-")
     else:
@@ -164,7 +196,7 @@ def cmd_evaluate(args) -> int:
     elif args.output:
         from ..plots.inside import confusion_figure  # matplotlib: heavy, loaded with the first figure
 
-        title = f"{model.name} on {result.dataset}: accuracy {result.accuracy:.2%}"
+        title = f"{model_info(model).name} on {result.dataset}: accuracy {result.accuracy:.2%}"
         save(confusion_figure(result.confusion, result.classes, title), args.output, model)
     return 0
 
@@ -194,16 +226,32 @@ def register(sub, model_opts) -> None:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="the layer table of a model", parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("card", help="declare a model file's preprocessing and class names once (its sidecar card)",
+                       description="Write or update MODEL_STEM.card.json beside a .keras/.h5 file: the parts given "
+                                   "are set, every other field of the card is kept; the file is replaced "
+                                   "atomically. Every later command, script (cnnviz.load_model) and app session "
+                                   "reads the model through it. Without options: show the model's contract and "
+                                   "where each part comes from.", epilog=CARD_EPILOG)
+    model_positional(p, help="a .keras/.h5 model file")
+    p.add_argument("--classes", dest="model_classes", metavar="NAMES", help=CLASSES_HELP)
+    p.add_argument("--preprocess", choices=PREPROCESSINGS, help=PREPROCESS_HELP)
+    p.add_argument("--output-kind", choices=OUTPUTS, help="whether the model outputs probabilities or logits "
+                                                          "(default: what its last layer shows)")
+    p.add_argument("--unsafe", action="store_true", help="allow Lambda layers (their code runs): only for files "
+                                                         "you trust")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("predict", help="classify images", parents=[model_opts])
     p.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files, skimage:chelsea etc., or one folder DIR/<class>/*.png (its sub-folder names "
                         "are the true classes, drawn in the grid)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="a seeded class-balanced sample of N of the folder")
-    p.add_argument("--model", "-m", required=True, help=MODEL_HELP)
+    model_leading(p, "images")
     p.add_argument("--top", type=positive_int, default=5, help="how many classes to show (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output,
@@ -216,14 +264,17 @@ def register(sub, model_opts) -> None:
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on a real test set",
                        parents=[model_opts, engine_options()])
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--dataset", help="mnist, cifar10 or an image folder DIR/<class>/*.jpg, streamed from disk "
-                                     "(default: the model's)")
+    model_positional(p)
+    p.add_argument("--dataset", help=SOURCE_HELP + ", streamed from disk; folders are matched to the model's "
+                                                 "classes by name (default: the model's dataset)")
     p.add_argument("--limit", type=positive_int, help="only the first N test images (of a folder: a seeded "
                                                       "class-balanced sample of N)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of a folder's --limit sample (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-o", "--output", type=figure_output, help="also write the confusion matrix as a figure")
+    p.add_argument("--labels-by-order", action="store_true",
+                   help="label class folders by their sorted position, not by name (only for a model whose classes "
+                        "have no names; by default a folder is matched to the class of its name or index)")
     p.add_argument("--errors", type=count_at_most(1000, "images drawn"), nargs="?", const=40, metavar="K",
                    help="draw the K (default 40) most confident mistakes instead, with true and predicted class")
     p.set_defaults(func=cmd_evaluate)

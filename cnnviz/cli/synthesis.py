@@ -9,13 +9,13 @@ from ..models.graph import get_layer, qualified_name
 from ..models.zoo import model_info
 from ..synthesis.maximize import synthesize_channels, synthesize_class
 from .common import (
-    MODEL_HELP,
     ProgressBar,
     channel_list,
     count_at_most,
     data_output,
     emit_json,
     figure_output,
+    model_positional,
     nonnegative_float,
     nonnegative_int,
     open_model,
@@ -42,7 +42,7 @@ def cmd_synthesize(args) -> int:
         targets = [c.strip() for c in args.classes.split(",") if c.strip()]
         result = synthesize_class(model, targets, seed=args.seed, progress=ProgressBar(), cache=args.cache, **options)
         names = [model_info(model).classes[i] for i in result.indices]
-        title = f"{model.name}: class model visualization ({result.settings.steps} steps)"
+        title = f"{model_info(model).name}: class model visualization ({result.settings.steps} steps)"
     else:
         layer = qualified_name(model, args.layer)
         n = int(get_layer(model, layer).output.shape[-1])
@@ -79,7 +79,7 @@ def register(sub, model_opts) -> None:
     """Add this family's commands to the ``cnnviz`` parser."""
     p = sub.add_parser("synthesize", help="images that maximize channels or classes (activation maximization)",
                        parents=[model_opts])
-    p.add_argument("model", help=MODEL_HELP)
+    model_positional(p)
     target = p.add_argument_group("what to maximize (one of)")
     target.add_argument("--layer", help="maximize this layer's channels")
     target.add_argument("--class", dest="classes", metavar="C",

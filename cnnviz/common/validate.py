@@ -63,26 +63,28 @@ def numeric_array(value, name: str = "images") -> np.ndarray:
     return x
 
 
-def check_model(model) -> None:
-    """A Keras model with one image input (``models.predict.check_classifier``
-    checks that it outputs class scores)."""
+def check_model(model, images_only: bool = True) -> None:
+    """A Keras model with one image input, or with ``images_only`` False a
+    vector input too (a dense network on flattened images)
+    (``models.predict.check_classifier`` checks that it outputs class scores)."""
     if not hasattr(model, "inputs") or not hasattr(model, "outputs"):
         raise CnnvizError(f"model is a {type(model).__name__}, not a Keras model: load one with cnnviz.load_model")
     if len(model.inputs) != 1:
         raise CnnvizError(f"{model.name} has {len(model.inputs)} inputs: cnnviz works on models with one image input")
-    if len(model.inputs[0].shape) != 4:
+    if len(model.inputs[0].shape) != 4 and (images_only or len(model.inputs[0].shape) != 2):
         raise CnnvizError(f"{model.name} takes inputs of shape {tuple(model.inputs[0].shape[1:])}, not images "
                           "(H, W, C)")
 
 
 def model_batch(model, images, name: str = "images", input_range: tuple | None = None,
-                preprocessing: str = "") -> np.ndarray:
+                preprocessing: str = "", images_only: bool = True) -> np.ndarray:
     """Preprocessed model input as float32 (N, H, W, C) fitting ``model``; a
     single image (H, W, C) becomes a batch of one. With ``input_range``
     (what the model's preprocessing gives pixels 0..255), values well outside
     it are refused: uint8 pixels handed to a model that takes [0, 1] would
-    give maps of a saturated, meaningless input."""
-    check_model(model)
+    give maps of a saturated, meaningless input. With ``images_only`` False
+    a dense network's (N, D) vectors are taken too."""
+    check_model(model, images_only)
     raw = numeric_array(images, name)
     if input_range is not None:
         lo, hi = input_range
@@ -94,12 +96,13 @@ def model_batch(model, images, name: str = "images", input_range: tuple | None =
                               f"[{lo:g}, {hi:g}] ({preprocessing or 'its preprocessing'}): preprocess them first, "
                               "e.g. cnnviz.models.dataset_inputs(model, pixels) or cnnviz.models.load_image")
     x = raw.astype(np.float32, copy=False)
-    if x.ndim == 3:
+    rank = len(model.inputs[0].shape)
+    if x.ndim == rank - 1:
         x = x[None]
     expected = tuple(model.inputs[0].shape[1:])
-    if x.ndim != 4 or any(e is not None and e != a for e, a in zip(expected, x.shape[1:])):
-        raise CnnvizError(f"{name} of shape {x.shape[1:] if x.ndim == 4 else x.shape} do not fit {model.name}'s "
-                          f"input {expected}: load them with cnnviz.data.load_image (it resizes and converts)")
+    if x.ndim != rank or any(e is not None and e != a for e, a in zip(expected, x.shape[1:])):
+        raise CnnvizError(f"{name} of shape {x.shape[1:] if x.ndim == rank else x.shape} do not fit {model.name}'s "
+                          f"input {expected}: load them with cnnviz.models.load_image (it resizes and converts)")
     return x
 
 

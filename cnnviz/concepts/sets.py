@@ -14,7 +14,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn
 from ..common.validate import uint8_batch
-from ..data.datasets import load_dataset
+from ..data.sources import load_dataset, named
 from ..data.stream import list_images, read_sample
 from ..models.inputs import dataset_inputs, stream_size
 from ..models.preprocessing import deprocess
@@ -77,7 +77,7 @@ def class_images(model, target: int, dataset=None, limit: Optional[int] = None, 
     if name is None or name == "imagenet":
         raise CnnvizError(f"no dataset known for {model.name}: give the class's images (--dataset DIR, an image "
                           f"folder with one sub-folder per class, or a folder of {label} images)")
-    if str(name).lower() in ("mnist", "cifar10", "cifar-10"):
+    if named(name) is not None:
         data = load_dataset(name, input_shape(model), progress, cancel)
         pixels = data.x_test[data.y_test.reshape(-1) == target]
         return image_set(model, label, pixels, limit, seed)

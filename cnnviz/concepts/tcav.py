@@ -32,7 +32,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api
-from ..data.datasets import load_dataset
+from ..data.sources import load_dataset, named
 from ..data.stream import list_images
 from ..jobs import check_engine
 from ..jobs import run as run_job
@@ -236,7 +236,7 @@ def _read_sets(model, images, target, concepts, random, limit, seed, test_fracti
     source = random if random is not None else (images if images is not None else random_default)
     if source is None:
         source = model_info(model).dataset
-    if isinstance(source, str) and source.lower() in ("mnist", "cifar10", "cifar-10"):
+    if isinstance(source, str) and named(source) is not None:
         source = load_dataset(source, input_shape(model)).x_test
     if source is None:
         raise CnnvizError(f"no random images: give a folder of random images (--random DIR) for {model.name}")

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 from ..common.errors import CnnvizError
+from .sources import named
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,11 @@ NONE = Augmentation()
 
 def preset(dataset: Optional[str]) -> Augmentation:
     """The lecture preset (``--augment``): rotations of 15 degrees, shifts of
-    10%, and horizontal flips for photos (CIFAR-10) but not for digits."""
-    return Augmentation(rotation=15, width_shift=0.1, height_shift=0.1, horizontal_flip=dataset != "mnist")
+    10%, and horizontal flips for photos (CIFAR-10, folders) but not for digits
+    (a named dataset declares whether its images flip: :data:`.sources.NAMED`)."""
+    known = named(dataset or "")
+    return Augmentation(rotation=15, width_shift=0.1, height_shift=0.1,
+                        horizontal_flip=known.flips if known is not None else True)
 
 
 def augmentation_layers(aug: Augmentation, seed: Optional[int] = None):

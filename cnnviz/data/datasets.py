@@ -22,7 +22,6 @@ from ..common.errors import CnnvizError, short
 from ..common.fileio import atomic_path
 from ..common.progress import CancelToken, ProgressFn, check, report
 from .classes import CIFAR10_CLASSES, MNIST_CLASSES
-from .images import conform, read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff")
 CACHE_LAYOUT = "mixed"    # in the cache's name: caches of the class-sorted order are not reused
@@ -42,6 +41,10 @@ class Dataset:
     classes: list[str]
     source: str
     sha256: str = field(repr=False)
+    skipped: list = field(default_factory=list, repr=False)   # (file, why) of a folder's unreadable files
+    labelled: bool = True           # False: a loose folder, whose one "class" is only its name
+    notes: list = field(default_factory=list, repr=False)      # what a reader should know (classes without images)
+
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -330,66 +333,3 @@ def _write_cache(path: Path, arrays) -> None:
                 np.savez(f, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)))
     except OSError:  # a read-only cache folder only costs speed
         pass
-
-
-# ---------------------------------------------------------------- image folders
-
-def image_folder_files(root: str | os.PathLike, flat: bool = False) -> tuple[list[tuple[Path, int]], list[str]]:
-    """The image files under ``root/<class>/`` as (path, class index) in
-    :func:`balanced_order` (classes mixed: any first N covers them all), and
-    the class names (the sorted sub-folder names), without reading any image;
-    one class keeps file-name order. With ``flat=True`` a folder of loose
-    images (no class sub-folders) is one class named after the folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CnnvizError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).iterdir())
-             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
-    if not files and flat:
-        classes = [root.name]
-        files = [(f, 0) for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
-    if not files:
-        raise CnnvizError(f"{root} has no images in class sub-folders: use the layout {root}/<class>/<image>.jpg"
-                          + (" or put the images in it directly" if flat else ""))
-    if len(classes) > 1:
-        files = [files[i] for i in balanced_order([label for _, label in files])]
-    return files, classes
-
-
-def image_folder_dataset(root: str | os.PathLike, size: tuple[int, int], channels: int = 3,
-                         progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Dataset:
-    """Images under ``root/<class>/`` resized to ``size`` (H, W) with ``channels``
-    channels, as uint8, classes mixed (:func:`image_folder_files`). Classes are
-    the sub-folder names in sorted order; all images go to the test split."""
-
-    root = Path(root)
-    files, classes = image_folder_files(root)
-    x = np.empty((len(files), *size, channels), np.uint8)
-    y = np.empty(len(files), np.int64)
-    for i, (path, label) in enumerate(files):
-        check(cancel)
-        report(progress, i, len(files), f"reading {root.name}")
-        x[i] = conform(read_image(path), size, channels)
-        y[i] = label
-    report(progress, len(files), len(files), f"reading {root.name}")
-    empty = np.empty((0, *size, channels), np.uint8)
-    return Dataset(root.name, empty, np.empty(0, np.int64), x, y, classes, str(root), _folder_fingerprint(root))
-
-
-def load_dataset(name: str, input_shape: Optional[tuple] = None, progress=None, cancel=None,
-                 test_only: bool = False) -> Dataset:
-    """``"mnist"``, ``"cifar10"`` or an image folder (resized to ``input_shape``);
-    ``test_only``: CIFAR-10's test split alone when it is not cached yet."""
-    key = str(name).lower()
-    if key == "mnist":
-        return mnist_dataset()
-    if key in ("cifar10", "cifar-10"):
-        return cifar10_dataset(progress, cancel, test_only)
-    if Path(name).is_dir():
-        if input_shape is None:
-            raise CnnvizError("an image-folder dataset needs the model's input shape to resize to")
-        size = tuple(side or 224 for side in input_shape[:2])     # a model that takes any size: 224x224
-        return image_folder_dataset(name, size, input_shape[2], progress, cancel)
-    raise CnnvizError(f"unknown dataset {name!r}: use mnist, cifar10 or a folder of class sub-folders")
-

@@ -43,6 +43,8 @@ class ImageFiles:
     labels: np.ndarray              # (N,) class index per file
     classes: list[str]
     not_images: list[str] = field(default_factory=list)
+    labelled: bool = True           # False: loose images, whose one "class" is only the folder's name
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -94,6 +96,12 @@ class StreamReport:
         return f"read {self.read} images, skipped {len(self.skipped)} unreadable file(s): {named}"
 
 
+def skipped_line(skipped: Sequence[tuple[str, str]], where: str) -> str:
+    """How many files of ``where`` were skipped as unreadable or no images, and which."""
+    named = ", ".join(Path(f).name for f, _ in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+    return f"skipped {len(skipped)} unreadable or non-image file(s) of {where}: {named}"
+
+
 # ---------------------------------------------------------------- listing
 
 def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> ImageFiles:
@@ -102,9 +110,12 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
     of files, in the fixed class-mixed order folder datasets load in
     (:func:`~cnnviz.data.datasets.balanced_order`); with ``limit`` a seeded
     class-balanced sample of that many (never the first N of a sorted listing)."""
+    labelled = True
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        files = _folder(Path(source))
+        files, labelled = _folder(Path(source))
         root = str(source)
+    elif isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".csv":
+        files, root = _labels_file(Path(source)), str(source)
     else:
         names = [str(source)] if isinstance(source, (str, os.PathLike)) else [str(s) for s in source]
         files = _patterns(names)
@@ -124,18 +135,44 @@ def list_images(source: Source, limit: Optional[int] = None, seed: int = 0) -> I
     if limit is not None:
         pick = balanced_subset(labels, int(limit), seed)
         paths, labels = [paths[i] for i in pick], labels[pick]
-    return ImageFiles(root, paths, labels, classes, not_images)
+    return ImageFiles(root, paths, labels, classes, not_images, labelled)
 
 
-def _folder(root: Path) -> list[tuple[str, str]]:
-    """(path, class) of the files in ``root``'s class sub-folders, else its loose files as one class."""
+def _folder(root: Path) -> tuple[list[tuple[str, str]], bool]:
+    """(path, class) of the files in ``root``'s class sub-folders, else its
+    loose files as one class (then False: they have no labels)."""
     def visible(p):
         return not p.name.startswith(".")
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and visible(p))
     files = [(str(f), d.name) for d in subfolders for f in sorted(d.iterdir()) if f.is_file() and visible(f)]
     if not any(Path(p).suffix.lower() in IMAGE_SUFFIXES for p, _ in files):
-        files = [(str(f), root.name) for f in sorted(root.iterdir()) if f.is_file() and visible(f)]
-    return files
+        return [(str(f), root.name) for f in sorted(root.iterdir()) if f.is_file() and visible(f)], False
+    return files, True
+
+
+def _labels_file(path: Path) -> list[tuple[str, str]]:
+    """(path, label) of the rows ``file,label`` of a CSV labels file (file
+    names relative to its folder; a header row ``file,label`` is allowed)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CnnvizError(f"cannot read labels file {path} ({short(exc)}): give a CSV with rows file,label") from exc
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["file", "label"]:
+        rows = rows[1:]
+    bad = next((i for i, r in enumerate(rows) if len(r) < 2 or not r[0].strip() or not r[1].strip()), None)
+    if bad is not None:
+        raise CnnvizError(f"{path} row {bad + 1} is {','.join(rows[bad])!r}: every row must be file,label")
+    if not rows:
+        raise CnnvizError(f"{path} has no rows: give one row file,label per image")
+    files = [((path.parent / r[0].strip()), r[1].strip()) for r in rows]
+    missing = [str(p) for p, _ in files if not p.is_file()]
+    if missing:
+        raise CnnvizError(f"{path} names {len(missing)} file(s) that do not exist, e.g. {missing[0]}: file names "
+                          "are relative to the labels file's folder")
+    return [(str(p), label) for p, label in files]
 
 
 def _patterns(names: list[str]) -> list[tuple[str, str]]:
@@ -157,10 +194,12 @@ def _patterns(names: list[str]) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- decoding
 
-def decode(path: str, size: tuple[int, int, int]) -> np.ndarray:
+def decode(path: str, size) -> np.ndarray:
     """One file as uint8 (H, W, C) at ``size``, converted exactly as a single
-    image is (:func:`~cnnviz.data.images.read_image` then ``conform``)."""
-    return conform(read_image(path), size[:2], size[2])
+    image is (:func:`~cnnviz.data.images.read_image` then ``conform``); with
+    ``size`` None, as it is (H, W) or (H, W, 3)."""
+    image = read_image(path)
+    return image if size is None else conform(image, size[:2], size[2])
 
 
 def try_decode(path: str, size) -> tuple[Optional[np.ndarray], str]:
@@ -251,8 +290,9 @@ def read_sample(source: Source, size: tuple[int, int, int], n: Optional[int] = N
     """A seeded class-balanced sample of ``n`` images (all with None) decoded
     through the stream at ``size`` (H, W, C), for work that needs its images in
     memory (faithfulness curves, attacks): only those are decoded, never the
-    whole folder. Returns (uint8 pixels, labels, the listing, the report)."""
-    files = list_images(source, n, seed)
+    whole folder. ``source`` may be a listing already made (:class:`ImageFiles`,
+    e.g. labelled for a model). Returns (uint8 pixels, labels, the listing, the report)."""
+    files = source if isinstance(source, ImageFiles) else list_images(source, n, seed)
     report_ = StreamReport(files=len(files))
     pixels, labels = [], []
     for shard in shards(files, size, 256, progress, cancel):

@@ -2,7 +2,7 @@
 field) and the model zoo listing."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ..models import zoo
 from .receptive import LayerEntry, catalogue
@@ -16,9 +16,13 @@ class Summary:
     trainable: int
     non_trainable: int
     weights: str = ""            # what an untrained model's outputs must say ("" when trained)
+    contract: dict = field(default_factory=dict)        # part -> value, source, why (ModelInfo.contract)
+    contract_lines: list = field(default_factory=list)  # the same, one line a part
 
     def to_json(self) -> dict:
-        return {**asdict(self), "layers": [asdict(r) for r in self.layers]}
+        data = {**asdict(self), "layers": [asdict(r) for r in self.layers]}
+        del data["contract_lines"]
+        return data
 
 
 def _count(weights) -> int:
@@ -29,8 +33,9 @@ def summarize(model) -> Summary:
     """The layer catalogue (with receptive fields) and parameter totals."""
     trainable = _count(model.trainable_weights)
     non_trainable = _count(model.non_trainable_weights)
-    return Summary(model.name, catalogue(model), trainable + non_trainable, trainable, non_trainable,
-                   zoo.weights_note(model))
+    info = zoo.model_info(model)
+    return Summary(info.name, catalogue(model), trainable + non_trainable, trainable, non_trainable,
+                   zoo.weights_note(model), info.contract(), info.describe())
 
 
 def _shape_text(shape) -> str:
@@ -61,7 +66,9 @@ def format_summary(summary: Summary) -> str:
     notes = sorted({r.note for r in summary.layers if r.note and "whole input" not in r.note})
     if summary.weights:
         notes.insert(0, summary.weights)
-    return "\n".join(out + [f"Note: {n}" for n in notes])
+    contract = ["", "Contract (how cnnviz reads the model; `cnnviz card` declares it):"]
+    contract += [f"  {line}" for line in summary.contract_lines]
+    return "\n".join(out + [f"Note: {n}" for n in notes] + (contract if summary.contract_lines else []))
 
 
 def zoo_listing() -> list[dict]:

@@ -397,7 +397,9 @@ def top_patches_files(model, source, layers: Sequence[str], k: int = 9, channels
                                            tuple(names))]
     result = {name: _layer_result(model, name, c, width, v[:, :k], i[:, :k], p[:, :k])
               for name, c, width, (v, i, p) in zip(names, chosen, widths, total)}
-    out = TopPatches(result, k, per, stat, files=files.paths, size=size, report=read.to_json())
+    report = read.to_json()
+    report["skipped"] = [{"file": f, "reason": "not an image file"} for f in files.not_images] + report["skipped"]
+    out = TopPatches(result, k, per, stat, files=files.paths, size=size, report=report)
     if cache:
         _write(path, out)
     return out

@@ -28,10 +28,11 @@ from ..common.errors import Cancelled, CnnvizError, short
 from ..common.fileio import atomic_path, save_figure, write_json
 from ..common.progress import CancelToken, ProgressFn
 from ..data.augment import NONE, Augmentation, augmentation_layers, preset
-from ..data.datasets import Dataset, balanced_subset, load_dataset
+from ..data.datasets import Dataset, balanced_subset
+from ..data.sources import canonical, load_dataset
 from ..models import zoo
 from ..models.preprocessing import pixels_to_input
-from ..models.surgery import outputs_probabilities, with_head_size
+from ..models.surgery import with_head_size
 
 VALIDATION_SPLIT = 0.1
 DEFAULT_EPOCHS = 10          # for a model file (zoo architectures have their recipe's)
@@ -274,7 +275,7 @@ def compile_classifier(model, optimizer) -> None:
     import keras
 
 
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=zoo.model_info(model).output == "logit")
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
 
@@ -652,7 +653,7 @@ def finish(model, model_path: Path, card: dict, ckpt: Path, data: Dataset) -> Tr
                         title=f"{card['architecture']} on {data.name}", marks=[stage_marks(card)])
     save_figure(fig, curves_path(model_path), dpi=110)
     shutil.rmtree(ckpt, ignore_errors=True)
-    dataset = data.name if data.name in ("mnist", "cifar10") else None
+    dataset = canonical(data.name)
     zoo.register(model, zoo.ModelInfo(name=card["architecture"], dataset=dataset, classes=tuple(data.classes),
                                        preprocessing=card["preprocessing"], path=str(model_path), card=card))
     return TrainResult(model, card, model_path, zoo.card_path(model_path), curves_path(model_path))
@@ -694,6 +695,7 @@ def base_card(name: str, data: Dataset, model, state: dict, preprocessing: str, 
         "dataset_source": Path(data.source).name,
         "dataset_sha256": data.sha256,
         "classes": list(data.classes),
+        **({"skipped_files": [{"file": f, "reason": r} for f, r in data.skipped]} if data.skipped else {}),
         "input_shape": list(model.inputs[0].shape[1:]),
         "preprocessing": preprocessing,
         "parameters": int(model.count_params()),

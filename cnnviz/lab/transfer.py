@@ -65,6 +65,7 @@ class Features:
     model: str
     pooled: bool = False
     weights_note: str = ""         # "" for a trained model; else what every result from these features must say
+    skipped: list = field(default_factory=list)     # (file, why) of a folder's files that were not images
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
@@ -213,7 +214,8 @@ def dataset_features(model, layer: str, dataset: Union[str, Dataset], *, pool: b
         data = select_classes(data, classes)
     x, y = labelled_images(data, split, limit, seed)
     feats = extract_features(model, layer, x, pool, batch_size, progress, cancel)
-    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool, zoo.weights_note(model))
+    return Features(feats, y, list(data.classes), layer, zoo.model_info(model).name, pool, zoo.weights_note(model),
+                    list(data.skipped))
 
 
 # ---------------------------------------------------------------- a linear classifier on features

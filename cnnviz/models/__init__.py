@@ -6,8 +6,19 @@ Training and evaluating models is :mod:`cnnviz.lab`."""
 from .inputs import LoadedImage, class_index, dataset_inputs, load_image, prepare
 from .predict import Prediction, predict, probabilities
 from .preprocessing import PREPROCESSINGS, deprocess, preprocess
-from .zoo import ARCHS, ZOO_NAMES, ModelInfo, build_model, input_shape, load_model, model_info
+from .zoo import (
+    ARCHS,
+    ZOO_NAMES,
+    ModelInfo,
+    build_model,
+    declare_model,
+    input_shape,
+    load_model,
+    model_info,
+    write_card,
+)
 
-__all__ = ["ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "input_shape", "load_model", "model_info",
+__all__ = ["ARCHS", "ZOO_NAMES", "ModelInfo", "build_model", "declare_model", "input_shape", "load_model",
+           "model_info", "write_card",
            "PREPROCESSINGS", "deprocess", "preprocess", "LoadedImage", "class_index", "dataset_inputs", "load_image",
            "prepare", "Prediction", "predict", "probabilities"]

@@ -11,9 +11,10 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.validate import api
 from ..data.images import conform, read_image, to_rgb
+from ..data.sources import canonical, named
 from ..data.stream import ANY_SIZE
 from .preprocessing import preprocess
-from .zoo import input_shape, model_info, weights_note
+from .zoo import image_shape, model_info, weights_note
 
 
 @dataclass
@@ -30,7 +31,7 @@ class LoadedImage:
 def prepare(image: np.ndarray, model, source: str = "image") -> LoadedImage:
     """A uint8 image (gray or RGB) made into ``model``'s input, with notes."""
     info = model_info(model)
-    h, w, c = input_shape(model)
+    h, w, c = image_shape(model)
     notes = []
     if min(image.shape[:2]) < 8 and (h is None or w is None):
         raise CnnvizError(f"{source} is only {image.shape[1]}x{image.shape[0]} pixels: give a larger image")
@@ -40,14 +41,16 @@ def prepare(image: np.ndarray, model, source: str = "image") -> LoadedImage:
     pixels = conform(image, (h, w), c)
     if (h, w) != (None, None) and image.shape[:2] != pixels.shape[:2]:
         notes.append(f"resized {image.shape[1]}x{image.shape[0]} to {pixels.shape[1]}x{pixels.shape[0]}")
-    if info.dataset == "mnist" and c == 1 and _border_mean(pixels) > 127:
+    known = named(info.dataset or "")
+    if known is not None and known.light_on_dark and c == 1 and _border_mean(pixels) > 127:
         pixels = 255 - pixels
-        notes.append("inverted to light-on-dark, as MNIST digits are")
+        notes.append(f"inverted to light-on-dark, as {known.label} digits are")
     if info.preprocessing_note:
         notes.append(info.preprocessing_note)
     if weights_note(model):
         notes.append(weights_note(model))
-    return LoadedImage(source, to_rgb(image), pixels, preprocess(pixels, info.preprocessing), notes)
+    x = preprocess(pixels, info.preprocessing)
+    return LoadedImage(source, to_rgb(image), pixels, x.reshape(-1) if info.flat else x, notes)
 
 
 def _border_mean(pixels: np.ndarray) -> float:
@@ -62,13 +65,16 @@ def load_image(path: str | os.PathLike, model) -> LoadedImage:
 
 
 def dataset_inputs(model, images: np.ndarray) -> np.ndarray:
-    """uint8 dataset images (N, H, W[, C]) as the model's preprocessed input."""
-    shape = input_shape(model)
+    """uint8 dataset images (N, H, W[, C]) as the model's preprocessed input
+    (flattened for a dense network)."""
+    shape = image_shape(model)
     if images.ndim == 3:
         images = images[..., None]
     if any(s is not None and s != d for s, d in zip(shape, images.shape[1:])):
         images = np.stack([conform(im[..., 0] if im.shape[-1] == 1 else im, shape[:2], shape[2]) for im in images])
-    return preprocess(images, model_info(model).preprocessing)
+    info = model_info(model)
+    x = preprocess(images, info.preprocessing)
+    return x.reshape(len(x), -1) if info.flat else x
 
 
 def class_index(model, target) -> int:
@@ -97,11 +103,8 @@ def class_index(model, target) -> int:
 
 def stream_size(model) -> tuple[int, int, int]:
     """(H, W, C) the stream decodes to for ``model`` (224 for a side it leaves free)."""
-    h, w, c = input_shape(model)
+    h, w, c = image_shape(model)
     return (h or ANY_SIZE, w or ANY_SIZE, c)
-
-
-NAMED_DATASETS = ("mnist", "cifar10")
 
 
 def check_dataset_fits(model, dataset: str) -> None:
@@ -110,8 +113,8 @@ def check_dataset_fits(model, dataset: str) -> None:
     gray) give numbers that look like results but mean nothing. An image
     folder is the explicit way to run on other data."""
     info = model_info(model)
-    trained = info.dataset
-    if dataset in NAMED_DATASETS and trained in (*NAMED_DATASETS, "imagenet") and dataset != trained:
+    trained, dataset = info.dataset, canonical(dataset) or dataset
+    if named(dataset) and (named(trained) or trained == "imagenet") and dataset != trained:
         raise CnnvizError(
             f"{info.name} was trained on {trained} (its model card), and {dataset} is another dataset with other "
             f"images and classes, so its scores would mean nothing: use {trained}; to run on {dataset} anyway, "

@@ -8,7 +8,6 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.validate import api, model_batch
 from .engine import forward
-from .surgery import outputs_probabilities
 from .zoo import model_info
 
 
@@ -25,8 +24,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def as_probabilities(model, outputs: np.ndarray) -> np.ndarray:
-    """The model's outputs as probabilities: a softmax for a model that ends in logits."""
-    return outputs if outputs_probabilities(model) else softmax(outputs)
+    """The model's outputs as probabilities: a softmax for a model whose
+    contract says it outputs logits."""
+    return outputs if model_info(model).output == "probability" else softmax(outputs)
 
 
 def check_classifier(model) -> None:
@@ -47,7 +47,7 @@ def check_classifier(model) -> None:
 def probabilities(model, x: np.ndarray, **kwargs) -> np.ndarray:
     """Class probabilities (N, classes) for preprocessed inputs ``x``; a
     :class:`CnnvizError` for a model that is no classifier or inputs that do not fit it."""
-    x = model_batch(model, x, "x")
+    x = model_batch(model, x, "x", images_only=False)
     check_classifier(model)
     return as_probabilities(model, forward(model, x, **kwargs))
 

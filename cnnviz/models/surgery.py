@@ -22,11 +22,6 @@ def final_activation(model) -> str:
     return getattr(activation, "__name__", "linear") if activation is not None else "linear"
 
 
-def outputs_probabilities(model) -> bool:
-    """True when the model's outputs are already class probabilities."""
-    return final_activation(model) == "softmax"
-
-
 _LOGITS: "weakref.WeakKeyDictionary" = model_cache()
 
 
@@ -200,7 +195,7 @@ def features_and_logits(model, layer: str):
     name = qualified_name(model, layer)
     if name not in per_model:
         logits = logits_model(model)
-        per_model[name] = feature_model(logits, [name, layer_names(logits)[-1]])
+        per_model[name] = feature_model(logits, [logits_layer_name(model, name), layer_names(logits)[-1]])
     return per_model[name]
 
 

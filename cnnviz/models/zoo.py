@@ -1,8 +1,10 @@
 """The lecture CNNs (buildable untrained by name, loadable trained by the same
 name), VGG16, and loading users' ``.keras`` / ``.h5`` models safely.
 
-Every model cnnviz hands out has a :class:`ModelInfo` (dataset, class names,
-input preprocessing) that :func:`model_info` returns.
+Every model cnnviz hands out has a :class:`~.contract.ModelInfo`, its
+contract (preprocessing, class names, output kind, input; each with its
+source), that :func:`model_info` returns; the sidecar card ``<stem>.card.json``
+declares a user's model's parts once (:func:`write_card`).
 """
 from __future__ import annotations
 
@@ -11,40 +13,36 @@ import json
 import os
 import weakref
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..common import runtime
 from ..common.errors import CnnvizError, short
-from ..common.fileio import atomic_path
+from ..common.fileio import atomic_path, write_json
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..data.classes import classes_for
 from . import decks
-from .graph import is_model
-from .preprocessing import PREPROCESSING_TEXT, PREPROCESSINGS
+from .contract import (
+    CARD_FIELDS,
+    FAMILIES,
+    ModelInfo,
+    check_options,
+    declare,
+    find_family,
+    n_outputs,
+    read_classes,
+    resolve,
+)
+
+__all__ = ["FAMILIES", "ModelInfo", "find_family", "model_info", "register", "load_model", "load_model_file",
+           "build_model", "input_shape", "image_shape", "read_card", "write_card", "card_path"]
 
 VGG16_WEIGHTS_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                        False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
 VGG16_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"   # as Keras downloads them
 VGG16_WEIGHTS_MD5 = {True: "64373286793e3c8b2b4e3219cbf3544b", False: "6d6bbae143d832006294945121d1f1fc"}
 VGG16_WEIGHTS_BYTES = {True: 553_467_096, False: 58_889_256}
-
-
-@dataclass
-class ModelInfo:
-    """What cnnviz knows about a model beyond its Keras graph."""
-
-    name: str
-    dataset: Optional[str] = None          # "mnist", "cifar10", "imagenet" or None
-    classes: tuple[str, ...] = ()
-    preprocessing: str = "scale01"         # how uint8 pixels become model input
-    trained: bool = True
-    path: Optional[str] = None
-    card: dict = field(default_factory=dict)
-    weights_loaded: bool = True            # False: only the architecture was wanted (e.g. a layer table)
-    family: Optional[str] = None           # a keras.applications family recognized in the model
-    preprocessing_note: str = ""           # how the preprocessing was chosen, when not from a model card
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def model_info(model) -> ModelInfo:
     model, one recognized from its graph (:func:`recognize`)."""
     info = _INFO.get(model)
     if info is None:
-        info = recognize(model, ModelInfo(name=model.name))
+        info = resolve(model, ModelInfo(name=model.name))
         _INFO[model] = info
     return info
 
@@ -100,106 +98,29 @@ def weights_note(model) -> str:
     return f"{info.name} has random weights (untrained): what it shows says nothing about a trained network"
 
 
-def register(model, info: ModelInfo):
+def declare_model(model, *, preprocess: Optional[str] = None, classes=None, output: Optional[str] = None,
+                  save: bool = False):
+    """Declare parts of a loaded model's contract (see :func:`load_model`'s
+    options); with ``save`` also in its sidecar card (:func:`write_card`),
+    so every later session reads them. Returns the model's info."""
+    info = model_info(model)
+    if save:
+        if not info.path:
+            raise CnnvizError(f"{info.name} is no model file of yours, so it has no card to save to: "
+                              "declare it for this session only")
+        write_card(info.path, classes=classes, preprocessing=preprocess, output=output)
+        info.card = read_card(info.path)
+    return declare(model, info, preprocessing=preprocess, classes=classes, output=output)
+
+
+def register(model, info: ModelInfo, declared=("preprocessing", "classes")):
+    """Make ``info`` the model's contract: its ``card``'s parts, else those
+    ``declared`` (set in ``info`` by the code that built the model), else
+    what the graph shows (see :func:`~.contract.resolve`)."""
     if not info.classes:
-        info.classes = classes_for(info.dataset, _n_outputs(model))
-    _INFO[model] = info
+        info.classes = classes_for(info.dataset, n_outputs(model))
+    _INFO[model] = resolve(model, info, declared)
     return model
-
-
-def _n_outputs(model) -> int:
-    shape = model.outputs[0].shape
-    return int(shape[-1]) if len(shape) == 2 and shape[-1] is not None else 0
-
-
-# ---------------------------------------------------------------- keras.applications families
-
-@dataclass(frozen=True)
-class Family:
-    """A keras.applications family: how its model names and layer names look,
-    and what its ``keras.applications.<module>.preprocess_input`` does."""
-
-    name: str
-    module: str                  # keras.applications.<module>
-    preprocessing: str           # that module's preprocess_input mode ("raw": the model rescales inside)
-    model_name: str              # regular expression on the model's name
-    marker: str = ""             # regular expression on a layer name no other family has
-    bare_preprocessing: str = ""  # the mode when built with include_preprocessing=False (no rescaling inside)
-
-
-FAMILIES = (
-    Family("VGG19", "vgg19", "caffe", r"vgg19", "block5_conv4"),
-    Family("VGG16", "vgg16", "caffe", r"vgg16", "block5_conv3"),
-    Family("ResNetV2", "resnet_v2", "tf", r"resnet\d+v2", "conv2_block1_preact_bn"),
-    Family("ResNet", "resnet", "caffe", r"resnet\d+", "conv2_block1_add"),
-    Family("DenseNet", "densenet", "torch", r"densenet\d+", "conv2_block1_concat"),
-    Family("MobileNet", "mobilenet", "tf", r"mobilenet_[\d.]+_\d+", "conv_dw_1"),
-    Family("MobileNetV2", "mobilenet_v2", "tf", r"mobilenetv2_[\d.]+_\d+", "block_16_project"),
-    Family("MobileNetV3", "mobilenet_v3", "raw", r"mobilenetv3(small|large)", "expanded_conv_squeeze_excite_mul",
-           bare_preprocessing="tf"),
-    Family("EfficientNetV2", "efficientnet_v2", "raw", r"efficientnetv2-\w+", "block1a_project_activation",
-           bare_preprocessing="tf"),
-    Family("EfficientNet", "efficientnet", "raw", r"efficientnetb\d", "block1a_se_excite"),
-    Family("ConvNeXt", "convnext", "raw", r"convnext_(tiny|small|base|large|xlarge)",
-           r".+_stage_0_block_0_layer_scale", bare_preprocessing="torch"),
-    Family("Xception", "xception", "tf", r"xception", "block14_sepconv2"),
-    Family("InceptionV3", "inception_v3", "tf", r"inception_v3", "mixed10"),
-    Family("InceptionResNetV2", "inception_resnet_v2", "tf", r"inception_resnet_v2", "conv_7b"),
-    Family("NASNet", "nasnet", "tf", r"nasnet_(mobile|large)", "reduction_concat_stem_1"),
-)
-RESCALING_LAYERS = ("Rescaling", "Normalization")
-
-
-def _all_layers(model) -> list:
-    """The model and every layer in it, nested models' layers included."""
-    found, stack = [], [model]
-    while stack:
-        m = stack.pop()
-        found.append(m)
-        stack.extend(m.layers if is_model(m) else ())
-    return found
-
-
-def find_family(model) -> Optional[Family]:
-    """The keras.applications family a model is, or is built on (a nested
-    base model counts): by model name, else by a layer name only it has."""
-    import re
-
-
-    layers = _all_layers(model)
-    models = [m.name.lower() for m in layers if is_model(m)]
-    for family in FAMILIES:
-        if any(re.fullmatch(family.model_name, name) for name in models):
-            return family
-    names = [layer.name for layer in layers]
-    return next((f for f in FAMILIES if f.marker and any(re.fullmatch(f.marker, n) for n in names)), None)
-
-
-def recognize(model, info: ModelInfo) -> ModelInfo:
-    """Fill in what a model's graph tells about a model without a card: a
-    keras.applications family's preprocessing and, for 1000 outputs, ImageNet's
-    class names; otherwise pixels in [0, 1] are assumed. Either way the note
-    says which."""
-    family = find_family(model)
-    n = _n_outputs(model)
-    if family is None:
-        info.preprocessing = "scale01"
-        info.preprocessing_note = (f"unknown model: assumed input {PREPROCESSING_TEXT['scale01']} (scale01); "
-                                   "give --preprocess if it was trained otherwise")
-    else:
-        mode = family.preprocessing
-        rescales = any(type(layer).__name__ in RESCALING_LAYERS for layer in _all_layers(model))
-        if mode == "raw" and family.bare_preprocessing and not rescales:
-            mode = family.bare_preprocessing
-        inside = " (the model rescales inside)" if mode == "raw" else ""
-        info.family, info.preprocessing = family.name, mode
-        info.preprocessing_note = (f"keras.applications {family.name}: input {PREPROCESSING_TEXT[mode]}{inside}, "
-                                   f"as keras.applications.{family.module}.preprocess_input gives it; "
-                                   "--preprocess overrides")
-        if n == 1000:
-            info.dataset = info.dataset or "imagenet"
-    info.classes = info.classes or classes_for(info.dataset, n)
-    return info
 
 
 # ---------------------------------------------------------------- architectures
@@ -418,20 +339,24 @@ def download_vgg16_weights(include_top: bool = True, *, url: Optional[str] = Non
 # ---------------------------------------------------------------- loading
 
 def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "imagenet",
-               preprocessing: Optional[str] = None, architecture_only: bool = False):
+               preprocess: Optional[str] = None, classes=None, output: Optional[str] = None,
+               architecture_only: bool = False, preprocessing: Optional[str] = None):
     """A trained model by zoo name (shipped weights; VGG16 with ``weights``) or
     a ``.keras`` / ``.h5`` file path.
 
     Files load with Keras ``safe_mode`` on; a model holding Lambda layers (code
-    that runs on load) needs ``unsafe=True``. ``preprocessing`` overrides how
-    pixels are scaled for the model (one of ``PREPROCESSINGS``; by default the
-    model card's, else its keras.applications family's, else ``scale01``).
-    ``architecture_only``: VGG16 is built without its weights (no download),
-    for what needs only the graph (layer tables, receptive fields).
+    that runs on load) needs ``unsafe=True``. ``preprocess`` (one of
+    ``PREPROCESSINGS``; ``preprocessing`` is the same), ``classes`` (names, or
+    a text file with one name a line) and ``output`` ("probability" or
+    "logit") declare parts of the model's contract for this session,
+    overriding its card (to declare them for good: :func:`write_card`), what
+    its graph shows and the defaults. ``architecture_only``: VGG16 is built
+    without its weights (no download), for what needs only the graph.
     """
     runtime.setup_devices()
-    if preprocessing is not None and preprocessing not in PREPROCESSINGS:
-        raise CnnvizError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSINGS)}")
+    preprocess = preprocess or preprocessing
+    declare_options = dict(preprocessing=preprocess, classes=classes, output=output)
+    check_options(preprocess, output)                     # bad values fail before a model loads
     spec = str(spec)
     if spec in VGG16_NAMES:
         # A weights file given is always read, so a missing or wrong one is refused even where only the
@@ -454,10 +379,7 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
         model = load_model_file(spec, unsafe=unsafe)
     else:
         raise CnnvizError(f"unknown model {spec!r}: use one of {', '.join(ZOO_NAMES)} or a .keras/.h5 file")
-    if preprocessing is not None:
-        info = model_info(model)
-        info.preprocessing = preprocessing
-        info.preprocessing_note = f"input {PREPROCESSING_TEXT[preprocessing]}, as given"
+    declare(model, model_info(model), **declare_options)
     return model
 
 
@@ -492,13 +414,41 @@ def card_path(model_path: str | os.PathLike) -> Path:
 
 
 def read_card(model_path: str | os.PathLike) -> dict:
+    """The model's sidecar card ({} when there is none); a card that cannot be
+    read is an error, never silently ignored (it declares how to read the model)."""
     path = card_path(model_path)
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
+        card = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CnnvizError(f"model card {path} is not readable JSON ({short(exc)}): fix it, or delete it and "
+                          f"declare the model again with `cnnviz card {model_path} --classes ... --preprocess ...`") \
+            from exc
+    if not isinstance(card, dict):
+        raise CnnvizError(f"model card {path} holds a {type(card).__name__}, not a JSON object: fix it or delete it")
+    return card
+
+
+def write_card(model_path: str | os.PathLike, *, unsafe: bool = False, **parts) -> dict:
+    """Declare parts of a model file's contract in its sidecar card
+    (``classes``, ``preprocessing``, ``output``; None leaves a part as it
+    is), written atomically and keeping every field it does not set. Checks
+    the values against the model first. Returns the card written."""
+    unknown = sorted(set(parts) - set(CARD_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown card field(s) {unknown}: use {', '.join(CARD_FIELDS)}")
+    model = load_model_file(model_path, unsafe=unsafe)
+    check_options(parts.get("preprocessing"), parts.get("output"))
+    declare(model, ModelInfo(name=Path(model_path).stem), classes=parts.get("classes"), output=parts.get("output"))
+    card = read_card(model_path)
+    if parts.get("classes") is not None:
+        card["classes"] = list(read_classes(parts["classes"]))
+    for key in ("preprocessing", "output"):
+        if parts.get(key) is not None:
+            card[key] = parts[key]
+    write_json(card_path(model_path), card)
+    return card
 
 
 def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: bool = False):
@@ -528,14 +478,10 @@ def load_model_file(path: str | os.PathLike, *, unsafe: bool = False, compile: b
     if not isinstance(model, keras.Model):
         raise CnnvizError(f"{path} holds a {type(model).__name__}, not a Keras model")
     card = read_card(path)
-    classes = tuple(card.get("classes", ()))
-    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"),
-                     classes=classes if len(classes) == _n_outputs(model) else (), path=str(path), card=card)
-    if "preprocessing" in card:
-        info.preprocessing = card["preprocessing"]
-    else:
-        recognize(model, info)
-    return register(model, info)
+    info = ModelInfo(name=card.get("architecture", path.stem), dataset=card.get("dataset"), path=str(path),
+                     card=card)
+    _INFO[model] = resolve(model, info)
+    return model
 
 
 def _load_failure(path: Path, exc: Exception) -> str:
@@ -598,6 +544,20 @@ def input_shape(model) -> tuple:
         raise CnnvizError(f"model {model.name} has {len(model.inputs)} inputs: cnnviz needs a single image input")
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3:
-        raise CnnvizError(f"model {model.name} takes inputs of shape {shape}, not images (H, W, C)")
+        raise CnnvizError(f"model {model.name} takes inputs of shape {shape}, not images (H, W, C): this needs a "
+                          "convolutional network (a dense network can be predicted and evaluated)")
     return shape
+
+
+def image_shape(model) -> tuple:
+    """(H, W, C) of the images the model reads: its input shape, or for a
+    dense network taking images flattened to a vector, that image's shape
+    (from its card's ``image_shape``, else a square gray or RGB image)."""
+    info = model_info(model)
+    if info.image_shape:
+        return info.image_shape
+    if model.inputs and len(model.inputs) == 1 and len(model.inputs[0].shape) == 2:
+        raise CnnvizError(f"{info.name} takes vectors of {model.inputs[0].shape[-1]} values, not a square image: "
+                          "write its image shape in the model card (\"image_shape\": [H, W, C])")
+    return input_shape(model)
 

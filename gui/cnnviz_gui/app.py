@@ -3,7 +3,12 @@ look at them through the views (tabs: the layer's activation maps and filters,
 a channel's unit page, attribution maps explaining a class, adversarial
 examples), with the input and the prediction always in view.
 
-    cnnviz-gui [MODEL] [IMAGE]
+    cnnviz-gui [MODEL] [IMAGE] [--preprocess MODE] [--classes NAMES]
+
+--preprocess (scale01, raw, caffe, tf, torch, vgg16) and --classes (a,b,c or
+a text file with one name a line) declare how MODEL reads its pixels and what
+its outputs are called, overriding its sidecar card MODEL_STEM.card.json for
+this session; File > Model settings edits them and saves them to the card.
 """
 from __future__ import annotations
 
@@ -40,12 +45,14 @@ from PySide6.QtWidgets import (
 from cnnviz import CnnvizError
 from cnnviz.common.runtime import warnings_as_notes
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
+from cnnviz.data.sources import NAMED
 from cnnviz.lab.uncertainty import dropout_layers
 from cnnviz.models import zoo
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .live import LivePlayer
 from .messages import user_text
+from .model_settings import ModelSettingsDialog
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
@@ -67,7 +74,7 @@ DEFAULT_SIZE = QSize(1920, 1200)     # the first window takes the screen's free 
 FRAME_MARGIN = QSize(16, 48)          # what a window manager's frame and title bar usually take
 QT_XCB_PACKAGES = ("libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 "
                    "libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1")   # Debian/Ubuntu names
-DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "imagenet": "ImageNet"}
+DATASET_NAMES = {**{d.name: d.label for d in NAMED.values()}, "imagenet": "ImageNet"}
 
 
 class MainWindow(QMainWindow):
@@ -232,6 +239,8 @@ class MainWindow(QMainWindow):
     def _menus(self):
         self.act_choose = self._action("Models…", self.choose_model, "Ctrl+M", "choose a model from a table")
         self.act_open_model = self._action("Open model…", self.open_model_dialog, QKeySequence.StandardKey.Open)
+        self.act_model_settings = self._action("Model settings…", self.model_settings, None,
+                                               "the model's preprocessing and class names, saved to its card")
         self.act_open_image = self._action("Open image…", self.open_image_dialog, "Ctrl+I")
         self.act_browse = self._action("Dataset…", self.browse_dataset, "Ctrl+D",
                                        "browse MNIST / CIFAR-10 test images or an image folder")
@@ -246,6 +255,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_choose)
         menu.addAction(self.act_open_model)
         self.recent_models_menu = menu.addMenu("Recent models")
+        menu.addAction(self.act_model_settings)
         menu.addSeparator()
         menu.addAction(self.act_open_image)
         self.recent_images_menu = menu.addMenu("Recent images")
@@ -410,10 +420,19 @@ class MainWindow(QMainWindow):
             self.settings.setValue("folders/model", str(Path(path).parent))
             self.load_model(path)
 
-    def load_model(self, spec: str, weights: str = "imagenet"):
+    def load_model(self, spec: str, weights: str = "imagenet", **contract):
+        """Load a model; ``contract``: its ``preprocess`` and ``classes`` for this session."""
         self.model_label.setText(f"loading {Path(str(spec)).name}…")
         self._select_in_model_box()                  # the box names the loaded model until the new one is
-        self.session.load_model(spec, weights)
+        self.session.load_model(spec, weights, **contract)
+
+    def model_settings(self):
+        """The model-settings dialog (preprocessing, class names) for the loaded model."""
+        if self.session.model is None:
+            self.error("no model is loaded: open one first")
+            return
+        self.settings_dialog = ModelSettingsDialog(self.session, self)
+        self.settings_dialog.open()
 
     def ask_for_weights(self, spec: str):
         self._show_model_label()
@@ -491,6 +510,9 @@ class MainWindow(QMainWindow):
         parts.append(f"{s.model.count_params():,} parameters")
         if info.path:
             parts.append(Path(info.path).name)
+        parts.append(f"input {info.preprocessing} ({info.source('preprocessing')})")
+        if info.source("classes") == "default":
+            parts.append("classes unnamed (File ▸ Model settings)")
         untrained = not info.trained
         if untrained:
             parts.append("<b style='color:#b00020'>UNTRAINED (random weights)</b>")
@@ -501,6 +523,7 @@ class MainWindow(QMainWindow):
             self.model_label.setText("no model")
         else:
             self.model_label.setText(self._model_text()[0])
+            self.model_label.setToolTip("\n".join(self.session.info.describe()))
         self._select_in_model_box()
 
     def _update_title(self):
@@ -879,13 +902,40 @@ def main(argv=None, settings: Optional[QSettings] = None) -> int:
     warnings_as_notes(lambda text: print(f"cnnviz: note: {text}", file=sys.stderr))
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("cnnviz")
+    try:
+        args = _arguments(argv[1:])
+    except CnnvizError as exc:
+        print(f"cnnviz-gui: error: {exc}", file=sys.stderr)
+        return 2
     window = MainWindow(settings)
-    args = [a for a in argv[1:] if not a.startswith("-")]
     window.show()
-    window.load_model(args[0] if args else window.settings.value("model", "mnist_cnn"))
-    if len(args) > 1:
-        window.load_image(args[1])
+    window.load_model(args.model or window.settings.value("model", "mnist_cnn"), preprocess=args.preprocess,
+                      classes=args.classes)
+    if args.image:
+        window.load_image(args.image)
     return app.exec()
+
+
+def _arguments(argv):
+    """MODEL, IMAGE and the contract options of the command line (checked
+    before any window opens)."""
+    import argparse
+
+    from cnnviz.models.contract import check_options, read_classes
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise CnnvizError(message)
+
+    parser = Parser(prog="cnnviz-gui", add_help=False)
+    parser.add_argument("model", nargs="?")
+    parser.add_argument("image", nargs="?")
+    parser.add_argument("--preprocess")
+    parser.add_argument("--classes")
+    args, _ = parser.parse_known_args(argv)          # Qt's own options (-platform ...) pass through
+    check_options(args.preprocess)
+    read_classes(args.classes)
+    return args
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cnnviz.data.datasets import image_folder_files
-from cnnviz.data.images import conform, read_image
+from cnnviz.data.images import conform
+from cnnviz.data.sources import NAMED
+from cnnviz.data.stream import list_images, skipped_line, try_decode
 from cnnviz.models import zoo
 
 from .render import as_rgb, fit_scale, to_pixmap
@@ -268,25 +269,27 @@ class ThumbModel(QAbstractListModel):
 
 
 def folder_thumbnails(root: str, progress=None, cancel=None):
-    """(paths, thumbnails, labels, classes) of an image folder (class
-    sub-folders, or loose images), thumbnails at most THUMB pixels."""
-    files, classes = image_folder_files(root, flat=True)
+    """(paths, thumbnails, labels, classes, skipped) of an image folder (class
+    sub-folders, or loose images), thumbnails at most THUMB pixels; skipped:
+    the files that are no images or do not decode, (path, why)."""
+    files = list_images(root)
     thumbs, paths, labels = [], [], []
-    for n, (path, label) in enumerate(files):
+    skipped = [(p, "not an image file") for p in files.not_images]
+    for n, (path, label) in enumerate(zip(files.paths, files.labels)):
         if cancel is not None:
             cancel.check()
         if progress is not None and n % 8 == 0:
             progress(n, len(files), f"reading thumbnails of {Path(root).name}")
-        try:
-            image = read_image(path)
-        except Exception:              # an unreadable file is left out of the browser
+        image, why = try_decode(path, None)
+        if image is None:
+            skipped.append((path, why))
             continue
         h, w = image.shape[:2]
         s = THUMB / max(h, w)
         thumbs.append(conform(image, (max(1, round(h * s)), max(1, round(w * s))), 3) if s < 1 else as_rgb(image))
         paths.append(str(path))
         labels.append(label)
-    return paths, thumbs, np.asarray(labels, int), classes
+    return paths, thumbs, np.asarray(labels, int), files.classes, skipped
 
 
 class DatasetBrowser(QDialog):
@@ -296,7 +299,7 @@ class DatasetBrowser(QDialog):
 
     picked = Signal(object, object, str)      # pixels (or None), path (or None), source text
 
-    SOURCES = (("MNIST test set", "mnist"), ("CIFAR-10 test set", "cifar10"), ("Image folder…", "folder"))
+    SOURCES = (*((f"{d.label} test set", d.name) for d in NAMED.values()), ("Image folder…", "folder"))
 
     def __init__(self, session: Session, parent=None, folder: Optional[str] = None):
         super().__init__(parent)
@@ -371,10 +374,11 @@ class DatasetBrowser(QDialog):
         self.status.setText(f"{data.name} test set from {data.source}; double-click an image to open it")
 
     def _show_folder(self, folder: str, result) -> None:
-        paths, thumbs, labels, classes = result
+        paths, thumbs, labels, classes, skipped = result
         self.paths, self.name = paths, Path(folder).name
         self._fill(thumbs, labels, classes)
-        self.status.setText(f"{len(paths)} images in {folder}; double-click one to open it")
+        skipped = f"; {skipped_line(skipped, Path(folder).name)}" if skipped else ""
+        self.status.setText(f"{len(paths)} images in {folder}{skipped}; double-click one to open it")
 
     def _failed(self, message: str) -> None:
         self.status.setText(f"<span style='color:#b00020'>{message.splitlines()[0]}</span>")

@@ -25,8 +25,9 @@ from PySide6.QtCore import QObject, Signal
 import cnnviz
 from cnnviz.common.progress import check
 from cnnviz.common.runtime import start_tensorflow as start_tensorflow_quietly
-from cnnviz.data.datasets import load_dataset
+from cnnviz.data.datasets import cifar10_dataset
 from cnnviz.data.images import normalize_image, read_image
+from cnnviz.data.sources import BY_SHAPE, NAMED, load_dataset
 from cnnviz.inside.activations import activations, spatial_layers
 from cnnviz.inside.summary import summarize
 from cnnviz.lab.uncertainty import mc_dropout
@@ -36,8 +37,8 @@ from cnnviz.models.predict import Prediction, check_classifier, predict
 
 from .workers import Runner
 
-KNOWN_DATASETS = ("mnist", "cifar10")
-DATASET_BY_SHAPE = {(28, 28, 1): "mnist", (32, 32, 3): "cifar10"}   # input shape -> the test set that fits it
+KNOWN_DATASETS = tuple(NAMED)
+DATASET_BY_SHAPE = BY_SHAPE         # input shape -> the test set that fits it
 WORKING_SIDE = 1024     # a larger photo is kept at this longer side: every model's input is far smaller
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 
@@ -239,12 +240,14 @@ class Session(QObject):
 
     # ------------------------------------------------------------ model
     def load_model(self, spec: str, weights: str = "imagenet", check_weights: bool = True,
-                   unsafe: bool = False) -> None:
+                   unsafe: bool = False, preprocess: Optional[str] = None, classes=None) -> None:
         """Load a zoo model or a model file off the GUI thread. A VGG16 name
         whose ImageNet weights are not cached emits ``weights_needed``, a file
-        with Lambda layers ``code_needed`` (unless ``unsafe``), instead."""
+        with Lambda layers ``code_needed`` (unless ``unsafe``), instead.
+        ``preprocess`` and ``classes`` declare its contract for this session
+        (``cnnviz-gui --preprocess --classes``)."""
         spec = str(spec)
-        key = model_key(spec, weights)
+        key = model_key(spec, weights) + (f"|{preprocess}|{classes}" if preprocess or classes else "")
 
         def work(progress, cancel):
             if key in self._models:
@@ -258,7 +261,7 @@ class Session(QObject):
                 if lambdas:
                     return "code", ", ".join(lambdas)
             progress(0, 0, f"loading {path.name}")
-            model = cnnviz.load_model(spec, weights=weights, unsafe=unsafe)
+            model = cnnviz.load_model(spec, weights=weights, unsafe=unsafe, preprocess=preprocess, classes=classes)
             progress(0, 0, "reading its layers")
             return model, summarize(model), spatial_layers(model)
 
@@ -289,6 +292,19 @@ class Session(QObject):
         if self.raw is not None:                       # the same picture, prepared for the new model
             pixels, source, path = self.raw
             self.load_image(path, pixels=pixels, source=source)
+
+    def declare(self, preprocess: Optional[str] = None, classes=None, save: bool = False) -> None:
+        """Declare the current model's preprocessing and class names (the
+        model-settings dialog), in its card too with ``save``; every view then
+        computes afresh from the model's new contract. A bad value raises a
+        :class:`CnnvizError` and changes nothing."""
+        if self.model is None:
+            raise cnnviz.CnnvizError("no model is loaded: open one first")
+        cnnviz.declare_model(self.model, preprocess=preprocess, classes=classes, save=save)
+        loaded = self._models.pop(self.model_key, None) or (self.model, self.summary, spatial_layers(self.model))
+        key = f"{self.model_key.split('#')[0]}#{self.info.preprocessing}|{','.join(self.info.classes)}"
+        self._models[key] = loaded                      # results cached under the old contract are not reused
+        self._set_model(self.model_spec, key, *loaded)
 
     def row(self, name: Optional[str] = None) -> Optional[LayerRow]:
         name = name or self.layer
@@ -405,7 +421,8 @@ class Session(QObject):
         with self._datasets_lock:
             if key in self._datasets:
                 return self._datasets[key]
-        data = load_dataset(name, input_shape, progress, cancel, test_only=True)
+        data = (cifar10_dataset(progress, cancel, test_only=True) if name == "cifar10"      # its test split alone
+                else load_dataset(name, input_shape, progress, cancel))
         with self._datasets_lock:
             if len(self._datasets) >= 3:
                 self._datasets.pop(next(iter(self._datasets)))

@@ -307,7 +307,7 @@ def test_superpixel_count_is_kept_under_control():
 def test_superpixel_count_on_cifar_images_is_within_half_and_twice_the_wanted():
     """quickshift gave 12-32 superpixels on most 32x32 CIFAR-10 images (its
     kernel cannot go below 1 pixel): the documented 25-100 for segments=50."""
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
 
     images = load_dataset("cifar10").x_test[:30] / 255.0
     for algorithm in SEGMENTATIONS:
@@ -319,7 +319,7 @@ def test_superpixel_count_on_cifar_images_is_within_half_and_twice_the_wanted():
 
 @needs_data
 def test_integrated_gradients_completeness_on_a_shipped_model():
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
     from cnnviz.models.inputs import dataset_inputs
 
     model = load_model("mnist_cnn")
@@ -335,7 +335,7 @@ def test_integrated_gradients_completeness_on_a_shipped_model():
 @pytest.mark.parametrize("name", ["mnist_cnn", "cifar10_cnn"])
 def test_saliency_family_and_occlusion_beat_a_random_map_on_deletion(name):
     from cnnviz.attribution.faithfulness import compare
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
     from cnnviz.models.inputs import dataset_inputs
 
     model = load_model(name)

@@ -116,7 +116,7 @@ def test_values_that_cannot_work_are_refused_by_name(tiny_cnn, options, named):
 @needs_data
 def test_rise_beats_a_random_map_on_deletion_on_mnist_digits():
     from cnnviz.attribution.faithfulness import curves, random_maps
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
     from cnnviz.models.inputs import dataset_inputs
 
     model = load_model("mnist_cnn")

@@ -165,7 +165,8 @@ def test_bad_datasets_and_mismatched_models_are_one_line(capsys, tmp_path):
     imsave(tmp_path / "one" / "cats" / "a.png", np.full((8, 8, 3), 100, np.uint8))
     (tmp_path / "none" / "cats").mkdir(parents=True)
     cases = [(["train", "mnist_small", "--dataset", tmp_path / "one", "--out", tmp_path / "a.keras"], "has 1 class"),
-             (["train", "mnist_small", "--dataset", tmp_path / "none", "--out", tmp_path / "a.keras"], "has no images"),
+             (["train", "mnist_small", "--dataset", tmp_path / "none", "--out", tmp_path / "a.keras"],
+              "has no image files"),
              (["finetune", "mnist_small", "--dataset", tmp_path / "one"], "has 1 class")]
     for argv, message in cases:
         code, _, err = run(capsys, *argv)

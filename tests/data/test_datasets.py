@@ -15,7 +15,9 @@ from PIL import Image
 
 from cnnviz.common.errors import CnnvizError
 from cnnviz.data import datasets as data
+from cnnviz.data import sources
 from cnnviz.data.classes import CIFAR10_CLASSES
+from cnnviz.data.stream import list_images
 
 MNIST_SHA256 = "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
 CIFAR_ZIP_SHA256 = "d6a27ef6adbcfd4f1f0d548a4935ab8f5fd84cf4ab72d3653940a1e16312ba3b"
@@ -115,7 +117,7 @@ class TestRealMnist:
 
     def test_dataset_checksum_and_metadata(self, monkeypatch):
         monkeypatch.setenv("CNNVIZ_DATA", str(REAL_MNIST.parent))
-        d = data.load_dataset("MNIST")
+        d = sources.load_dataset("MNIST")
         assert d.name == "mnist"
         assert d.sha256 == MNIST_SHA256
         readme = REAL_MNIST.parent / "README.md"
@@ -235,7 +237,7 @@ def test_empty_data_folder_cifar(tmp_path, monkeypatch, cache):
 def test_small_valid_mnist_npz(tmp_path, monkeypatch, cache):
     arrays = _write_mnist_npz(tmp_path / "mnist.npz")
     monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
-    d = data.load_dataset("mnist")
+    d = sources.load_dataset("mnist")
     np.testing.assert_array_equal(d.x_train, arrays["x_train"])
     np.testing.assert_array_equal(d.y_test, arrays["y_test"])
     assert d.sha256 == hashlib.sha256((tmp_path / "mnist.npz").read_bytes()).hexdigest()
@@ -291,7 +293,7 @@ def test_cifar_zip_that_is_not_a_zip(tmp_path, monkeypatch, cache):
 def test_fake_cifar_folder(tmp_path, monkeypatch, cache):
     _write_fake_cifar_folder(tmp_path / "cifar10", n_train=2, n_test=1)
     monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
-    d = data.load_dataset("cifar10")
+    d = sources.load_dataset("cifar10")
     assert d.x_train.shape == (20, 32, 32, 3) and d.x_train.dtype == np.uint8
     assert d.y_train.shape == (20, 1) and d.y_train.dtype == np.uint8
     assert d.x_test.shape == (10, 32, 32, 3) and d.y_test.shape == (10, 1)
@@ -394,13 +396,13 @@ def _rgb_of(x):
 
 def _in_folder_order(root, d):
     """The test split sorted back into the folders' (class, file name) order."""
-    files, _ = data.image_folder_files(root)
-    order = np.argsort([f"{label}/{f.name.lower()}" for f, label in files])
+    files = list_images(root)
+    order = np.argsort([f"{label}/{Path(f).name.lower()}" for f, label in zip(files.paths, files.labels)])
     return d.x_test[order], d.y_test[order]
 
 
 def test_image_folder_rgb(two_class_folder):
-    d = data.image_folder_dataset(two_class_folder, (16, 24), channels=3)
+    d = sources.image_folder_dataset(two_class_folder, (16, 24), channels=3)
     assert d.classes == ["ant", "zebra"]
     assert d.x_test.dtype == np.uint8 and d.x_test.shape == (4, 16, 24, 3)
     assert sorted(d.y_test[:2].tolist()) == sorted(d.y_test[2:].tolist()) == [0, 1]     # classes mixed
@@ -415,7 +417,7 @@ def test_image_folder_rgb(two_class_folder):
 
 
 def test_image_folder_gray(two_class_folder):
-    d = data.image_folder_dataset(two_class_folder, (12, 12), channels=1)
+    d = sources.image_folder_dataset(two_class_folder, (12, 12), channels=1)
     assert d.x_test.dtype == np.uint8 and d.x_test.shape == (4, 12, 12, 1)
     d.x_test, d.y_test = _in_folder_order(two_class_folder, d)
     assert d.y_test.tolist() == [0, 0, 1, 1]
@@ -425,39 +427,44 @@ def test_image_folder_gray(two_class_folder):
 
 def test_image_folder_progress_and_load_dataset(two_class_folder):
     calls = []
-    d = data.load_dataset(str(two_class_folder), (8, 8, 3), progress=lambda *a: calls.append(a))
+    d = sources.load_dataset(str(two_class_folder), (8, 8, 3), progress=lambda *a: calls.append(a))
     assert d.x_test.shape == (4, 8, 8, 3)
     assert calls[-1][:2] == (4, 4)
     with pytest.raises(CnnvizError, match="input shape"):
-        data.load_dataset(str(two_class_folder))
+        sources.load_dataset(str(two_class_folder))
 
 
 def test_image_folder_without_images(tmp_path):
     (tmp_path / "empty" / "cls").mkdir(parents=True)
     (tmp_path / "empty" / "cls" / "readme.txt").write_text("nothing here")
-    with pytest.raises(CnnvizError, match="no images"):
-        data.image_folder_dataset(tmp_path / "empty", (8, 8))
+    with pytest.raises(CnnvizError, match="no image files"):
+        sources.image_folder_dataset(tmp_path / "empty", (8, 8))
     (tmp_path / "flat").mkdir()
-    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "loose.png")     # no class sub-folder
-    with pytest.raises(CnnvizError, match="no images"):
-        data.image_folder_dataset(tmp_path / "flat", (8, 8))
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "loose.png")     # no class sub-folder: loose, unlabelled
+    loose = sources.image_folder_dataset(tmp_path / "flat", (8, 8))
+    assert len(loose.x_test) == 1 and not loose.labelled
 
 
 def test_image_folder_not_a_folder(tmp_path):
-    with pytest.raises(CnnvizError, match="not a folder"):
-        data.image_folder_dataset(tmp_path / "nowhere", (8, 8))
+    with pytest.raises(CnnvizError, match="nowhere does not exist"):
+        sources.image_folder_dataset(tmp_path / "nowhere", (8, 8))
 
 
-def test_image_folder_broken_image_names_file(two_class_folder):
+def test_image_folder_skips_and_names_unreadable_files(two_class_folder):
     (two_class_folder / "ant" / "bad.jpg").write_bytes(b"nope")
-    with pytest.raises(CnnvizError, match="bad.jpg"):
-        data.image_folder_dataset(two_class_folder, (8, 8))
+    d = sources.image_folder_dataset(two_class_folder, (8, 8))
+    assert len(d.x_test) == 4
+    assert sorted(Path(f).name for f, _ in d.skipped) == ["bad.jpg", "notes.txt"]
+    for f in ("a1.png", "a2.PNG", "z1.jpg", "z2.jpeg"):
+        (two_class_folder / ("ant" if f[0] == "a" else "zebra") / f).write_bytes(b"broken too")
+    with pytest.raises(CnnvizError, match="none of the 5 file"):
+        sources.image_folder_dataset(two_class_folder, (8, 8))
 
 
 def test_load_dataset_unknown(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CnnvizError, match="nosuch"):
-        data.load_dataset("nosuch")
+        sources.load_dataset("nosuch")
 
 
 def test_hash_helpers(tmp_path):
@@ -467,28 +474,6 @@ def test_hash_helpers(tmp_path):
     a, b = np.arange(4, dtype=np.uint8), np.arange(3, dtype=np.uint8)
     assert data.arrays_sha256(a, b) == hashlib.sha256(a.tobytes() + b.tobytes()).hexdigest()
     assert data.arrays_sha256(a, b) != data.arrays_sha256(b, a)
-
-
-def test_image_folder_files_lists_without_reading(two_class_folder, tmp_path):
-    (two_class_folder / "ant" / "bad.jpg").write_bytes(b"nope")       # listed, not read
-    files, classes = data.image_folder_files(two_class_folder)
-    assert classes == ["ant", "zebra"]
-    assert sorted((f.name, label) for f, label in files) == [("a1.png", 0), ("a2.PNG", 0), ("bad.jpg", 0),
-                                                             ("z1.jpg", 1), ("z2.jpeg", 1)]
-    assert {files[0][1], files[1][1]} == {0, 1}                        # classes take turns
-    assert files == data.image_folder_files(two_class_folder)[0]        # the same order every time
-    flat = tmp_path / "loose"
-    flat.mkdir()
-    Image.new("RGB", (8, 8)).save(flat / "b.png")
-    Image.new("RGB", (8, 8)).save(flat / "a.png")
-    (flat / "notes.txt").write_text("no")
-    with pytest.raises(CnnvizError, match="no images in class sub-folders"):
-        data.image_folder_files(flat)
-    files, classes = data.image_folder_files(flat, flat=True)
-    assert classes == ["loose"] and [(f.name, label) for f, label in files] == [("a.png", 0), ("b.png", 0)]
-    (tmp_path / "nothing").mkdir()
-    with pytest.raises(CnnvizError, match="put the images in it directly"):
-        data.image_folder_files(tmp_path / "nothing", flat=True)
 
 
 # ---------------------------------------------------------------- class-mixed order

@@ -6,7 +6,7 @@ import pytest
 from conftest import needs_data
 
 from cnnviz import CnnvizError, load_model
-from cnnviz.data.datasets import load_dataset
+from cnnviz.data.sources import load_dataset
 from cnnviz.inside.bounds import dead_channels, layer_bounds
 from cnnviz.models.engine import features
 from cnnviz.models.inputs import dataset_inputs

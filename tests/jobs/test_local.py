@@ -17,7 +17,7 @@ from cnnviz.cli import main
 from cnnviz.common.errors import Cancelled, CnnvizError
 from cnnviz.common.fileio import temporary_name
 from cnnviz.common.progress import CancelToken
-from cnnviz.data.datasets import image_folder_dataset
+from cnnviz.data.sources import image_folder_dataset
 from cnnviz.data.stream import list_images
 from cnnviz.inside.top_patches import file_crops, patch_crops, top_patches, top_patches_files
 from cnnviz.jobs.merge import merge_top_k

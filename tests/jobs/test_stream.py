@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cnnviz.common.errors import CnnvizError
-from cnnviz.data.datasets import image_folder_dataset
 from cnnviz.data.images import conform, read_image
+from cnnviz.data.sources import image_folder_dataset
 from cnnviz.data.stream import StreamReport, list_images, shards
 
 

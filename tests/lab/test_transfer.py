@@ -170,7 +170,7 @@ def test_bad_finetune_input(tiny_cnn, tmp_path):
     with pytest.raises(CnnvizError, match="has 1 class"):
         finetune(tiny_cnn, str(tmp_path / "one_class"), out=str(tmp_path / "x.keras"))
     (tmp_path / "empty" / "a").mkdir(parents=True)
-    with pytest.raises(CnnvizError, match="has no images"):
+    with pytest.raises(CnnvizError, match="has no image files"):
         finetune(tiny_cnn, str(tmp_path / "empty"), out=str(tmp_path / "x.keras"))
     with pytest.raises(CnnvizError, match="--freeze-until nosuch: no such layer"):
         finetune(tiny_cnn, str(tmp_path / "one_class"), freeze_until="nosuch", out=str(tmp_path / "x.keras"))

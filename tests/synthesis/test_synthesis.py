@@ -182,7 +182,7 @@ def dataset_max_of_channel_means(model, layer, images, batch=1000):
 @pytest.mark.data
 @pytest.mark.parametrize("name", ["mnist_cnn", "lenet", "cifar10_cnn"])
 def test_synthesized_images_beat_the_real_test_set(name):
-    from cnnviz.data.datasets import load_dataset
+    from cnnviz.data.sources import load_dataset
 
     model = load_model(name)
     images = load_dataset("mnist" if name != "cifar10_cnn" else "cifar10").x_test

@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz.data.augment import Augmentation
+from cnnviz.data.sources import NAMED
+from cnnviz.data.stream import skipped_line
 from cnnviz.lab.training import OPTIMIZER_DECLARATIONS
-from cnnviz.models import zoo
+from cnnviz.models.zoo import ARCHS
 
 from ..widgets import FigureLabel, heading, scroll_page
 from .base import View
@@ -104,7 +106,7 @@ class TrainView(View):
         browse_model.clicked.connect(self._browse_model)
         self.dataset = QComboBox()
         self.dataset.setEditable(True)
-        self.dataset.addItems(("", "mnist", "cifar10"))
+        self.dataset.addItems(("", *NAMED))
         self.dataset.setToolTip("empty: the model's own dataset; or an image folder with one sub-folder per class")
         browse_data = QPushButton("Folder…")
         browse_data.clicked.connect(self._browse_dataset)
@@ -197,7 +199,7 @@ class TrainView(View):
     def _model_picked(self, name: str) -> None:
         """A zoo architecture takes one dataset (its input shape): the dataset
         box names it, unless the user chose an image folder."""
-        arch = zoo.ARCHS.get(name.strip())
+        arch = ARCHS.get(name.strip())
         if arch is not None and self.dataset.currentText().strip() in ("", "mnist", "cifar10"):
             self.dataset.setCurrentText(arch.dataset)
 
@@ -284,7 +286,9 @@ class TrainView(View):
         self.trained = str(result.model_path)
         metrics = result.card["metrics"]
         accuracy = metrics["test_accuracy"] if metrics["test_accuracy"] is not None else metrics["val_accuracy"]
-        self.status.setText(f"Wrote {result.model_path} (accuracy {accuracy:.2%}); it is now the current model.")
+        skipped = [(f["file"], f["reason"]) for f in result.card.get("skipped_files", [])]
+        note = f" Note: {skipped_line(skipped, result.card['dataset'])}." if skipped else ""
+        self.status.setText(f"Wrote {result.model_path} (accuracy {accuracy:.2%}); it is now the current model.{note}")
         self.session.load_model(self.trained)
 
     def _error(self, message: str) -> None:
@@ -299,7 +303,8 @@ class TrainView(View):
     def preview(self) -> None:
         """Dataset images beside augmented copies, in a worker job."""
         from cnnviz.data.augment import augment_batch
-        from cnnviz.data.datasets import balanced_subset, load_dataset
+        from cnnviz.data.datasets import balanced_subset
+        from cnnviz.data.sources import load_dataset
         from cnnviz.lab.training import to_unit_interval
         from cnnviz.plots.training import augmentation_figure
 
@@ -308,7 +313,8 @@ class TrainView(View):
         except Exception as exc:
             self._error(str(exc))
             return
-        name = self.dataset.currentText().strip() or ("cifar10" if "cifar" in self.model.currentText() else "mnist")
+        arch = ARCHS.get(self.model.currentText())
+        name = self.dataset.currentText().strip() or (arch.dataset if arch else next(iter(NAMED)))
 
         def work(progress, cancel):
             data = load_dataset(name, (96, 96, 3), progress, cancel)

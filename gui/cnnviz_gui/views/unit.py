@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QGroupBox, QH
 
 from cnnviz import CnnvizError
 from cnnviz.atlas import find_atlas, unit_page
-from cnnviz.data.stream import decode
+from cnnviz.data.sources import named
+from cnnviz.data.stream import decode, skipped_line
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
 from cnnviz.inside.top_patches import (
@@ -50,6 +51,7 @@ class UnitView(View):
         super().__init__(session)
         self.map: Optional[np.ndarray] = None
         self.top: Optional[tuple] = None             # (dataset name, LayerTopK of the whole layer)
+        self.skipped: list = []                      # (file, why) the folder search skipped
         self.crops: Optional[np.ndarray] = None      # (k, r, r, ch) of the current channel
         self.patch_files: Optional[list[str]] = None  # over a folder: the file of each of those crops
         self.synthesis = None
@@ -366,7 +368,8 @@ class UnitView(View):
 
     @staticmethod
     def _dataset_label(name: Optional[str]) -> str:
-        return {"mnist": "MNIST test set", "cifar10": "CIFAR-10 test set"}.get(name, Path(name or "").name)
+        known = named(name or "")
+        return f"{known.label} test set" if known else Path(name or "").name
 
     def choose_folder(self) -> bool:
         folder = QFileDialog.getExistingDirectory(self, "Image folder for top patches (one sub-folder per class)",
@@ -396,10 +399,11 @@ class UnitView(View):
         def work(progress, cancel):
             if dataset not in KNOWN_DATASETS:      # an image folder: streamed from disk, cached by its files
                 result = top_patches_files(model, dataset, [layer], k=K, progress=progress, cancel=cancel)
-                return dataset, result.layers[layer], result.files, result.size
+                skipped = [(f["file"], f["reason"]) for f in (result.report or {}).get("skipped", [])]
+                return dataset, result.layers[layer], result.files, result.size, skipped
             data = s.dataset(dataset, progress, cancel, input_shape=shape)
             result = top_patches(model, data.x_test, [layer], k=K, progress=progress, cancel=cancel)
-            return dataset, result.layers[layer], None, None
+            return dataset, result.layers[layer], None, None, []
 
         self.patches.canvas.set_placeholder(f"searching {self._dataset_label(dataset)} for every channel of "
                                             f"{layer}…")
@@ -413,8 +417,8 @@ class UnitView(View):
 
     def _found(self, result) -> None:
         s = self.session
-        dataset, top, files, size = result
-        self.top = result
+        dataset, top, files, size, skipped = result
+        self.top, self.skipped = result[:4], skipped
         c = int(np.flatnonzero(top.channels == s.channel)[0])
         index = top.image_index[c]
         valid = index >= 0
@@ -462,7 +466,9 @@ class UnitView(View):
                                    + (f"green: the {r}×{r} receptive field in its image" if self.context.isChecked()
                                       else f"cropped to the {r}×{r} receptive field (hatched: beyond the image's "
                                       "edge)")
-                                   + f"; under each: label, activation · {'image number' if files is None else 'file'}")
+                                   + f"; under each: label, activation · {'image number' if files is None else 'file'}"
+                                   + (f"; {skipped_line(self.skipped, self._dataset_label(dataset))}"
+                                      if self.skipped else ""))
 
     def _patch_clicked(self, i: int) -> None:
         if self.top is None or i >= len(getattr(self, "_patch_sources", [])):
