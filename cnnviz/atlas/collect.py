@@ -17,7 +17,8 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, stage
-from ..data.datasets import balanced_subset, load_dataset
+from ..data.datasets import balanced_subset
+from ..data.sources import load_dataset
 from ..data.stream import ImageFiles, decode, list_images
 from ..inside.activations import spatial_layers
 from ..inside.filters import CONV_TYPES, FilterWeights, conv_layers, filter_weights

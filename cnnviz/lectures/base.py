@@ -19,7 +19,8 @@ import numpy as np
 
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check
-from ..data.datasets import class_sample, load_dataset
+from ..data.datasets import class_sample
+from ..data.sources import load_dataset
 from ..lab.training import train
 from ..models import zoo
 

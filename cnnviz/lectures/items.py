@@ -7,7 +7,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.datasets import class_sample, load_dataset
+from ..data.datasets import class_sample
+from ..data.sources import load_dataset
 from ..data.stream import list_images
 from ..inside.activations import channel_histograms
 from ..inside.filters import filter_weights

@@ -139,7 +139,7 @@ class UnitView(View):
         self.context.setToolTip("show each patch inside a larger crop of its image (the whole image for small "
                                 "inputs) with its receptive field boxed; off: the bare receptive-field crop")
         self.context.setChecked(True)
-        self.context.toggled.connect(lambda _: self.top is not None and self._found(self.top))
+        self.context.toggled.connect(lambda _: self.top is not None and self._found((*self.top, self.skipped)))
         self.patches_title = heading("")
         row.addWidget(self.find_button)
         row.addWidget(self.auto)
