@@ -56,7 +56,7 @@ _DECLARED = (
     Method("smoothgrad", "SmoothGrad", smoothgrad, (
         Option("samples", int, 25, "noisy copies averaged", minimum=1, maximum=10_000),
         Option("noise", float, 0.15, "noise standard deviation, as a fraction of the input range", minimum=0),
-        _SEED, _BATCH), values="|mean gradient| over noisy copies", explains=_LOGIT),
+        _SEED, _BATCH), values="|mean gradient| over noisy copies", explains=_LOGIT, cost=25),
     Method("gradient_x_input", "Gradient × input", gradient_x_input, (_BATCH,), values="gradient × input",
            aliases=("gxi", "input_x_gradient"), explains=_LOGIT),
     Method("integrated_gradients", "Integrated Gradients", integrated_gradients, (
@@ -66,7 +66,7 @@ _DECLARED = (
                maximum=10_000),
         Option("tolerance", float, 0.01, "completeness error allowed when steps are chosen, relative "
                "to the score difference", minimum=0),
-        _BATCH), values="share of the score change (sums to it)", aliases=("ig",), explains=_LOGIT),
+        _BATCH), values="share of the score change (sums to it)", aliases=("ig",), explains=_LOGIT, cost=32),
     Method("guided_backprop", "Guided backprop", guided_backprop, (_BATCH,), values="guided gradient",
            aliases=("guided",), explains=_LOGIT),
     Method("deconvnet", "Deconvnet", deconvnet, (_BATCH,), values="deconvnet signal", explains=_LOGIT),
@@ -75,13 +75,13 @@ _DECLARED = (
     Method("gradcam++", "Grad-CAM++", gradcam, (_LAYER, _BATCH), values="weighted activations of the layer",
            fixed={"plus": True}, aliases=("gradcampp", "gradcam_plus_plus"), explains=_LOGIT),
     Method("guided_gradcam", "Guided Grad-CAM", guided_gradcam, (_LAYER, _BATCH),
-           values="guided gradient × Grad-CAM", explains=_LOGIT),
+           values="guided gradient × Grad-CAM", explains=_LOGIT, cost=2),
     Method("scorecam", "Score-CAM", scorecam, (
         _LAYER,
         Option("max_n", int, None, "Faster Score-CAM: only the N channels whose activations vary most "
                "(default: every channel)", optional=True, minimum=1),
         _SCORE,
-        _BATCH), values="score-weighted activations of the layer", aliases=("score_cam",), slow=True),
+        _BATCH), values="score-weighted activations of the layer", aliases=("score_cam",), slow=True, cost=100),
     Method("occlusion", "Occlusion", occlusion, (
         Option("patch", int, None, "side of the square covered, in pixels (default: from the image size)",
                optional=True, minimum=1),
@@ -89,7 +89,7 @@ _DECLARED = (
                optional=True, minimum=1),
         Option("fill", str, "grey", "what covers the patch", choices=FILLS),
         _SCORE,
-        _BATCH), values="drop in the class score when covered", slow=True),
+        _BATCH), values="drop in the class score when covered", slow=True, cost=200),
     Method("rise", "RISE", rise, (
         Option("n_masks", int, 4000, "random masks averaged", minimum=1, maximum=100_000),
         Option("cells", int, 7, "the masks' grid: cells per side, upsampled to the image", minimum=1),
@@ -97,7 +97,7 @@ _DECLARED = (
         Option("fill", str, "zero", "what masked pixels show", choices=FILLS),
         _SCORE,
         _SEED,
-        _BATCH), values="mean class score of the masks keeping the pixel", slow=True),
+        _BATCH), values="mean class score of the masks keeping the pixel", slow=True, cost=4000),
     Method("lime", "LIME", lime, (
         Option("samples", int, 1000, "perturbed images LIME fits on", minimum=1, maximum=100_000),
         Option("segmentation", str, "quickshift", "superpixel algorithm", choices=SEGMENTATIONS),
@@ -109,7 +109,7 @@ _DECLARED = (
         _SEED,
         _SCORE,
         Option("batch_size", int, 256, "images per model call", minimum=1, maximum=MAX_BATCH, engine=True)),
-        values="weight of the superpixel in LIME's linear fit", slow=True),
+        values="weight of the superpixel in LIME's linear fit", slow=True, cost=1000),
 )
 
 FAMILY = Family("method", _DECLARED, help_command="cnnviz explain --help", choose_flag="--methods")

@@ -1,20 +1,19 @@
 """The ``cnnviz`` command line, assembled from one module per command family
 (:mod:`.models`, :mod:`.lab`, :mod:`.inside`, :mod:`.synthesis`,
-:mod:`.explain`, :mod:`.attack`, :mod:`.concepts`, :mod:`.atlas`). TensorFlow is started only by a command
-that runs a model, and matplotlib is imported with a command's first figure, so
+:mod:`.structure`, :mod:`.explain`, :mod:`.attack`, :mod:`.concepts`, :mod:`.atlas`). TensorFlow is
+started only by a command that runs a model, and matplotlib is imported with a command's first figure, so
 ``cnnviz --help`` answers at once."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 import warnings
 
 from ..common.errors import Cancelled, CnnvizError, one_line
 from ..common.fileio import clean_stale_temporaries
-from ..common.runtime import cache_dir, setup_devices
-from . import atlas, attack, concepts, explain, inside, lab, lectures, models, supervise, synthesis
+from ..common.runtime import cache_dir, start_tensorflow, warnings_as_notes
+from . import atlas, attack, concepts, explain, inside, lab, lectures, models, structure, supervise, synthesis
 from .common import (
     EXIT_CANCELLED,
     EXIT_ERROR,
@@ -25,7 +24,7 @@ from .common import (
     resolve_model_argument,
 )
 
-FAMILIES = (models, lab, inside, synthesis, explain, attack, concepts, atlas, lectures)
+FAMILIES = (models, lab, inside, structure, synthesis, explain, attack, concepts, atlas, lectures)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,32 +47,6 @@ def _version() -> str:
     return f"cnnviz {__version__}"
 
 
-def _start_tensorflow(quiet: bool) -> None:
-    """Import TensorFlow and set up its devices, hiding the C++ start-up log
-    lines that TF prints to stderr whatever TF_CPP_MIN_LOG_LEVEL says."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")   # C++ log lines; Python errors still show
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = None
-    if quiet:       # TensorFlow's Python-side warnings (retracing, AutoGraph) are for its developers
-        import logging
-
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if not quiet or fd is None:
-        setup_devices()
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        setup_devices()
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
-
-
 def main(argv=None) -> int:
     """Run one command. Every failure is one line on stderr and exit status 2
     (130 when cancelled); ``--debug`` adds the traceback. From the command
@@ -94,7 +67,7 @@ def main(argv=None) -> int:
             resolve_model_argument(args)
             check_distinct_outputs(args)
             _clean_cache()
-            _start_tensorflow(quiet=not args.debug)
+            start_tensorflow(quiet=not args.debug)
             return args.func(args)
         except Cancelled as exc:
             print(f"cnnviz: {exc}", file=sys.stderr)
@@ -128,22 +101,8 @@ def _clean_cache() -> None:
 
 
 def _warnings_as_notes() -> None:
-    """Library warnings (scikit-image, NumPy, Keras) as one ``cnnviz: note:``
-    line each, once; deprecation and resource notices, meant for programmers,
-    not at all."""
-    seen = set()
-
-    def note(message, category, filename, lineno, file=None, line=None):
-        text = one_line(str(message))
-        if text and text not in seen:
-            seen.add(text)
-            print(f"cnnviz: note: {text}", file=sys.stderr)
-
-    warnings.resetwarnings()
-    warnings.simplefilter("default")
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning):
-        warnings.simplefilter("ignore", category)
-    warnings.showwarning = note
+    """Library warnings as one ``cnnviz: note:`` line each (see :func:`warnings_as_notes`)."""
+    warnings_as_notes(lambda text: print(f"cnnviz: note: {text}", file=sys.stderr))
 
 
 if __name__ == "__main__":

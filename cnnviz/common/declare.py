@@ -88,6 +88,8 @@ class Method:
     refuses: dict = field(default_factory=dict)  # options people expect that it lacks: {name: why, and what instead}
     slow: bool = False           # seconds to minutes on a large input: run last, and the app waits to be asked
     explains: str = ""           # the class score it explains ("logit"), unless a ``score`` option chooses it
+    cost: int = 1                # model passes per image at the default options, roughly: what a caller with a
+                                 # time budget (the app's Live) schedules by
 
     @property
     def takes_layer(self) -> bool:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 import weakref
 from functools import lru_cache
 from pathlib import Path
@@ -76,3 +78,52 @@ def setup_devices() -> str:
         return "CPU"
     details = tf.config.experimental.get_device_details(gpus[0])
     return "GPU: " + details.get("device_name", gpus[0].name)
+
+
+def start_tensorflow(quiet: bool = True) -> str:
+    """Import TensorFlow and set up its devices (:func:`setup_devices`); with
+    ``quiet``, hide the C++ start-up log lines (oneDNN, CUDA stubs, a failed
+    ``cuInit`` on a machine without a GPU) that TF prints to stderr whatever
+    TF_CPP_MIN_LOG_LEVEL says, and its Python-side warnings (retracing,
+    AutoGraph), which are for its developers. Returns the device's name."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "0")   # C++ log lines; Python errors still show
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if quiet:
+        import logging
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    if not quiet or fd is None:
+        return setup_devices()
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        return setup_devices()
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def warnings_as_notes(note) -> None:
+    """Library warnings (scikit-image, NumPy, Keras, Pillow's decompression-bomb
+    check) to ``note(text)``, one line each, once; deprecation and resource
+    notices, meant for programmers, not at all."""
+    from .errors import one_line
+
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = one_line(str(message))
+        if text and text not in seen:
+            seen.add(text)
+            note(text)
+
+    warnings.resetwarnings()
+    warnings.simplefilter("default")
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning):
+        warnings.simplefilter("ignore", category)
+    warnings.showwarning = show

@@ -157,22 +157,28 @@ def load_cifar10(progress: Optional[ProgressFn] = None, cancel: Optional[CancelT
     return (d.x_train, d.y_train), (d.x_test, d.y_test)
 
 
-def cifar10_dataset(progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Dataset:
+def cifar10_dataset(progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                    test_only: bool = False) -> Dataset:
+    """CIFAR-10 from ``CNNVIZ_DATA`` (decoded once, then cached). ``test_only``
+    decodes only the 10,000 test images when nothing is cached yet (a dataset
+    search or browser needs no more); the training split is then empty."""
     local = runtime.data_dir()
     if local is None:
         return _download_cifar10()
     source = _find_cifar_source(local)
     digest = file_sha256(source) if source.is_file() else _folder_fingerprint(source)
     cache = runtime.cache_dir() / "datasets" / f"cifar10-{CACHE_LAYOUT}-{digest[:16]}.npz"
-    arrays = _read_cache(cache)
+    test_cache = cache.with_name(f"cifar10-test-{CACHE_LAYOUT}-{digest[:16]}.npz")
+    arrays = _read_cache(cache) or (_read_cache(test_cache) if test_only else None)
     if arrays is None:
+        subsets = ("test",) if test_only else ("train", "test")
         if source.is_file():
-            arrays = _decode_cifar_zip(source, progress, cancel)
+            arrays = _decode_cifar_zip(source, progress, cancel, subsets)
         elif (source / "data_batch_1").exists():
             arrays = _read_cifar_batches(source)
         else:
-            arrays = _decode_cifar_folder(source, progress, cancel)
-        _write_cache(cache, arrays)
+            arrays = _decode_cifar_folder(source, progress, cancel, subsets)
+        _write_cache(test_cache if test_only else cache, arrays)
     return Dataset("cifar10", *arrays, classes=list(CIFAR10_CLASSES), source=str(source), sha256=digest)
 
 
@@ -198,24 +204,27 @@ def _find_cifar_source(local: Path) -> Path:
         "cifar-10-batches-py/ there, or unset CNNVIZ_DATA to download")
 
 
-def _decode_cifar_zip(path: Path, progress, cancel):
+_NO_IMAGES = (np.zeros((0, 32, 32, 3), np.uint8), np.zeros((0, 1), np.uint8))     # a split not decoded
+
+
+def _decode_cifar_zip(path: Path, progress, cancel, subsets=("train", "test")):
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         raise CnnvizError(f"{path} is not a readable zip ({short(exc)}): replace it with cifar10-jpg.zip") from exc
     with archive:
         names = [n for n in archive.namelist() if n.lower().endswith(".jpg")]
-        split = {}
-        for subset in ("train", "test"):
+        split = {"train": _NO_IMAGES, "test": _NO_IMAGES}
+        for subset in subsets:
             entries = _cifar_entries(names, subset, path)
             split[subset] = _decode_entries(entries, lambda n: archive.read(n), progress, cancel, subset)
     return (*split["train"], *split["test"])
 
 
-def _decode_cifar_folder(root: Path, progress, cancel):
+def _decode_cifar_folder(root: Path, progress, cancel, subsets=("train", "test")):
     names = [str(p.relative_to(root)).replace(os.sep, "/") for p in root.rglob("*.jpg")]
-    split = {}
-    for subset in ("train", "test"):
+    split = {"train": _NO_IMAGES, "test": _NO_IMAGES}
+    for subset in subsets:
         entries = _cifar_entries(names, subset, root)
         split[subset] = _decode_entries(entries, lambda n: (root / n).read_bytes(), progress, cancel, subset)
     return (*split["train"], *split["test"])

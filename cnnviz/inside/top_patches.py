@@ -283,6 +283,48 @@ def patch_crops(result: LayerTopK, images: np.ndarray, fill: int = 0) -> np.ndar
     return crops
 
 
+CONTEXT = 3          # a context crop is this many receptive fields wide ...
+CONTEXT_MIN = 64     # ... and at least this many pixels (the whole image when it is smaller)
+
+
+@dataclass
+class ContextCrops:
+    """Top patches seen in their image, as Microscope and the Deep
+    Visualization Toolbox show dataset examples: a crop around each
+    receptive field, and where the field lies in it."""
+
+    crops: np.ndarray     # (C, k, s, s, ch) uint8; the whole image (s = its size) for small inputs
+    boxes: np.ndarray     # (C, k, 4) the receptive field in crop pixels (top, left, bottom, right inclusive),
+                          # clipped to the image
+
+
+@api
+def context_crops(result: LayerTopK, images: np.ndarray, side: Optional[int] = None) -> ContextCrops:
+    """Crops of ``side`` pixels (default: three receptive fields, at least
+    64, at most the image) around each top unit's receptive field, kept
+    inside the image (the field is centred unless that would leave it), with
+    the field's box in crop coordinates."""
+    images = uint8_batch(images)
+    images = images[..., None] if images.ndim == 3 else images
+    H, W = images.shape[1:3]
+    boxes = np.asarray(result.boxes)
+    rf = int((boxes[..., 2] - boxes[..., 0]).max() + 1) if boxes.size else 1
+    side = side or max(CONTEXT * rf, CONTEXT_MIN)
+    sh, sw = min(side, H), min(side, W)
+    crops = np.zeros((*result.values.shape, sh, sw, images.shape[-1]), np.uint8)
+    inside = np.zeros((*result.values.shape, 4), np.int64)
+    for c, j in np.ndindex(result.values.shape):
+        i = result.image_index[c, j]
+        t, lf, b, r = (int(v) for v in boxes[c, j])
+        t, lf, b, r = max(t, 0), max(lf, 0), min(b, H - 1), min(r, W - 1)          # the field inside the image
+        top = int(np.clip((t + b + 1) // 2 - sh // 2, 0, H - sh))
+        left = int(np.clip((lf + r + 1) // 2 - sw // 2, 0, W - sw))
+        if i >= 0:
+            crops[c, j] = images[i, top:top + sh, left:left + sw]
+        inside[c, j] = (t - top, lf - left, b - top, r - left)
+    return ContextCrops(crops, inside)
+
+
 # ---------------------------------------------------------------- image folders
 
 class TopPatchesJob(Job):

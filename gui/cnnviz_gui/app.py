@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt
+from PySide6.QtCore import QLibraryInfo, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnviz import CnnvizError
+from cnnviz.common.runtime import warnings_as_notes
 from cnnviz.data.images import SAMPLE_PREFIX, SAMPLES
 from cnnviz.data.sources import NAMED
 from cnnviz.lab.uncertainty import dropout_layers
@@ -50,19 +51,26 @@ from cnnviz.models import zoo
 
 from .dialogs import DatasetBrowser, ModelPicker, WeightsDialog
 from .live import LivePlayer
+from .messages import user_text
 from .model_settings import ModelSettingsDialog
 from .session import Session, describe_path, existing
 from .views import VIEWS, View
 from .widgets import DrawPad, InputView, PredictionPanel, heading
 
 MC_PASSES = 30
+DRAWN = "drawn digit"       # the source text of the digit pad's images
+LIVE_STOP_SHOWN_MS = 10000
+SLIDE_DPI = 200             # exported figures: sharp on a projector, a 10-inch figure is 2000 pixels wide
+WIDE_SCREEN = 1500          # narrower screens get a smaller input image beside the views
+MIN_VIEW_WIDTH = 560        # the layer table takes its width from the views down to this
+LISTED_TEXT = Qt.ItemDataRole.UserRole + 1      # a model box line as listed, before "UNTRAINED" replaced it
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)"
 VIDEO_FILTER = "Videos and animated images (*.gif *.mp4 *.avi *.mov *.mkv *.webm *.tif *.tiff);;All files (*)"
 MODEL_FILTER = "Keras models (*.keras *.h5 *.hdf5)"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 RECENT = 10
-DEFAULT_SIZE = QSize(1500, 900)
+DEFAULT_SIZE = QSize(1920, 1200)     # the first window takes the screen's free area up to this
 FRAME_MARGIN = QSize(16, 48)          # what a window manager's frame and title bar usually take
 QT_XCB_PACKAGES = ("libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 "
                    "libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1")   # Debian/Ubuntu names
@@ -138,14 +146,22 @@ class MainWindow(QMainWindow):
         self.layers.currentCellChanged.connect(lambda row, *_: self._row_selected(row))
         self.layers.setMinimumWidth(180)
 
-        self.input_view = InputView()
+        compact = self.screen().availableGeometry().width() < WIDE_SCREEN   # e.g. 1280x800: the views need the width
+        self.input_view = InputView(224 if compact else 280)
         self.input_caption = heading("")
         self.prediction = PredictionPanel()
+        policy = self.prediction.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)         # the bars' place is kept until there are predictions
+        self.prediction.setSizePolicy(policy)
         self.draw_pad = DrawPad()
-        self.draw_pad.drawn.connect(lambda digit: self.load_image(None, pixels=digit, source="drawn digit"))
-        self.draw_title = heading("<b>Draw a digit</b> (right-click clears)")
+        self.draw_pad.drawn.connect(lambda digit: self.load_image(None, pixels=digit, source=DRAWN))
+        self.draw_title = heading("<b>Draw a digit</b> (right-click clears; made 20x20 and centred as in MNIST)")
         left = QWidget()
         column = QVBoxLayout(left)
+        # the pad comes first: what is below it changes with every prediction, and a pad that moved
+        # under the pointer in mid-stroke would spoil the digit
+        column.addWidget(self.draw_title)
+        column.addWidget(self.draw_pad, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(heading("<b>Input</b> (as the model sees it)"))
         column.addWidget(self.input_view)
         column.addWidget(self.input_caption)
@@ -157,13 +173,12 @@ class MainWindow(QMainWindow):
         column.addWidget(self.prediction_title)
         column.addWidget(self.prediction)
         column.addWidget(self.mc_dropout)
-        column.addWidget(self.draw_title)
-        column.addWidget(self.draw_pad)
         column.addStretch(1)
         left_scroll = QScrollArea()
         left_scroll.setWidget(left)
         left_scroll.setWidgetResizable(True)
-        left_scroll.setMinimumWidth(self.input_view.minimumWidth() + 40)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # the bars shrink instead
+        left_scroll.setMinimumWidth(self.input_view.minimumWidth() + 60)     # margins and the scroll bar
 
         self.tabs = QTabWidget()
         self.views: list[View] = []
@@ -178,7 +193,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setStretchFactor(2, 1)
-        self.splitter.setSizes([330, 330, 900])
+        self.splitter.setSizes([330, self.input_view.minimumWidth() + 60, 900])
         self.setCentralWidget(self.splitter)
 
         self.device = QLabel("Device: starting TensorFlow…")
@@ -196,7 +211,10 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.cancel_button)
         self.live_label = QLabel("")
         self.live.status.connect(self.live_label.setText)
-        self.live.stopped.connect(lambda: self.act_live.setText("Live…"))
+        self.live.stopped.connect(self._live_stopped)
+        self.live_clear = QTimer(self)              # the window's own: it goes with the window
+        self.live_clear.setSingleShot(True)
+        self.live_clear.timeout.connect(lambda: self.live.playing or self.live_label.clear())
         status.addPermanentWidget(self.live_label)
         status.addPermanentWidget(self.device)
 
@@ -266,6 +284,7 @@ class MainWindow(QMainWindow):
         view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         view.input_box.connect(self.input_view.set_box)
         view.open_unit.connect(self.open_unit)
+        view.open_layer.connect(self.open_layer)
         view.image_picked.connect(lambda pixels, source: self.load_image(None, pixels=pixels, source=source))
         if len(self.views) == 1:
             view.set_current(True)
@@ -470,6 +489,13 @@ class MainWindow(QMainWindow):
         if index < 0:
             box.addItem(Path(s.model_spec).name, s.model_spec)
             index = box.count() - 1
+        for i in range(box.count()):                    # the loaded model's line says how it was loaded
+            listed = box.itemData(i, LISTED_TEXT)
+            if listed is None:
+                box.setItemData(i, listed := box.itemText(i), LISTED_TEXT)
+            untrained = i == index and not s.info.trained
+            name = box.itemData(i) if box.itemData(i) in zoo.ZOO_NAMES else listed
+            box.setItemText(i, f"{name} (UNTRAINED: random weights)" if untrained else listed)
         box.setCurrentIndex(index)
 
     def _model_text(self) -> tuple[str, bool]:
@@ -546,7 +572,7 @@ class MainWindow(QMainWindow):
         width = sum(self.layers.columnWidth(c) for c in range(self.layers.columnCount())) + 24
         sizes = self.splitter.sizes()
         if sizes[0] < width and sum(sizes) > 1100:        # give the table its width, taken from the views
-            grow = min(width - sizes[0], max(0, sizes[2] - 700))
+            grow = min(width - sizes[0], max(0, sizes[2] - MIN_VIEW_WIDTH))
             self.splitter.setSizes([sizes[0] + grow, sizes[1], sizes[2] - grow])
         self.layers.blockSignals(False)
         self._layer_changed()
@@ -577,6 +603,10 @@ class MainWindow(QMainWindow):
         s = self.session
         if s.row() is not None and s.row().spatial:
             s.set_channel(s.channel + delta)
+
+    def open_layer(self, name: str):
+        self.session.set_layer(name)
+        self.tabs.setCurrentWidget(self.layer_view)
 
     def open_unit(self, channel: int):
         self.session.set_channel(channel)
@@ -618,6 +648,12 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("folders/live", str(Path(path).parent))
         self.act_live.setText("Stop live")
+
+    def _live_stopped(self):
+        """The stop line ("live stopped after N frames") stays a while, then goes:
+        it describes the play that ended, not what is shown later."""
+        self.act_live.setText("Live…")
+        self.live_clear.start(LIVE_STOP_SHOWN_MS)
 
     def browse_dataset(self, source: Optional[str] = None, folder: Optional[str] = None):
         if self.browser is None:
@@ -667,6 +703,10 @@ class MainWindow(QMainWindow):
         image = s.image
         if image is None or s.model is None:
             return
+        if image.source != DRAWN:
+            self.draw_pad.set_stale()
+        if not self.live.playing:
+            self.live_label.clear()                  # the last play's line no longer describes what is shown
         notes = f" ({'; '.join(image.notes)})" if image.notes else ""
         self.input_caption.setText(f"{image.source}{notes}")
         self.input_view.show_pixels(image.pixels)
@@ -718,12 +758,24 @@ class MainWindow(QMainWindow):
         return path or None
 
     def export_png(self, path: Optional[str] = None) -> Optional[str]:
+        """The view's figure (the CLI's plotting code, at slide resolution;
+        SVG too) where it has one, else a picture of its widgets."""
         view = self.current_view()
-        path = self._export_path(path, view, "png", "Export the view as PNG", "PNG (*.png)")
+        figure = view.export_figure()
+        kinds = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)" if figure is not None else "PNG (*.png)"
+        path = self._export_path(path, view, "png", "Export the view as PNG", kinds)
         if not path:
             return None
-        from cnnviz.common.fileio import atomic_path
+        from cnnviz.common.fileio import atomic_path, save_figure
 
+        if figure is not None:
+            try:
+                save_figure(figure, path, dpi=SLIDE_DPI)
+            except (OSError, ValueError) as exc:
+                self.error(f"could not write {path}: {exc}")
+                return None
+            self.statusBar().showMessage(f"saved {path}", 5000)
+            return path
         with atomic_path(path) as tmp:
             if not view.export_image().save(str(tmp), "PNG"):
                 self.error(f"could not write {path}: check the folder is writable")
@@ -779,6 +831,7 @@ class MainWindow(QMainWindow):
 
     def error(self, message: str):
         """Show a problem in a dialog that does not block the app."""
+        message = user_text(message)
         box = QMessageBox(QMessageBox.Icon.Warning, "cnnviz", message.splitlines()[0], parent=self)
         if "\n" in message:
             box.setDetailedText(message)
@@ -797,9 +850,9 @@ class MainWindow(QMainWindow):
 
 
 def first_size(available: QRect) -> QSize:
-    """The window's size at its first start: 1500x900, or less to fit the
-    screen's free area with room for the window frame (the status bar, the
-    progress and Cancel stay on screen)."""
+    """The window's size at its first start: the screen's free area less room
+    for the window frame (the status bar, the progress and Cancel stay on
+    screen), up to 1920x1200 (a larger window would only spread thin)."""
     return QSize(min(DEFAULT_SIZE.width(), available.width() - FRAME_MARGIN.width()),
                  min(DEFAULT_SIZE.height(), available.height() - FRAME_MARGIN.height()))
 
@@ -846,6 +899,7 @@ def main(argv=None, settings: Optional[QSettings] = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    warnings_as_notes(lambda text: print(f"cnnviz: note: {text}", file=sys.stderr))
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("cnnviz")
     try:

@@ -85,8 +85,8 @@ class ModelPicker(QDialog):
             buttons.addWidget(b)
         box.addLayout(buttons)
         self.recent = recent
-        self.set_listing(listing)
         self.resize(980, 420)
+        self.set_listing(listing)
 
     def set_listing(self, listing: Optional[list]) -> None:
         self.rows = model_rows(listing, self.recent)
@@ -102,6 +102,15 @@ class ModelPicker(QDialog):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, col, item)
         self.table.resizeColumnsToContents()
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """Wide enough for every column (the descriptions were cut), within the screen."""
+        needed = sum(self.table.columnWidth(c) for c in range(self.table.columnCount()))
+        needed += self.table.verticalHeader().width() + 2 * self.table.frameWidth() + 60
+        room = self.screen().availableGeometry().width() - 40 if self.screen() else needed
+        if self.width() < min(needed, room):
+            self.resize(min(needed, room), self.height())
 
     def _choose(self, row: int) -> None:
         if 0 <= row < len(self.rows):

@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 from cnnviz import CnnvizError
 from cnnviz.common.declare import Option
 
+from .messages import user_text
+
 AUTO = "auto"
 LIMIT = 10 ** 8          # spin-box range: the library, not the editor, says what is too small or too large
 
@@ -120,7 +122,7 @@ class OptionForm(QWidget):
         return editor.value()
 
     def show_error(self, message: str) -> None:
-        self.error.setText(message.splitlines()[0] if message else "")
+        self.error.setText(user_text(message).splitlines()[0] if message else "")
         self.error.setVisible(bool(message))
 
     def check(self) -> Optional[dict]:

@@ -27,6 +27,17 @@ from .session import Session, read_scaled, shrink
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 
 
+def frame_files(folder: Path) -> list[Path]:
+    """A folder's images in name order; a folder of class folders (as the
+    dataset browser and top patches read them) plays its class folders' images,
+    folder by folder."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES)
+    if files:
+        return files
+    return sorted(p for sub in folder.iterdir() if sub.is_dir() for p in sub.iterdir()
+                  if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES)
+
+
 class FrameSource:
     """The frames of a video or animated image (whatever imageio reads: GIF
     and multi-page TIFF always; MP4 and other videos when imageio-ffmpeg or
@@ -39,8 +50,7 @@ class FrameSource:
         self.number = 0                        # frames handed out since the (last) start
         self._frames = None                    # the video's frame iterator
         if self.path.is_dir():
-            self.files: Optional[list[Path]] = sorted(p for p in self.path.iterdir()
-                                                      if p.suffix.lower() in FRAME_SUFFIXES)
+            self.files: Optional[list[Path]] = frame_files(self.path)
             if not self.files:
                 raise CnnvizError(f"{self.path} holds no images ({' '.join(FRAME_SUFFIXES)}): choose a folder of "
                                   "frames, or a video file")
@@ -55,7 +65,7 @@ class FrameSource:
         if self.files is not None:
             path = self.files[self.number % len(self.files)]
             self.number += 1
-            return read_scaled(str(path)), f"{self.name}/{path.name} (frame {self.number})"
+            return read_scaled(str(path)), f"{self.name}/{path.relative_to(self.path)} (frame {self.number})"
         for _ in range(2):
             if self._frames is None:
                 self._frames, self.number = self._open(), 0
@@ -89,6 +99,7 @@ class LivePlayer(QObject):
         self.playing = False
         self.frames = 0                              # frames shown since play()
         self._shown: deque = deque(maxlen=20)        # when the last frames were shown
+        self._first: Optional[float] = None          # when the first frame was shown
         self._reading = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -100,7 +111,8 @@ class LivePlayer(QObject):
         """Play the video or folder at ``path`` (a CnnvizError if it holds no frames)."""
         self.stop()
         self.source = FrameSource(path)
-        self.playing, self.frames = True, 0
+        self.playing, self.frames, self._first = True, 0, None
+        self.session.live = True
         self._shown.clear()
         self.status.emit(f"live: {self.source.name}, starting…")
         self._step()
@@ -108,12 +120,13 @@ class LivePlayer(QObject):
     def stop(self) -> None:
         if not self.playing:
             return
-        self.playing = False
+        self.playing = self.session.live = False
         self._timer.stop()
         self.session.forget("live")
         self._reading = False
-        self.status.emit(f"live stopped after {self.frames} frames" + (f" ({self.rate():.1f} frames/s)"
-                                                                       if self.rate() else ""))
+        average = self.average_rate()
+        self.status.emit(f"live stopped after {self.frames} frames" + (f" ({average:.1f} frames/s on average)"
+                                                                       if average else ""))
         self.stopped.emit()
 
     def rate(self) -> float:
@@ -121,6 +134,12 @@ class LivePlayer(QObject):
         if len(self._shown) < 2:
             return 0.0
         return (len(self._shown) - 1) / max(self._shown[-1] - self._shown[0], 1e-9)
+
+    def average_rate(self) -> float:
+        """Frames shown per second since the first frame of this play."""
+        if self._first is None or self.frames < 2:
+            return 0.0
+        return (self.frames - 1) / max(self._shown[-1] - self._first, 1e-9)
 
     def _schedule(self) -> None:
         """Every view is done with the frame: read the next one, keeping to ``max_fps``."""
@@ -155,7 +174,10 @@ class LivePlayer(QObject):
             return
         self.frames += 1
         self._shown.append(time.perf_counter())
-        rate = self.rate()
-        self.status.emit(f"live: {self.session.image.source}" + (f" · {rate:.1f} frames/s" if rate else ""))
+        if self._first is None:
+            self._first = self._shown[-1]
+        rate, average = self.rate(), self.average_rate()
+        self.status.emit(f"live: {self.session.image.source}" + (
+            f" · {rate:.1f} frames/s (average {average:.1f})" if rate else ""))
         self._timer.stop()                           # counted from this frame, not from the one before
         self._schedule()

@@ -24,7 +24,8 @@ from PySide6.QtCore import QObject, Signal
 
 import cnnviz
 from cnnviz.common.progress import check
-from cnnviz.common.runtime import setup_devices
+from cnnviz.common.runtime import start_tensorflow as start_tensorflow_quietly
+from cnnviz.data.datasets import cifar10_dataset
 from cnnviz.data.images import normalize_image, read_image
 from cnnviz.data.sources import BY_SHAPE, NAMED, load_dataset
 from cnnviz.inside.activations import activations, spatial_layers
@@ -130,7 +131,7 @@ def _rows(summary, spatial: set) -> list[LayerRow]:
 def start_tensorflow() -> str:
     """Import TensorFlow and Keras and set up the devices, once, before any
     job uses them (see :mod:`cnnviz_gui.workers`); returns the device's name."""
-    device = setup_devices()
+    device = start_tensorflow_quietly()          # its C++ start-up lines (a failed cuInit ...) mean nothing here
     import keras  # noqa: F401  (Keras' own import is as circular as TensorFlow's)
 
     return device
@@ -183,6 +184,7 @@ class Session(QObject):
         self.channel = 0
         self.folder: Optional[str] = None     # the image folder top patches search (chosen on the unit page
         self.patches_from_folder = False      # or in the dataset browser), instead of the model's test set
+        self.live = False                     # frames are playing (cnnviz_gui.live): views keep per-frame work small
         self._datasets: dict = {}
         self._datasets_lock = threading.Lock()
         self._models: OrderedDict = OrderedDict()
@@ -196,9 +198,11 @@ class Session(QObject):
         return (self.model_key, self.image_key if image else None, layer, method, params)
 
     def compute(self, view: str, key: tuple, fn: Callable, on_done: Callable,
-                on_error: Optional[Callable] = None) -> bool:
+                on_error: Optional[Callable] = None, background: bool = False) -> bool:
         """Get ``fn(progress, cancel)``'s result for ``view`` under ``key``:
-        from the cache at once (returns True), or computed off the GUI thread."""
+        from the cache at once (returns True), or computed off the GUI thread.
+        ``background`` work (a dataset search during Live) runs quietly: it
+        never holds up the next live frame."""
         self._wanted[view] = key
         self._callbacks[view] = (on_done, on_error or self.error.emit)
         hit = self.cache.get(key, _MISSING)
@@ -223,7 +227,7 @@ class Session(QObject):
                 self._callbacks[view][1](message)
 
         self._running[view] = key
-        self.runner.submit(view, job, done, failed)
+        self.runner.submit(view, job, done, failed, quiet=background)
         return False
 
     def forget(self, view: str) -> None:
@@ -411,12 +415,14 @@ class Session(QObject):
         return self.model_dataset() or self.folder
 
     def dataset(self, name: str, progress=None, cancel=None, input_shape: Optional[tuple] = None):
-        """A dataset, loaded once per session (thread-safe)."""
+        """A dataset's test images (what the views search and browse), loaded
+        once per session (thread-safe); CIFAR-10's training split is not decoded."""
         key = (name, input_shape if name not in KNOWN_DATASETS else None)
         with self._datasets_lock:
             if key in self._datasets:
                 return self._datasets[key]
-        data = load_dataset(name, input_shape, progress, cancel)
+        data = (cifar10_dataset(progress, cancel, test_only=True) if name == "cifar10"      # its test split alone
+                else load_dataset(name, input_shape, progress, cancel))
         with self._datasets_lock:
             if len(self._datasets) >= 3:
                 self._datasets.pop(next(iter(self._datasets)))

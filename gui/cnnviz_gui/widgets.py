@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnviz.data.digits import mnist_digit
+
 from .render import as_rgb, colorbar, fit_pixmap, to_pixmap, to_qimage
 
 
@@ -110,6 +112,7 @@ class MosaicCanvas(QWidget):
         self.min_tile, self.max_tile, self.max_scale, self.label_min = min_tile, max_tile, max_scale, label_min
         self.labels_below = labels_below
         self.inside: list[tuple[int, int, int, int]] = []     # per tile: (top, left, bottom, right) exclusive
+        self.boxes: list[tuple[int, int, int, int]] = []      # per tile: a box to draw, inclusive
         self.image = None           # QImage of all tiles stacked vertically
         self.n = 0
         self.tile_shape = (1, 1)    # (h, w) of one tile in its own pixels
@@ -123,10 +126,14 @@ class MosaicCanvas(QWidget):
 
     # -------------------------------------------------------------- content
     def set_tiles(self, tiles: Optional[np.ndarray], labels: Sequence[str] = (), captions: Sequence[str] = (),
-                  inside: Sequence[tuple[int, int, int, int]] = ()) -> None:
+                  inside: Sequence[tuple[int, int, int, int]] = (),
+                  boxes: Sequence[tuple[int, int, int, int]] = ()) -> None:
         """(N, h, w[, 3]) uint8 tiles, or None to clear; ``inside`` gives per
         tile the part that is content, (top, left, bottom, right) exclusive in
-        its own pixels; the rest is drawn hatched as outside."""
+        its own pixels; the rest is drawn hatched as outside. ``boxes`` are
+        drawn green on the tiles (top, left, bottom, right inclusive, in the
+        tiles' pixels), e.g. a receptive field in its context."""
+        self.boxes = [tuple(int(v) for v in b) for b in boxes]
         if tiles is None or len(tiles) == 0:
             self.image, self.n = None, 0
         else:
@@ -256,6 +263,12 @@ class MosaicCanvas(QWidget):
             if not rect.adjusted(-2, -2, 2, 2 + self.caption_height()).intersects(visible):
                 continue
             self._draw_tile(painter, i, rect)
+            if i < len(self.boxes):
+                t, lf, b, r = self.boxes[i]
+                sy, sx = rect.height() / th, rect.width() / tw
+                painter.setPen(QPen(QColor(0, 255, 0), 2))
+                painter.drawRect(QRectF(rect.left() + lf * sx, rect.top() + t * sy, (r - lf + 1) * sx - 1,
+                                        (b - t + 1) * sy - 1))
             if i < len(self.labels) and self.labels[i] and not self.labels_below and self.size_ >= self.label_min:
                 text = self.shown_text(self.labels[i], rect.width())
                 box = QRect(rect.left(), rect.top(), metrics.horizontalAdvance(text) + 4, metrics.height())
@@ -414,6 +427,38 @@ class ImageLabel(QLabel):
             self._fit()
 
 
+class FigureLabel(QLabel):
+    """A rendered figure shown at its own size, or scaled down (aspect kept)
+    to the width the layout gives: a wide figure never widens the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.rgb: Optional[np.ndarray] = None
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
+    def show_array(self, rgb: Optional[np.ndarray]) -> None:
+        self.rgb = rgb
+        if rgb is None:
+            self.clear()
+            self.setFixedHeight(0)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.rgb is None:
+            return
+        h, w = self.rgb.shape[:2]
+        side = max(1, min(w, self.width()) * max(h, w) // w)
+        pixmap = fit_pixmap(self.rgb, side)[0]
+        self.setFixedHeight(pixmap.height())
+        self.setPixmap(pixmap)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()
+
+
 class InputView(QLabel):
     """The image as the model sees it (its input size), with the receptive
     field of the unit under the mouse drawn on it; until there is one, what
@@ -490,7 +535,7 @@ class PredictionPanel(QWidget):
         self.names, self.bars = [], []
         for i in range(rows):
             name, bar = QLabel(""), ErrorBar()
-            name.setMinimumWidth(120)
+            name.setMinimumWidth(90)
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
             layout.addWidget(name, i, 0)
@@ -522,8 +567,12 @@ class PredictionPanel(QWidget):
 class DrawPad(QLabel):
     """Draw a digit with the mouse (white on black, like MNIST); ``drawn``
     fires with the 28x28 uint8 image while drawing (at most every 150 ms) and
-    when a stroke ends. Successive mouse positions are joined by a thick line,
-    so a fast stroke stays a stroke rather than a trail of dots."""
+    when a stroke ends, made the way MNIST's digits were made
+    (:func:`cnnviz.data.digits.mnist_digit`: scaled into 20x20, centred by
+    centre of mass). Successive mouse positions are joined by a thick line,
+    so a fast stroke stays a stroke rather than a trail of dots. The pad has
+    a fixed size; :meth:`set_stale` greys the drawing when another input is
+    shown (the next stroke starts afresh)."""
 
     SIZE, SCALE = 28, 8
     drawn = Signal(object)
@@ -532,6 +581,8 @@ class DrawPad(QLabel):
         super().__init__()
         self.canvas = np.zeros((self.SIZE * self.SCALE,) * 2, np.uint8)
         self._last: Optional[tuple[int, int]] = None        # the stroke's previous mouse position (x, y)
+        self.stale = False
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setFixedSize(self.SIZE * self.SCALE, self.SIZE * self.SCALE)
         self.setToolTip("draw a digit with the left button; right-click clears")
         self._live = QTimer(self)
@@ -541,17 +592,23 @@ class DrawPad(QLabel):
         self._paint()
 
     def _paint(self):
-        self.setPixmap(to_pixmap(self.canvas))
+        self.setPixmap(to_pixmap(self.canvas // 3 if self.stale else self.canvas))
 
     def digit(self) -> np.ndarray:
-        small = self.canvas.reshape(self.SIZE, self.SCALE, self.SIZE, self.SCALE).mean(axis=(1, 3))
-        return small.astype(np.uint8)
+        return mnist_digit(self.canvas)
+
+    def set_stale(self) -> None:
+        """Another input is shown: the drawing no longer is the model's input."""
+        if self.canvas.any() and not self.stale:
+            self.stale = True
+            self._paint()
 
     def _emit(self):
         self.drawn.emit(self.digit())
 
     def clear(self):
         self.canvas[:] = 0
+        self.stale = False
         self._paint()
 
     def stroke(self, start: tuple[int, int], end: tuple[int, int]) -> None:
@@ -567,6 +624,8 @@ class DrawPad(QLabel):
         if event.button() == Qt.MouseButton.RightButton:
             self.clear()
         else:
+            if self.stale:
+                self.clear()
             self._last = None
             self.mouseMoveEvent(event)
 

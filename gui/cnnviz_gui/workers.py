@@ -22,6 +22,8 @@ from PySide6.QtCore import QObject, Signal
 
 from cnnviz import Cancelled, CancelToken, CnnvizError
 
+from .messages import user_text
+
 
 class _Signals(QObject):
     started = Signal(object)
@@ -190,7 +192,7 @@ class Runner(QObject):
         except Cancelled:
             signals.failed.emit(view, serial, "")
         except CnnvizError as exc:
-            signals.failed.emit(view, serial, str(exc))
+            signals.failed.emit(view, serial, user_text(str(exc)))
         except Exception as exc:  # a bug: show it rather than losing it
             signals.failed.emit(view, serial, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         else:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_data
 from PIL import Image
 
 from cnnviz.common.errors import CnnvizError
@@ -204,7 +205,7 @@ class TestRealCifar:
             real_cifar_env.write_bytes(good[: len(good) // 2])
         decoded = []
 
-        def counting_decode(path, progress, cancel):
+        def counting_decode(path, progress, cancel, subsets=("train", "test")):
             decoded.append(Path(path))
             # the full decode is exercised by real_cifar; reuse its arrays to keep the test fast
             return d.x_train, d.y_train, d.x_test, d.y_test
@@ -497,3 +498,16 @@ def test_first_n_real_cifar_test_images_cover_every_class_equally(real_cifar, n)
     d, _ = real_cifar
     assert np.bincount(d.y_test[:n, 0], minlength=10).tolist() == [n // 10] * 10
     assert np.bincount(d.y_train[:n, 0], minlength=10).tolist() == [n // 10] * 10
+
+
+@needs_data
+@pytest.mark.data
+def test_cifar10_test_split_alone_decodes_only_the_test_images(tmp_path, monkeypatch):
+    from cnnviz.data.datasets import cifar10_dataset
+
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path))                  # nothing cached yet
+    data = cifar10_dataset(test_only=True)
+    assert data.x_train.shape == (0, 32, 32, 3) and data.x_test.shape == (10000, 32, 32, 3)
+    assert [p.name.split("-")[1] for p in (tmp_path / "datasets").iterdir()] == ["test"]
+    again = cifar10_dataset(test_only=True)                               # from its own cache
+    assert (again.x_test == data.x_test).all() and again.y_test.tolist() == data.y_test.tolist()

@@ -254,6 +254,10 @@ def test_vgg16_weights_dialog(qtbot, window, monkeypatch):
     qtbot.mouseClick(dialog.random_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.session.model_spec == "vgg16_notop", timeout=60000)
     assert "UNTRAINED (random weights)" in window.model_label.text()
+    assert window.model_box.currentText() == "vgg16_notop (UNTRAINED: random weights)"      # not "(ImageNet)"
+    open_model(qtbot, window)
+    assert "UNTRAINED" not in window.model_box.currentText() and "ImageNet" in window.model_box.itemText(
+        window.model_box.findData("vgg16_notop"))
 
 
 def test_draw_a_digit(qtbot, window):
@@ -324,6 +328,9 @@ def test_export_png_and_npz(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.layer_view.maps is not None, timeout=30000)
     png = window.export_png(str(tmp_path / "layer.png"))
     assert png and Path(png).stat().st_size > 1000
+    from PySide6.QtGui import QImage
+
+    assert QImage(png).width() > window.width()          # the CLI's figure at 200 dpi, not a grab of the view
     with np.load(window.export_npz(str(tmp_path / "layer.npz"))) as f:
         assert f["activations"].shape == (26, 26, 32) and str(f["layer"]) == "conv1"
         assert f["kernel"].shape == (3, 3, 1, 32) and str(f["normalization"]) == "channel"

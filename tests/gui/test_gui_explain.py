@@ -93,6 +93,9 @@ def test_explain_grid_target_faithfulness_and_export(qtbot, window, tmp_path):
 
     png = window.export_png(str(tmp_path / "explain.png"))
     assert png and Path(png).stat().st_size > 10000
+    from PySide6.QtGui import QImage
+
+    assert QImage(png).width() >= 4 * 3.3 * 200 - 10          # explain_figure's 4 columns at 200 dpi
     with np.load(window.export_npz(str(tmp_path / "explain.npz"))) as f:
         assert f["gradcam_map"].shape == (28, 28) and int(f["gradcam_target"]) == other
         assert "layer=conv3" in str(f["gradcam_options"]) and 0 <= float(f["lime_deletion_auc"]) <= 1
@@ -119,7 +122,8 @@ def test_explain_options_bad_values_one_at_a_time_and_settings(qtbot, window, tm
 
     select(view, "occlusion")
     edit(qtbot, view, "patch", "big")
-    assert "occlusion.patch='big' is not a valid int" in view.form.error.text()
+    assert "patch 'big' is not a valid int: give e.g. " in view.form.error.text()      # the app's words, not
+    assert "occlusion.patch=" not in view.form.error.text()                          # the command line's
     edit(qtbot, view, "patch", "7")
     qtbot.waitUntil(lambda: maps_ready(view), timeout=60000)
     assert "patch=7" in view.panels["occlusion"].title.text() and not view.form.error.isVisible()
@@ -223,8 +227,12 @@ def test_adversarial_attacks_save_and_errors(qtbot, window, tmp_path):
     assert "Cancelled" in view.summary.text()
     view.form.editors["steps"][1].setValue(10)
     qtbot.waitUntil(lambda: view.result is not None and view.result.steps == 10, timeout=60000)
+    shown, errors = view.result, window._last_error
     view.use_as_input()
     qtbot.waitUntil(lambda: "pgd adversarial of skimage:camera" in window.session.image.source, timeout=30000)
+    qtbot.wait(600)                                        # past the settings' debounce: no attack started
+    assert view.result is shown and not window.runner.running(view.jobs("attack")) and window._last_error == errors
+    assert "now the input image" in view.summary.text() and not view.use_button.isEnabled()
 
 
 def test_long_jobs_wait_to_be_asked_for_on_large_inputs(qtbot, window, monkeypatch):

@@ -48,7 +48,12 @@ def test_unit_page_searches_an_image_folder_and_a_later_session_reuses_it(qtbot,
     assert title.startswith("photos: the 9 images") and "file" in title
     assert len(captions) == 9 and all(c.split(" · ")[1].endswith(".png") for c in captions)
     assert set(uv.patches.canvas.labels) <= {"cats", "dogs"}
+    assert uv.patches.canvas.tile_shape == (32, 32) and len(uv.patches.canvas.boxes) == 9   # the whole image, boxed
+    files = uv.export_arrays()["patch_files"]                  # the NPZ names each patch's file
+    assert len(files) == 9 and all(str(f).startswith(str(photo_folder)) for f in files)
     shot(window, "unit_folder_patches")
+    uv.context.setChecked(False)                               # the bare crops
+    assert uv.patches.canvas.tile_shape == uv.crops.shape[1:3] and uv.patches.canvas.boxes == []
 
     canvas = uv.patches.canvas                                 # a patch opens its own file
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=canvas.tile_rect(0).center())

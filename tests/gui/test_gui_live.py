@@ -8,7 +8,7 @@ pytest.importorskip("pytestqt")
 import test_gui  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from test_gui import open_model, shot  # noqa: E402
+from test_gui import open_image, open_model, shot  # noqa: E402
 
 window, no_file_dialogs = test_gui.window, test_gui.no_file_dialogs          # the same fixtures as there
 
@@ -79,3 +79,44 @@ def test_a_folder_without_frames_says_so(qtbot, window, tmp_path):
     open_model(qtbot, window)
     window.play(str(tmp_path))
     assert "holds no images" in window._last_error and not window.live.playing
+
+
+def test_class_folders_play_and_the_stop_line_goes_with_the_play(qtbot, window, tmp_path):
+    for cls, frame in zip(("cat", "dog"), frames(2)):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(frame).save(tmp_path / cls / f"{cls}.png")
+    open_model(qtbot, window)
+    window.play(str(tmp_path))
+    qtbot.waitUntil(lambda: window.live.frames >= 3, timeout=60000)
+    assert window.session.image.source.startswith(f"{tmp_path.name}/")
+    assert "average" in window.live_label.text()
+    window.live.stop()
+    assert "on average" in window.live_label.text() and "stopped after" in window.live_label.text()
+    open_image(qtbot, window)                                    # another input: the play's line goes
+    assert window.live_label.text() == ""
+
+
+def test_live_explain_computes_every_ticked_method_for_some_frame(qtbot, window, tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i, frame in enumerate(frames()):
+        Image.fromarray(frame).save(folder / f"f{i}.png")
+    open_model(qtbot, window)
+    view = window.view("explain")
+    ticked = ("saliency", "gradcam", "smoothgrad", "integrated_gradients", "occlusion")
+    for i in range(view.methods.count()):
+        item = view.methods.item(i)
+        item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in ticked
+                           else Qt.CheckState.Unchecked)
+    window.tabs.setCurrentWidget(view)
+    window.play(str(folder))
+    drawn = set()
+
+    def every_method_drawn():
+        drawn.update(m for m in ticked if m in view.panels and view.panels[m].images[0] is not None)
+        return drawn == set(ticked) and window.live.frames >= 6
+
+    qtbot.waitUntil(every_method_drawn, timeout=120000)
+    assert view.queue == [] or set(view.queue) <= set(ticked)
+    assert any(view.panels[m].warning.isVisible() for m in ("smoothgrad", "integrated_gradients", "occlusion"))
+    window.live.stop()

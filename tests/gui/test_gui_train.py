@@ -47,6 +47,8 @@ def test_train_view_trains_draws_curves_and_opens_the_model(qtbot, window, tmp_p
     assert view.trained is not None, view.status.text()
     assert epochs_seen == [1, 2] and len(view.history["loss"]) == 2
     assert not view.curves.pixmap().isNull() and view.curves.pixmap().width() > 500
+    page = view.curves.parentWidget().width()                   # the scrolled form
+    assert view.curves.pixmap().width() <= page <= view.width()            # the curves did not widen it
     qtbot.waitUntil(lambda: window.session.model_spec == str(tmp_path / "gui.keras"), timeout=60000)
     card = window.session.info.card
     assert card["stages"][0]["optimizer"]["name"] == "RMSprop" and card["stages"][0]["augmentation"]["rotation"] == 10
@@ -90,6 +92,17 @@ def test_augmentation_settings_from_the_controls(window):
     aug = view.augmentation()
     assert aug.width_shift == pytest.approx(0.1) and aug.vertical_flip and not aug.horizontal_flip
     assert np.isclose(aug.rotation, 0)
+
+
+def test_the_dataset_box_names_the_only_dataset_an_architecture_takes(window):
+    view = window.view("train")
+    view.model.setCurrentText("cifar10_cnn")
+    assert view.dataset.currentText() == "cifar10"
+    view.model.setCurrentText("lenet")
+    assert view.dataset.currentText() == "mnist"
+    view.dataset.setCurrentText("/data/my_photos")               # a folder the user chose stays
+    view.model.setCurrentText("cifar10_cnn")
+    assert view.dataset.currentText() == "/data/my_photos"
 
 
 def test_the_optimizers_offered_are_the_declared_ones(qtbot, window):

@@ -68,6 +68,7 @@ class AdversarialView(View):
         self.result = None                  # the AttackResult shown
         self.options: dict[str, dict] = {}   # per attack: the option form's values that differ from the defaults
         self.asked = False                  # the user pressed "Run attack" for this model and image
+        self._handed_over = False           # "Use as input" made the adversarial the input image
         self._run_later = QTimer(self)      # settings apply once editing pauses
         self._run_later.setSingleShot(True)
         self._run_later.setInterval(400)
@@ -246,6 +247,14 @@ class AdversarialView(View):
             self._norm_changed()                      # the model's usual budget
         if changed & {"model", "image"}:
             self.asked = False
+        if changed == {"image"} and self._handed_over:
+            self._handed_over = False                 # our own adversarial became the input: show it, do not
+            self.summary.setText("This adversarial example is now the input image (see the other tabs). Press "
+                                 "“Run attack” to attack it in turn.")           # attack it unasked
+            self.summary.setStyleSheet("")
+            self.use_button.setEnabled(False)
+            return
+        self._handed_over = False
         if changed & {"model", "image", "work"}:
             self._attack()
 
@@ -398,11 +407,20 @@ class AdversarialView(View):
 
     def use_as_input(self) -> None:
         if self.result is not None:
+            self._handed_over = True
             pixels = self.result.rounded[0]
             source = f"{self.result.method} adversarial of {self.session.image.source}"
             self.image_picked.emit(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, source)
 
     # -------------------------------------------------------------- export, settings
+    def export_figure(self):
+        """``cnnviz attack``'s figure of the attack shown."""
+        if self.result is None:
+            return None
+        from cnnviz.plots.adversarial import attack_figure  # matplotlib: heavy, loaded with the first figure
+
+        return attack_figure(self.result, title=f"{self.session.info.name}: {self.session.image.source}")
+
     def export_arrays(self):
         r = self.result
         if r is None:

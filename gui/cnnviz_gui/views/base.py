@@ -1,7 +1,8 @@
 """What every tab of the main window is: a :class:`View` follows the
 session's model, image, layer and channel, computes only while it is the
 visible tab (work for a hidden view waits until it is shown), and can export
-what it shows (PNG) and its raw arrays (NPZ).
+what it shows (PNG: a figure of the plotting code where the view gives one)
+and its raw arrays (NPZ).
 
 A new view is one module: subclass :class:`View`, implement :meth:`refresh`
 (and :meth:`export_arrays`), and add the class to ``cnnviz_gui.views.VIEWS``.
@@ -28,6 +29,7 @@ class View(QWidget):
     message = Signal(str)      # a line for the status bar
     input_box = Signal(object)  # a receptive-field box to draw on the input image, or None
     open_unit = Signal(int)    # ask the window to show a channel's unit page
+    open_layer = Signal(str)   # ask the window to show a layer (qualified name) in the Layer tab
     image_picked = Signal(object, str)   # pixels and a source text: make them the input image
 
     def __init__(self, session: Session):
@@ -112,6 +114,12 @@ class View(QWidget):
             return None
         path = Path(s.model_spec)
         return path.stem if path.suffix else s.model_spec
+
+    def export_figure(self):
+        """What *Export PNG* saves when the view has it: a matplotlib figure of
+        what it shows, drawn by the same code as the CLI's (no buttons, no
+        placeholders), or None to save a picture of the view's widgets."""
+        return None
 
     def export_widgets(self) -> list[QWidget]:
         """What *Export PNG* draws, top to bottom: the view's whole content

@@ -48,6 +48,7 @@ from ..widgets import ColorBar, fill_class_combo, heading
 from .base import View
 
 SIDE_BY_SIDE = ("saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam", "occlusion", "lime")
+LIVE_CHEAP = 2                          # model passes: maps cheaper than this are computed for every live frame
 SMALL_INPUT = 64 * 64                  # pixels: on larger inputs (VGG16: minutes) slow methods wait to be asked for
 TEXT_HEIGHT = 150                      # a panel's title, colour bar and notes below its image
 FRAME = 40                             # a panel's margins and the grid's spacing
@@ -201,6 +202,7 @@ class ExplainView(View):
         self.failed: dict[tuple, str] = {}          # cache key -> why that map could not be computed
         self.asked: set[str] = set()                # slow methods the user asked for on a large input
         self.queue: list[str] = []                  # methods still to compute, in order
+        self._live_frame = 0                        # live frames seen: whose turn a slow method's is
         self.computing: Optional[str] = None
         self.scoring = False                        # a faithfulness job is running
         self.panels: dict[str, MapPanel] = {}
@@ -292,7 +294,7 @@ class ExplainView(View):
         form.addRow("Show", self.mode)
         self.target = QComboBox()
         self.target.setToolTip("the class whose evidence the maps show")
-        self.target.currentIndexChanged.connect(lambda _: self._restart())
+        self.target.currentIndexChanged.connect(self._target_changed)
         form.addRow("Class", self.target)
         self.signed = QComboBox()
         self.signed.addItem("signed (red +, blue −)", True)
@@ -407,6 +409,7 @@ class ExplainView(View):
             s.forget(job)
             self.computing = None
         self.queue = []
+        turn = self._live_turn(shown) if s.live else shown
         for method in shown:
             key, panel = keys[method], self.panels[method]
             result = s.cache.get(key)
@@ -416,6 +419,11 @@ class ExplainView(View):
                 panel.show_state("computing…")
             elif key in self.failed:
                 panel.show_state(f"cannot compute: {self.failed[key].splitlines()[0]}", error=True)
+            elif method not in turn:
+                if panel.images[0] is not None:
+                    panel.set_warning("from an earlier frame: Live computes one slow map per frame, in turn")
+                else:
+                    panel.show_state("waiting for its turn: Live computes one slow map per frame")
             elif not self._automatic(method):
                 h, w = s.image.x.shape[:2]
                 panel.show_state(f"{method_label(method)} takes long on {h}×{w} images: press “Compute missing "
@@ -423,9 +431,23 @@ class ExplainView(View):
             else:
                 self.queue.append(method)
                 panel.show_state("waiting…")
-        self.queue.sort(key=lambda m: declaration(m).slow)
+        self.queue.sort(key=lambda m: method_cost(m))          # cheap maps first
+        if s.live:
+            self._live_frame += 1
         self._header()
         self._next()
+
+    def _live_turn(self, shown: list[str]) -> list[str]:
+        """During Live, the maps this frame computes: every cheap one, and one
+        slow one in turn, so that every ticked method is computed for some
+        frame (frames are skipped rather than methods)."""
+        cheap = [m for m in shown if method_cost(m) <= LIVE_CHEAP]
+        slow = [m for m in shown if m not in cheap and self._automatic(m)]
+        return cheap + ([slow[self._live_frame % len(slow)]] if slow else [])
+
+    def _target_changed(self) -> None:
+        self.random_scores.setText("")          # a random map's scores were for the class explained before
+        self._restart()
 
     def _automatic(self, method: str) -> bool:
         """Whether the method runs without being asked: slow ones only on small inputs."""
@@ -718,6 +740,18 @@ class ExplainView(View):
         single = self.mode.currentData() == "single"
         return f"{super().export_name()}_{self.selected}" if single else super().export_name()
 
+    def export_figure(self):
+        """``cnnviz explain``'s figure of the maps shown that are computed."""
+        s = self.session
+        results = {m: r for m in self._shown() if (r := self.result(m)) is not None}
+        if not results:
+            return None
+        from cnnviz.plots.attribution import explain_figure  # matplotlib: heavy, loaded with the first figure
+
+        predictions = s.cached_predictions()
+        return explain_figure(s.image.pixels, results, 0, predictions or None, s.image.source, s.info.name,
+                              s.info.classes, self.opacity.value() / 100, self.percentile.value())
+
     def export_widgets(self) -> list:
         return [self.header, self.scroll.widget()]
 
@@ -741,3 +775,8 @@ class ExplainView(View):
                 box.setCurrentIndex(box.findData(value))
         self.opacity.setValue(int(state.get("opacity", self.opacity.value())))
         self.percentile.setValue(float(state.get("percentile", self.percentile.value())))
+
+
+def method_cost(name: str) -> int:
+    """Model passes per image at the default options (the method's declaration)."""
+    return declaration(name).cost

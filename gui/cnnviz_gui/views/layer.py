@@ -28,6 +28,7 @@ class LayerView(View):
         super().__init__(session)
         self.maps: Optional[np.ndarray] = None          # (h, w, C) shown now
         self.weights = None                             # cnnviz.inside.filters.FilterWeights of the layer, or None
+        self._hovered: Optional[tuple] = None           # the map unit under the pointer (channel, row, col)
         box = QVBoxLayout(self)
         self.header = heading("")
         box.addWidget(self.header)
@@ -141,6 +142,8 @@ class LayerView(View):
         tiles = colorize(np.moveaxis(shown, -1, 0))
         self.grid.canvas.set_tiles(tiles, labels=[str(i) for i in range(n)])
         self.grid.canvas.set_selected(s.channel)
+        if self._hovered is not None and self.grid.canvas.underMouse():
+            self._hover(self._hovered)               # a new image (a live frame) under a still pointer
         row = s.row()
         dead = int(((maps.max(axis=(0, 1)) == 0) & (maps.min(axis=(0, 1)) == 0)).sum())   # not "max <= 0": no ReLU
         dead_text = f" {dead} of them are zero everywhere for this image." if dead else ""
@@ -201,6 +204,7 @@ class LayerView(View):
     # -------------------------------------------------------------- mouse
     def _hover(self, unit) -> None:
         s = self.session
+        self._hovered = unit
         if unit is None or self.maps is None or s.image is None:
             self.input_box.emit(None)
             return
@@ -221,6 +225,20 @@ class LayerView(View):
         self.open_unit.emit(channel)
 
     # -------------------------------------------------------------- export
+    def export_figure(self):
+        """``cnnviz activations``' figure of the maps shown, normalized as shown."""
+        s = self.session
+        if self.maps is None or s.image is None:
+            return None
+        from cnnviz.inside.activations import normalize_maps
+        from cnnviz.plots.inside import activation_figure  # matplotlib: heavy, loaded with the first figure
+
+        scope = self.scope.currentData()
+        shown = normalize_maps({s.layer: self.maps[None]}, scope)[s.layer][0]
+        pixels = s.image.pixels
+        return activation_figure(shown, s.layer, pixels[..., 0] if pixels.shape[-1] == 1 else pixels, scope=scope,
+                                 max_channels=self.maps.shape[-1])
+
     def export_widgets(self) -> list:
         return [self.header, self.controls, self.grid.canvas, self.filters_header, self.filters.canvas]
 

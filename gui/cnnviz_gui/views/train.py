@@ -36,8 +36,7 @@ from cnnviz.data.stream import skipped_line
 from cnnviz.lab.training import OPTIMIZER_DECLARATIONS
 from cnnviz.models.zoo import ARCHS
 
-from ..render import to_pixmap
-from ..widgets import heading, scroll_page
+from ..widgets import FigureLabel, heading, scroll_page
 from .base import View
 
 ZOO = ("mnist_small", "mnist_small_bn", "mnist_cnn", "lenet", "cifar10_cnn")
@@ -82,12 +81,13 @@ class TrainView(View):
         box.addLayout(buttons)
         self.status = heading("Pick a model and a dataset, then Train.")
         box.addWidget(self.status)
-        self.curves = QLabel()
-        self.preview_image = QLabel()
+        self.curves = FigureLabel()                  # scaled to the page's width: the form never widens
+        self.preview_image = FigureLabel()
         box.addWidget(self.curves)
         box.addWidget(self.preview_image)
         box.addStretch(1)
         self._mode_changed()
+        self._model_picked(self.model.currentText())
 
     # -------------------------------------------------------------- layout
     def _run_group(self) -> QGroupBox:
@@ -101,6 +101,7 @@ class TrainView(View):
         self.model.setEditable(True)
         self.model.addItems(ZOO)
         self.model.setToolTip("a zoo architecture (trained from scratch) or a .keras/.h5 file")
+        self.model.currentTextChanged.connect(self._model_picked)
         browse_model = QPushButton("File…")
         browse_model.clicked.connect(self._browse_model)
         self.dataset = QComboBox()
@@ -195,6 +196,13 @@ class TrainView(View):
         self.epochs.setEnabled(not finetuning)
         self.optimizer.setEnabled(not finetuning)
 
+    def _model_picked(self, name: str) -> None:
+        """A zoo architecture takes one dataset (its input shape): the dataset
+        box names it, unless the user chose an image folder."""
+        arch = ARCHS.get(name.strip())
+        if arch is not None and self.dataset.currentText().strip() in ("", "mnist", "cifar10"):
+            self.dataset.setCurrentText(arch.dataset)
+
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model to train", "", "Keras models (*.keras *.h5 *.hdf5)")
         if path:
@@ -251,7 +259,7 @@ class TrainView(View):
                              on_epoch=lambda e, n, logs: emit(e, n, logs), command=f"cnnviz-gui train {spec}")
 
         self.history = {}
-        self.curves.clear()
+        self.curves.show_array(None)
         self.status.setText(f"Training {spec}…")
         self.train_button.setEnabled(False)
         self.session.runner.submit(self.jobs("run"), work, self._finished, self._error)
@@ -269,7 +277,7 @@ class TrainView(View):
         from cnnviz.plots.training import curves_figure
 
         fig = curves_figure([self.history], [self.model.currentText()])
-        self.curves.setPixmap(to_pixmap(figure_rgb(fig)))
+        self.curves.show_array(figure_rgb(fig))
 
     def _finished(self, result) -> None:
         self.train_button.setEnabled(True)
@@ -316,4 +324,4 @@ class TrainView(View):
             return figure_rgb(augmentation_figure(originals, copies, f"{data.name}: augmentation preview"))
 
         self.session.runner.submit(self.jobs("preview"), work,
-                                   lambda rgb: self.preview_image.setPixmap(to_pixmap(rgb)), self._error)
+                                   self.preview_image.show_array, self._error)

@@ -18,7 +18,14 @@ from cnnviz.data.sources import named
 from cnnviz.data.stream import decode, skipped_line
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
-from cnnviz.inside.top_patches import LayerTopK, patch_crops, silent_channels, top_patches, top_patches_files
+from cnnviz.inside.top_patches import (
+    LayerTopK,
+    context_crops,
+    patch_crops,
+    silent_channels,
+    top_patches,
+    top_patches_files,
+)
 from cnnviz.synthesis.maximize import synthesize_channels
 
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, as_rgb, colorize, format_value, overlay, signed_unit
@@ -46,6 +53,7 @@ class UnitView(View):
         self.top: Optional[tuple] = None             # (dataset name, LayerTopK of the whole layer)
         self.skipped: list = []                      # (file, why) the folder search skipped
         self.crops: Optional[np.ndarray] = None      # (k, r, r, ch) of the current channel
+        self.patch_files: Optional[list[str]] = None  # over a folder: the file of each of those crops
         self.synthesis = None
         self.page = scroll_page(self)
         box = QVBoxLayout(self.page)
@@ -111,7 +119,6 @@ class UnitView(View):
         col.addWidget(self.weights_caption)
         self.panels.append(group)
         self._reflow(4)
-        box.addLayout(self.grid)
 
         group, col = _panel(f"Top-{K} dataset patches (receptive-field crops of the most activating units)")
         row = QHBoxLayout()
@@ -128,18 +135,26 @@ class UnitView(View):
         self.testset_button = QPushButton("Test set")
         self.testset_button.setToolTip("search the model's own test set again")
         self.testset_button.clicked.connect(self.use_test_set)
+        self.context = QCheckBox("in context")
+        self.context.setToolTip("show each patch inside a larger crop of its image (the whole image for small "
+                                "inputs) with its receptive field boxed; off: the bare receptive-field crop")
+        self.context.setChecked(True)
+        self.context.toggled.connect(lambda _: self.top is not None and self._found((*self.top, self.skipped)))
         self.patches_title = heading("")
         row.addWidget(self.find_button)
         row.addWidget(self.auto)
+        row.addWidget(self.context)
         row.addWidget(self.folder_button)
         row.addWidget(self.testset_button)
-        row.addWidget(self.patches_title, 1)
+        row.addStretch(1)
         col.addLayout(row)
+        col.addWidget(self.patches_title)           # its own line: beside the buttons it wrapped into a tall column
         self.patches = MosaicArea(show_all=True, min_tile=84, max_tile=150, labels_below=True)
         self.patches.canvas.clicked.connect(self._patch_clicked)
         self.patches.canvas.setToolTip("click a patch to open its whole image")
         col.addWidget(self.patches, 1)
-        box.addWidget(group, 1)
+        box.addWidget(group)             # the page's heart first: above the fold even at 1280x800
+        box.addLayout(self.grid, 1)
 
     def _reflow(self, columns: int) -> None:
         """The four panels in one row, or two rows of two when narrow."""
@@ -393,7 +408,8 @@ class UnitView(View):
         self.patches.canvas.set_placeholder(f"searching {self._dataset_label(dataset)} for every channel of "
                                             f"{layer}…")
         self.patches_title.setText("")
-        s.compute(self.jobs("patches"), self._patches_key(dataset), work, self._found, self._patches_failed)
+        s.compute(self.jobs("patches"), self._patches_key(dataset), work, self._found, self._patches_failed,
+                  background=s.live)
 
     def _patches_failed(self, message: str) -> None:
         self.patches.canvas.set_placeholder(f"cannot find top patches: {message.splitlines()[0]}")
@@ -430,10 +446,15 @@ class UnitView(View):
                         np.arange(valid.sum())[None], top.position[c:c + 1][:, valid], top.boxes[c:c + 1][:, valid])
         crops = patch_crops(one, images)[0] if valid.any() else np.zeros((0, 1, 1, 3), np.uint8)
         self.crops = crops
-        self.patches.canvas.set_tiles(as_rgb_tiles(crops), labels=names,
-                                      captions=[f"{format_value(v)} · {src}" for v, src in
-                                                zip(top.values[c][valid], sources)],
-                                      inside=inside_rects(top.boxes[c][valid], crops.shape[1:3], image_shape))
+        self.patch_files = [str(files[i]) for i in index[valid]] if files is not None else None
+        captions = [f"{format_value(v)} · {src}" for v, src in zip(top.values[c][valid], sources)]
+        if self.context.isChecked() and valid.any():
+            around = context_crops(one, images)
+            self.patches.canvas.set_tiles(as_rgb_tiles(around.crops[0]), labels=names, captions=captions,
+                                          boxes=around.boxes[0])
+        else:
+            self.patches.canvas.set_tiles(as_rgb_tiles(crops), labels=names, captions=captions,
+                                          inside=inside_rects(top.boxes[c][valid], crops.shape[1:3], image_shape))
         self._patch_sources = [(int(i), name) for i, name in zip(index[valid], names)]
         r = crops.shape[1] if len(crops) else 0
         silent = silent_channels(s.model, top.layer, [s.channel], top.values[c:c + 1],
@@ -441,9 +462,11 @@ class UnitView(View):
         warning = (f"<b style='color:#b00020'>Channel {s.channel} {silent[s.channel]}: these patches mean "
                    "nothing.</b> " if silent else "")
         self.patches_title.setText(f"{warning}{self._dataset_label(dataset)}: the {len(crops)} images where channel "
-                                   f"{s.channel} of {top.layer} responds most (max over positions), cropped to the "
-                                   f"{r}×{r} receptive field (hatched: beyond the image's edge); under each: label, "
-                                   f"activation · {'image number' if files is None else 'file'}"
+                                   f"{s.channel} of {top.layer} responds most (max over positions), "
+                                   + (f"green: the {r}×{r} receptive field in its image" if self.context.isChecked()
+                                      else f"cropped to the {r}×{r} receptive field (hatched: beyond the image's "
+                                      "edge)")
+                                   + f"; under each: label, activation · {'image number' if files is None else 'file'}"
                                    + (f"; {skipped_line(self.skipped, self._dataset_label(dataset))}"
                                       if self.skipped else ""))
 
@@ -475,6 +498,8 @@ class UnitView(View):
             c = int(np.flatnonzero(top.channels == s.channel)[0])
             arrays.update(patches=self.crops, patch_values=top.values[c], patch_image_index=top.image_index[c],
                           patch_boxes=top.boxes[c])
+            if self.patch_files is not None:                 # a folder: which file each patch comes from
+                arrays["patch_files"] = np.array(self.patch_files)
         if self.synthesis is not None:
             arrays["synthesized"] = self.synthesis.images[0]
         try:
