@@ -68,7 +68,7 @@ _DECLARED = (
         _EPS, _norm("inf", ("inf", "2")),
         Option("steps", int, 40, "gradient steps", minimum=1, maximum=100_000),
         Option("step_size", float, None, "length of each step, in [0, 1] pixel units (default: 2.5 * eps / steps)",
-               optional=True, minimum=0),
+               optional=True, minimum=1e-6),
         Option("random_start", bool, True, "start from a random point in the budget (off: iterative FGSM)"),
         Option("early_stop", bool, False, "stop each image once it fools the model: the same images are fooled, "
                "faster, but with less margin (8-bit rounding undoes more)"),

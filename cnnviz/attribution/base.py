@@ -53,8 +53,11 @@ def check_images(model, images) -> np.ndarray:
     """``images`` as float32 (N, H, W, C) fitting the model's input, or a
     clear error (bad values, shape or model: see :mod:`cnnviz.common.validate`).
     A single image (H, W, C) becomes a batch of one."""
-    preprocessing = model_info(model).preprocessing
-    x = model_batch(model, images, input_range=input_range(preprocessing), preprocessing=preprocessing)
+    info = model_info(model)
+    lo, hi = input_range(info.preprocessing)
+    if info.source("preprocessing") == "default":     # only guessed: refuse pixels far above it, not inputs below
+        lo -= hi - lo
+    x = model_batch(model, images, input_range=(lo, hi), preprocessing=info.preprocessing)
     check_classifier(model)
     return x
 

@@ -112,7 +112,7 @@ def test_features_then_transfer(capsys, tmp_path):
     (["features", "mnist_small", "--layer", "conv9", "--dataset", "mnist", "-o", "f.npz"], "no layer 'conv9'"),
     (["transfer", "nosuch.npz"], "no features file nosuch.npz"),
     (["finetune", "mnist_small", "--dataset", "mnist", "--freeze-until", "nosuch"], "--freeze-until nosuch"),
-    (["finetune", "mnist_small", "--dataset", "mnist", "--head", "conv:3"], "--head 'conv:3'"),
+    (["finetune", "mnist_small", "--dataset", "mnist", "--head", "conv:3"], "--head: give layers like dense:256"),
     (["finetune", "mnist_small", "--dataset", "mnist", "--validation-split", "0"], "--validation-split 0.0 is out"),
 ])
 def test_transfer_errors_are_one_line(capsys, argv, message, tmp_path, monkeypatch):

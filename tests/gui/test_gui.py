@@ -201,7 +201,7 @@ def test_bad_files_show_a_message_and_the_app_stays_usable(qtbot, window, tmp_pa
     assert "nothing to export" in window._last_error
     open_image(qtbot, window)                                # and the app still works
     window.browse_dataset("folder", folder=str(tmp_path / "empty"))
-    qtbot.waitUntil(lambda: "not a folder" in window.browser.status.text(), timeout=10000)
+    qtbot.waitUntil(lambda: "empty" in window.browser.status.text(), timeout=10000)     # named in the refusal
     window.browser.close()
 
 
