@@ -54,10 +54,8 @@ def check_images(model, images) -> np.ndarray:
     clear error (bad values, shape or model: see :mod:`cnnviz.common.validate`).
     A single image (H, W, C) becomes a batch of one."""
     info = model_info(model)
-    lo, hi = input_range(info.preprocessing)
-    if info.source("preprocessing") == "default":     # only guessed: refuse pixels far above it, not inputs below
-        lo -= hi - lo
-    x = model_batch(model, images, input_range=(lo, hi), preprocessing=info.preprocessing)
+    x = model_batch(model, images, input_range=input_range(info.preprocessing), preprocessing=info.preprocessing,
+                    guessed=info.source("preprocessing") == "default")
     check_classifier(model)
     return x
 

@@ -77,20 +77,22 @@ def check_model(model, images_only: bool = True) -> None:
 
 
 def model_batch(model, images, name: str = "images", input_range: tuple | None = None,
-                preprocessing: str = "", images_only: bool = True) -> np.ndarray:
+                preprocessing: str = "", images_only: bool = True, guessed: bool = False) -> np.ndarray:
     """Preprocessed model input as float32 (N, H, W, C) fitting ``model``; a
     single image (H, W, C) becomes a batch of one. With ``input_range``
     (what the model's preprocessing gives pixels 0..255), values well outside
     it are refused: uint8 pixels handed to a model that takes [0, 1] would
     give maps of a saturated, meaningless input. With ``images_only`` False
-    a dense network's (N, D) vectors are taken too."""
+    a dense network's (N, D) vectors are taken too. A ``guessed`` range (no
+    preprocessing declared) refuses pixels far above it, not inputs below it."""
     check_model(model, images_only)
     raw = numeric_array(images, name)
     if input_range is not None:
         lo, hi = input_range
         margin = 0.05 * (hi - lo)
         low, high = float(raw.min()), float(raw.max())
-        if low < lo - margin or high > hi + margin:
+        floor = lo - (hi - lo) if guessed else lo
+        if low < floor - margin or high > hi + margin:
             what = "uint8 pixels" if raw.dtype == np.uint8 else f"values from {low:g} to {high:g}"
             raise CnnvizError(f"{name} are {what}, but {getattr(model, 'name', 'the model')} takes input in "
                               f"[{lo:g}, {hi:g}] ({preprocessing or 'its preprocessing'}): preprocess them first, "
