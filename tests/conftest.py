@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
 from pathlib import Path
@@ -31,12 +32,21 @@ def _session_cache(tmp_path_factory):
     os.environ["CNNVIZ_CACHE"] = str(tmp_path_factory.mktemp("cnnviz-cache"))
 
 
+_MODULE_PEAKS: list[dict] = []   # per test module: its rise of this process's peak memory
+
+
+def _peak_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _release_models():
+def _release_models(request):
     """After each test module, release what its models left behind: cnnviz's
     per-model compiled functions and sub-models, Keras' global state, and the
     cycles holding them (issue 22: the suite reached 14 GB without this).
-    Session-scoped models stay usable: their caches are rebuilt on next use."""
+    Session-scoped models stay usable: their caches are rebuilt on next use.
+    Records how far the module raised the process's peak memory."""
+    before = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
     yield
     import keras
 
@@ -45,14 +55,35 @@ def _release_models():
     clear_model_caches()
     keras.backend.clear_session()
     gc.collect()
+    own, children = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
+    _MODULE_PEAKS.append({"module": request.module.__name__, "rise": own - before[0], "peak": own,
+                          "child_rise": children - before[1], "children": children})
+
+
+def pytest_sessionfinish(session):
+    """An xdist worker hands its modules' memory figures to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["module_peaks"] = json.dumps(_MODULE_PEAKS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _MODULE_PEAKS.extend(json.loads(getattr(node, "workeroutput", {}).get("module_peaks", "[]")))
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The run's peak memory, in CI's log (issue 22: kept under 6 GB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    """The run's peak memory and the modules that raised it, in CI's log
+    (issue 22: kept under 6 GB)."""
+    own = _peak_mb(resource.RUSAGE_SELF)
+    children = _peak_mb(resource.RUSAGE_CHILDREN)
     terminalreporter.write_line(f"peak memory: {own:.0f} MB resident in the test process, "
                                 f"{children:.0f} MB in the largest subprocess")
+    for m in sorted(_MODULE_PEAKS, key=lambda m: -m["rise"])[:5]:
+        terminalreporter.write_line(f"  {m['module']} raised its worker's peak by {m['rise']:.0f} "
+                                    f"to {m['peak']:.0f} MB")
+    for m in sorted(_MODULE_PEAKS, key=lambda m: -m["child_rise"])[:3]:
+        terminalreporter.write_line(f"  {m['module']} raised its subprocesses' peak by {m['child_rise']:.0f} "
+                                    f"to {m['children']:.0f} MB")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """A corpus of the model shapes users bring, built in code (tiny, fixed
 random weights), each with the pipeline its user feeds it (uint8 pixels ->
 the model's input) and what its card declares. Every command, the API and the
-app must read each one as its user does (tests/models/test_contract.py)."""
+app must read each one as its user does (tests/models/test_model_contract.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
