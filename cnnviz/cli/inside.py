@@ -94,6 +94,8 @@ def cmd_top_patches(args) -> int:
         images = data.x_test if args.limit is None else data.x_test[_sample(data.y_test, args.limit, args.seed)]
         result = top_patches(model, images, [layer], **options)
         crops, name, n_images = patch_crops(result.layers[layer], images), data.name, len(images)
+    if result.cache_note:
+        print(f"cnnviz: note: {result.cache_note}", file=sys.stderr)
     top = result.layers[layer]
     field = receptive_field(model, layer).size
     silent = silent_channels(model, layer, top.channels, top.values, f"did not fire on these {n_images:,} images")

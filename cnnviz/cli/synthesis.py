@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..common.errors import CnnvizError
 from ..inside.top_patches import parse_channels, silent_channels
@@ -52,6 +53,8 @@ def cmd_synthesize(args) -> int:
         names, title = None, ""
         silent = silent_channels(model, layer, result.indices[::result.per_channel],
                                  result.activations.reshape(-1, result.per_channel), "synthesis did not make it fire")
+    if result.cache_note:
+        print(f"cnnviz: note: {result.cache_note}", file=sys.stderr)
     rows = [{"index": int(i), "activation": float(a), **({"silent": silent[int(i)]} if int(i) in silent else {})}
             for i, a in zip(result.indices, result.activations)]
     if result.probabilities is not None:

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import CnnvizError
+from ..common.errors import CnnvizError, short
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api, check_model, uint8_batch
@@ -65,6 +65,7 @@ class TopPatches:
     files: Optional[list[str]] = None     # over a folder: the file of each image index
     size: Optional[tuple] = None          # (H, W, C) the files were decoded to
     report: Optional[dict] = field(default=None)   # over a folder: files read and skipped
+    cache_note: str = ""                  # why a cached result was not used and was recomputed
 
     def to_json(self, layer: str) -> dict:
         """Per channel of ``layer``, best first: values, files (over a folder;
@@ -186,8 +187,9 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
 
     key = _cache_key(model, names, chosen, k, per, stat, images)
     path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
+    note = ""
     if cache:
-        cached = _read(path, model, names, chosen, k, per, stat)
+        cached, note = _read(path, names, k, per, stat)
         if cached is not None:
             return cached
 
@@ -206,7 +208,7 @@ def top_patches(model, images: np.ndarray, layers: Sequence[str], k: int = 9,
     result = {}
     for name, c, width, (v, i, p) in zip(names, chosen, widths, state):
         result[name] = _layer_result(model, name, c, width, v.numpy().T, i.numpy().T, p.numpy().T)
-    out = TopPatches(result, k, per, stat)
+    out = TopPatches(result, k, per, stat, cache_note=note)
     if cache:
         _write(path, out)
     return out
@@ -384,8 +386,9 @@ def top_patches_files(model, source, layers: Sequence[str], k: int = 9, channels
     k = min(int(k), _candidates(model, names, len(files), per))
     key = _files_cache_key(model, names, chosen, k, per, stat, files, size)
     path = runtime.cache_dir() / "top_patches" / f"{key}.npz"
+    note = ""
     if cache:
-        cached = _read(path, model, names, chosen, k, per, stat)
+        cached, note = _read(path, names, k, per, stat)
         if cached is not None:
             cached.k = cached.layers[names[0]].values.shape[1]          # fewer where files were unreadable
             return cached
@@ -399,7 +402,7 @@ def top_patches_files(model, source, layers: Sequence[str], k: int = 9, channels
               for name, c, width, (v, i, p) in zip(names, chosen, widths, total)}
     report = read.to_json()
     report["skipped"] = [{"file": f, "reason": "not an image file"} for f in files.not_images] + report["skipped"]
-    out = TopPatches(result, k, per, stat, files=files.paths, size=size, report=report)
+    out = TopPatches(result, k, per, stat, files=files.paths, size=size, report=report, cache_note=note)
     if cache:
         _write(path, out)
     return out
@@ -449,19 +452,31 @@ def _write(path, result: TopPatches) -> None:
         pass
 
 
-def _read(path, model, names, chosen, k, per, stat) -> Optional[TopPatches]:
+def _check_shapes(top: LayerTopK) -> None:
+    c, k = top.values.shape
+    expected = {"channels": (c,), "image_index": (c, k), "position": (c, k, 2), "boxes": (c, k, 4)}
+    for name, shape in expected.items():
+        if getattr(top, name).shape != shape:
+            raise ValueError(f"{top.layer}'s {name} has shape {getattr(top, name).shape}, not {shape}")
+
+
+def _read(path, names, k, per, stat) -> tuple[Optional[TopPatches], str]:
+    """The cached result and "", or None and why a cache entry there could not
+    be used ("" when there is none): a damaged entry is recomputed, never trusted."""
     if not path.is_file():
-        return None
+        return None, ""
     try:
         with np.load(path, allow_pickle=False) as f:
             if list(f["layers"]) != names:
-                return None
+                raise ValueError(f"it holds layers {list(f['layers'])}, not {names}")
             layers = {n: LayerTopK(n, f[f"{i}_channels"], f[f"{i}_values"], f[f"{i}_index"],
                                    f[f"{i}_position"], f[f"{i}_boxes"]) for i, n in enumerate(names)}
             folder = {}
             if "files" in f:
                 folder = {"files": f["files"].tolist(), "size": tuple(int(v) for v in f["size"]),
                           "report": json.loads(str(f["report"]))}
-    except Exception:  # a damaged cache entry is recomputed, never trusted
-        return None
-    return TopPatches(layers, k, per, stat, from_cache=True, **folder)
+        for top in layers.values():
+            _check_shapes(top)
+    except Exception as exc:
+        return None, f"the cached top patches {path} were unreadable ({short(exc, 80)}) and were recomputed"
+    return TopPatches(layers, k, per, stat, from_cache=True, **folder), ""

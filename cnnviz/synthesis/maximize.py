@@ -31,7 +31,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import CnnvizError
+from ..common.errors import CnnvizError, short
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.validate import api
@@ -92,6 +92,7 @@ class Synthesis:
     settings: Regularization = field(default_factory=Regularization)
     from_cache: bool = False
     per_channel: int = 1           # consecutive images per target (N = targets x per_channel)
+    cache_note: str = ""           # why a cached result was not used and was recomputed
 
     @property
     def uint8(self) -> np.ndarray:
@@ -603,11 +604,12 @@ def _through_cache(cache: bool, model, key: list, target: str, indices: np.ndarr
     if not cache:
         return compute()
     path = _cache_path(model, key)
-    result = _read(path, target, indices, reg)
+    result, note = _read(path, target, indices, reg)
     if result is not None:
         report(progress, reg.steps, reg.steps, "synthesized images from the cache")
         return result
     result = compute()
+    result.cache_note = note
     _write(path, result)
     return result
 
@@ -628,20 +630,20 @@ def _write(path, result: Synthesis) -> None:
         pass
 
 
-def _read(path, target: str, indices: np.ndarray, reg: Regularization) -> Optional[Synthesis]:
-    """The cached result, or None when missing, damaged or not this one."""
+def _read(path, target: str, indices: np.ndarray, reg: Regularization) -> tuple[Optional[Synthesis], str]:
+    """The cached result and "", or None and why the entry there could not be
+    used ("" when there is none): a damaged entry is recomputed, never trusted."""
     if not path.is_file():
-        return None
+        return None, ""
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         n = len(indices)
-        valid = (str(arrays["target"]) == target and np.array_equal(arrays["indices"], indices)
-                 and arrays["images"].shape[0] == n and arrays["activations"].shape == (n,)
-                 and arrays["history"].shape == (reg.steps, n))
-    except Exception:  # a damaged cache entry is recomputed, never trusted
-        return None
-    if not valid:
-        return None
+        if not (str(arrays["target"]) == target and np.array_equal(arrays["indices"], indices)
+                and arrays["images"].shape[0] == n and arrays["activations"].shape == (n,)
+                and arrays["history"].shape == (reg.steps, n)):
+            raise ValueError("its arrays do not match the request")
+    except Exception as exc:
+        return None, f"the cached synthesis {path} was unreadable ({short(exc, 80)}) and was recomputed"
     return Synthesis(target, indices, arrays["images"], arrays["activations"], arrays["history"],
-                     arrays.get("probabilities"), reg, from_cache=True)
+                     arrays.get("probabilities"), reg, from_cache=True), ""

@@ -164,3 +164,16 @@ def test_top_patches_json(capsys, tmp_path):
     assert code == 0 and [c["channel"] for c in data["channels"]] == [0, 1, 2]
     values = data["channels"][0]["values"]
     assert len(values) == 4 and values == sorted(values, reverse=True)
+
+
+def test_a_damaged_cache_is_recomputed_and_said_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path / "cache"))
+    argv = ["top-patches", "mnist_small", "--layer", "pool2", "--channels", "0:2", "-k", "3", "--limit", "200"]
+    assert run(capsys, *argv, "-o", str(tmp_path / "1.png"))[0] == 0
+    for entry in (tmp_path / "cache" / "top_patches").glob("*.npz"):
+        entry.write_bytes(b"half a file")
+    code, out, err = run(capsys, *argv, "-o", str(tmp_path / "2.png"))
+    assert code == 0 and "(from cache)" not in out
+    assert "cnnviz: note: the cached top patches" in err and "were recomputed" in err
+    code, out, err = run(capsys, *argv, "-o", str(tmp_path / "3.png"))
+    assert "(from cache)" in out and "note" not in err

@@ -351,12 +351,21 @@ def test_top_patches_cache(small, digits, monkeypatch, tmp_path):
     other_k = top_patches(small, x, ["pool2"], k=3)
     assert not other_k.from_cache and other_k.layers["pool2"].values.shape == (8, 3)
 
-    # a damaged cache entry is recomputed
+    # a damaged cache entry is recomputed, and the result says so
+    assert first.cache_note == "" and second.cache_note == ""
     files[0].write_bytes(b"not an npz at all")
     again = top_patches(small, x, ["pool2"], k=4)
-    assert not again.from_cache
+    assert not again.from_cache and "were unreadable" in again.cache_note and str(files[0]) in again.cache_note
     np.testing.assert_array_equal(again.layers["pool2"].image_index, first.layers["pool2"].image_index)
     assert top_patches(small, x, ["pool2"], k=4).from_cache        # and rewritten
+
+    # an entry whose arrays were edited to other shapes fails validation the same way
+    with np.load(files[0]) as f:
+        arrays = dict(f)
+    arrays["0_boxes"] = arrays["0_boxes"][:, :2]
+    np.savez(files[0], **arrays)
+    tampered = top_patches(small, x, ["pool2"], k=4)
+    assert not tampered.from_cache and "boxes has shape" in tampered.cache_note
 
     # other weights: not the cached answer
     keras.utils.set_random_seed(99)

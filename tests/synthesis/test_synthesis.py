@@ -144,7 +144,8 @@ def test_cache_serves_repeats_and_recomputes_damaged_entries(small, tmp_path, mo
     for f in files:
         f.write_bytes(f.read_bytes()[:100])
     repaired = synthesize_channels(small, "conv1", [1, 2], steps=8, cache=True)
-    assert not repaired.from_cache
+    assert not repaired.from_cache and "was unreadable" in repaired.cache_note
+    assert again.cache_note == ""
     np.testing.assert_array_equal(repaired.images, first.images)
     assert synthesize_channels(small, "conv1", [1, 2], steps=8, cache=True).from_cache
 
