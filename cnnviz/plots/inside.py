@@ -226,3 +226,47 @@ def histograms_figure(hist, silent: Optional[dict] = None, max_channels: int = 3
     fig.suptitle(title or f"{hist.layer}: values per channel over {hist.n_images} images{shown}", fontsize=10)
     fig.supxlabel("value (bins shared by the layer)", fontsize=8)
     return fig
+
+
+def unit_figure(title: str, overlay: Optional[np.ndarray] = None, patches: Optional[np.ndarray] = None,
+                patch_captions: Sequence[str] = (), synthesized: Optional[np.ndarray] = None,
+                kernel: Optional[np.ndarray] = None, max_kernels: int = 16) -> Figure:
+    """One unit (channel) on one figure, the app's unit page without its
+    controls: where it fires on the input (``overlay``, RGB uint8), its top
+    dataset patches (``patches``, (k, h, w, c) uint8, captioned), its
+    synthesized image ((H, W, c) in [0, 1]) and its kernel ((kh, kw, in),
+    signed, one tile per input channel, the first ``max_kernels``). Parts
+    that are None are left out, never drawn as placeholders."""
+    large = [(image, caption) for image, caption in ((overlay, "where it fires on the input"),
+                                                     (synthesized, "synthesized image")) if image is not None]
+    k = 0 if patches is None else len(patches)
+    n_kernels = 0 if kernel is None else min(kernel.shape[-1], max_kernels)
+    cols = max(2 * len(large), min(k, 9), min(n_kernels, 8), 1)
+    rows = [2 if large else 0, -(-k // cols), -(-n_kernels // cols)]
+    fig = Figure(figsize=(1.3 * cols + 0.4, 1.3 * sum(rows) + 0.9), layout="constrained")
+    grid = fig.add_gridspec(max(sum(rows), 1), cols)
+    for j, (image, caption) in enumerate(large):
+        _image(fig.add_subplot(grid[0:2, 2 * j:2 * j + 2]), image, caption)
+    row = rows[0]
+    for i in range(k):
+        ax = fig.add_subplot(grid[row + i // cols, i % cols])
+        _image(ax, patches[i], patch_captions[i] if i < len(patch_captions) else "")
+    row += rows[1]
+    if n_kernels:
+        peak = float(np.abs(kernel).max()) or 1.0
+        for i in range(n_kernels):
+            ax = fig.add_subplot(grid[row + i // cols, i % cols])
+            ax.imshow(kernel[..., i], cmap="RdBu_r", vmin=-peak, vmax=peak, interpolation="nearest")
+            ax.set_axis_off()
+            ax.set_title(f"weights, input {i}", fontsize=6)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _image(ax, image: np.ndarray, caption: str) -> None:
+    gray = image.ndim == 3 and image.shape[-1] == 1
+    vmax = 255 if image.dtype == np.uint8 else 1
+    ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=vmax,
+              interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(textwrap.fill(caption, 22), fontsize=6)

@@ -149,10 +149,19 @@ def test_exports_name_what_they_hold_and_draw_the_whole_view(qtbot, window, tmp_
     window.session.set_channel(3)
     assert first == "unit_mnist_cnn_conv1_ch2" and uv.export_name() == "unit_mnist_cnn_conv1_ch3"
     assert window.layer_view.export_name() == "layer_mnist_cnn_conv1"
-    png = window.export_png(str(tmp_path / "unit.png"))
-    image = QImage(png)
-    assert image.height() == uv.page.height() and image.height() > uv.height()    # the page, not the viewport
-    assert image.width() == uv.page.width()
+    figure = uv.export_figure()                       # the unit page as one figure, without its controls
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "where it fires on the input" in titles and "weights, input 0" in titles
+    assert "synthesized image" not in titles                       # not computed: left out, not a placeholder
+    image = QImage(window.export_png(str(tmp_path / "unit.png")))
+    assert image.width() >= 1000                                  # at slide resolution
+
+    view = window.view("arithmetic")                               # a view of widgets: the whole page is drawn
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.step is not None, timeout=60000)
+    image = QImage(window.export_png(str(tmp_path / "arithmetic.png")))
+    assert image.height() == view.page.height() and image.height() > view.height()   # the page, not the viewport
+    assert image.width() == view.page.width()
 
 
 def test_missing_qt_libraries_print_a_one_line_fix():

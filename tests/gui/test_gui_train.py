@@ -53,6 +53,9 @@ def test_train_view_trains_draws_curves_and_opens_the_model(qtbot, window, tmp_p
     card = window.session.info.card
     assert card["stages"][0]["optimizer"]["name"] == "RMSprop" and card["stages"][0]["augmentation"]["rotation"] == 10
     assert "Wrote" in view.status.text()
+    figure = view.export_figure()                      # Export PNG draws the CLI's curves, not the widgets
+    lines = [line for ax in figure.axes for line in ax.get_lines() if len(line.get_xdata()) == 2]
+    assert len(lines) == 4 and figure.axes[0].get_ylabel() == "accuracy"
     shot(window, "train_view")
 
 

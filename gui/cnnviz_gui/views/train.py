@@ -274,10 +274,16 @@ class TrainView(View):
         self._draw_curves()
 
     def _draw_curves(self) -> None:
-        from cnnviz.plots.training import curves_figure
+        self.curves.show_array(figure_rgb(self._curves_figure()))
 
-        fig = curves_figure([self.history], [self.model.currentText()])
-        self.curves.show_array(figure_rgb(fig))
+    def _curves_figure(self):
+        from cnnviz.plots.training import curves_figure  # matplotlib: heavy, loaded with the first figure
+
+        return curves_figure([self.history], [self.model.currentText()])
+
+    def export_figure(self):
+        """``cnnviz curves``' figure of the run shown (None before a run)."""
+        return self._curves_figure() if self.history else None
 
     def _finished(self, result) -> None:
         self.train_button.setEnabled(True)

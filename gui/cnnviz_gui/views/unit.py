@@ -272,6 +272,7 @@ class UnitView(View):
             w = max(1, int(round(max(image.shape[:2]) / PANEL)))          # about one screen pixel wide
             image[top:top + w, left:right + 1] = image[max(top, bottom - w + 1):bottom + 1, left:right + 1] = green
             image[top:bottom + 1, left:left + w] = image[top:bottom + 1, max(left, right - w + 1):right + 1] = green
+        self.overlay_image = image
         self.overlay_view.show_array(image)
         self.overlay_caption.setText("the map stretched over the input (bright: high); green: receptive field of "
                                      "the strongest unit" if not flat else
@@ -448,6 +449,7 @@ class UnitView(View):
         self.crops = crops
         self.patch_files = [str(files[i]) for i in index[valid]] if files is not None else None
         captions = [f"{format_value(v)} · {src}" for v, src in zip(top.values[c][valid], sources)]
+        self.patch_captions = [f"{name}: {caption}" for name, caption in zip(names, captions)]
         if self.context.isChecked() and valid.any():
             around = context_crops(one, images)
             self.patches.canvas.set_tiles(as_rgb_tiles(around.crops[0]), labels=names, captions=captions,
@@ -484,6 +486,22 @@ class UnitView(View):
     # -------------------------------------------------------------- export
     def export_name(self) -> str:
         return f"{super().export_name()}_ch{self.session.channel}"
+
+    def export_figure(self):
+        """The unit page drawn as one figure: where it fires, its top patches,
+        its synthesized image and its weights, whichever are computed."""
+        s = self.session
+        if s.model is None or s.row() is None or not s.row().spatial or self.map is None:
+            return None
+        from cnnviz.plots.inside import unit_figure  # matplotlib: heavy, loaded with the first figure
+        try:
+            kernel = filter_weights(s.model, s.layer).kernel[..., s.channel]
+        except CnnvizError:
+            kernel = None
+        return unit_figure(f"{s.info.name}: {s.layer}, channel {s.channel}", overlay=self.overlay_image,
+                           patches=self.crops, patch_captions=getattr(self, "patch_captions", ()),
+                           synthesized=self.synthesis.images[0] if self.synthesis is not None else None,
+                           kernel=kernel)
 
     def export_arrays(self):
         s = self.session
