@@ -11,6 +11,7 @@ from ..attribution.folder import SUMMARY, explain_files
 from ..attribution.registry import (
     DEFAULT_METHODS,
     METHODS,
+    SUMMARY_EXTRAS,
     explain,
     method,
     method_name,
@@ -95,10 +96,13 @@ def cmd_explain(args) -> int:
             _print_prediction(im, preds[j])
             fig = explain_figure(im.pixels, results, j, preds[j], im.source, info.name, info.classes, args.alpha)
             save(fig, reports[i], model)
+            _save_concept_maps(im, results, j, reports[i], model, info.classes)
             records.append({"image": im.source, "notes": im.notes, "top": [p._asdict() for p in preds[j]],
                             "methods": _one(summary(results), j)})
             for name, result in results.items():
                 npz[f"{_key(i, len(loaded))}{name}"] = result.maps[j]
+                if method(name).concepts:
+                    npz[f"{_key(i, len(loaded))}{name}_concepts"] = result.extras["concept_maps"][j]
     if args.json:
         emit_json(records if len(records) > 1 else records[0], args.json)
     if args.npz:
@@ -131,6 +135,21 @@ def _explain_folder(args, methods, options) -> int:
     return 0
 
 
+def _save_concept_maps(im, results: dict, j: int, report: str, model, classes) -> None:
+    """For each concept method run (craft): a figure of where each of the
+    class's concepts is in image ``j``, beside the report (NAME_craft.png)."""
+    from ..plots.concepts import concept_maps_figure  # matplotlib: heavy, loaded with the first figure
+
+    for name, result in results.items():
+        if method(name).concepts:
+            path, target = Path(report), int(result.targets[j])
+            label = classes[target] if classes and target < len(classes) else str(target)
+            title = (f"{method(name).label} of class {label} at {result.params['layer']} in "
+                     f"{Path(im.source).name} (importance in brackets)")
+            save(concept_maps_figure(im.pixels, result.extras["concept_maps"][j], result.extras["importances"][j],
+                                     title), str(path.with_name(f"{path.stem}_{name}{path.suffix}")), model)
+
+
 def _same_shape_groups(loaded) -> list[list[int]]:
     """Indices of images that stack into one batch (same input shape)."""
     groups: dict = {}
@@ -149,7 +168,7 @@ def _one(summary: dict, j: int) -> dict:
     for name, entry in summary.items():
         entry = dict(entry)
         entry["target"] = entry.pop("targets")[j]
-        for key in ("completeness_error", "convergence_delta", "steps", "score"):
+        for key in SUMMARY_EXTRAS:
             if key in entry:
                 entry[key] = entry[key][j]
         out[name] = entry

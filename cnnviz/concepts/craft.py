@@ -41,7 +41,7 @@ from ..models.inputs import class_index
 from ..models.surgery import head_model
 from ..models.zoo import input_shape, model_info
 from .base import BATCH, activations, layer_list
-from .sets import Images, check_size, class_images
+from .sets import Images, check_size, class_images, class_label
 
 SAMPLERS = ("halton", "sobol")
 STRIDE = 0.8                # stride between crops as a fraction of their side, as CRAFT's code
@@ -115,15 +115,17 @@ def default_patch(model) -> int:
 @api
 def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int = 10, patch: Optional[int] = None,
           alpha_w: float = 1e-2, designs: int = 32, sampler: str = "halton", limit: Optional[int] = None,
-          seed: int = 0, batch_size: int = BATCH, cache: bool = False, progress: Optional[ProgressFn] = None,
-          cancel: Optional[CancelToken] = None) -> CraftResult:
+          seed: int = 0, batch_size: int = BATCH, cache: bool = False, compute: bool = True,
+          progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> CraftResult:
     """CRAFT's ``k`` concepts of class ``target`` at ``layer``, from ``images``
     (the class's images as uint8 pixels, an image folder, or a dataset name;
     None: the model's dataset), ranked by Sobol importance. ``designs``: the
     quasi-random designs of the Sobol estimate (xplique's ``nb_design``).
     ``cache``: read the result from (or write it to) the cache folder, keyed
-    by the model's weights, the layer, the class, the settings and the
-    decoded images themselves."""
+    by the model's architecture and weights, the layer, the class, the
+    settings and the decoded images themselves; a damaged or inconsistent
+    file is recomputed. ``compute`` False: only read the cache, and refuse,
+    saying how to compute them, when these concepts are not there."""
     started = time.perf_counter()
     target = class_index(model, target)
     layer = layer_list(model, layer or default_layer(model))[0]
@@ -134,10 +136,14 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     check_size(images_, 1, "CRAFT")
     settings = {"k": k, "patch": patch, "alpha_w": alpha_w, "designs": designs, "sampler": sampler}
     path = _cache_path(model, layer, target, settings, images_.pixels) if cache else None
-    cached = _read(path) if path is not None else None
+    cached = _read(path, model, layer, target, settings) if path is not None else None
     if cached is not None:
         report(progress, 1, 1, "concepts from the cache")
         return cached
+    if not compute:
+        raise CnnvizError(f"no CRAFT concepts of class {class_label(model, target)} at {layer} for these images are "
+                          f"cached: compute them (cnnviz concepts craft MODEL --target {target} --layer {layer} "
+                          f"-k {k} with the same --dataset and --limit), or let them be computed (compute=True)")
     crops, origin, crop_acts = crop_activations(model, images_.x, layer, patch, batch_size,
                                                 stage(progress, 1, steps, "crop activations"), cancel)
     if len(crops) < k:
@@ -152,56 +158,77 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     top = np.argsort(-crop_u, axis=0, kind="stable")[:TOP_CROPS].T
     pixel_crops = _pixel_crops(images_.pixels, origin, patch)
 
-    info = model_info(model)
-    name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
     report(progress, 1, 1, "done")
-    result = CraftResult(target, name, layer, bank[order], importances[order], pixel_crops, origin, crop_u, top, patch,
-                         alpha_w, order, {**settings, "limit": limit, "seed": seed}, [images_.to_json()],
-                         time.perf_counter() - started)
+    result = CraftResult(target, class_label(model, target), layer, bank[order], importances[order], pixel_crops,
+                         origin, crop_u, top, patch, alpha_w, order, {**settings, "limit": limit, "seed": seed},
+                         [images_.to_json()], time.perf_counter() - started)
     if path is not None:
         _write(path, result)
     return result
 
 
-# ---------------------------------------------------------------- disk cache (NPZ, no pickle)
+# ---------------------------------------------------------------- disk cache (NPZ + JSON, no pickle)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _ARRAYS = ("bank", "importances", "crops", "crop_origin", "crop_u", "top", "components")
 
 
 def _cache_path(model, layer: str, target: int, settings: dict, pixels: np.ndarray):
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, layer, target,
-                                        settings]).encode())
+    """The cache file of these concepts: a digest of the model's architecture
+    (layers, kinds, output shapes), its weights, the layer, the class, the
+    settings and the class's decoded images (the data, whatever its source)."""
+    architecture = [(lay.name, type(lay).__name__, str(getattr(lay, "output", None) is not None and lay.output.shape))
+                    for lay in model.layers]
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, architecture,
+                                        [list(w.shape) for w in model.weights], layer, target, settings]).encode())
     for w in model.weights:
         digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    digest.update(str(pixels.shape).encode())
     digest.update(np.ascontiguousarray(pixels).tobytes())
     return runtime.cache_dir() / "craft" / f"{digest.hexdigest()[:32]}.npz"
 
 
 def _write(path, result: CraftResult) -> None:
-    meta = {"target": result.target, "target_name": result.target_name, "layer": result.layer,
-            "patch": result.patch, "alpha_w": result.alpha_w, "options": result.options, "sets": result.sets,
-            "seconds": result.seconds}
+    """One NPZ (arrays and a JSON ``meta`` string), written atomically."""
+    meta = {"version": CACHE_VERSION, "target": result.target, "target_name": result.target_name,
+            "layer": result.layer, "patch": result.patch, "alpha_w": result.alpha_w, "options": result.options,
+            "sets": result.sets, "seconds": result.seconds}
     try:
         write_npz(path, meta=np.array(json.dumps(meta)), **{name: getattr(result, name) for name in _ARRAYS})
     except OSError:     # an unwritable cache folder only costs time
         pass
 
 
-def _read(path) -> Optional[CraftResult]:
-    """The cached result, or None when missing or damaged (then it is recomputed, never trusted)."""
+def _read(path, model, layer: str, target: int, settings: dict) -> Optional[CraftResult]:
+    """The cached result, or None when missing, damaged or not consistent with
+    the question (then it is recomputed, never trusted)."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {name: f[name] for name in _ARRAYS}
             meta = json.loads(str(f["meta"]))
-        return CraftResult(meta["target"], meta["target_name"], meta["layer"], arrays["bank"], arrays["importances"],
-                           arrays["crops"], arrays["crop_origin"], arrays["crop_u"], arrays["top"], meta["patch"],
-                           meta["alpha_w"], arrays["components"], meta["options"], meta["sets"], meta["seconds"],
-                           from_cache=True)
+        result = CraftResult(meta["target"], meta["target_name"], meta["layer"], arrays["bank"],
+                             arrays["importances"], arrays["crops"], arrays["crop_origin"], arrays["crop_u"],
+                             arrays["top"], meta["patch"], meta["alpha_w"], arrays["components"], meta["options"],
+                             meta["sets"], meta["seconds"], from_cache=True)
+        ok = meta["version"] == CACHE_VERSION and _consistent(result, model, layer, target, settings)
     except Exception:
         return None
+    return result if ok else None
+
+
+def _consistent(r: CraftResult, model, layer: str, target: int, settings: dict) -> bool:
+    """Whether a read result answers this question and its arrays fit together."""
+    k, m = settings["k"], len(r.crops)
+    channels = get_layer(model, layer).output.shape[-1]
+    return (r.layer == layer and r.target == target and r.patch == settings["patch"]
+            and r.bank.shape == (k, channels) and r.importances.shape == (k,) and r.components.shape == (k,)
+            and sorted(r.components.tolist()) == list(range(k)) and r.crop_u.shape == (m, k)
+            and r.crop_origin.shape == (m, 3) and r.crops.dtype == np.uint8
+            and r.crops.shape[1:3] == (r.patch, r.patch) and r.top.ndim == 2 and len(r.top) == k
+            and (r.top.size == 0 or 0 <= r.top.min() <= r.top.max() < m)
+            and all(np.all(np.isfinite(a)) for a in (r.bank, r.importances, r.crop_u)) and bool(np.all(r.bank >= 0)))
 
 
 def _check_options(model, k, patch, designs, sampler, alpha_w) -> None:
