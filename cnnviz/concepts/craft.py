@@ -141,9 +141,11 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
         report(progress, 1, 1, "concepts from the cache")
         return cached
     if not compute:
-        raise CnnvizError(f"no CRAFT concepts of class {class_label(model, target)} at {layer} for these images are "
-                          f"cached: compute them (cnnviz concepts craft MODEL --target {target} --layer {layer} "
-                          f"-k {k} with the same --dataset and --limit), or let them be computed (compute=True)")
+        label = class_label(model, target)
+        named = "" if label in (str(target), f"class {target}") else f" ({label})"
+        raise CnnvizError(f"no CRAFT concepts of class {target}{named} at {layer} for these images are cached: "
+                          f"compute them (cnnviz concepts craft MODEL --target {target} --layer {layer} -k {k} with "
+                          "the same --dataset and --limit), or let them be computed (compute=True)")
     crops, origin, crop_acts = crop_activations(model, images_.x, layer, patch, batch_size,
                                                 stage(progress, 1, steps, "crop activations"), cancel)
     if len(crops) < k:
