@@ -9,8 +9,10 @@ from pathlib import Path
 from ..attribution.faithfulness import compare
 from ..attribution.folder import SUMMARY, explain_files
 from ..attribution.registry import (
+    CONCEPT_METHODS,
     DEFAULT_METHODS,
     METHODS,
+    REGISTRY,
     SUMMARY_EXTRAS,
     explain,
     method,
@@ -216,11 +218,12 @@ def cmd_compare(args) -> int:
 def register(sub, model_opts) -> None:
     """Add ``explain`` and ``compare`` to the ``cnnviz`` parser."""
     epilog = "method options (--option METHOD.NAME=VALUE; default in place of VALUE):\n" + options_help()
-    layered = [m for m in METHODS if method(m).takes_layer]
+    layered = [m.name for m in REGISTRY.values() if m.takes_layer]
 
     def common(p):
         p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                       help=f"comma-separated: {methods_help()}, or all (default: %(default)s)")
+                       help=f"comma-separated: {methods_help()}, or all (all but {', '.join(CONCEPT_METHODS)}, "
+                            "which needs the class's images; default: %(default)s)")
         p.add_argument("--target", help="class to explain, index or name (default: each image's predicted class)")
         p.add_argument("--layer", help=f"layer for the methods that take one ({', '.join(layered)}; default: the "
                                        "last convolutional layer)")
