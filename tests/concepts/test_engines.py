@@ -1,5 +1,6 @@
-"""TCAV over class, concept and random images streamed from disk as dataset
-jobs: the local engine and Ray give equal scores and CAV accuracies, and both
+"""TCAV over class, concept and random images, and CRAFT over a class's
+images, streamed from disk as dataset jobs: the local engine and Ray give
+equal scores and CAV accuracies, equal concepts and importances, and both
 those of the images read into memory."""
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnnviz[ray]\"; CI installs it)")
 
 from cnnviz.common.errors import CnnvizError  # noqa: E402
-from cnnviz.concepts import tcav  # noqa: E402
+from cnnviz.concepts import craft, tcav  # noqa: E402
 
 
 def _folder(root, name, images, broken=False) -> str:
@@ -43,13 +44,18 @@ def test_streamed_sets_equal_on_every_engine(planted_model, folders):
     options = dict(runs=3, batch_size=8)
     memory = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, **options)
     local = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, engine="local", **options)
+    craft_options = dict(k=3, patch=16, designs=8, batch_size=8)
+    found = {engine: craft(planted_model, class_folder, 0, "conv2", engine=engine, **craft_options)
+             for engine in (None, "local")}
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         remote = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, engine="ray", workers=1,
                       **options)
+        found["ray"] = craft(planted_model, class_folder, 0, "conv2", engine="ray", workers=1, **craft_options)
     finally:
         ray.shutdown()
+    _check_craft(found)
     for name in ("scores", "random_scores", "accuracies", "random_accuracies"):
         assert np.array_equal(getattr(local, name), getattr(remote, name)), name
     np.testing.assert_allclose(local.scores, memory.scores, atol=0.051)      # one image in 20 may flip sign
@@ -57,6 +63,17 @@ def test_streamed_sets_equal_on_every_engine(planted_model, folders):
     assert [s["images"] for s in local.sets] == [s["images"] for s in memory.sets] == [20, 12, 40]
     for read in local.sets[:2]:
         assert read["skipped"][0]["file"].endswith("broken.png")
+
+
+def _check_craft(found: dict) -> None:
+    memory, local, remote = found[None], found["local"], found["ray"]
+    for name in ("bank", "importances", "crops", "crop_origin", "crop_u", "top"):
+        assert np.array_equal(getattr(local, name), getattr(remote, name)), name
+    np.testing.assert_allclose(local.bank, memory.bank, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(local.importances, memory.importances, atol=0.02)
+    assert np.array_equal(local.crops[local.top[0]], memory.crops[memory.top[0]])    # the same typical crops
+    assert local.n_crops == memory.n_crops == 20 * 4 and local.sets[0]["images"] == memory.sets[0]["images"] == 20
+    assert local.sets[0]["skipped"][0]["file"].endswith("broken.png")
 
 
 def test_streaming_needs_image_files(planted_model):
