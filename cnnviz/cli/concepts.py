@@ -105,6 +105,8 @@ def cmd_craft(args) -> int:
                    engine=args.engine if streams else None, workers=args.workers, address=args.address,
                    progress=ProgressBar())
     _note_skipped(result.sets)
+    if result.cache_note:
+        print(f"cnnviz: note: {result.cache_note}", file=sys.stderr)
     if args.json:
         emit_json(result.to_json(), args.json)
     if args.json != "-":

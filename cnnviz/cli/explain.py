@@ -93,6 +93,8 @@ def cmd_explain(args) -> int:
         preds = predict(model, x, 5)
         target = args.target if args.target is not None else [p[0].index for p in preds]   # no second forward pass
         results = explain(model, x, methods, target, options=options, progress=ProgressBar())
+        for note in (note for result in results.values() for note in result.extras.get("cache_notes", [])):
+            print(f"cnnviz: note: {note}", file=sys.stderr)
         for j, i in enumerate(group):
             im = loaded[i]
             _print_prediction(im, preds[j])

@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import CnnvizError
+from ..common.errors import CnnvizError, short
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api, model_batch
@@ -74,6 +74,7 @@ class CraftResult:
     sets: list = field(default_factory=list)
     seconds: float = 0.0
     from_cache: bool = False
+    cache_note: str = ""        # why a cached result was not used and was recomputed
 
     def to_json(self) -> dict:
         return {"method": "craft", "target": self.target, "target_name": self.target_name, "layer": self.layer,
@@ -153,7 +154,7 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
                                                                          seed), batch_size, engine, workers, address)
     settings = {"k": k, "patch": patch, "alpha_w": alpha_w, "designs": designs, "sampler": sampler}
     path = _cache_path(model, layer, target, settings, data.key()) if cache else None
-    cached = _read(path, model, layer, target, settings) if path is not None else None
+    cached, note = _read(path, model, layer, target, settings) if path is not None else (None, "")
     if cached is not None:
         report(progress, 1, 1, "concepts from the cache")
         return cached
@@ -182,7 +183,7 @@ def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int 
     result = CraftResult(target, class_label(model, target), layer, bank[order], importances[order], pixel_crops,
                          origin[kept], crop_u[kept], np.searchsorted(kept, typical), patch, alpha_w, order,
                          len(crop_acts), {**settings, "limit": limit, "seed": seed}, [data.to_json()],
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, cache_note=note)
     if path is not None:
         _write(path, result)
     return result
@@ -298,11 +299,12 @@ def _write(path, result: CraftResult) -> None:
         pass
 
 
-def _read(path, model, layer: str, target: int, settings: dict) -> Optional[CraftResult]:
-    """The cached result, or None when missing, damaged or not consistent with
-    the question (then it is recomputed, never trusted)."""
+def _read(path, model, layer: str, target: int, settings: dict) -> tuple[Optional[CraftResult], str]:
+    """The cached result and "", or None and why the entry there could not be
+    used ("" when there is none): a damaged or inconsistent entry is
+    recomputed, never trusted."""
     if not path.is_file():
-        return None
+        return None, ""
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {name: f[name] for name in _ARRAYS}
@@ -311,10 +313,11 @@ def _read(path, model, layer: str, target: int, settings: dict) -> Optional[Craf
                              arrays["importances"], arrays["crops"], arrays["crop_origin"], arrays["crop_u"],
                              arrays["top"], meta["patch"], meta["alpha_w"], arrays["components"], meta["n_crops"],
                              meta["options"], meta["sets"], meta["seconds"], from_cache=True)
-        ok = meta["version"] == CACHE_VERSION and _consistent(result, model, layer, target, settings)
-    except Exception:
-        return None
-    return result if ok else None
+        if meta["version"] != CACHE_VERSION or not _consistent(result, model, layer, target, settings):
+            raise ValueError("its arrays do not fit this model, layer, class and settings")
+    except Exception as exc:
+        return None, f"the cached CRAFT concepts {path} were unreadable ({short(exc, 80)}) and were recomputed"
+    return result, ""
 
 
 def _consistent(r: CraftResult, model, layer: str, target: int, settings: dict) -> bool:

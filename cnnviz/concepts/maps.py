@@ -32,7 +32,8 @@ def craft_maps(model, images, target=None, *, layer: Optional[str] = None, k: in
     ``maps`` (N, H, W): the concepts' maps weighted by their importance;
     ``extras``: ``concept_maps`` (N, H, W, k), each concept's coefficient at
     each place (concepts ranked by importance), ``importances`` (N, k), and
-    ``from_cache`` (N,), whether the image's concepts were read from the cache."""
+    ``from_cache`` (N,), whether the image's concepts were read from the
+    cache, and ``cache_notes``, why cached concepts were recomputed, if any."""
     started = time.perf_counter()
     x = check_images(model, images)
     targets = resolve_targets(model, x, target)
@@ -50,4 +51,5 @@ def craft_maps(model, images, target=None, *, layer: Optional[str] = None, k: in
     return Attribution("craft", np.einsum("nhwk,nk->nhw", maps, importances).astype(np.float32), targets,
                        params=params, seconds=time.perf_counter() - started,
                        extras={"concept_maps": maps, "importances": importances,
-                               "from_cache": np.array([found[int(t)].from_cache for t in targets])})
+                               "from_cache": np.array([found[int(t)].from_cache for t in targets]),
+                               "cache_notes": [r.cache_note for r in found.values() if r.cache_note]})

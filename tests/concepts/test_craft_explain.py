@@ -67,12 +67,12 @@ def test_damaged_or_inconsistent_cache_is_recomputed(planted_model, files, cache
     (path,) = cache.rglob("*.npz")
     path.write_bytes(path.read_bytes()[:200])                     # a truncated file
     again = explain_one(planted_model, x, "craft", 0, dataset=str(files / "data"), **SETTINGS)
-    assert not again.extras["from_cache"][0]
+    assert not again.extras["from_cache"][0] and "were unreadable" in again.extras["cache_notes"][0]
     with np.load(path) as f:                                      # rewritten whole, then made inconsistent
         arrays = dict(f)
     np.savez(path, **{**arrays, "top": arrays["top"] + 10_000})
     third = explain_one(planted_model, x, "craft", 0, dataset=str(files / "data"), **SETTINGS)
-    assert not third.extras["from_cache"][0]
+    assert not third.extras["from_cache"][0] and "do not fit" in third.extras["cache_notes"][0]
     np.testing.assert_allclose(third.maps, again.maps, atol=1e-6)
     assert explain_one(planted_model, x, "craft", 0, dataset=str(files / "data"), **SETTINGS).extras["from_cache"][0]
 
