@@ -112,7 +112,7 @@ def craft_side_by_side(model, x, y, layer: str, k: int, patch: int, n: int) -> d
     w_ours[ours.components] = ours.bank                    # back to the NMF's own order
     imp_ours = np.empty_like(ours.importances)
     imp_ours[ours.components] = ours.importances
-    return {"layer": layer, "k": k, "patch": patch, "images": int(len(images)), "crops": int(len(ours.crops)),
+    return {"layer": layer, "k": k, "patch": patch, "images": int(len(images)), "crops": ours.n_crops,
             "bank_max_relative_difference": float(np.abs(w_ours - w).max() / max(np.abs(w).max(), 1e-12)),
             "importance_max_difference": float(np.abs(imp_ours - np.asarray(importances)).max()),
             "same_ranking": bool(np.array_equal(np.argsort(-imp_ours), np.argsort(-np.asarray(importances)))),

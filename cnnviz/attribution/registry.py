@@ -5,9 +5,12 @@ its map's values mean. ``explain``, the command line's ``--option`` and
 
 Methods: saliency, gradient, smoothgrad, gradient_x_input,
 integrated_gradients, guided_backprop, deconvnet, gradcam, gradcam++,
-guided_gradcam, scorecam, occlusion, rise, lime. A declaration also says what
-the faces need to know without naming methods: whether it is slow, whether it
-takes a layer (an option ``layer``), and which class score it explains.
+guided_gradcam, scorecam, occlusion, rise, lime; and craft, whose maps say
+where each CRAFT concept of the class is (it needs the class's images, so
+``METHODS`` and "all" leave it out; ``CONCEPT_METHODS`` names it). A
+declaration also says what the faces need to know without naming methods:
+whether it is slow, whether it takes a layer (an option ``layer``), and which
+class score it explains.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from ..common.declare import Family, Method, Option
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, stage
 from ..common.validate import api
+from ..concepts.maps import craft_maps
 from ..inside.activations import spatial_layers
 from ..models.graph import get_layer
 from .base import Attribution, check_images, resolve_targets
@@ -110,11 +114,26 @@ _DECLARED = (
         _SCORE,
         Option("batch_size", int, 256, "images per model call", minimum=1, maximum=MAX_BATCH, engine=True)),
         values="weight of the superpixel in LIME's linear fit", slow=True, cost=1000),
+    Method("craft", "CRAFT concepts", craft_maps, (
+        Option("layer", str, None, "the layer the concepts live at, with non-negative activations (default: the "
+               "last spatial layer)", optional=True),
+        Option("k", int, 10, "concepts of the class", minimum=1, maximum=1000),
+        Option("dataset", str, None, "the class's images: mnist, cifar10 or an image folder (default: the "
+               "model's dataset)", optional=True),
+        Option("limit", int, 100, "a seeded sample of at most N of the class's images", minimum=1),
+        Option("patch", int, None, "crop side in pixels (default: 2/7 of the input side)", optional=True, minimum=2),
+        Option("designs", int, 32, "quasi-random designs per concept of the Sobol importance", minimum=1,
+               maximum=10_000),
+        Option("seed", int, 0, "seed of the sample and the factorization"),
+        Option("compute", bool, True, "find the concepts when they are not cached (false: refuse and say how)"),
+        _BATCH), values="concept coefficients weighted by importance", explains=_LOGIT, slow=True, cost=1000,
+        concepts=True, tip="the class's CRAFT concepts (cnnviz concepts craft), cached, shown in this image"),
 )
 
 FAMILY = Family("method", _DECLARED, help_command="cnnviz explain --help", choose_flag="--methods")
 REGISTRY: dict[str, Method] = FAMILY.registry
-METHODS = FAMILY.names
+METHODS = tuple(m.name for m in FAMILY if not m.concepts)       # explain an image by itself: what "all" runs
+CONCEPT_METHODS = tuple(m.name for m in FAMILY if m.concepts)
 DEFAULT_METHODS = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion")
 ALIASES = FAMILY.aliases
 
@@ -234,6 +253,9 @@ def options_help() -> str:
     return FAMILY.options_help()
 
 
+SUMMARY_EXTRAS = ("completeness_error", "convergence_delta", "steps", "score", "importances")   # per image
+
+
 def summary(results: dict[str, Attribution]) -> dict:
     """JSON-ready description of each method's run (no arrays)."""
     out = {}
@@ -241,7 +263,7 @@ def summary(results: dict[str, Attribution]) -> dict:
         entry = {"params": {k: (v if not isinstance(v, np.ndarray) else "array") for k, v in r.params.items()},
                  "targets": r.targets.tolist(), "seconds": round(r.seconds, 3), "signed": r.signed,
                  "explains": explained_score(name, r.params)}
-        for key in ("completeness_error", "convergence_delta", "steps", "score"):
+        for key in SUMMARY_EXTRAS:
             if key in r.extras:
                 entry[key] = np.asarray(r.extras[key]).tolist()
         out[name] = entry

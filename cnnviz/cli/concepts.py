@@ -97,11 +97,16 @@ def cmd_craft(args) -> int:
 
     if bool(args.image) != bool(args.maps):
         raise CnnvizError("--image and --maps go together: --image IMAGE --maps FIGURE.png")
+    streams = is_image_source(args.dataset)      # a class folder streams from disk; a named dataset is in memory
+    check_engine(args, streams)
     model = open_model(args)
     result = craft(model, args.dataset, args.target, args.layer, k=args.k, patch=args.patch, designs=args.designs,
                    limit=args.limit, seed=args.seed, batch_size=args.batch_size, cache=not args.no_cache,
+                   engine=args.engine if streams else None, workers=args.workers, address=args.address,
                    progress=ProgressBar())
     _note_skipped(result.sets)
+    if result.cache_note:
+        print(f"cnnviz: note: {result.cache_note}", file=sys.stderr)
     if args.json:
         emit_json(result.to_json(), args.json)
     if args.json != "-":
@@ -151,13 +156,14 @@ def register(sub, model_opts) -> None:
     p.add_argument("--npz", type=data_output, help="also write the CAVs, (concepts, runs, *layer shape) per layer")
     p.set_defaults(func=cmd_tcav)
 
-    p = commands.add_parser("craft", parents=[model_opts],
+    p = commands.add_parser("craft", parents=[model_opts, engine_options()],
                             help="CRAFT (Fel et al. 2023): a class's concepts found by factorizing a layer's "
                                  "activations of image crops, ranked by Sobol importance")
     model_positional(p)
     p.add_argument("--target", required=True, help="the class explained (index or name)")
-    p.add_argument("--dataset", help="the class's images: mnist, cifar10 (test split), an image folder with one "
-                                     "sub-folder per class, or a folder of that class's images (default: the model's)")
+    p.add_argument("--dataset", help="the class's images: mnist, cifar10 (test split), or an image folder (one "
+                                     "sub-folder per class, or a folder of that class's images) streamed from disk "
+                                     "(default: the model's dataset)")
     p.add_argument("--layer", help="layer to factorize, with non-negative activations (default: the last spatial one)")
     p.add_argument("-k", type=positive_int, default=10, help="concepts to find (default 10)")
     p.add_argument("--patch", type=positive_int, help="crop side in pixels (default 2/7 of the input, 64 at 224)")

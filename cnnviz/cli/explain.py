@@ -9,8 +9,11 @@ from pathlib import Path
 from ..attribution.faithfulness import compare
 from ..attribution.folder import SUMMARY, explain_files
 from ..attribution.registry import (
+    CONCEPT_METHODS,
     DEFAULT_METHODS,
     METHODS,
+    REGISTRY,
+    SUMMARY_EXTRAS,
     explain,
     method,
     method_name,
@@ -90,15 +93,20 @@ def cmd_explain(args) -> int:
         preds = predict(model, x, 5)
         target = args.target if args.target is not None else [p[0].index for p in preds]   # no second forward pass
         results = explain(model, x, methods, target, options=options, progress=ProgressBar())
+        for note in (note for result in results.values() for note in result.extras.get("cache_notes", [])):
+            print(f"cnnviz: note: {note}", file=sys.stderr)
         for j, i in enumerate(group):
             im = loaded[i]
             _print_prediction(im, preds[j])
             fig = explain_figure(im.pixels, results, j, preds[j], im.source, info.name, info.classes, args.alpha)
             save(fig, reports[i], model)
+            _save_concept_maps(im, results, j, reports[i], model, info.classes)
             records.append({"image": im.source, "notes": im.notes, "top": [p._asdict() for p in preds[j]],
                             "methods": _one(summary(results), j)})
             for name, result in results.items():
                 npz[f"{_key(i, len(loaded))}{name}"] = result.maps[j]
+                if method(name).concepts:
+                    npz[f"{_key(i, len(loaded))}{name}_concepts"] = result.extras["concept_maps"][j]
     if args.json:
         emit_json(records if len(records) > 1 else records[0], args.json)
     if args.npz:
@@ -131,6 +139,21 @@ def _explain_folder(args, methods, options) -> int:
     return 0
 
 
+def _save_concept_maps(im, results: dict, j: int, report: str, model, classes) -> None:
+    """For each concept method run (craft): a figure of where each of the
+    class's concepts is in image ``j``, beside the report (NAME_craft.png)."""
+    from ..plots.concepts import concept_maps_figure  # matplotlib: heavy, loaded with the first figure
+
+    for name, result in results.items():
+        if method(name).concepts:
+            path, target = Path(report), int(result.targets[j])
+            label = classes[target] if classes and target < len(classes) else str(target)
+            title = (f"{method(name).label} of class {label} at {result.params['layer']} in "
+                     f"{Path(im.source).name} (importance in brackets)")
+            save(concept_maps_figure(im.pixels, result.extras["concept_maps"][j], result.extras["importances"][j],
+                                     title), str(path.with_name(f"{path.stem}_{name}{path.suffix}")), model)
+
+
 def _same_shape_groups(loaded) -> list[list[int]]:
     """Indices of images that stack into one batch (same input shape)."""
     groups: dict = {}
@@ -149,7 +172,7 @@ def _one(summary: dict, j: int) -> dict:
     for name, entry in summary.items():
         entry = dict(entry)
         entry["target"] = entry.pop("targets")[j]
-        for key in ("completeness_error", "convergence_delta", "steps", "score"):
+        for key in SUMMARY_EXTRAS:
             if key in entry:
                 entry[key] = entry[key][j]
         out[name] = entry
@@ -197,11 +220,12 @@ def cmd_compare(args) -> int:
 def register(sub, model_opts) -> None:
     """Add ``explain`` and ``compare`` to the ``cnnviz`` parser."""
     epilog = "method options (--option METHOD.NAME=VALUE; default in place of VALUE):\n" + options_help()
-    layered = [m for m in METHODS if method(m).takes_layer]
+    layered = [m.name for m in REGISTRY.values() if m.takes_layer]
 
     def common(p):
         p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                       help=f"comma-separated: {methods_help()}, or all (default: %(default)s)")
+                       help=f"comma-separated: {methods_help()}, or all (all but {', '.join(CONCEPT_METHODS)}, "
+                            "which needs the class's images; default: %(default)s)")
         p.add_argument("--target", help="class to explain, index or name (default: each image's predicted class)")
         p.add_argument("--layer", help=f"layer for the methods that take one ({', '.join(layered)}; default: the "
                                        "last convolutional layer)")

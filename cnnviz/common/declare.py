@@ -90,6 +90,9 @@ class Method:
     explains: str = ""           # the class score it explains ("logit"), unless a ``score`` option chooses it
     cost: int = 1                # model passes per image at the default options, roughly: what a caller with a
                                  # time budget (the app's Live) schedules by
+    concepts: bool = False       # its maps come with one map per concept of the class it found on a dataset
+                                 # (extras "concept_maps" (N, H, W, k) and "importances" (N, k)): it needs
+                                 # the class's images, so it is run only when named, never by "all"
 
     @property
     def takes_layer(self) -> bool:

@@ -1,6 +1,8 @@
 """What the concept methods share: a layer set's activations in one batched
 forward pass, and the gradients of a class logit with respect to several
-layers in one backward pass, each compiled once per model and layer set."""
+layers in one backward pass, each compiled once per model and layer set; and
+per-image rows (activations) of an image set streamed from disk as a dataset
+job, on the local engine or Ray, so only the rows stay in memory."""
 from __future__ import annotations
 
 import weakref
@@ -11,8 +13,12 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.runtime import model_cache
+from ..data.stream import ImageFiles
+from ..jobs import run as run_job
+from ..jobs.base import Job
 from ..models.engine import feature_function, once_per_model
 from ..models.graph import feature_model, layer_names, qualified_name
+from ..models.inputs import dataset_inputs, stream_size
 from ..models.surgery import logits_layer_name, logits_model
 
 BATCH = 64
@@ -84,3 +90,46 @@ def class_gradients(model, x: np.ndarray, target: int, layers: Sequence[str], ba
 def flat(a: np.ndarray) -> np.ndarray:
     """(N, ...) to (N, D)."""
     return a.reshape(len(a), -1)
+
+
+def layer_rows(model, x: np.ndarray, layers: Sequence[str]) -> list[np.ndarray]:
+    """The layers' activations of a batch: the rows TCAV's sets stream."""
+    return activations(model, x, layers, len(x))
+
+
+class RowsJob(Job):
+    """Per shard of an image set's files: ``rows(model, x)`` (arrays with one
+    row block per image) with the images' positions in the listing, so the
+    partials merge in any order and sort back into the listing's."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def worker(self, model):
+        def work(shard) -> dict:
+            if not len(shard.index):
+                return {}
+            outs = self.rows(model, dataset_inputs(model, shard.pixels))
+            return {"index": shard.index.astype(np.int64), **{f"rows{i}": o for i, o in enumerate(outs)}}
+
+        return work
+
+    def empty(self) -> dict:
+        return {}
+
+    def merge(self, total: dict, partial: dict) -> dict:
+        return {key: np.concatenate([total[key], part]) if key in total else part
+                for key, part in partial.items()} or total
+
+
+def stream_rows(model, files: ImageFiles, rows, batch_size: int, engine: str, workers: Optional[int] = None,
+                address: Optional[str] = None, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None):
+    """``rows`` of every image of ``files`` decoded through the stream on
+    ``engine``: (the arrays in the listing's order, the decoded images'
+    positions in it, the stream's report)."""
+    total, read = run_job(RowsJob(rows), model, files, stream_size(model), batch_size, engine, workers, address,
+                          progress, cancel)
+    order = np.argsort(total["index"], kind="stable")
+    n = len([key for key in total if key.startswith("rows")])
+    return [total[f"rows{i}"][order] for i in range(n)], total["index"][order], read

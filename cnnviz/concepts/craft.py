@@ -24,24 +24,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 import numpy as np
 
 from ..common import runtime
-from ..common.errors import CnnvizError
+from ..common.errors import CnnvizError, short
 from ..common.fileio import write_npz
 from ..common.progress import CancelToken, ProgressFn, check, report, stage
 from ..common.validate import api, model_batch
+from ..data.sources import named
+from ..data.stream import ImageFiles, decode, list_images
+from ..jobs import check_engine
 from ..models.engine import once_per_model
 from ..models.graph import get_layer, layer_names
-from ..models.inputs import class_index
+from ..models.inputs import class_index, stream_size
 from ..models.surgery import head_model
 from ..models.zoo import input_shape, model_info
-from .base import BATCH, activations, layer_list
-from .sets import Images, check_size, class_images
+from .base import BATCH, activations, layer_list, stream_rows
+from .sets import Images, ImageSet, check_size, class_files, class_images, class_label, is_files
 
 SAMPLERS = ("halton", "sobol")
 STRIDE = 0.8                # stride between crops as a fraction of their side, as CRAFT's code
@@ -57,21 +62,23 @@ class CraftResult:
     layer: str
     bank: np.ndarray            # (k, C) concept bank W: each concept's direction in the layer's channels
     importances: np.ndarray     # (k,) total Sobol index of each concept, descending
-    crops: np.ndarray           # (M, p, p, C) uint8 crops of the class's images
-    crop_origin: np.ndarray     # (M, 3) image index, row and column of each crop's corner
-    crop_u: np.ndarray          # (M, k) each crop's coefficient of each concept
-    top: np.ndarray             # (k, n) the crops of each concept, most typical first
+    crops: np.ndarray           # (T, p, p, C) uint8: the concepts' typical crops (of the n_crops factorized)
+    crop_origin: np.ndarray     # (T, 3) image index, row and column of each crop's corner
+    crop_u: np.ndarray          # (T, k) each crop's coefficient of each concept
+    top: np.ndarray             # (k, n) each concept's typical crops (rows of ``crops``), most typical first
     patch: int
     alpha_w: float
     components: np.ndarray      # (k,) index of each ranked concept in the NMF's own order
+    n_crops: int                # crops factorized
     options: dict = field(default_factory=dict)
     sets: list = field(default_factory=list)
     seconds: float = 0.0
     from_cache: bool = False
+    cache_note: str = ""        # why a cached result was not used and was recomputed
 
     def to_json(self) -> dict:
         return {"method": "craft", "target": self.target, "target_name": self.target_name, "layer": self.layer,
-                "patch": self.patch, "crops": int(len(self.crops)), "options": self.options, "sets": self.sets,
+                "patch": self.patch, "crops": self.n_crops, "options": self.options, "sets": self.sets,
                 "concepts": [{"rank": i + 1, "importance": float(self.importances[i]),
                               "component": int(self.components[i]), "typical_crops": self._crops_json(i)}
                              for i in range(len(self.importances))],
@@ -84,7 +91,7 @@ class CraftResult:
 
     def table(self) -> str:
         head = (f"CRAFT for class {self.target_name} ({self.target}) at {self.layer}: {len(self.bank)} concepts "
-                f"from {len(self.crops)} crops of {self.patch}x{self.patch} px")
+                f"from {self.n_crops} crops of {self.patch}x{self.patch} px")
         lines = [head, "rank  importance"]
         lines += [f"{i + 1:>4}  {v:10.4f}" for i, v in enumerate(self.importances)]
         return "\n".join(lines)
@@ -115,93 +122,215 @@ def default_patch(model) -> int:
 @api
 def craft(model, images: Images, target, layer: Optional[str] = None, *, k: int = 10, patch: Optional[int] = None,
           alpha_w: float = 1e-2, designs: int = 32, sampler: str = "halton", limit: Optional[int] = None,
-          seed: int = 0, batch_size: int = BATCH, cache: bool = False, progress: Optional[ProgressFn] = None,
-          cancel: Optional[CancelToken] = None) -> CraftResult:
+          seed: int = 0, batch_size: int = BATCH, cache: bool = False, compute: bool = True,
+          engine: Optional[str] = None, workers: Optional[int] = None, address: Optional[str] = None,
+          progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> CraftResult:
     """CRAFT's ``k`` concepts of class ``target`` at ``layer``, from ``images``
     (the class's images as uint8 pixels, an image folder, or a dataset name;
     None: the model's dataset), ranked by Sobol importance. ``designs``: the
     quasi-random designs of the Sobol estimate (xplique's ``nb_design``).
     ``cache``: read the result from (or write it to) the cache folder, keyed
-    by the model's weights, the layer, the class, the settings and the
-    decoded images themselves."""
+    by the model's architecture and weights, the layer, the class, the
+    settings and the data (the decoded images; streamed: the files' names,
+    sizes and times); a damaged or inconsistent file is recomputed.
+    ``compute`` False: only read the cache, and refuse, saying how to compute
+    them, when these concepts are not there. ``engine`` ("local" or "ray"):
+    stream the class's image files from disk as dataset jobs (only the crops'
+    activations and the images' Sobol indices are kept; the typical crops are
+    decoded again at the end); None reads the images into memory."""
     started = time.perf_counter()
     target = class_index(model, target)
     layer = layer_list(model, layer or default_layer(model))[0]
     patch = int(patch or default_patch(model))
     _check_options(model, k, patch, designs, sampler, alpha_w)
     steps = 4
-    images_ = class_images(model, target, images, limit, seed, stage(progress, 0, steps, "reading images"), cancel)
-    check_size(images_, 1, "CRAFT")
+    read = stage(progress, 0, steps, "reading images")
+    if engine is None:
+        data = _Memory(model, class_images(model, target, images, limit, seed, read, cancel), batch_size,
+                       _listing(model, target, images, limit, seed))
+    else:
+        check_engine(engine, address)
+        data = _Streamed(model, class_label(model, target), list_images(class_files(model, target, images), limit,
+                                                                         seed), batch_size, engine, workers, address)
     settings = {"k": k, "patch": patch, "alpha_w": alpha_w, "designs": designs, "sampler": sampler}
-    path = _cache_path(model, layer, target, settings, images_.pixels) if cache else None
-    cached = _read(path) if path is not None else None
+    path = _cache_path(model, layer, target, settings, data.key()) if cache else None
+    cached, note = _read(path, model, layer, target, settings) if path is not None else (None, "")
     if cached is not None:
         report(progress, 1, 1, "concepts from the cache")
         return cached
-    crops, origin, crop_acts = crop_activations(model, images_.x, layer, patch, batch_size,
-                                                stage(progress, 1, steps, "crop activations"), cancel)
-    if len(crops) < k:
-        raise CnnvizError(f"{len(crops)} crops of {patch} px for {k} concepts: give more images, a smaller --patch, "
-                          f"or fewer concepts (-k {len(crops)})")
+    if not compute:
+        label = class_label(model, target)
+        named = "" if label in (str(target), f"class {target}") else f" ({label})"
+        raise CnnvizError(f"no CRAFT concepts of class {target}{named} at {layer} for these images are cached: "
+                          f"compute them (cnnviz concepts craft MODEL --target {target} --layer {layer} -k {k} with "
+                          "the same --dataset and --limit), or let them be computed (compute=True)")
+    origin, crop_acts = data.crop_activations(layer, patch, stage(progress, 1, steps, "crop activations"), cancel)
+    if len(crop_acts) < k:
+        raise CnnvizError(f"{len(crop_acts)} crops of {patch} px for {k} concepts: give more images, a smaller "
+                          f"--patch, or fewer concepts (-k {len(crop_acts)})")
     u, bank = factorize(crop_acts, k, alpha_w, seed)
     report(progress, 2, steps, "factorized")
-    importances = sobol_importance(model, images_.x, target, layer, bank, alpha_w, designs, sampler, batch_size,
+    importances = data.importances(partial(sobol_indices, target=target, layer=layer, bank=bank, alpha_w=alpha_w,
+                                           designs=designs, sampler=sampler, batch_size=batch_size),
                                    stage(progress, 2, steps, "concept importances"), cancel)
     order = np.argsort(importances)[::-1]
     crop_u = u[:, order]
-    top = np.argsort(-crop_u, axis=0, kind="stable")[:TOP_CROPS].T
-    pixel_crops = _pixel_crops(images_.pixels, origin, patch)
+    typical = np.argsort(-crop_u, axis=0, kind="stable")[:TOP_CROPS].T         # (k, n) of all crops
+    kept = np.unique(typical)
+    pixel_crops = data.crops(origin[kept], patch)
 
-    info = model_info(model)
-    name = info.classes[target] if info.classes and target < len(info.classes) else str(target)
     report(progress, 1, 1, "done")
-    result = CraftResult(target, name, layer, bank[order], importances[order], pixel_crops, origin, crop_u, top, patch,
-                         alpha_w, order, {**settings, "limit": limit, "seed": seed}, [images_.to_json()],
-                         time.perf_counter() - started)
+    result = CraftResult(target, class_label(model, target), layer, bank[order], importances[order], pixel_crops,
+                         origin[kept], crop_u[kept], np.searchsorted(kept, typical), patch, alpha_w, order,
+                         len(crop_acts), {**settings, "limit": limit, "seed": seed}, [data.to_json()],
+                         time.perf_counter() - started, cache_note=note)
     if path is not None:
         _write(path, result)
     return result
 
 
-# ---------------------------------------------------------------- disk cache (NPZ, no pickle)
+class _Memory:
+    """The class's images read into memory (an :class:`ImageSet`), from
+    ``files`` when they were image files."""
 
-CACHE_VERSION = 1
+    def __init__(self, model, images: ImageSet, batch_size: int, files: Optional[ImageFiles]):
+        check_size(images, 1, "CRAFT")
+        self.model, self.images, self.batch_size, self.files = model, images, batch_size, files
+
+    def key(self) -> bytes:
+        """The files (as a stream of them is keyed, so both share the cache), else the pixels."""
+        if self.files is not None:
+            return _files_key(self.files)
+        return str(self.images.pixels.shape).encode() + np.ascontiguousarray(self.images.pixels).tobytes()
+
+    def crop_activations(self, layer, patch, progress, cancel):
+        return crop_activations(self.model, self.images.x, layer, patch, self.batch_size, progress, cancel)[1:]
+
+    def importances(self, indices, progress, cancel) -> np.ndarray:
+        return indices(self.model, self.images.x, progress=progress, cancel=cancel).mean(axis=0)
+
+    def crops(self, origin, patch) -> np.ndarray:
+        return _pixel_crops(self.images.pixels, origin, patch)
+
+    def to_json(self) -> dict:
+        return self.images.to_json()
+
+
+class _Streamed:
+    """The class's image files, streamed as dataset jobs on ``engine``."""
+
+    def __init__(self, model, name: str, files: ImageFiles, batch_size: int, engine: str, workers, address):
+        self.model, self.name, self.files, self.batch_size = model, name, files, batch_size
+        self.run = partial(stream_rows, model, files, batch_size=batch_size, engine=engine, workers=workers,
+                           address=address)
+        self.decoded, self.skipped = [], []
+
+    def key(self) -> bytes:
+        return _files_key(self.files)
+
+    def crop_activations(self, layer, patch, progress, cancel):
+        (acts,), index, read = self.run(partial(crop_rows, layer=layer, patch=patch, batch_size=self.batch_size),
+                                        progress=progress, cancel=cancel)
+        self.decoded, self.skipped = [self.files.paths[i] for i in index], read.skipped
+        _check_nonnegative(acts, layer)
+        positions = crop_positions(*stream_size(self.model)[:2], patch)
+        origin = np.concatenate([np.column_stack([np.full(len(positions), i), positions])
+                                 for i in range(len(index))])
+        return origin, acts.reshape(-1, acts.shape[-1])
+
+    def importances(self, indices, progress, cancel) -> np.ndarray:
+        (rows,), _, _ = self.run(partial(_as_rows, indices), progress=progress, cancel=cancel)
+        return rows.mean(axis=0)
+
+    def crops(self, origin, patch) -> np.ndarray:
+        """The crops at ``origin``, from the few images they are in, decoded again."""
+        needed = {i: decode(self.decoded[i], stream_size(self.model)) for i in np.unique(origin[:, 0])}
+        return np.stack([needed[i][r:r + patch, c:c + patch] for i, r, c in origin])
+
+    def to_json(self) -> dict:
+        return ImageSet(self.name, np.empty((0,)), np.empty((len(self.decoded),)), self.decoded,
+                        self.skipped).to_json()
+
+
+def _as_rows(fn, model, x) -> list[np.ndarray]:
+    return [fn(model, x)]
+
+
+def _listing(model, target: int, images, limit, seed) -> Optional[ImageFiles]:
+    """The class's image files the images are read from, or None (pixels, a named dataset)."""
+    if images is None or not is_files(images) or (isinstance(images, str) and named(images) is not None):
+        return None
+    return list_images(class_files(model, target, images), limit, seed)
+
+
+def _files_key(files: ImageFiles) -> bytes:
+    """The files' names, sizes and modification times, in the listing's order."""
+    return json.dumps([(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in files.paths]).encode()
+
+
+# ---------------------------------------------------------------- disk cache (NPZ + JSON, no pickle)
+
+CACHE_VERSION = 2
 _ARRAYS = ("bank", "importances", "crops", "crop_origin", "crop_u", "top", "components")
 
 
-def _cache_path(model, layer: str, target: int, settings: dict, pixels: np.ndarray):
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, layer, target,
-                                        settings]).encode())
+def _cache_path(model, layer: str, target: int, settings: dict, data: bytes):
+    """The cache file of these concepts: a digest of the model's architecture
+    (layers, kinds, output shapes), its weights, the layer, the class, the
+    settings and the ``data`` (the decoded images, or the streamed files)."""
+    architecture = [(lay.name, type(lay).__name__, str(getattr(lay, "output", None) is not None and lay.output.shape))
+                    for lay in model.layers]
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, model.name, model_info(model).preprocessing, architecture,
+                                        [list(w.shape) for w in model.weights], layer, target, settings]).encode())
     for w in model.weights:
         digest.update(np.ascontiguousarray(w.numpy()).tobytes())
-    digest.update(np.ascontiguousarray(pixels).tobytes())
+    digest.update(data)
     return runtime.cache_dir() / "craft" / f"{digest.hexdigest()[:32]}.npz"
 
 
 def _write(path, result: CraftResult) -> None:
-    meta = {"target": result.target, "target_name": result.target_name, "layer": result.layer,
-            "patch": result.patch, "alpha_w": result.alpha_w, "options": result.options, "sets": result.sets,
-            "seconds": result.seconds}
+    """One NPZ (arrays and a JSON ``meta`` string), written atomically."""
+    meta = {"version": CACHE_VERSION, "target": result.target, "target_name": result.target_name,
+            "layer": result.layer, "patch": result.patch, "alpha_w": result.alpha_w, "options": result.options,
+            "n_crops": result.n_crops, "sets": result.sets, "seconds": result.seconds}
     try:
         write_npz(path, meta=np.array(json.dumps(meta)), **{name: getattr(result, name) for name in _ARRAYS})
     except OSError:     # an unwritable cache folder only costs time
         pass
 
 
-def _read(path) -> Optional[CraftResult]:
-    """The cached result, or None when missing or damaged (then it is recomputed, never trusted)."""
+def _read(path, model, layer: str, target: int, settings: dict) -> tuple[Optional[CraftResult], str]:
+    """The cached result and "", or None and why the entry there could not be
+    used ("" when there is none): a damaged or inconsistent entry is
+    recomputed, never trusted."""
     if not path.is_file():
-        return None
+        return None, ""
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {name: f[name] for name in _ARRAYS}
             meta = json.loads(str(f["meta"]))
-        return CraftResult(meta["target"], meta["target_name"], meta["layer"], arrays["bank"], arrays["importances"],
-                           arrays["crops"], arrays["crop_origin"], arrays["crop_u"], arrays["top"], meta["patch"],
-                           meta["alpha_w"], arrays["components"], meta["options"], meta["sets"], meta["seconds"],
-                           from_cache=True)
-    except Exception:
-        return None
+        result = CraftResult(meta["target"], meta["target_name"], meta["layer"], arrays["bank"],
+                             arrays["importances"], arrays["crops"], arrays["crop_origin"], arrays["crop_u"],
+                             arrays["top"], meta["patch"], meta["alpha_w"], arrays["components"], meta["n_crops"],
+                             meta["options"], meta["sets"], meta["seconds"], from_cache=True)
+        if meta["version"] != CACHE_VERSION or not _consistent(result, model, layer, target, settings):
+            raise ValueError("its arrays do not fit this model, layer, class and settings")
+    except Exception as exc:
+        return None, f"the cached CRAFT concepts {path} were unreadable ({short(exc, 80)}) and were recomputed"
+    return result, ""
+
+
+def _consistent(r: CraftResult, model, layer: str, target: int, settings: dict) -> bool:
+    """Whether a read result answers this question and its arrays fit together."""
+    k, m = settings["k"], len(r.crops)
+    channels = get_layer(model, layer).output.shape[-1]
+    return (r.layer == layer and r.target == target and r.patch == settings["patch"] and m <= r.n_crops
+            and r.bank.shape == (k, channels) and r.importances.shape == (k,) and r.components.shape == (k,)
+            and sorted(r.components.tolist()) == list(range(k)) and r.crop_u.shape == (m, k)
+            and r.crop_origin.shape == (m, 3) and r.crops.dtype == np.uint8
+            and r.crops.shape[1:3] == (r.patch, r.patch) and r.top.ndim == 2 and len(r.top) == k
+            and (r.top.size == 0 or 0 <= r.top.min() <= r.top.max() < m)
+            and all(np.all(np.isfinite(a)) for a in (r.bank, r.importances, r.crop_u)) and bool(np.all(r.bank >= 0)))
 
 
 def _check_options(model, k, patch, designs, sampler, alpha_w) -> None:
@@ -245,6 +374,17 @@ def crop_activations(model, x: np.ndarray, layer: str, patch: int, batch_size: i
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None):
     """The crops' positions and the layer's activations of each crop resized to
     the input size (mean over space): (M,) crops, (M, 3) origins, (M, C)."""
+    positions = crop_positions(*x.shape[1:3], patch)
+    a = crop_rows(model, x, layer, patch, batch_size, progress, cancel)[0]
+    _check_nonnegative(a, layer)
+    origin = np.concatenate([np.column_stack([np.full(len(positions), i), positions]) for i in range(len(x))])
+    a = a.reshape(-1, a.shape[-1])
+    return np.arange(len(a)), origin, a
+
+
+def crop_rows(model, x: np.ndarray, layer: str, patch: int, batch_size: int = BATCH,
+              progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> list[np.ndarray]:
+    """[(N, crops per image, C)]: each image's crops' activations (what a stream's shard gives)."""
     h, w = x.shape[1:3]
     positions = crop_positions(h, w, patch)
     if not len(positions):
@@ -260,11 +400,13 @@ def crop_activations(model, x: np.ndarray, layer: str, patch: int, batch_size: i
         acts.append(a.mean(axis=(1, 2)) if a.ndim == 4 else a.reshape(len(a), -1))
     report(progress, len(x), len(x), "crop activations")
     a = np.concatenate(acts)
-    if a.min() < 0:
-        raise CnnvizError(f"{layer} has negative activations ({a.min():.3g}): CRAFT factorizes non-negative ones; "
+    return [a.reshape(len(x), len(positions), a.shape[-1])]
+
+
+def _check_nonnegative(acts: np.ndarray, layer: str) -> None:
+    if acts.min() < 0:
+        raise CnnvizError(f"{layer} has negative activations ({acts.min():.3g}): CRAFT factorizes non-negative ones; "
                           "pick a layer after a ReLU")
-    origin = np.concatenate([np.column_stack([np.full(len(positions), i), positions]) for i in range(len(x))])
-    return np.arange(len(a)), origin, a
 
 
 def factorize(acts: np.ndarray, k: int, alpha_w: float = 1e-2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -311,8 +453,16 @@ def concept_coefficients(acts: np.ndarray, bank: np.ndarray, alpha_w: float) -> 
 def sobol_importance(model, x: np.ndarray, target: int, layer: str, bank: np.ndarray, alpha_w: float,
                      designs: int = 32, sampler: str = "halton", batch_size: int = BATCH,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
-    """Each concept's total Sobol index for the ``target`` logit, averaged over
-    the images ``x``: masks scale the concepts' coefficients at every place of
+    """Each concept's total Sobol index for the ``target`` logit, averaged over the images ``x``."""
+    return sobol_indices(model, x, target, layer, bank, alpha_w, designs, sampler, batch_size, progress,
+                         cancel).mean(axis=0)
+
+
+def sobol_indices(model, x: np.ndarray, target: int, layer: str, bank: np.ndarray, alpha_w: float,
+                  designs: int = 32, sampler: str = "halton", batch_size: int = BATCH,
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    """(N, k): each concept's total Sobol index for the ``target`` logit, per
+    image of ``x``: masks scale the concepts' coefficients at every place of
     the layer at once (CRAFT's reparameterization for spatial layers)."""
     head = head_model(model, layer)
     score = once_per_model(lambda a: head(a, training=False)[:, target])
@@ -330,7 +480,7 @@ def sobol_importance(model, x: np.ndarray, target: int, layer: str, bank: np.nda
                             for s in range(0, len(perturbed), batch_size * 4)])
         indices.append(jansen(y, k, designs))
     report(progress, len(x), len(x), "concept importances")
-    return np.mean(indices, axis=0)
+    return np.stack(indices)
 
 
 def _pixel_crops(pixels: np.ndarray, origin: np.ndarray, patch: int) -> np.ndarray:

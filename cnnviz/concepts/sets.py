@@ -70,7 +70,7 @@ def class_images(model, target: int, dataset=None, limit: Optional[int] = None, 
     test images of that class, or an image folder's: the sub-folder named like
     the class (else the one at its index), or all loose images."""
     info = model_info(model)
-    label = _label(model, target)
+    label = class_label(model, target)
     if dataset is not None and not isinstance(dataset, str) and not is_files(dataset):
         return image_set(model, label, dataset, limit, seed, progress, cancel)
     name = dataset or info.dataset
@@ -90,10 +90,10 @@ def class_files(model, target: int, source) -> list[str]:
     if source is None or not is_files(source):
         raise CnnvizError("streaming (--engine) reads image files: give the class's images as an image folder "
                           "(--dataset DIR, one sub-folder per class or a folder of that class's images)")
-    return _class_files(source, target, _label(model, target))
+    return _class_files(source, target, class_label(model, target))
 
 
-def _label(model, target: int) -> str:
+def class_label(model, target: int) -> str:
     info = model_info(model)
     return info.classes[target] if info.classes and target < len(info.classes) else str(target)
 

@@ -25,6 +25,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -40,8 +41,8 @@ from ..jobs.base import Job
 from ..jobs.merge import add
 from ..models.inputs import class_index, dataset_inputs, stream_size
 from ..models.zoo import input_shape, model_info
-from .base import BATCH, activations, class_gradients, flat, layer_list
-from .sets import Images, ImageSet, check_size, class_files, class_images, image_set
+from .base import BATCH, activations, class_gradients, flat, layer_list, layer_rows, stream_rows
+from .sets import Images, ImageSet, check_size, class_files, class_images, image_set, is_files
 
 CLASSIFIERS = ("sgd", "logistic")
 MIN_TEST = 4          # held-out images per concept-vs-random pair, at least
@@ -143,7 +144,9 @@ def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], 
     drawn into two disjoint random sets per run. ``limit`` caps every set's size.
     ``engine`` ("local" or "ray"): stream the class's image files from disk
     as a dataset job (only the signs of the directional derivatives are kept,
-    so the class may have any number of images); None reads them into memory."""
+    so the class may have any number of images), and the concepts' and random
+    image files too (only their activations are kept); None reads them into
+    memory."""
     started = time.perf_counter()
     target = class_index(model, target)
     layers = layer_list(model, layers)
@@ -152,17 +155,21 @@ def tcav(model, images: Images, target, layers, concepts: Mapping[str, Images], 
     streamed = engine is not None
     if streamed:
         check_engine(engine, address)
+    stream = {"layers": layers, "batch_size": batch_size, "engine": engine, "workers": workers,
+              "address": address} if streamed else None
     sets = _read_sets(model, None if streamed else images, target, concepts, random, limit, seed, test_fraction,
-                      stage(progress, 0, steps, "reading images"), cancel, random_default=images)
-    target_set, concept_sets, pool = sets
+                      stage(progress, 0, steps, "reading images"), cancel, random_default=images, stream=stream)
+    target_set, concept_sets, pool, streamed_acts = sets
     m = max(len(s) for s in concept_sets)
     if len(pool) < 2 * m:
         raise CnnvizError(f"{pool.name} has {len(pool)} readable image(s): TCAV needs at least {2 * m} (twice the "
                           f"largest concept set, {m}) so that random sets do not share images; add random images "
                           "or cap the concept sets with --limit")
-    concept_acts = [activations(model, s.x, layers, batch_size, stage(progress, 1, steps, f"activations of {s.name}"),
-                                cancel) for s in concept_sets]
-    pool_acts = activations(model, pool.x, layers, batch_size, stage(progress, 2, steps, "random activations"), cancel)
+    concept_acts = [streamed_acts.get(k) or activations(model, s.x, layers, batch_size,
+                                                         stage(progress, 1, steps, f"activations of {s.name}"), cancel)
+                    for k, s in enumerate(concept_sets)]
+    pool_acts = streamed_acts.get("random") or activations(model, pool.x, layers, batch_size,
+                                                           stage(progress, 2, steps, "random activations"), cancel)
     random_sets = _random_sets(len(pool), m, runs, seed)
     fitted = _fit_cavs(layers, concept_acts, pool_acts, random_sets, classifier, test_fraction, seed,
                        stage(progress, 3, steps, "fitting CAVs"), cancel)
@@ -217,9 +224,11 @@ def _check_options(concepts, runs, classifier, test_fraction, alpha) -> None:
 
 
 def _read_sets(model, images, target, concepts, random, limit, seed, test_fraction, progress, cancel,
-               random_default=None):
+               random_default=None, stream=None):
     """The class's images (unless they stream: ``images`` None), each
-    concept's and the random pool, checked for size."""
+    concept's and the random pool, checked for size; with ``stream`` (the
+    layers and the engine) the sets given as files stream from disk and only
+    their activations are kept: {concept index or "random": activations}."""
     needed = images_needed(test_fraction)
     n = len(concepts) + 2
     if images is None:
@@ -227,9 +236,9 @@ def _read_sets(model, images, target, concepts, random, limit, seed, test_fracti
     else:
         target_set = class_images(model, target, images, limit, seed, stage(progress, 0, n, "class images"), cancel)
         check_size(target_set, 1, "TCAV")
-    concept_sets = []
+    concept_sets, acts = [], {}
     for k, (name, source) in enumerate(concepts.items()):
-        s = image_set(model, name, source, limit, seed, stage(progress, k + 1, n, name), cancel)
+        s, acts[k] = _image_set(model, name, source, limit, seed, stream, stage(progress, k + 1, n, name), cancel)
         check_size(s, needed, f"a held-out test fraction of {test_fraction:g} with {MIN_TEST} test images")
         concept_sets.append(s)
     pool_limit = None if random is not None else RANDOM_POOL
@@ -240,8 +249,21 @@ def _read_sets(model, images, target, concepts, random, limit, seed, test_fracti
         source = load_dataset(source, input_shape(model)).x_test
     if source is None:
         raise CnnvizError(f"no random images: give a folder of random images (--random DIR) for {model.name}")
-    pool = image_set(model, "random", source, pool_limit, seed + 1, stage(progress, n - 1, n, "random images"), cancel)
-    return target_set, concept_sets, pool
+    pool, acts["random"] = _image_set(model, "random", source, pool_limit, seed + 1, stream,
+                                      stage(progress, n - 1, n, "random images"), cancel)
+    return target_set, concept_sets, pool, {key: a for key, a in acts.items() if a is not None}
+
+
+def _image_set(model, name, source, limit, seed, stream, progress, cancel):
+    """(the set, None) read into memory, or, with ``stream`` and files, (the
+    set without its pixels, its activations of ``stream["layers"]``)."""
+    if stream is None or not is_files(source):
+        return image_set(model, name, source, limit, seed, progress, cancel), None
+    files = list_images(source, limit, seed)
+    acts, index, read = stream_rows(model, files, partial(layer_rows, layers=stream["layers"]), stream["batch_size"],
+                                    stream["engine"], stream["workers"], stream["address"], progress, cancel)
+    paths = [files.paths[i] for i in index]
+    return ImageSet(name, np.empty((0,)), np.empty((len(index),)), paths, read.skipped), acts
 
 
 def _random_sets(n_pool: int, m: int, runs: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

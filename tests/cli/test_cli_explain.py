@@ -40,14 +40,15 @@ def test_explain_several_images_writes_one_report_each(capsys, tmp_path):
 
 
 def test_explain_help_lists_every_declared_method_with_its_options(capsys):
-    from cnnviz.attribution.registry import METHODS
+    from cnnviz.attribution.registry import REGISTRY
 
     with pytest.raises(SystemExit):
         main(["explain", "--help"])
     out = " ".join(capsys.readouterr().out.split())          # argparse wraps the help lines
-    assert all(f" {name}" in out for name in METHODS)
-    assert "n_masks=4000" in out and "keep=0.5" in out and "max_n=auto" in out
-    assert "layer for the methods that take one (gradcam, gradcam++, guided_gradcam, scorecam;" in out
+    assert all(f" {name}" in out for name in REGISTRY)
+    assert "n_masks=4000" in out and "keep=0.5" in out and "max_n=auto" in out and "compute=True" in out
+    assert "layer for the methods that take one (gradcam, gradcam++, guided_gradcam, scorecam, craft;" in out
+    assert "or all (all but craft, which needs the class's images" in out
 
 
 def test_explain_runs_rise_and_score_cam_with_their_options_and_the_layer(capsys, tmp_path):

@@ -342,7 +342,7 @@ class ConceptsView(View):
         self.craft_result = result
         self.craft_summary.setStyleSheet("")
         self.craft_summary.setText(f"{len(result.bank)} concepts of <b>{result.target_name}</b> at {result.layer} "
-                                   f"from {len(result.crops)} crops of {result.patch} px, most important first "
+                                   f"from {result.n_crops} crops of {result.patch} px, most important first "
                                    f"(Sobol total index); click one to see it in the image.")
         self.concept_view.blockSignals(True)
         self.concept_view.clear()
