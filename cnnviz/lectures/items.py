@@ -3,6 +3,7 @@ that computes cnnviz's figure and number with cnnviz's own API (the same
 calls the printed command makes) and says how it differs from the deck's."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -11,7 +12,9 @@ from ..data.datasets import class_sample
 from ..data.sources import load_dataset
 from ..data.stream import list_images
 from ..inside.activations import channel_histograms
+from ..inside.arithmetic import FIXED_KERNELS, FIXED_TEXT, apply_fixed_kernel, unit_arithmetic
 from ..inside.filters import filter_weights
+from ..inside.network import model_graph
 from ..inside.top_patches import silent_channels
 from ..lab.evaluate import evaluate
 from ..lab.training import run_label, stage_marks
@@ -263,4 +266,106 @@ def transfer(backbone: str, layer: str, classes: Sequence[str], limit: int):
                         f"--split test --classes {cls} --limit {n} --seed {lab.seed} -o {out('test.npz')} --force",
                         f"cnnviz transfer {out('train.npz')} --test {out('test.npz')} --seed {lab.seed} -o "
                         f"{out(backbone + '_transfer.png')}"], fig, bool(result.weights_note))
+    return run
+
+
+def compared(archs: Sequence[str], title: str):
+    """Several architectures trained by the run's recipe, their curves overlaid."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import curves_figure
+
+        trained = [lab.trained(arch) for arch in archs]
+        cards = [card for _, card, _ in trained]
+        fig = curves_figure([c["history"] for c in cards], [run_label(c, a) for c, a in zip(cards, archs)],
+                            f"{title} on {cards[0]['dataset']}", [stage_marks(c) for c in cards])
+        value = "; ".join(f"{a}: test accuracy {c['metrics']['test_accuracy']:.2%}, best validation accuracy "
+                          f"{max(c['history']['val_accuracy']):.2%}" for a, c in zip(archs, cards))
+        paths = " ".join(lab.shown(lab.path("models", a + ".keras")) for a in archs)
+        return Outcome(value, f"{NOT_RECORDED}; both trained by cnnviz's {lab.form} recipe, same seed",
+                       [*(command for _, _, command in trained),
+                        f"cnnviz curves {paths} -o {lab.shown(lab.path('_'.join(archs) + '_curves.png'))}"], fig)
+    return run
+
+
+def structure(arch: str, train: bool = True):
+    """The network-structure plot of the model (trained by the run's recipe,
+    or with ``train`` False its bare architecture: the drawing uses no weights)."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.graph import graph_figure
+
+        if train:
+            model, _, command = lab.trained(arch)
+            commands, spec = [command], lab.shown(lab.path("models", arch + ".keras"))
+        else:
+            model, commands, spec = zoo.build_model(arch), [], arch
+        graph = model_graph(model)
+        kinds = [node.kind for node in graph.nodes if node.kind != "input"]
+        counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("conv", "pool", "dense") if k in kinds)
+        return Outcome(f"{len(kinds)} layers ({counts}), {len(graph.edges)} edges, "
+                       f"{model.count_params():,} parameters",
+                       f"{NOT_RECORDED}; drawn from the model itself (the drawing uses no weights)",
+                       [*commands, f"cnnviz graph {spec} -o {lab.shown(lab.path(arch + '_graph.png'))}"],
+                       graph_figure(graph, title=f"{arch}: {len(kinds)} layers"))
+    return run
+
+
+def output_sizes(model) -> list[str]:
+    """Each convolution's and pooling layer's output size worked from its
+    input size, kernel, stride and padding (floor((n + pad - k) / s) + 1),
+    checked against the layer's own output."""
+    lines = []
+    for node in model_graph(model).nodes:
+        if node.kind not in ("conv", "pool") or not node.kernel:
+            continue
+        layer = model.get_layer(node.name)
+        n, k, s = int(layer.input.shape[1]), int(node.kernel[0]), int(node.stride[0])
+        pad = max((-(-n // s) - 1) * s + k - n, 0) if node.padding == "same" else 0     # TensorFlow's total
+        out = (n + pad - k) // s + 1
+        check = "" if out == node.output_shape[0] else f" (the layer gives {node.output_shape[0]})"
+        lines.append(f"{node.name}: ({n} + {pad} - {k}) // {s} + 1 = {out}{check}")
+    return lines
+
+
+def arithmetic(arch: str, dataset: str, conv: str, pool: str):
+    """Worked numbers of a trained model on a test image: a convolution unit
+    at the corner (its window in the padding) and inside, a pooling unit, and
+    every layer's output size from its kernel, stride and padding."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.inside import arithmetic_figure
+
+        model, _, command = lab.trained(arch)
+        path = Path(list_images(lab.test_folder(dataset, 1)).paths[0])
+        image = load_image(path, model)
+        middle = int(model.get_layer(conv).output.shape[1]) // 2
+        steps = [unit_arithmetic(model, image.x, conv, at=at) for at in ((0, 0), (middle, middle))]
+        steps.append(unit_arithmetic(model, image.x, pool, at=(0, 0)))
+        sizes = output_sizes(model)
+        fig = arithmetic_figure(steps, f"{arch} on {path.parent.name}/{path.name}: worked numbers")
+        shown = lab.shown(str(path))
+        spec = lab.shown(lab.path("models", arch + ".keras"))
+        corner = steps[0]
+        return Outcome(f"{conv} unit (0, 0): {int((~corner.valid).sum())} of {corner.valid.size} window entries in "
+                       f"the padding, sum + bias = {corner.pre_activation:.4g}, value {corner.value:.4g}; "
+                       f"{pool} unit (0, 0) = {steps[2].value:.4g}; "
+                       f"{'every value equals the layer' if all(s.matches for s in steps) else 'A VALUE DIFFERS'}"
+                       f"'s own; output sizes: " + "; ".join(sizes), f"{NOT_RECORDED}; on cnnviz's trained {arch}",
+                       [command, *(f"cnnviz arithmetic {spec} {shown} --layer {s.layer} --at {s.at[0]},{s.at[1]}"
+                                   for s in steps), f"cnnviz summary {spec}"], fig)
+    return run
+
+
+def fixed_kernels(image: str = "skimage:camera"):
+    """The lectures' smoothing and gradient kernels applied to an image."""
+    def run(lab: Lab) -> Outcome:
+        from ..data.images import read_image
+        from ..plots.inside import kernels_figure
+
+        pixels = read_image(image)
+        gray = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
+        filtered = {name: apply_fixed_kernel(gray, name) for name in FIXED_KERNELS}
+        value = "; ".join(f"{name}: {result.min():.4g} to {result.max():.4g}" for name, result in filtered.items())
+        return Outcome(f"output ranges on {image} (0-255 grey levels): {value}",
+                       f"{NOT_RECORDED}; cnnviz's kernels: " + ", ".join(FIXED_TEXT.values()),
+                       [f"cnnviz kernels {image} --at 100,100 -o {lab.shown(lab.path('fixed_kernels.png'))}"],
+                       kernels_figure(gray, filtered, FIXED_KERNELS, FIXED_TEXT, f"fixed kernels on {image}"))
     return run
