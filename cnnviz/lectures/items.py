@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.datasets import class_sample
+from ..data.datasets import class_sample, mixed_sample
 from ..data.sources import load_dataset
 from ..data.stream import list_images
 from ..inside.activations import channel_histograms
@@ -110,21 +110,30 @@ def predictions(arch: str, dataset: str, per_class: int = 2, key: Optional[str] 
     return run
 
 
-def samples(dataset: str, per_class: int = 8):
-    """A seeded sample of each class of the dataset, a row per class."""
+def samples(dataset: str, per_class: int = 8, mixed: Optional[int] = None):
+    """A seeded sample of each class of the dataset, a row per class, or
+    ``mixed`` images of every class in one grid, each captioned."""
     def run(lab: Lab) -> Outcome:
-        from ..plots.training import samples_figure
+        from ..plots.training import image_grid_figure, samples_figure
 
         data = load_dataset(dataset, progress=lab.progress, cancel=lab.cancel)
         y = np.asarray(data.y_train).reshape(-1)
-        pick = class_sample(y, per_class, lab.seed)
-        fig = samples_figure(data.x_train[pick], y[pick], data.classes,
-                             f"{data.name}: {per_class} random train images per class")
+        out = lab.shown(lab.path(dataset + "_samples.png"))
+        if mixed:
+            pick = mixed_sample(y, mixed, lab.seed)
+            fig = image_grid_figure(data.x_train[pick], [data.classes[c] for c in y[pick]],
+                                    f"{data.name}: {mixed} random train images, classes mixed", max_cols=10)
+            command = f"cnnviz samples {dataset} --mixed {mixed} --seed {lab.seed} -o {out}"
+        else:
+            pick = class_sample(y, per_class, lab.seed)
+            fig = samples_figure(data.x_train[pick], y[pick], data.classes,
+                                 f"{data.name}: {per_class} random train images per class")
+            command = f"cnnviz samples {dataset} --per-class {per_class} --seed {lab.seed} -o {out}"
         counts = np.bincount(y, minlength=len(data.classes))
+        shown = np.bincount(y[pick], minlength=len(data.classes))
         return Outcome(f"{len(data.classes)} classes, {len(y):,} training images ({counts.min():,} to "
-                       f"{counts.max():,} per class)", f"{NOT_RECORDED}; cnnviz's sample is seeded ({lab.seed})",
-                       [f"cnnviz samples {dataset} --per-class {per_class} --seed {lab.seed} -o "
-                        f"{lab.shown(lab.path(dataset + '_samples.png'))}"], fig)
+                       f"{counts.max():,} per class); the grid: {len(pick)} images, {shown.min()} to {shown.max()} "
+                       f"of each class", f"{NOT_RECORDED}; cnnviz's sample is seeded ({lab.seed})", [command], fig)
     return run
 
 

@@ -9,8 +9,8 @@ from .base import NOT_RECORDED, Deck, Item
 RECONSTRUCTED = "issue 24 (layers reconstructed: the deck's table is not recorded in cnnviz)"
 
 DECK = Deck("sakr", 4, "Sakr", "ConvNets, CIFAR", (
-    Item("cifar10_samples", "CIFAR-10: sample images of every class", NOT_RECORDED,
-         "issue 24 (a class-mixed CIFAR-10 sample grid)", items.samples("cifar10", 8)),
+    Item("cifar10_samples", "CIFAR-10: sample images of every class, mixed", NOT_RECORDED,
+         "issue 24 (a class-mixed CIFAR-10 sample grid)", items.samples("cifar10", mixed=40)),
     Item("sakr_cifar_parameters", "The deck's first CIFAR-10 network: two conv+pool blocks, a dense layer",
          NOT_RECORDED, RECONSTRUCTED, items.parameters("sakr_cifar", None)),
     Item("sakr_bn64_parameters", "The 64-filter variant with batch normalization", NOT_RECORDED, RECONSTRUCTED,
