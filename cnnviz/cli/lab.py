@@ -245,7 +245,7 @@ def _add_samples(sub) -> None:
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--per-class", type=positive_int, default=8, help="images per class (default 8)")
-    p.add_argument("--mixed", type=positive_int, metavar="N",
+    p.add_argument("--mixed", type=count_at_most(400, "images drawn in one figure"), metavar="N",
                    help="N images with the classes mixed (as equally many of each as N allows), each captioned")
     p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default train)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
