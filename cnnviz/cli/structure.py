@@ -12,6 +12,7 @@ from ..data.images import read_image
 from ..inside.arithmetic import FIXED_KERNELS, FIXED_TEXT, apply_fixed_kernel, fixed_kernel_arithmetic, unit_arithmetic
 from ..inside.network import layout_graph, model_graph
 from ..models.inputs import load_image
+from ..models.zoo import model_info, weights_note
 from .common import MODEL_HELP, emit_json, figure_output, json_output, nonnegative_int, open_model, row_col, save
 
 
@@ -29,7 +30,10 @@ def cmd_graph(args) -> int:
                                                       if graph.nested and not (args.expand or args.expand_all)
                                                       else ""))
     if args.output:
-        save(graph_figure(graph, layout_graph(graph)), args.output, model)
+        # the figure marks an untrained model in its own head (save's mark would cover the title)
+        save(graph_figure(graph, layout_graph(graph), trained=model_info(model).trained), args.output)
+        if weights_note(model):
+            print(f"note: {weights_note(model)}", file=sys.stderr)
     return 0
 
 

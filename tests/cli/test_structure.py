@@ -51,3 +51,10 @@ def test_kernels_print_a_pixels_arithmetic_and_draw_each_kernel(capsys, tmp_path
     assert fig.stat().st_size > 10_000 and "wrote" in err
     code, _, err = run(capsys, "kernels", "skimage:camera", "--kernel", "laplace")
     assert code == 2 and "invalid choice" in err
+
+
+def test_an_untrained_graph_is_marked_once_above_its_title(capsys, tmp_path):
+    code, _, err = run(capsys, "graph", "lenet5", "-o", str(tmp_path / "lenet5.svg"))
+    svg = (tmp_path / "lenet5.svg").read_text()
+    assert code == 0 and "lenet5: architecture only, weights not loaded" in err
+    assert svg.count("UNTRAINED (random weights)") == 1 and "lenet5: 10 nodes" in svg

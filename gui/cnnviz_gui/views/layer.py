@@ -304,12 +304,15 @@ class LayerView(View):
         self.session.error.emit(message)
 
     def _got_histograms(self, result) -> None:
+        from cnnviz.plots import mark_untrained
         from cnnviz.plots.inside import histograms_figure  # matplotlib: heavy, loaded with the first figure
 
         hist, silent, dataset = result
         self.histograms = hist, silent
         title = f"{self.session.model.name} {hist.layer}: values per channel over {hist.n_images} {dataset} images"
-        self.histogram_figure.show_array(figure_rgb(histograms_figure(hist, silent, title=title)))
+        fig = histograms_figure(hist, silent, title=title)
+        mark_untrained(fig, self.session.info.trained)         # random weights: the figure says so
+        self.histogram_figure.show_array(figure_rgb(fig))
         shown = f" (the first 32 of {len(hist.channels)} drawn)" if len(hist.channels) > 32 else ""
         quiet = f" {len(silent)} silent channel(s), drawn in red: {', '.join(map(str, sorted(silent)))}." \
             if silent else ""
