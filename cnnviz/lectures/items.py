@@ -290,10 +290,28 @@ def compared(archs: Sequence[str], title: str):
         value = "; ".join(f"{a}: test accuracy {c['metrics']['test_accuracy']:.2%}, best validation accuracy "
                           f"{max(c['history']['val_accuracy']):.2%}" for a, c in zip(archs, cards))
         paths = " ".join(lab.shown(lab.path("models", a + ".keras")) for a in archs)
-        return Outcome(value, f"{NOT_RECORDED}; both trained by cnnviz's {lab.form} recipe, same seed",
+        notes = "".join(bn_note(model, card, arch) for (model, card, _), arch in zip(trained, archs))
+        return Outcome(value, f"{NOT_RECORDED}; both trained by cnnviz's {lab.form} recipe, same seed{notes}",
                        [*(command for _, _, command in trained),
                         f"cnnviz curves {paths} -o {lab.shown(lab.path('_'.join(archs) + '_curves.png'))}"], fig)
     return run
+
+
+def bn_note(model, card: dict, name: str) -> str:
+    """What a short run leaves in a model's batch-normalization moving averages,
+    where they still hold over 5% of their initial values ("" otherwise): the
+    model then infers with statistics that are not its data's."""
+    momenta = [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    if not momenta:
+        return ""
+    steps = len(card["history"]["loss"]) * -(-card["recipe"]["train_images"] // card["recipe"]["batch_size"])
+    left = max(momenta) ** steps
+    if left <= 0.05:
+        return ""
+    return (f"; after {steps} steps {name}'s batch-normalization moving averages (momentum {max(momenta):g}) still "
+            f"hold {left:.0%} of their initial values, so it infers with other statistics than it trained with "
+            f"(validation accuracy {card['history']['val_accuracy'][-1]:.2%} against training "
+            f"{card['history']['accuracy'][-1]:.2%}): --full trains the architecture's own epochs")
 
 
 def structure(arch: str, train: bool = True):

@@ -205,3 +205,16 @@ def test_the_arithmetic_item_equals_its_printed_command(tmp_path, capsys):
 def test_no_deck_marks_the_structure_or_arithmetic_missing():
     pending = {i.key for d in DECKS for i in d.items if isinstance(i, Pending)}
     assert not pending & {"network_structure", "conv_arithmetic", "sakr_first_cifar_net", "sakr_bn64"}
+
+
+def test_a_short_runs_batch_normalization_is_explained_where_its_averages_lag():
+    from cnnviz.lectures.items import bn_note
+    from cnnviz.models.zoo import build_model
+
+    card = {"history": {"loss": [2.5, 1.7], "accuracy": [0.23, 0.37], "val_accuracy": [0.17, 0.11]},
+            "recipe": {"train_images": 5400, "batch_size": 128}}
+    note = bn_note(build_model("sakr_bn64"), card, "sakr_bn64")
+    assert "after 86 steps" in note and "still hold 42% of their initial values" in note and "11.00%" in note
+    assert bn_note(build_model("sakr_cifar"), card, "sakr_cifar") == ""          # no batch normalization
+    long = {**card, "history": {**card["history"], "loss": [1.0] * 20}}
+    assert bn_note(build_model("sakr_bn64"), long, "sakr_bn64") == ""            # 860 steps: 0.02% left
