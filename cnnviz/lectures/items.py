@@ -314,9 +314,10 @@ def bn_note(model, card: dict, name: str) -> str:
             f"{card['history']['accuracy'][-1]:.2%}): --full trains the architecture's own epochs")
 
 
-def structure(arch: str, train: bool = True):
+def structure(arch: str, train: bool = True, deck_layers: Sequence[str] = ()):
     """The network-structure plot of the model (trained by the run's recipe,
-    or with ``train`` False its bare architecture: the drawing uses no weights)."""
+    or with ``train`` False its bare architecture: the drawing uses no
+    weights), its layers checked against the deck's ``deck_layers`` if given."""
     def run(lab: Lab) -> Outcome:
         from ..plots.graph import graph_figure
 
@@ -329,11 +330,24 @@ def structure(arch: str, train: bool = True):
         kinds = [node.kind for node in graph.nodes if node.kind != "input"]
         counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("conv", "pool", "dense") if k in kinds)
         return Outcome(f"{len(kinds)} layers ({counts}), {len(graph.edges)} edges, "
-                       f"{model.count_params():,} parameters",
-                       f"{NOT_RECORDED}; drawn from the model itself (the drawing uses no weights)",
+                       f"{model.count_params():,} parameters", layers_difference(graph, deck_layers),
                        [*commands, f"cnnviz graph {spec} -o {lab.shown(lab.path(arch + '_graph.png'))}"],
                        graph_figure(graph, title=f"{arch}: {len(kinds)} layers"))
     return run
+
+
+def layers_difference(graph, deck_layers: Sequence[str]) -> str:
+    """How the graph's layers differ from the deck's list of named layers."""
+    if not deck_layers:
+        return f"{NOT_RECORDED}; drawn from the model itself (the drawing uses no weights)"
+    names = [node.name for node in graph.nodes if node.kind != "input"]
+    found = [name for name in names if name in deck_layers]
+    if found != list(deck_layers):
+        missing = [name for name in deck_layers if name not in names]
+        return f"the deck's layers {', '.join(deck_layers)} are not all there in order (missing: {missing})"
+    extra = [name for name in names if name not in deck_layers]
+    return (f"none in the named layers ({', '.join(deck_layers)} in order); cnnviz's also has "
+            f"{', '.join(extra)}")
 
 
 def output_sizes(model) -> list[str]:

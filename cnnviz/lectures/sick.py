@@ -27,5 +27,5 @@ DECK = Deck("sick", 2, "Sick", "CNNs part II", (
     Item("network_structure", "The network's structure drawn as a graph", NOT_RECORDED, "issue 24",
          items.structure("sick_cnn2")),
     Item("lenet5_structure", "LeNet-5's layers as drawn in 1998", "C1-S2-C3-S4-C5-F6-output (the paper)",
-         "LeCun et al. 1998", items.structure("lenet5", train=False)),
+         "LeCun et al. 1998", items.structure("lenet5", train=False, deck_layers=("C1", "S2", "C3", "S4", "C5", "F6"))),
 ))

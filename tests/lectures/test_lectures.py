@@ -171,8 +171,11 @@ def test_structure_and_kernel_items_need_no_training(tmp_path):
     from cnnviz.lectures.items import fixed_kernels, structure
 
     lab = Lab(tmp_path, "smoke")
-    drawn = structure("lenet5", train=False)(lab)
+    drawn = structure("lenet5", train=False, deck_layers=("C1", "S2", "C3", "S4", "C5", "F6"))(lab)
     assert drawn.value == "9 layers (3 conv, 2 pool, 2 dense), 9 edges, 61,706 parameters"
+    assert drawn.difference == "none in the named layers (C1, S2, C3, S4, C5, F6 in order); cnnviz's also has " \
+                               "pad, flatten, predictions"
+    assert "missing: ['F7']" in structure("lenet5", False, ("C1", "F7"))(lab).difference
     assert drawn.commands == [f"cnnviz graph lenet5 -o {tmp_path / 'lenet5_graph.png'}"] and drawn.figure
     kernels = fixed_kernels()(lab)
     ranges = dict(re.findall(r"(\w+): (-?[\d.]+) to", kernels.value))
