@@ -36,6 +36,9 @@ def test_layer_tab_histograms_are_the_librarys(qtbot, window):  # noqa: F811
     np.testing.assert_array_equal(hist.counts, expected.counts)
     assert "over 50 mnist test images" in lv.histograms_header.text() and lv.histogram_figure.rgb is not None
     assert all(f"{c}" in lv.histograms_header.text() for c in silent)
+    arrays = lv.export_arrays()                              # Export NPZ: the histograms without an image
+    np.testing.assert_array_equal(arrays["histogram_counts"], hist.counts)
+    assert "activations" not in arrays and int(arrays["histogram_images"]) == 50
     window.session.set_layer("conv1")                        # another layer: not computed yet
     qtbot.waitUntil(lambda: lv.histograms is None and "Press Compute" in lv.histograms_header.text(), timeout=5000)
     window.session.set_layer("conv2")                        # back: shown from the cache at once

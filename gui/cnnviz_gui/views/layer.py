@@ -364,10 +364,16 @@ class LayerView(View):
 
     def export_arrays(self):
         s = self.session
-        if self.maps is None:
+        if self.maps is None and self.histograms is None:
             return None
-        arrays = {"activations": self.maps, "input": s.image.x, "layer": np.array(s.layer),
-                  "normalization": np.array(self.scope.currentData()), "image_source": np.array(s.image.source)}
+        arrays = {"layer": np.array(s.layer)}
+        if self.maps is not None:
+            arrays.update(activations=self.maps, input=s.image.x, normalization=np.array(self.scope.currentData()),
+                          image_source=np.array(s.image.source))
         if self.weights is not None:
             arrays["kernel"] = self.weights.kernel
+        if self.histograms is not None:
+            hist, silent = self.histograms
+            arrays.update(histogram_channels=hist.channels, histogram_edges=hist.edges, histogram_counts=hist.counts,
+                          histogram_images=np.array(hist.n_images), silent_channels=np.array(sorted(silent), int))
         return arrays
