@@ -216,26 +216,37 @@ def _add_augment(sub, aug_opts) -> None:
 # ---------------------------------------------------------------- samples
 
 def cmd_samples(args) -> int:
-    from ..data.datasets import class_sample
-    from ..plots.training import samples_figure  # matplotlib: heavy, loaded with the first figure
+    from ..data.datasets import class_sample, mixed_sample
+    from ..plots.training import image_grid_figure, samples_figure  # matplotlib: heavy, loaded with the first figure
 
     data = _preview_dataset(args.source)
     x, y = (data.x_train, data.y_train) if args.split == "train" and len(data.x_train) else (data.x_test, data.y_test)
     y = np.asarray(y).reshape(-1)
-    pick = class_sample(y, args.per_class, args.seed)
-    print(f"{len(pick)} images of {data.name} ({args.split} split): {args.per_class} per class, "
-          f"{len(data.classes)} classes, seed {args.seed}")
-    save(samples_figure(x[pick], y[pick], data.classes, f"{data.name}: {args.per_class} random {args.split} images "
-                        "per class"), args.output)
+    if args.mixed:
+        pick = mixed_sample(y, min(args.mixed, len(y)), args.seed)
+        print(f"{len(pick)} images of {data.name} ({args.split} split), classes mixed: "
+              f"{len(np.unique(y[pick]))} of {len(data.classes)} classes, seed {args.seed}")
+        fig = image_grid_figure(x[pick], [data.classes[c] for c in y[pick]],
+                                f"{data.name}: {len(pick)} random {args.split} images, classes mixed", max_cols=10)
+    else:
+        pick = class_sample(y, args.per_class, args.seed)
+        print(f"{len(pick)} images of {data.name} ({args.split} split): {args.per_class} per class, "
+              f"{len(data.classes)} classes, seed {args.seed}")
+        fig = samples_figure(x[pick], y[pick], data.classes, f"{data.name}: {args.per_class} random {args.split} "
+                             "images per class")
+    save(fig, args.output)
     return 0
 
 
 def _add_samples(sub) -> None:
-    p = sub.add_parser("samples", help="a grid of dataset images, a row per class",
-                       description="A seeded sample of each class of a dataset, one row per class, named.")
+    p = sub.add_parser("samples", help="a grid of dataset images, a row per class (or classes mixed)",
+                       description="A seeded sample of each class of a dataset, one row per class, named; or "
+                                   "(--mixed N) N images of every class mixed in one grid, each named.")
     p.add_argument("source", metavar="DATASET-or-MODEL", help=DATASET_HELP + ", or a model (its dataset)")
     p.add_argument("-o", "--output", type=figure_output, required=True, help="figure to write (PNG/PDF/SVG)")
     p.add_argument("--per-class", type=positive_int, default=8, help="images per class (default 8)")
+    p.add_argument("--mixed", type=count_at_most(400, "images drawn in one figure"), metavar="N",
+                   help="N images with the classes mixed (as equally many of each as N allows), each captioned")
     p.add_argument("--split", choices=("train", "test"), default="train", help="which split (default train)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_samples)

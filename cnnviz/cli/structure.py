@@ -1,15 +1,18 @@
 """The ``cnnviz`` commands that show how a network is built and how it
-computes: its graph (Netron's picture, drawn without graphviz) and one unit's
-arithmetic step by step (CNN Explainer's, on any model and image)."""
+computes: its graph (Netron's picture, drawn without graphviz), one unit's
+arithmetic step by step (CNN Explainer's, on any model and image), and the
+lectures' fixed smoothing and gradient kernels applied to an image."""
 from __future__ import annotations
 
 import sys
 
 import numpy as np
 
-from ..inside.arithmetic import unit_arithmetic
+from ..data.images import read_image
+from ..inside.arithmetic import FIXED_KERNELS, FIXED_TEXT, apply_fixed_kernel, fixed_kernel_arithmetic, unit_arithmetic
 from ..inside.network import layout_graph, model_graph
 from ..models.inputs import load_image
+from ..models.zoo import model_info, weights_note
 from .common import MODEL_HELP, emit_json, figure_output, json_output, nonnegative_int, open_model, row_col, save
 
 
@@ -27,7 +30,10 @@ def cmd_graph(args) -> int:
                                                       if graph.nested and not (args.expand or args.expand_all)
                                                       else ""))
     if args.output:
-        save(graph_figure(graph, layout_graph(graph)), args.output, model)
+        # the figure marks an untrained model in its own head (save's mark would cover the title)
+        save(graph_figure(graph, layout_graph(graph), trained=model_info(model).trained), args.output)
+        if weights_note(model):
+            print(f"note: {weights_note(model)}", file=sys.stderr)
     return 0
 
 
@@ -41,6 +47,24 @@ def cmd_arithmetic(args) -> int:
         emit_json(step.to_json(), args.json)
     if args.json != "-":
         print(describe(step))
+    return 0
+
+
+def cmd_kernels(args) -> int:
+    from ..plots.inside import kernels_figure  # matplotlib: heavy, loaded with the first figure
+
+    pixels = read_image(args.image)
+    names = args.kernel or list(FIXED_KERNELS)
+    filtered = {name: apply_fixed_kernel(pixels, name) for name in names}
+    if args.at is not None:
+        for name in names:
+            print(describe(fixed_kernel_arithmetic(pixels, name, args.at)))
+    for name, result in filtered.items():
+        print(f"{name} ({FIXED_TEXT[name]}): output {result.min():.4g} to {result.max():.4g}")
+    if args.output:
+        gray = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
+        save(kernels_figure(gray, filtered, FIXED_KERNELS, FIXED_TEXT, f"fixed kernels on {args.image}"),
+             args.output)
     return 0
 
 
@@ -100,3 +124,11 @@ def register(sub, model_opts) -> None:
     p.add_argument("--json", metavar="FILE", nargs="?", const="-", type=json_output,
                    help="write every step's arrays as JSON (no FILE or -: print it)")
     p.set_defaults(func=cmd_arithmetic)
+
+    p = sub.add_parser("kernels", help="the lectures' fixed smoothing and gradient kernels applied to an image")
+    p.add_argument("image", help="an image file, or skimage:camera etc.")
+    p.add_argument("--kernel", action="append", choices=list(FIXED_KERNELS),
+                   help="a fixed kernel (repeatable; default: all of them)")
+    p.add_argument("--at", type=row_col, help="ROW,COL of a pixel: print each kernel's arithmetic there")
+    p.add_argument("-o", "--output", type=figure_output, help="figure to write (SVG, PNG, PDF)")
+    p.set_defaults(func=cmd_kernels)

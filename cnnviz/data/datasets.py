@@ -92,6 +92,13 @@ def class_sample(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(picks)
 
 
+def mixed_sample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` seeded images, the classes as equally represented as
+    the data allow, in a seeded mixed order (a grid of every class at once)."""
+    picks = balanced_subset(y, n, seed)
+    return picks[np.random.default_rng(seed).permutation(len(picks))]
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

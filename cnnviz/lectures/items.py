@@ -3,15 +3,18 @@ that computes cnnviz's figure and number with cnnviz's own API (the same
 calls the printed command makes) and says how it differs from the deck's."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.datasets import class_sample
+from ..data.datasets import class_sample, mixed_sample
 from ..data.sources import load_dataset
 from ..data.stream import list_images
 from ..inside.activations import channel_histograms
+from ..inside.arithmetic import FIXED_KERNELS, FIXED_TEXT, apply_fixed_kernel, unit_arithmetic
 from ..inside.filters import filter_weights
+from ..inside.network import model_graph
 from ..inside.top_patches import silent_channels
 from ..lab.evaluate import evaluate
 from ..lab.training import run_label, stage_marks
@@ -107,21 +110,30 @@ def predictions(arch: str, dataset: str, per_class: int = 2, key: Optional[str] 
     return run
 
 
-def samples(dataset: str, per_class: int = 8):
-    """A seeded sample of each class of the dataset, a row per class."""
+def samples(dataset: str, per_class: int = 8, mixed: Optional[int] = None):
+    """A seeded sample of each class of the dataset, a row per class, or
+    ``mixed`` images of every class in one grid, each captioned."""
     def run(lab: Lab) -> Outcome:
-        from ..plots.training import samples_figure
+        from ..plots.training import image_grid_figure, samples_figure
 
         data = load_dataset(dataset, progress=lab.progress, cancel=lab.cancel)
         y = np.asarray(data.y_train).reshape(-1)
-        pick = class_sample(y, per_class, lab.seed)
-        fig = samples_figure(data.x_train[pick], y[pick], data.classes,
-                             f"{data.name}: {per_class} random train images per class")
+        out = lab.shown(lab.path(dataset + "_samples.png"))
+        if mixed:
+            pick = mixed_sample(y, mixed, lab.seed)
+            fig = image_grid_figure(data.x_train[pick], [data.classes[c] for c in y[pick]],
+                                    f"{data.name}: {mixed} random train images, classes mixed", max_cols=10)
+            command = f"cnnviz samples {dataset} --mixed {mixed} --seed {lab.seed} -o {out}"
+        else:
+            pick = class_sample(y, per_class, lab.seed)
+            fig = samples_figure(data.x_train[pick], y[pick], data.classes,
+                                 f"{data.name}: {per_class} random train images per class")
+            command = f"cnnviz samples {dataset} --per-class {per_class} --seed {lab.seed} -o {out}"
         counts = np.bincount(y, minlength=len(data.classes))
+        shown = np.bincount(y[pick], minlength=len(data.classes))
         return Outcome(f"{len(data.classes)} classes, {len(y):,} training images ({counts.min():,} to "
-                       f"{counts.max():,} per class)", f"{NOT_RECORDED}; cnnviz's sample is seeded ({lab.seed})",
-                       [f"cnnviz samples {dataset} --per-class {per_class} --seed {lab.seed} -o "
-                        f"{lab.shown(lab.path(dataset + '_samples.png'))}"], fig)
+                       f"{counts.max():,} per class); the grid: {len(pick)} images, {shown.min()} to {shown.max()} "
+                       f"of each class", f"{NOT_RECORDED}; cnnviz's sample is seeded ({lab.seed})", [command], fig)
     return run
 
 
@@ -263,4 +275,138 @@ def transfer(backbone: str, layer: str, classes: Sequence[str], limit: int):
                         f"--split test --classes {cls} --limit {n} --seed {lab.seed} -o {out('test.npz')} --force",
                         f"cnnviz transfer {out('train.npz')} --test {out('test.npz')} --seed {lab.seed} -o "
                         f"{out(backbone + '_transfer.png')}"], fig, bool(result.weights_note))
+    return run
+
+
+def compared(archs: Sequence[str], title: str):
+    """Several architectures trained by the run's recipe, their curves overlaid."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.training import curves_figure
+
+        trained = [lab.trained(arch) for arch in archs]
+        cards = [card for _, card, _ in trained]
+        fig = curves_figure([c["history"] for c in cards], [run_label(c, a) for c, a in zip(cards, archs)],
+                            f"{title} on {cards[0]['dataset']}", [stage_marks(c) for c in cards])
+        value = "; ".join(f"{a}: test accuracy {c['metrics']['test_accuracy']:.2%}, best validation accuracy "
+                          f"{max(c['history']['val_accuracy']):.2%}" for a, c in zip(archs, cards))
+        paths = " ".join(lab.shown(lab.path("models", a + ".keras")) for a in archs)
+        notes = "".join(bn_note(model, card, arch) for (model, card, _), arch in zip(trained, archs))
+        return Outcome(value, f"{NOT_RECORDED}; both trained by cnnviz's {lab.form} recipe, same seed{notes}",
+                       [*(command for _, _, command in trained),
+                        f"cnnviz curves {paths} -o {lab.shown(lab.path('_'.join(archs) + '_curves.png'))}"], fig)
+    return run
+
+
+def bn_note(model, card: dict, name: str) -> str:
+    """What a short run leaves in a model's batch-normalization moving averages,
+    where they still hold over 5% of their initial values ("" otherwise): the
+    model then infers with statistics that are not its data's."""
+    momenta = [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    if not momenta:
+        return ""
+    steps = len(card["history"]["loss"]) * -(-card["recipe"]["train_images"] // card["recipe"]["batch_size"])
+    left = max(momenta) ** steps
+    if left <= 0.05:
+        return ""
+    return (f"; after {steps} steps {name}'s batch-normalization moving averages (momentum {max(momenta):g}) still "
+            f"hold {left:.0%} of their initial values, so it infers with other statistics than it trained with "
+            f"(validation accuracy {card['history']['val_accuracy'][-1]:.2%} against training "
+            f"{card['history']['accuracy'][-1]:.2%}): --full trains the architecture's own epochs")
+
+
+def structure(arch: str, train: bool = True, deck_layers: Sequence[str] = ()):
+    """The network-structure plot of the model (trained by the run's recipe,
+    or with ``train`` False its bare architecture: the drawing uses no
+    weights), its layers checked against the deck's ``deck_layers`` if given."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.graph import graph_figure
+
+        if train:
+            model, _, command = lab.trained(arch)
+            commands, spec = [command], lab.shown(lab.path("models", arch + ".keras"))
+        else:
+            model, commands, spec = zoo.build_model(arch), [], arch
+        graph = model_graph(model)
+        kinds = [node.kind for node in graph.nodes if node.kind != "input"]
+        counts = ", ".join(f"{kinds.count(k)} {k}" for k in ("conv", "pool", "dense") if k in kinds)
+        return Outcome(f"{len(kinds)} layers ({counts}), {len(graph.edges)} edges, "
+                       f"{model.count_params():,} parameters", layers_difference(graph, deck_layers),
+                       [*commands, f"cnnviz graph {spec} -o {lab.shown(lab.path(arch + '_graph.png'))}"],
+                       graph_figure(graph, title=f"{arch}: {len(kinds)} layers"))
+    return run
+
+
+def layers_difference(graph, deck_layers: Sequence[str]) -> str:
+    """How the graph's layers differ from the deck's list of named layers."""
+    if not deck_layers:
+        return f"{NOT_RECORDED}; drawn from the model itself (the drawing uses no weights)"
+    names = [node.name for node in graph.nodes if node.kind != "input"]
+    found = [name for name in names if name in deck_layers]
+    if found != list(deck_layers):
+        missing = [name for name in deck_layers if name not in names]
+        return f"the deck's layers {', '.join(deck_layers)} are not all there in order (missing: {missing})"
+    extra = [name for name in names if name not in deck_layers]
+    return (f"none in the named layers ({', '.join(deck_layers)} in order); cnnviz's also has "
+            f"{', '.join(extra)}")
+
+
+def output_sizes(model) -> list[str]:
+    """Each convolution's and pooling layer's output size worked from its
+    input size, kernel, stride and padding (floor((n + pad - k) / s) + 1),
+    checked against the layer's own output."""
+    lines = []
+    for node in model_graph(model).nodes:
+        if node.kind not in ("conv", "pool") or not node.kernel:
+            continue
+        layer = model.get_layer(node.name)
+        n, k, s = int(layer.input.shape[1]), int(node.kernel[0]), int(node.stride[0])
+        pad = max((-(-n // s) - 1) * s + k - n, 0) if node.padding == "same" else 0     # TensorFlow's total
+        out = (n + pad - k) // s + 1
+        check = "" if out == node.output_shape[0] else f" (the layer gives {node.output_shape[0]})"
+        lines.append(f"{node.name}: ({n} + {pad} - {k}) // {s} + 1 = {out}{check}")
+    return lines
+
+
+def arithmetic(arch: str, dataset: str, conv: str, pool: str):
+    """Worked numbers of a trained model on a test image: a convolution unit
+    at the corner (its window in the padding) and inside, a pooling unit, and
+    every layer's output size from its kernel, stride and padding."""
+    def run(lab: Lab) -> Outcome:
+        from ..plots.inside import arithmetic_figure
+
+        model, _, command = lab.trained(arch)
+        path = Path(list_images(lab.test_folder(dataset, 1)).paths[0])
+        image = load_image(path, model)
+        middle = int(model.get_layer(conv).output.shape[1]) // 2
+        steps = [unit_arithmetic(model, image.x, conv, at=at) for at in ((0, 0), (middle, middle))]
+        steps.append(unit_arithmetic(model, image.x, pool, at=(0, 0)))
+        sizes = output_sizes(model)
+        fig = arithmetic_figure(steps, f"{arch} on {path.parent.name}/{path.name}: worked numbers")
+        shown = lab.shown(str(path))
+        spec = lab.shown(lab.path("models", arch + ".keras"))
+        corner = steps[0]
+        return Outcome(f"{conv} unit (0, 0): {int((~corner.valid).sum())} of {corner.valid.size} window entries in "
+                       f"the padding, sum + bias = {corner.pre_activation:.4g}, value {corner.value:.4g}; "
+                       f"{pool} unit (0, 0) = {steps[2].value:.4g}; "
+                       f"{'every value equals the layer' if all(s.matches for s in steps) else 'A VALUE DIFFERS'}"
+                       f"'s own; output sizes: " + "; ".join(sizes), f"{NOT_RECORDED}; on cnnviz's trained {arch}",
+                       [command, *(f"cnnviz arithmetic {spec} {shown} --layer {s.layer} --at {s.at[0]},{s.at[1]}"
+                                   for s in steps), f"cnnviz summary {spec}"], fig)
+    return run
+
+
+def fixed_kernels(image: str = "skimage:camera"):
+    """The lectures' smoothing and gradient kernels applied to an image."""
+    def run(lab: Lab) -> Outcome:
+        from ..data.images import read_image
+        from ..plots.inside import kernels_figure
+
+        pixels = read_image(image)
+        gray = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
+        filtered = {name: apply_fixed_kernel(gray, name) for name in FIXED_KERNELS}
+        value = "; ".join(f"{name}: {result.min():.4g} to {result.max():.4g}" for name, result in filtered.items())
+        return Outcome(f"output ranges on {image} (0-255 grey levels): {value}",
+                       f"{NOT_RECORDED}; cnnviz's kernels: " + ", ".join(FIXED_TEXT.values()),
+                       [f"cnnviz kernels {image} --at 100,100 -o {lab.shown(lab.path('fixed_kernels.png'))}"],
+                       kernels_figure(gray, filtered, FIXED_KERNELS, FIXED_TEXT, f"fixed kernels on {image}"))
     return run

@@ -2,7 +2,7 @@
 digit, then small CNNs. The deck's side of each item is what cnnviz's
 records of the deck say (tests/decks.py, the zoo, issue 24)."""
 from . import items
-from .base import NOT_RECORDED, Deck, Item, Pending
+from .base import NOT_RECORDED, Deck, Item
 
 DECK = Deck("mattie", 3, "Mattie", "Keras, CNNs", (
     Item("mattie_dense_parameters", "Dense(512) on the 28x28 digit, flattened in the model (after Chollet)",
@@ -19,6 +19,6 @@ DECK = Deck("mattie", 3, "Mattie", "Keras, CNNs", (
          NOT_RECORDED, "issue 24 (`train mnist_small --classes 0,1,2,3,4`)",
          items.training("mnist_small", key="mnist_small_digits0-4", flags=("--classes", "0,1,2,3,4"),
                         classes=["0", "1", "2", "3", "4"])),
-    Pending("network_structure", "The network's structure drawn as a graph", NOT_RECORDED, "issue 24",
-            "cnnviz.plots.graph (`cnnviz graph`) is being built on the GUI branch; not in this tree yet"),
+    Item("network_structure", "The network's structure drawn as a graph", NOT_RECORDED, "issue 24",
+         items.structure("mnist_small")),
 ))

@@ -4,7 +4,7 @@ The deck's side of each item is what cnnviz's records of the deck say
 (tests/decks.py, issue 24); the paper counts of LeNet-5 and AlexNet are the
 papers' own."""
 from . import items
-from .base import NOT_RECORDED, Deck, Item, Pending
+from .base import NOT_RECORDED, Deck, Item
 
 DECK = Deck("sick", 2, "Sick", "CNNs part II", (
     Item("sick_cnn1_parameters", "cnn1: four conv+BN layers, dropout 0.3, Dense(80)", "about 251,000 parameters",
@@ -24,6 +24,8 @@ DECK = Deck("sick", 2, "Sick", "CNNs part II", (
          items.parameters("lenet5", 60_000, approximate=True)),
     Item("alexnet_parameters", "AlexNet (Krizhevsky et al. 2012)", "60 million parameters (the paper)",
          "Krizhevsky et al. 2012", items.parameters("alexnet", 60_000_000, approximate=True)),
-    Pending("network_structure", "The networks' structure drawn as a graph", NOT_RECORDED, "issue 24",
-            "cnnviz.plots.graph (`cnnviz graph`) is being built on the GUI branch; not in this tree yet"),
+    Item("network_structure", "The network's structure drawn as a graph", NOT_RECORDED, "issue 24",
+         items.structure("sick_cnn2")),
+    Item("lenet5_structure", "LeNet-5's layers as drawn in 1998", "C1-S2-C3-S4-C5-F6-output (the paper)",
+         "LeCun et al. 1998", items.structure("lenet5", train=False, deck_layers=("C1", "S2", "C3", "S4", "C5", "F6"))),
 ))

@@ -1,12 +1,16 @@
 """The lecture decks' own networks as zoo architectures (built untrained by
 name, trained with ``cnnviz train NAME``): the dense networks of Wolter,
-Mattie and Müller, Sick's cnn1 and cnn2, LeNet-5 as LeCun et al. drew it in
-1998, and AlexNet (Krizhevsky et al. 2012, one stream).
+Mattie and Müller, Sick's cnn1 and cnn2, Sakr's first CIFAR-10 network and
+its 64-filter variant with batch normalization, LeNet-5 as LeCun et al. drew
+it in 1998, and AlexNet (Krizhevsky et al. 2012, one stream).
 
 Each takes images (H, W, C), so every cnnviz method applies. Where a deck
 feeds flattened pixels, ``Flatten`` is the model's first layer (no
 parameters: the counts are the deck's). The widths of Sick's two CNNs are
 reconstructed to match his parameter counts (about 251,000 and 36,000).
+Sakr's two networks are reconstructed from what issue 24 records of them (a
+first CIFAR-10 network; the 64-filter variant with batch normalization): the
+deck's layer table is not recorded in cnnviz, so their widths are cnnviz's.
 """
 from __future__ import annotations
 
@@ -73,6 +77,31 @@ def sick_cnn2():
         L.MaxPooling2D(name="pool2"), *_conv_bn(64, "same", "conv3"), *_conv_bn(20, "same", "conv4"),
         L.GlobalAveragePooling2D(name="gap"), L.Dropout(0.3, name="dropout"),
         L.Dense(10, activation="softmax", name="predictions")])
+
+
+def _sakr(filters: int, batch_norm: bool, name: str):
+    from keras import layers as L
+
+    def block(i):
+        conv = [L.Conv2D(filters, 3, padding="same", activation=None if batch_norm else "relu", name=f"conv{i}")]
+        norm = [L.BatchNormalization(name=f"conv{i}_bn"), L.Activation("relu", name=f"conv{i}_relu")]
+        return conv + (norm if batch_norm else []) + [L.MaxPooling2D(2, name=f"pool{i}")]
+
+    return _sequential(name, (32, 32, 3), [
+        *block(1), *block(2), L.Flatten(name="flatten"), L.Dense(128, activation="relu", name="dense1"),
+        L.Dense(10, activation="softmax", name="predictions")])
+
+
+def sakr_cifar():
+    """Sakr's first CIFAR-10 network (reconstructed): two 3x3 'same' convolutions of 32 filters, each
+    followed by 2x2 max pooling, then Dense(128) (273,706 parameters)."""
+    return _sakr(32, False, "sakr_cifar")
+
+
+def sakr_bn64():
+    """Sakr's 64-filter variant (reconstructed): the same network with 64 filters per convolution and
+    batch normalization between each convolution and its ReLU (564,938 parameters)."""
+    return _sakr(64, True, "sakr_bn64")
 
 
 def lenet5():

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from ..inside.network import LINE_H, PAD, layout_graph, model_graph
-from . import mark_untrained
+from . import UNTRAINED_MARK, mark_untrained
 
 FONT = 8.0                    # points; the layout sizes its boxes for it
 MARGIN = 12.0                 # points around the drawing
@@ -39,7 +39,7 @@ def graph_figure(graph, layout=None, expand: Iterable[str] | bool = (), title: O
         trained = model_info(graph).trained
         graph = model_graph(graph, expand=expand)
     layout = layout or layout_graph(graph)
-    head = 22.0 if title is not False else 0.0
+    head = 0.0 if title is False else 22.0 if trained else 36.0     # an untrained model's mark gets its own line
     width, height = layout.width + 2 * MARGIN, layout.height + 2 * MARGIN + head
     fig = Figure(figsize=(max(width, 160) / 72, height / 72))
     ax = fig.add_axes((0, 0, 1, 1))
@@ -52,10 +52,13 @@ def graph_figure(graph, layout=None, expand: Iterable[str] | bool = (), title: O
         _arrow(ax, points)
     for node in graph.nodes:
         _box(ax, node, layout.boxes[node.name])
-    if title is not False:
-        ax.text(0, -MARGIN - head / 2, title or f"{graph.model}: {len(graph.nodes)} nodes",
-                fontsize=FONT + 2, fontweight="bold", va="center")
-    mark_untrained(fig, trained)
+    if title is False:
+        mark_untrained(fig, trained)
+        return fig
+    ax.text(0, -MARGIN - 11.0, title or f"{graph.model}: {len(graph.nodes)} nodes", fontsize=FONT + 2,
+            fontweight="bold", va="center")
+    if not trained:               # above the title, not over it (mark_untrained's suptitle would cover it)
+        ax.text(0, -MARGIN - 27.0, UNTRAINED_MARK, fontsize=FONT + 1, color="firebrick", va="center")
     return fig
 
 

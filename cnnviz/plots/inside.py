@@ -270,3 +270,83 @@ def _image(ax, image: np.ndarray, caption: str) -> None:
               interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(textwrap.fill(caption, 22), fontsize=6)
+
+
+def _matrix(ax, values: np.ndarray, title: str, valid: Optional[np.ndarray] = None,
+            winner: Optional[tuple] = None) -> None:
+    """A small matrix with every entry written in it; padding (``valid`` False) greyed."""
+    limit = float(np.abs(values).max()) or 1.0
+    ax.imshow(values, cmap="coolwarm", vmin=-limit, vmax=limit)
+    for (r, c), v in np.ndenumerate(values):
+        outside = valid is not None and not valid[r, c]
+        ax.text(c, r, "pad\n0" if outside else f"{v:.2g}", ha="center", va="center", fontsize=6,
+                color="grey" if outside else "black", fontweight="bold" if (r, c) == winner else "normal")
+    if winner is not None:
+        ax.add_patch(_box_patch(winner))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=7)
+
+
+def _box_patch(at: tuple):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((at[1] - 0.5, at[0] - 0.5), 1, 1, fill=False, lw=2, color="black")
+
+
+def arithmetic_figure(steps: Sequence, title: str = "") -> Figure:
+    """Worked numbers of units (:class:`cnnviz.inside.arithmetic.UnitArithmetic`),
+    a row each: a convolution's input patch, kernel and products of its first
+    input channel (padding greyed) and the sum to the value; a pooling unit's
+    window and its result."""
+    fig = Figure(figsize=(9.0, 2.3 * len(steps) + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(steps), 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.8]}))
+    for row, step in zip(axes, steps):
+        where = f"{step.layer} ch {step.channel} unit {tuple(step.at)}"
+        if step.kernel is None:                  # pooling: the window of the unit's own channel
+            _matrix(row[0], step.patch, "window", step.valid, step.winner)
+            for ax in row[1:3]:
+                ax.set_axis_off()
+            how = f"max = {step.total:.4g}" if step.kind == "max_pool" else \
+                f"mean of {int(step.valid.sum())} entries = {step.total:.4g}"
+        else:
+            two_d = step.patch.ndim == 2
+            pick = (lambda a: a) if two_d else (lambda a: a[..., 0])
+            channels = 1 if two_d else step.patch.shape[-1]
+            _matrix(row[0], pick(step.patch), "input" + ("" if two_d else " (channel 0)"),
+                    step.valid if step.valid.ndim == 2 else pick(step.valid))
+            _matrix(row[1], pick(step.kernel), "kernel" + ("" if two_d else " (channel 0)"))
+            _matrix(row[2], pick(step.products), "products")
+            how = (f"sum of {step.products.size} products over {channels} channel(s) = {step.total:.4g}\n"
+                   f"+ bias {step.bias:.4g} = {step.pre_activation:.4g}\n"
+                   f"{step.activation}(...) = {step.value:.4g}")
+        verdict = "equals" if step.matches else "DIFFERS FROM"
+        row[3].set_axis_off()
+        row[3].text(0, 0.5, f"{where}\n{how}\n{verdict} the layer's {step.map_value:.4g}", fontsize=8, va="center",
+                    color="black" if step.matches else "firebrick")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def kernels_figure(image: np.ndarray, filtered: dict, kernels: dict, names: dict, title: str = "") -> Figure:
+    """An image (its grey levels) and what each fixed kernel makes of it,
+    above the kernel's weights."""
+    n = len(filtered)
+    fig = Figure(figsize=(2.1 * (n + 1), 4.4), layout="constrained")
+    axes = fig.subplots(2, n + 1)
+    axes[0, 0].imshow(image, cmap="gray")
+    axes[0, 0].set_title("input (grey levels)", fontsize=8)
+    axes[1, 0].set_axis_off()
+    for k, (name, result) in enumerate(filtered.items(), start=1):
+        signed = result.min() < 0
+        limit = np.abs(result).max() or 1
+        axes[0, k].imshow(result, cmap="RdBu_r" if signed else "gray", vmin=-limit if signed else None,
+                          vmax=limit if signed else None)
+        axes[0, k].set_title(textwrap.fill(names[name], 22), fontsize=8)
+        _matrix(axes[1, k], kernels[name], f"{name} kernel")
+    for ax in axes[0]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

@@ -52,6 +52,7 @@ def test_models_lists_zoo_with_shipped_accuracy(capsys):
     assert rows["vgg16_notop"]["parameters"] == 14714688
     decks = {name: r["deck"] for name, r in rows.items() if r["deck"]}
     assert decks["sick_cnn1"] == decks["sick_cnn2"] == "sick" and decks["wolter_dense"] == "wolter"
+    assert decks["sakr_cifar"] == decks["sakr_bn64"] == "sakr"
     assert rows["lenet5"]["parameters"] == 61706 and rows["alexnet"]["weights"] == "not trained"
 
 

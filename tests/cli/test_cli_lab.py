@@ -208,6 +208,8 @@ def test_curves_take_zoo_names_and_label_every_setting(capsys, tmp_path):
 def test_samples_and_histograms(capsys, tmp_path):
     code, out, _ = run(capsys, "samples", "cifar10", "--per-class", "3", "-o", tmp_path / "s.png")
     assert code == 0 and "30 images of cifar10 (train split): 3 per class, 10 classes" in out
+    code, out, _ = run(capsys, "samples", "cifar10", "--mixed", "25", "--split", "test", "-o", tmp_path / "m.png")
+    assert code == 0 and "25 images of cifar10 (test split), classes mixed: 10 of 10 classes" in out
     code, out, _ = run(capsys, "histograms", "mnist_small_bn", "--layer", "bn1", "--n", "40", "--json",
                        "-o", tmp_path / "h.png")
     found = json.loads(out)

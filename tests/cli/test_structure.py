@@ -1,5 +1,6 @@
-"""``cnnviz graph`` and ``cnnviz arithmetic``: the figure and JSON of the
-graph, and a unit's steps that end in the layer's own value."""
+"""``cnnviz graph``, ``cnnviz arithmetic`` and ``cnnviz kernels``: the figure
+and JSON of the graph, and a unit's (or a fixed kernel's) steps that end in
+the layer's own value."""
 import json
 
 from cnnviz.cli.main import main
@@ -38,3 +39,22 @@ def test_arithmetic_errors_are_one_line(capsys):
     assert code == 2 and "pick one of those" in err and "Traceback" not in err
     code, _, err = run(capsys, "arithmetic", "mnist_cnn", "skimage:camera", "--layer", "conv1")
     assert code == 2 and "give the unit's position" in err
+
+
+def test_kernels_print_a_pixels_arithmetic_and_draw_each_kernel(capsys, tmp_path):
+    fig = tmp_path / "kernels.png"
+    code, out, err = run(capsys, "kernels", "skimage:camera", "--kernel", "sobel_x", "--kernel", "box", "--at", "0,0",
+                         "-o", str(fig))
+    # the corner's window reaches into the zero padding: 4 of the box's 9 entries are inside the image
+    assert code == 0 and "input patch (3, 3) at (-1, -1)" in out and out.count("equals the layer's own") == 2
+    assert "sobel_x (Sobel gradient along x): output" in out and "gaussian" not in out
+    assert fig.stat().st_size > 10_000 and "wrote" in err
+    code, _, err = run(capsys, "kernels", "skimage:camera", "--kernel", "laplace")
+    assert code == 2 and "invalid choice" in err
+
+
+def test_an_untrained_graph_is_marked_once_above_its_title(capsys, tmp_path):
+    code, _, err = run(capsys, "graph", "lenet5", "-o", str(tmp_path / "lenet5.svg"))
+    svg = (tmp_path / "lenet5.svg").read_text()
+    assert code == 0 and "lenet5: architecture only, weights not loaded" in err
+    assert svg.count("UNTRAINED (random weights)") == 1 and "lenet5: 10 nodes" in svg

@@ -511,3 +511,13 @@ def test_cifar10_test_split_alone_decodes_only_the_test_images(tmp_path, monkeyp
     assert [p.name.split("-")[1] for p in (tmp_path / "datasets").iterdir()] == ["test"]
     again = cifar10_dataset(test_only=True)                               # from its own cache
     assert (again.x_test == data.x_test).all() and again.y_test.tolist() == data.y_test.tolist()
+
+
+def test_a_mixed_sample_is_balanced_and_not_class_sorted():
+    from cnnviz.data.datasets import mixed_sample
+
+    y = np.repeat(np.arange(5), 40)
+    pick = mixed_sample(y, 20, seed=3)
+    assert len(set(pick)) == 20 and np.bincount(y[pick]).tolist() == [4] * 5
+    assert np.any(np.diff(y[pick]) < 0)                       # not in class order
+    np.testing.assert_array_equal(pick, mixed_sample(y, 20, seed=3))

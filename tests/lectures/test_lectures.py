@@ -147,3 +147,77 @@ def test_a_pending_item_says_why(tmp_path):
     report = run_lecture(deck, tmp_path / "t", form="smoke")
     assert report.counts == {"done": 0, "reused": 0, "failed": 0, "pending": 1}
     assert "Not reproduced: not built" in report.html.read_text("utf-8")
+
+
+def test_output_sizes_are_worked_from_kernel_stride_and_padding():
+    import keras
+
+    from cnnviz.lectures.items import output_sizes
+    from cnnviz.models.zoo import build_model
+
+    assert output_sizes(build_model("lenet5")) == [
+        "C1: (32 + 0 - 5) // 1 + 1 = 28", "S2: (28 + 0 - 2) // 2 + 1 = 14", "C3: (14 + 0 - 5) // 1 + 1 = 10",
+        "S4: (10 + 0 - 2) // 2 + 1 = 5", "C5: (5 + 0 - 5) // 1 + 1 = 1"]
+    assert output_sizes(build_model("sakr_cifar"))[:2] == ["conv1: (32 + 2 - 3) // 1 + 1 = 32",
+                                                           "pool1: (32 + 0 - 2) // 2 + 1 = 16"]
+    for side, pad in ((7, 2), (8, 1)):              # strided 'same': TensorFlow pads what the stride needs
+        model = keras.Sequential([keras.Input((side, side, 1)),
+                                  keras.layers.Conv2D(2, 3, strides=2, padding="same", name="c")])
+        assert output_sizes(model) == [f"c: ({side} + {pad} - 3) // 2 + 1 = 4"]
+
+
+def test_structure_and_kernel_items_need_no_training(tmp_path):
+    from cnnviz.lectures import Lab
+    from cnnviz.lectures.items import fixed_kernels, structure
+
+    lab = Lab(tmp_path, "smoke")
+    drawn = structure("lenet5", train=False, deck_layers=("C1", "S2", "C3", "S4", "C5", "F6"))(lab)
+    assert drawn.value == "9 layers (3 conv, 2 pool, 2 dense), 9 edges, 61,706 parameters"
+    assert drawn.difference == "none in the named layers (C1, S2, C3, S4, C5, F6 in order); cnnviz's also has " \
+                               "pad, flatten, predictions"
+    assert "missing: ['F7']" in structure("lenet5", False, ("C1", "F7"))(lab).difference
+    assert drawn.commands == [f"cnnviz graph lenet5 -o {tmp_path / 'lenet5_graph.png'}"] and drawn.figure
+    kernels = fixed_kernels()(lab)
+    ranges = dict(re.findall(r"(\w+): (-?[\d.]+) to", kernels.value))
+    assert set(ranges) == {"box", "gaussian", "sobel_x", "sobel_y"} and float(ranges["sobel_x"]) < 0 <= \
+        float(ranges["box"])
+    assert kernels.commands[0].startswith("cnnviz kernels skimage:camera")
+
+
+@needs_data
+@pytest.mark.data
+def test_the_arithmetic_item_equals_its_printed_command(tmp_path, capsys):
+    from cnnviz.lectures import Lab
+    from cnnviz.lectures.items import arithmetic
+    from cnnviz.models.zoo import build_model
+
+    lab = Lab(tmp_path, "smoke")
+    model = build_model("sakr_cifar")                 # as if trained by the run: the item reads the lab's models
+    (tmp_path / "models").mkdir()
+    model.save(tmp_path / "models" / "sakr_cifar.keras")
+    lab._models["sakr_cifar"] = (model, {})
+    outcome = arithmetic("sakr_cifar", "cifar10", "conv1", "pool1")(lab)
+    assert "conv1 unit (0, 0): 5 of 9 window entries in the padding" in outcome.value
+    assert "every value equals the layer's own" in outcome.value and "pool2: (16 + 0 - 2) // 2 + 1 = 8" in outcome.value
+    corner = next(c for c in outcome.commands if "--layer conv1 --at 0,0" in c)
+    assert main(corner.split()[1:]) == 0
+    printed = float(re.search(r"value (\S+) equals the layer's own", capsys.readouterr().out).group(1))
+    assert printed == pytest.approx(float(re.search(r"value (\S+);", outcome.value).group(1)), rel=1e-3)
+
+
+def test_no_deck_marks_the_structure_or_arithmetic_missing():
+    pending = {i.key for d in DECKS for i in d.items if isinstance(i, Pending)}
+    assert not pending & {"network_structure", "conv_arithmetic", "sakr_first_cifar_net", "sakr_bn64"}
+
+
+def test_a_short_runs_batch_normalization_is_explained_where_its_averages_lag():
+    from cnnviz.lectures.items import bn_note
+    from cnnviz.models.zoo import build_model
+
+    card = {"history": {"loss": [2.5, 1.7], "accuracy": [0.23, 0.37], "val_accuracy": [0.17, 0.11]},
+            "recipe": {"train_images": 5400, "batch_size": 128}}
+    note = bn_note(build_model("sakr_bn64"), card, "sakr_bn64")
+    assert "after 86 steps" in note and "still hold 42% of their initial values" in note and "11.00%" in note
+    assert bn_note(build_model("sakr_cifar"), card, "sakr_cifar") == ""          # no batch normalization
+    long = {**card, "history": {**card["history"], "loss": [1.0] * 20}}
+    assert bn_note(build_model("sakr_bn64"), long, "sakr_bn64") == ""            # 860 steps: 0.02% left

@@ -7,7 +7,7 @@ import pytest
 from cnnviz import CnnvizError, build_model, load_model, model_info
 from cnnviz.inside.summary import format_summary, summarize
 from cnnviz.models.preprocessing import deprocess, preprocess
-from cnnviz.models.zoo import FAMILIES, load_model_file
+from cnnviz.models.zoo import DECK_ARCHS, FAMILIES, load_model_file
 
 
 def params_by_layer(model):
@@ -249,8 +249,6 @@ def test_the_decks_architectures_have_the_decks_counts():
     """The zoo's deck networks are tests/decks.py's (the decks' layer tables), taking images."""
     from decks import DECKS
 
-    from cnnviz.models.zoo import DECK_ARCHS
-
     for name, build in DECKS.items():
         assert build_model(name).count_params() == build().count_params(), name
     assert all(len(build_model(name).inputs[0].shape) == 4 for name in DECK_ARCHS if name != "alexnet")
@@ -265,6 +263,19 @@ def test_lenet5_is_the_1998_layout():
                       "S4": (5, 5, 16), "C5": (1, 1, 120), "F6": (84,)}
     # C1 156, C3 2,416 (fully connected; the paper's table has 1,516), C5 48,120, F6 10,164, output 850
     assert params_by_layer(model) == {"C1": 156, "C3": 2416, "C5": 48120, "F6": 10164, "predictions": 850}
+
+
+def test_sakrs_networks_differ_by_width_and_batch_normalization_alone():
+    plain, bn = build_model("sakr_cifar"), build_model("sakr_bn64")
+    assert [type(layer).__name__ for layer in bn.layers][:4] == ["Conv2D", "BatchNormalization", "Activation",
+                                                                 "MaxPooling2D"]
+    assert plain.get_layer("conv1").filters == 32 and bn.get_layer("conv2").filters == 64
+    assert tuple(plain.get_layer("pool2").output.shape[1:]) == (8, 8, 32)
+    assert tuple(bn.get_layer("pool2").output.shape[1:]) == (8, 8, 64)
+    # conv 896 + 9,248, dense 2,048x128 + 128, output 1,290; the BN variant 1,792 + 256 + 36,928 + 256 + ...
+    assert (plain.count_params(), bn.count_params()) == (273_706, 564_938)
+    assert {DECK_ARCHS[n].deck for n in ("sakr_cifar", "sakr_bn64")} == {"sakr"}
+    assert model_info(plain).classes[0] == "airplane"
 
 
 def test_alexnet_is_an_architecture_without_weights(tmp_path):

@@ -1,22 +1,41 @@
 """The layer view: the activation maps of every channel of the current layer
 for the current image (normalized per channel or over the layer, with its
-colour scale), and the layer's filter weights. Hovering a map position draws
-that unit's receptive field on the input; clicking a map opens its unit page."""
+colour scale), the layer's filter weights, and per-channel histograms of the
+layer's values over test images (``cnnviz histograms``' figure, silent
+channels marked). Hovering a map position draws that unit's receptive field
+on the input; clicking a map opens its unit page."""
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz import CnnvizError
+from cnnviz.data.datasets import balanced_subset
+from cnnviz.inside.activations import channel_histograms
 from cnnviz.inside.filters import filter_weights
 from cnnviz.inside.receptive import unit_box
+from cnnviz.inside.top_patches import silent_channels
+from cnnviz.models.inputs import dataset_inputs
 
 from ..render import MAPS_CMAP, WEIGHTS_CMAP, colorize, format_value, signed_unit
-from ..widgets import ColorBar, MosaicArea, heading
+from ..widgets import ColorBar, FigureLabel, MosaicArea, heading
 from .base import View
+from .train import figure_rgb
+
+HISTOGRAM_SEED = 0          # the images `cnnviz histograms MODEL --layer L --n N` takes (its default seed)
 
 
 class LayerView(View):
@@ -28,6 +47,7 @@ class LayerView(View):
         super().__init__(session)
         self.maps: Optional[np.ndarray] = None          # (h, w, C) shown now
         self.weights = None                             # cnnviz.inside.filters.FilterWeights of the layer, or None
+        self.histograms = None                          # (ChannelHistograms, silent {channel: why}) shown, or None
         self._hovered: Optional[tuple] = None           # the map unit under the pointer (channel, row, col)
         box = QVBoxLayout(self)
         self.header = heading("")
@@ -73,11 +93,41 @@ class LayerView(View):
         self.filters.canvas.clicked.connect(self._click)
         fbox.addWidget(self.filters, 1)
         split.addWidget(filters)
+        split.addWidget(self._histograms_pane())
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([600, 200])
+        split.setStretchFactor(2, 1)
+        split.setSizes([600, 200, 200])
         self.splitter = split
         box.addWidget(split, 1)
+
+    def _histograms_pane(self) -> QWidget:
+        pane = QWidget()
+        box = QVBoxLayout(pane)
+        box.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.histograms_header = heading("")
+        row.addWidget(self.histograms_header, 1)
+        row.addWidget(QLabel("test images"))
+        self.histogram_images = QSpinBox()
+        self.histogram_images.setRange(10, 10000)
+        self.histogram_images.setValue(200)
+        self.histogram_images.setToolTip("how many test images (a seeded class-balanced sample) the histograms "
+                                         "are computed over")
+        self.histogram_images.valueChanged.connect(lambda _: self._histograms_stale())
+        row.addWidget(self.histogram_images)
+        self.histogram_button = QPushButton("Compute histograms")
+        self.histogram_button.setToolTip("per-channel histograms of this layer's values over test images "
+                                         "(cnnviz histograms); channels that never fire are marked")
+        self.histogram_button.clicked.connect(self.compute_histograms)
+        row.addWidget(self.histogram_button)
+        box.addLayout(row)
+        self.histogram_figure = FigureLabel()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.histogram_figure)
+        box.addWidget(scroll, 1)
+        return pane
 
     # -------------------------------------------------------------- state
     def refresh(self, changed: set) -> None:
@@ -85,9 +135,11 @@ class LayerView(View):
         if s.model is None or s.layer is None:
             self.header.setText("No model loaded: pick one in the toolbar or File > Open model")
             self._clear_maps("")
+            self._histograms_stale()
             return
         if changed & {"model", "layer"}:
             self._show_filters()
+            self._histograms_stale()
         row = s.row()
         if not row.spatial:
             self.header.setText(f"<b>Layer {row.name}</b> ({row.type}, output {row.shape}) has no spatial maps: it is "
@@ -201,6 +253,74 @@ class LayerView(View):
         self.filters_header.setText(f"<b>Filters of {self.weights.layer}</b>: {n_out} filters of {kh}×{kw}×{n_in}, "
                                     f"showing {what}. Click one for its unit page.")
 
+    # -------------------------------------------------------------- histograms
+    def _histograms_key(self, dataset: str, n: int) -> tuple:
+        return self.session.key("histograms", dataset, n, HISTOGRAM_SEED, image=False, layer=self.session.layer)
+
+    def _histograms_stale(self) -> None:
+        """The model, layer or image count changed: show the histograms cached for it, or offer to compute them."""
+        s = self.session
+        self.histograms = None
+        self.histogram_figure.show_array(None)
+        dataset = s.model_dataset() if s.model is not None else None
+        self.histogram_button.setEnabled(dataset is not None and s.layer is not None)
+        if s.model is None or s.layer is None:
+            self.histograms_header.setText("")
+            return
+        if dataset is None:
+            self.histograms_header.setText("<b>Histograms</b>: no test set fits this model (MNIST 28×28×1 or "
+                                           "CIFAR-10 32×32×3); use <code>cnnviz histograms MODEL --dataset "
+                                           "FOLDER</code>.")
+            return
+        cached = s.cache.get(self._histograms_key(dataset, self.histogram_images.value()))
+        if cached is not None:
+            self._got_histograms(cached)
+            return
+        self.histograms_header.setText(f"<b>Histograms of {s.layer}</b>: its values per channel over "
+                                       f"{self.histogram_images.value()} {dataset} test images. Press Compute.")
+
+    def compute_histograms(self) -> None:
+        s = self.session
+        dataset = s.model_dataset()
+        if s.model is None or s.layer is None or dataset is None:
+            return
+        model, layer, n = s.model, s.layer, self.histogram_images.value()
+        shape = tuple(model.inputs[0].shape[1:])
+
+        def work(progress, cancel):
+            data = s.dataset(dataset, progress, cancel, input_shape=shape)
+            pick = balanced_subset(data.y_test, min(n, len(data.y_test)), HISTOGRAM_SEED)
+            hist = channel_histograms(model, dataset_inputs(model, data.x_test[pick]), layer)
+            silent = silent_channels(model, layer, hist.channels, hist.maximum,
+                                     f"did not fire on these {len(pick):,} images")
+            return hist, silent, dataset
+
+        self.histograms_header.setText(f"<b>Histograms of {layer}</b>: computing over {n} {dataset} test images…")
+        s.compute(self.jobs("histograms"), self._histograms_key(dataset, n), work, self._got_histograms,
+                  self._histograms_failed)
+
+    def _histograms_failed(self, message: str) -> None:
+        self.histograms_header.setText(f"<b>Histograms</b>: cannot compute them: {message.splitlines()[0]}")
+        self.session.error.emit(message)
+
+    def _got_histograms(self, result) -> None:
+        from cnnviz.plots import mark_untrained
+        from cnnviz.plots.inside import histograms_figure  # matplotlib: heavy, loaded with the first figure
+
+        hist, silent, dataset = result
+        self.histograms = hist, silent
+        title = f"{self.session.model.name} {hist.layer}: values per channel over {hist.n_images} {dataset} images"
+        fig = histograms_figure(hist, silent, title=title)
+        mark_untrained(fig, self.session.info.trained)         # random weights: the figure says so
+        self.histogram_figure.show_array(figure_rgb(fig))
+        shown = f" (the first 32 of {len(hist.channels)} drawn)" if len(hist.channels) > 32 else ""
+        quiet = f" {len(silent)} silent channel(s), drawn in red: {', '.join(map(str, sorted(silent)))}." \
+            if silent else ""
+        self.histograms_header.setText(
+            f"<b>Histograms of {hist.layer}</b> over {hist.n_images} {dataset} test images{shown}: channel means "
+            f"{format_value(hist.mean.min())} to {format_value(hist.mean.max())}, standard deviations "
+            f"{format_value(hist.std.min())} to {format_value(hist.std.max())}.{quiet}")
+
     # -------------------------------------------------------------- mouse
     def _hover(self, unit) -> None:
         s = self.session
@@ -244,10 +364,16 @@ class LayerView(View):
 
     def export_arrays(self):
         s = self.session
-        if self.maps is None:
+        if self.maps is None and self.histograms is None:
             return None
-        arrays = {"activations": self.maps, "input": s.image.x, "layer": np.array(s.layer),
-                  "normalization": np.array(self.scope.currentData()), "image_source": np.array(s.image.source)}
+        arrays = {"layer": np.array(s.layer)}
+        if self.maps is not None:
+            arrays.update(activations=self.maps, input=s.image.x, normalization=np.array(self.scope.currentData()),
+                          image_source=np.array(s.image.source))
         if self.weights is not None:
             arrays["kernel"] = self.weights.kernel
+        if self.histograms is not None:
+            hist, silent = self.histograms
+            arrays.update(histogram_channels=hist.channels, histogram_edges=hist.edges, histogram_counts=hist.counts,
+                          histogram_images=np.array(hist.n_images), silent_channels=np.array(sorted(silent), int))
         return arrays

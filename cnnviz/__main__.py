@@ -1,0 +1,6 @@
+"""``python -m cnnviz``: the ``cnnviz`` command."""
+import sys
+
+from .cli.main import main
+
+sys.exit(main())
