@@ -99,7 +99,8 @@ def side_by_side(args) -> int:
              "taken in turn after a warm-up)")
     text = "\n".join([
         table(title, floors.HEADER, floors.table_rows(measured, args.max_other_cores)),
-        f"*Command: `python benchmarks/run.py --peers`. Machine: {about}. Peers: {peers_python or 'none'}. "
+        f"*Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`. Machine: {about}. "
+        f"Peers: {peers_python or 'none'}. "
         f"Load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after; \"other cores\" is the CPU that other "
         f"processes took during a row's timed runs, and a row above --max-other-cores {args.max_other_cores:g} shows "
         "no figures. Floors: one tf.function (gradients, CAMs, attacks) or the forward passes of the copies, built "
