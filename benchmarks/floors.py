@@ -62,8 +62,9 @@ def work(job: str, batch: int) -> str:
     per_image = {"smoothgrad": f"{o.get('samples')} noisy copies", "integrated_gradients": f"{o.get('steps')} steps",
                  "occlusion": "49 patches 8x8, stride 4", "rise": f"{o.get('n_masks')} masks",
                  "lime": f"{o.get('samples')} samples (floor: their forward passes)",
-                 "scorecam": f"64 channels at {LAYER}", "gradcam": f"at {LAYER}", "gradcam++": f"at {LAYER}",
-                 "fgsm": "one step, then predictions", "pgd": f"{o.get('steps')} steps, then predictions"}
+                 "scorecam": f"64 channels at {LAYER} (floor: its activations too)",
+                 "gradcam": f"at {LAYER}", "gradcam++": f"at {LAYER}",
+                 "fgsm": "one step; both predictions", "pgd": f"{o.get('steps')} steps; both predictions"}
     return per_image.get(job, "one gradient")
 
 
@@ -196,8 +197,10 @@ def rise_copies(x, n_masks: int) -> np.ndarray:
 
 
 def attack_floor(model, pixels, labels, eps: float, steps: int):
-    """One tf.function: ``steps`` signed-gradient steps on the cross-entropy,
-    projected into the L-inf ball and [0, 1], and the adversarials' probabilities."""
+    """One tf.function: ``steps`` signed-gradient steps on the cross-entropy
+    (from a random start for PGD), projected into the L-inf ball and [0, 1],
+    and the probabilities of the originals and the adversarials (what
+    cnnviz's result holds; FGSM's first step gives the originals' for free)."""
     import tensorflow as tf
 
     from cnnviz.models.surgery import logits_model
@@ -208,15 +211,27 @@ def attack_floor(model, pixels, labels, eps: float, steps: int):
     @tf.function
     def fn(x0, y):
         x = x0 if steps == 1 else tf.clip_by_value(x0 + tf.random.uniform(tf.shape(x0), -eps, eps), 0, 1)
+        originals = None if steps == 1 else net(x0, training=False)
         for _ in range(steps):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, net(x, training=False))
+                z = net(x, training=False)
+                loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, z)
+            originals = z if originals is None else originals
             x = x + alpha * tf.sign(tape.gradient(loss, x))
             x = tf.clip_by_value(tf.clip_by_value(x, x0 - eps, x0 + eps), 0, 1)
-        return x, tf.nn.softmax(net(x, training=False))
+        return x, tf.nn.softmax(originals), tf.nn.softmax(net(x, training=False))
 
     return lambda: [t.numpy() for t in fn(pixels, labels)]
+
+
+def scorecam_floor(model, x):
+    """The forward passes Score-CAM needs: the layer's activations of the
+    images, then the images masked by each of its 64 channels (built beforehand)."""
+    from cnnviz.models.engine import features
+
+    masked = copies_floor(model, np.repeat(x, 64, axis=0))
+    return lambda: (features(model, x, (LAYER,)), masked())
 
 
 def floor(job: str, model, x, pixels, targets) -> callable:
@@ -240,7 +255,7 @@ def floor(job: str, model, x, pixels, targets) -> callable:
     if job == "rise":
         return copies_floor(model, rise_copies(x, o["n_masks"]))
     if job == "scorecam":
-        return copies_floor(model, np.repeat(x, 64, axis=0))
+        return scorecam_floor(model, x)
     if job == "lime":
         return copies_floor(model, np.repeat(x, o["samples"], axis=0), LIME_BATCH)
     if job in ATTACKS:
@@ -362,22 +377,19 @@ def measure(job: str, batch: int, model, peers, repeats: int) -> Row:
     return Row(job, batch, median.pop("floor"), median.pop("cnnviz"), cold, median, other)
 
 
-def rows(only=(), repeats: int = 5, peers_python: str | None = None, report=print) -> list[Row]:
-    """Every job (or those named in ``only``) at batch 1 and 32."""
+def rows(peers, only=(), repeats: int = 5, report=print) -> list[Row]:
+    """Every job (or those named in ``only``) at batch 1 and 32, the peers
+    timed by ``peers`` (a :class:`Peers` worker, or :class:`NoPeers`)."""
     from cnnviz import load_model
 
     model = load_model(MODEL)
-    peers = Peers(peers_python) if peers_python else NoPeers()
     out = []
-    try:
-        for job in JOBS:
-            if only and not any(word in job for word in only):
-                continue
-            for batch in BATCHES:
-                out.append(measure(job, batch, model, peers, repeats))
-                report(out[-1])
-    finally:
-        peers.close()
+    for job in JOBS:
+        if only and not any(word in job for word in only):
+            continue
+        for batch in BATCHES:
+            out.append(measure(job, batch, model, peers, repeats))
+            report(out[-1])
     return out
 
 

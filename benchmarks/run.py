@@ -92,15 +92,19 @@ def side_by_side(args) -> int:
     about = machine()
     print(f"Machine: {about}\nPeers: {peers_python or 'not found (set CNNVIZ_PEERS_PYTHON)'}\n", flush=True)
     before = os.getloadavg()
-    measured = floors.rows(args.only, args.repeats, peers_python,
-                           report=lambda r: print(f"  {r.job}, batch {r.batch}: done", flush=True))
+    peers = floors.Peers(peers_python) if peers_python else floors.NoPeers()
+    try:
+        measured = floors.rows(peers, args.only, args.repeats,
+                               report=lambda r: print(f"  {r.job}, batch {r.batch}: done", flush=True))
+    finally:
+        peers.close()
     after = os.getloadavg()
     title = (f"Every method against its floor and the peers, side by side (cifar10_cnn; median of {args.repeats} "
              "taken in turn after a warm-up)")
     text = "\n".join([
         table(title, floors.HEADER, floors.table_rows(measured, args.max_other_cores)),
         f"*Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`. Machine: {about}. "
-        f"Peers: {peers_python or 'none'}. "
+        f"Peers: {', '.join(peers.names) or 'none'} ({peers_python or 'no peers venv'}). "
         f"Load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after; \"other cores\" is the CPU that other "
         f"processes took during a row's timed runs, and a row above --max-other-cores {args.max_other_cores:g} shows "
         "no figures. Floors: one tf.function (gradients, CAMs, attacks) or the forward passes of the copies, built "
