@@ -6,7 +6,7 @@
 #   3. the side-by-side table (python benchmarks/run.py --peers; peers where CNNVIZ_PEERS_PYTHON is set);
 #   4. VGG16-sized jobs: LIME-1000 at 224, top-9 over a folder of JPEGs, a fine-tuning epoch (benchmarks/gpu_jobs.py);
 #   5. the app offscreen, reporting its device in the status bar (tests/gui/cold_start.py).
-# Its figures go to $OUT/gpu_check.md (OUT defaults to ./gpu-check-out), its logs beside it.
+# Its figures go to $OUT/gpu_check.md (OUT defaults to /tmp/cnnviz-gpu-check-out), its logs beside it.
 # Sized to finish in under 8 minutes on one GPU: the steps' time limits add up to 8 minutes; a failed step
 # is reported and does not stop the others (the exit status is that of the worst step).
 #
@@ -24,7 +24,7 @@ case "${1:-}" in
   *) echo "usage: bash benchmarks/gpu_check.sh [--dry-run | --cpu-smoke]" >&2; exit 2 ;;
 esac
 
-OUT="${OUT:-$PWD/gpu-check-out}"
+OUT="${OUT:-${TMPDIR:-/tmp}/cnnviz-gpu-check-out}"
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 WHEELS="${WHEELS:-$PWD/wheels}"
 REPORT="$OUT/gpu_check.md"
@@ -89,11 +89,16 @@ step "VGG16 jobs: LIME, top-9 over a folder, fine-tuning epoch" 150 \
   "$PYTHON" benchmarks/gpu_jobs.py lime top9 finetune "${JOBS_ARGS[@]}" --out "$REPORT"
 
 # 5. The app offscreen, its status bar's device label.
-step "app offscreen" 45 sh -c "HOME=\"$OUT/home\" \"$PYTHON\" tests/gui/cold_start.py cifar10_cnn skimage:coffee \
+APP_HOME="$(mktemp -d)"          # a fresh home: no settings, no Keras cache (and nothing of it in $OUT)
+step "app offscreen" 45 sh -c "HOME=\"$APP_HOME\" \"$PYTHON\" tests/gui/cold_start.py cifar10_cnn skimage:coffee \
   | tail -1 >\"$OUT/app.json\""
+rm -rf "$APP_HOME"
 [ "$MODE" = dry ] || "$PYTHON" - "$OUT/app.json" "$MODE" >>"$REPORT.steps" 2>&1 <<'CHECK' || WORST=1
 import json, sys
-device = json.load(open(sys.argv[1])).get("device", "no report")
+try:
+    device = json.load(open(sys.argv[1])).get("device", "no report")
+except (OSError, ValueError):
+    device = "no report"
 wanted = "Device: GPU" if sys.argv[2] == "gpu" else "Device: "
 print(f"- the app's status bar says {device!r}: " + ("ok" if device.startswith(wanted) else f"not {wanted}..."))
 sys.exit(0 if device.startswith(wanted) else 1)
