@@ -121,6 +121,27 @@ def classifier_function(model, channels: int, batch_size: int = 256, progress: O
     return classify
 
 
+def explainer(seed: int):
+    """lime's ``LimeImageExplainer`` with its perturbed images built a batch
+    at a time: the same random draws and images as lime's own loop, which
+    spends a Python pass per superpixel per sample (0.17 s of 1000 samples
+    on a 32x32 image, where the model takes 1 s)."""
+    from lime.lime_image import LimeImageExplainer
+
+    class Explainer(LimeImageExplainer):
+        def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples, batch_size=10):
+            n_features = np.unique(segments).shape[0]
+            data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
+            data[0, :] = 1
+            labels = []
+            for start in range(0, num_samples, batch_size):
+                hidden = data[start:start + batch_size, segments] == 0               # (batch, H, W)
+                labels.extend(classifier_fn(np.where(hidden[..., None], fudged_image, image)))
+            return data, np.array(labels)
+
+    return Explainer(random_state=seed)
+
+
 @contextlib.contextmanager
 def _quiet_lime():
     """lime prints a tqdm bar per explanation; ours reports progress instead."""
@@ -146,8 +167,6 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
     top ``features`` superpixels (``get_image_and_mask`` semantics). ``score``
     is what the linear fit explains: the class ``"probability"`` (flat on a
     confident prediction) or its pre-softmax ``"logit"``."""
-    from lime.lime_image import LimeImageExplainer
-
     if samples < 2:
         raise CnnvizError(f"samples={samples}: LIME needs at least 2 perturbed samples (1000 is usual)")
     if score not in SCORES:
@@ -161,8 +180,7 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
         for i, (image, label) in enumerate(zip(x, targets)):
             step = _offset_progress(progress, i * samples, len(x) * samples)
             classify = classifier_function(model, x.shape[-1], batch_size, step, cancel, samples, score)
-            explainer = LimeImageExplainer(random_state=seed)
-            explanation = explainer.explain_instance(
+            explanation = explainer(seed).explain_instance(
                 pixel_image(model, image), classify, labels=(int(label),), top_labels=None, hide_color=hide_color,
                 num_samples=samples, batch_size=min(LIME_BATCH, samples), segmentation_fn=segment_fn)
             results.append(_unpack(explanation, int(label), features))

@@ -8,7 +8,7 @@ from conftest import needs_data
 from cnnviz import CnnvizError, load_model
 from cnnviz.attribution.cam import gradcam, upsample_to_input
 from cnnviz.attribution.gradients import guided_backprop, integrated_gradients, saliency, smoothgrad
-from cnnviz.attribution.lime import SEGMENTATIONS, Superpixels, classifier_function, lime, pixel_image
+from cnnviz.attribution.lime import SEGMENTATIONS, Superpixels, classifier_function, explainer, lime, pixel_image
 from cnnviz.attribution.occlusion import occlusion, positions
 from cnnviz.attribution.registry import METHODS, explain, explain_one, method_name, parse_options
 
@@ -290,6 +290,31 @@ def test_lime_wrapper_gives_the_same_explanation_as_lime_called_directly(tiny_cn
     np.testing.assert_array_equal(ours.extras["segments"][0], direct.segments)
     _, mask = direct.get_image_and_mask(1, positive_only=True, num_features=5, hide_rest=False)
     np.testing.assert_array_equal(ours.extras["positive"][0], mask.astype(bool))
+
+
+def test_lime_perturbations_built_a_batch_at_a_time_are_lime_s_own():
+    """The same random draws, the same perturbed images in the same batches."""
+    from lime.lime_image import LimeImageExplainer
+
+    rng = np.random.default_rng(3)
+    image, fudged = rng.random((12, 10, 3)), rng.random((12, 10, 3))
+    segments = np.repeat(np.arange(6), 20).reshape(12, 10)
+    seen = {"ours": [], "lime": []}
+
+    def recorder(key):
+        def classify(batch):
+            seen[key].append(np.array(batch))
+            return batch.reshape(len(batch), -1)[:, :4]
+        return classify
+
+    ours = explainer(5).data_labels(image, fudged, segments, recorder("ours"), 25, batch_size=10)
+    theirs = LimeImageExplainer(random_state=5).data_labels(image, fudged, segments, recorder("lime"), 25,
+                                                              batch_size=10)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    assert [len(b) for b in seen["ours"]] == [len(b) for b in seen["lime"]] == [10, 10, 5]
+    for a, b in zip(seen["ours"], seen["lime"]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_superpixel_count_is_kept_under_control():
