@@ -39,7 +39,7 @@ from ..common.progress import CancelToken, ProgressFn, report
 from ..common.runtime import model_cache
 from ..common.validate import numeric_array
 from ..data.sources import named
-from ..models.engine import forward
+from ..models.engine import batch_rows, forward
 from ..models.inputs import class_index
 from ..models.predict import probabilities, softmax, top_k
 from ..models.preprocessing import pixels_to_input
@@ -305,11 +305,12 @@ def unroll(model) -> int:
 
 
 def default_batch(model, copies: int = 1) -> int:
-    """Images per batch from the input size; ``copies``: how many times an
+    """Images per batch from the input size and the model's layer sizes
+    (:func:`batch_rows`); ``copies``: how many times an
     attack repeats each image in its backward pass (DeepFool: per candidate class)."""
     h, w, c = input_shape(model)
     per = max(1, (h or 224) * (w or 224) * c)
-    return max(1, int(np.clip(2_000_000 // per, 1, 256)) // copies)
+    return max(1, batch_rows(model, int(np.clip(2_000_000 // per, 1, 256)), backward=True) // copies)
 
 
 def check_norm(norm, supported: tuple, method: str, alternatives: str = "") -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from ..common.errors import CnnvizError
 from ..common.progress import check, report
 from ..common.validate import model_batch
-from ..models.engine import forward
+from ..models.engine import batch_rows, forward
 from ..models.inputs import class_index
 from ..models.predict import check_classifier
 from ..models.preprocessing import input_range, preprocess
@@ -104,7 +104,7 @@ def run_batches(fn, model, x: np.ndarray, targets: np.ndarray, batch_size: Optio
     cancel; each of its outputs concatenated over the batches."""
 
     selector = onehot(targets, n_classes(model))
-    batch_size = batch_size or batch_size_for(x)
+    batch_size = batch_size or batch_size_for(model, x, backward=True)
     outputs = []
     for start in range(0, len(x), batch_size):
         check(cancel)
@@ -114,10 +114,11 @@ def run_batches(fn, model, x: np.ndarray, targets: np.ndarray, batch_size: Optio
     return [np.concatenate(parts) for parts in zip(*outputs)]
 
 
-def batch_size_for(x: np.ndarray, budget: int = 1 << 22) -> int:
-    """A batch size that keeps one batch of inputs around 16 MB."""
+def batch_size_for(model, x: np.ndarray, backward: bool = False, budget: int = 1 << 22) -> int:
+    """A batch size that keeps one batch of inputs around 16 MB and its layer
+    outputs within the engine's budget (:func:`batch_rows`)."""
     per_image = int(np.prod(x.shape[1:]))
-    return int(np.clip(budget // max(per_image, 1), 8, 256))
+    return batch_rows(model, int(np.clip(budget // max(per_image, 1), 8, 256)), backward)
 
 
 def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:

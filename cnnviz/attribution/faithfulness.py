@@ -126,7 +126,7 @@ def curves(model, images, maps: np.ndarray, target=None, *, mode: str = "deletio
     counts = bounds[:, picks]                                   # pixels removed at each step, per image
     fn = compiled(model)
     jobs = [(i, c) for i in range(len(x)) for c in counts[i]]
-    batch_size = batch_size or batch_size_for(x)
+    batch_size = batch_size or batch_size_for(model, x)
     scores = []
     for start in range(0, len(jobs), batch_size):
         check(cancel)

@@ -94,11 +94,11 @@ def pixel_image(model, x: np.ndarray) -> np.ndarray:
     return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
 
 
-def classifier_function(model, channels: int, batch_size: int = 256, progress: Optional[ProgressFn] = None,
+def classifier_function(model, channels: int, batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
                         cancel: Optional[CancelToken] = None, total: int = 0, score: str = "probability"):
     """``f(pixel_images) -> scores`` for lime (class probabilities, or logits
     for ``score="logit"``): RGB [0, 1] batches to the model's input, through
-    the compiled model, in batches of ``batch_size``."""
+    the compiled model, in batches of ``batch_size`` (default: the engine's :func:`batch_rows`)."""
 
     preprocessing = model_info(model).preprocessing
     seen = [0]
@@ -158,7 +158,7 @@ def _quiet_lime():
 @api
 def lime(model, images, target=None, *, samples: int = 1000, segmentation: str = "quickshift", segments: int = 50,
          features: int = 5, hide_color: Optional[float] = None, seed: int = 0, score: str = "probability",
-         batch_size: int = 256, progress: Optional[ProgressFn] = None,
+         batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
          cancel: Optional[CancelToken] = None) -> Attribution:
     """LIME: each pixel gets the weight of its superpixel in lime's local
     linear fit for the target class. ``extras`` holds per image the

@@ -112,7 +112,7 @@ def occlusion(model, images, target=None, *, patch: Optional[int] = None, stride
     if score not in SCORES:
         raise CnnvizError(f"unknown score {score!r}: use {' or '.join(SCORES)}")
     fills = np.ascontiguousarray(fill_images(model, x, fill, patch), np.float32)
-    probs, occluded = _scores(model, x, fills, masks, score, batch_size or batch_size_for(x), progress, cancel)
+    probs, occluded = _scores(model, x, fills, masks, score, batch_size or batch_size_for(model, x), progress, cancel)
     targets = resolve_targets(model, x, target, predicted=probs)
     def pick(p):
         return np.take_along_axis(p, targets.reshape((-1,) + (1,) * (p.ndim - 1)), axis=-1)[..., 0]

@@ -43,7 +43,7 @@ from .rise import rise
 from .scorecam import scorecam
 
 MAX_BATCH = 4096          # images per model call, for any method
-_BATCH = Option("batch_size", int, None, "images per model call (default: chosen from the input size)",
+_BATCH = Option("batch_size", int, None, "images per model call (default: from the input and the model's layer sizes)",
                 optional=True, minimum=1, maximum=MAX_BATCH, engine=True)
 _LAYER = Option("layer", str, None, "the convolution layer to explain at (default: the last spatial layer)",
                 optional=True)
@@ -112,7 +112,7 @@ _DECLARED = (
                optional=True),
         _SEED,
         _SCORE,
-        Option("batch_size", int, 256, "images per model call", minimum=1, maximum=MAX_BATCH, engine=True)),
+        _BATCH),
         values="weight of the superpixel in LIME's linear fit", slow=True, cost=1000),
     Method("craft", "CRAFT concepts", craft_maps, (
         Option("layer", str, None, "the layer the concepts live at, with non-negative activations (default: the "

@@ -84,7 +84,7 @@ def rise(model, images, target=None, *, n_masks: int = 4000, cells: int = 7, kee
     fills = np.ascontiguousarray(fill_images(model, x, fill, max(1, H // cells)), np.float32)
     targets = resolve_targets(model, x, target)
     sums, coverage = _weighted_sums(model, x, fills, targets, grids, shifts, score,
-                                    batch_size or batch_size_for(x), progress, cancel)
+                                    batch_size or batch_size_for(model, x), progress, cancel)
     return Attribution("rise", (sums / (n_masks * keep)).astype(np.float32), targets,
                        params={"n_masks": n_masks, "cells": cells, "keep": keep, "fill": fill, "score": score,
                                "seed": seed},

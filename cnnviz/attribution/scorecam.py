@@ -78,7 +78,7 @@ def scorecam(model, images, target=None, *, layer: Optional[str] = None, max_n: 
     layer = qualified_name(model, layer) if layer else default_layer(model)
     if score not in SCORES:
         raise CnnvizError(f"unknown score {score!r}: use {' or '.join(SCORES)}")
-    batch_size = batch_size or batch_size_for(x)
+    batch_size = batch_size or batch_size_for(model, x)
     acts = layer_activations(model, x, layer, batch_size)
     targets = resolve_targets(model, x, target)
     chosen = strongest_channels(acts, max_n)

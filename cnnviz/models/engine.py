@@ -9,10 +9,12 @@ import numpy as np
 
 from ..common.progress import CancelToken, ProgressFn, check, report
 from ..common.runtime import model_cache
-from .graph import feature_model
+from .graph import feature_model, is_model
 
 _COMPILED: "weakref.WeakKeyDictionary" = model_cache()
+_ACTIVATION_BYTES: "weakref.WeakKeyDictionary" = model_cache()
 DEFAULT_BATCH = 256
+BATCH_MEMORY = 1 << 29     # bytes of layer outputs one batch may hold: 512 MB (VGG16 at 224: 8 images)
 
 
 def once_per_model(fn):
@@ -37,10 +39,44 @@ def compiled(model):
     return fn
 
 
-def forward(model, x: np.ndarray, batch_size: int = DEFAULT_BATCH, progress: Optional[ProgressFn] = None,
+def activation_bytes(model) -> int:
+    """Bytes of every layer's output for one input (float32), nested models
+    counted layer by layer; a size the graph leaves open counts as 224."""
+    size = _ACTIVATION_BYTES.get(model)
+    if size is None:
+        size = _ACTIVATION_BYTES[model] = 4 * _output_values(model)
+    return size
+
+
+def _output_values(model) -> int:
+    total = 0
+    for layer in model.layers:
+        if is_model(layer):
+            total += _output_values(layer)
+            continue
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):      # a layer never called, or called more than once
+            continue
+        for tensor in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            total += int(np.prod([d or 224 for d in tensor.shape[1:]]))
+    return max(total, 1)
+
+
+def batch_rows(model, wanted: Optional[int] = None, backward: bool = False) -> int:
+    """Inputs per batch: ``wanted`` (default 256) capped so that one batch's
+    layer outputs stay within :data:`BATCH_MEMORY`, twice as many bytes per
+    input when a backward pass keeps them for the gradients."""
+    per_input = activation_bytes(model) * (2 if backward else 1)
+    return int(max(1, min(wanted or DEFAULT_BATCH, BATCH_MEMORY // per_input)))
+
+
+def forward(model, x: np.ndarray, batch_size: Optional[int] = None, progress: Optional[ProgressFn] = None,
             cancel: Optional[CancelToken] = None, message: str = "running the model") -> np.ndarray:
-    """The model's output for every input in ``x``, in batches of ``batch_size``."""
+    """The model's output for every input in ``x``, in batches of
+    ``batch_size`` (default: :func:`batch_rows`)."""
     fn = compiled(model)
+    batch_size = batch_size or batch_rows(model)
     outputs = []
     for start in range(0, len(x), batch_size):
         check(cancel)
