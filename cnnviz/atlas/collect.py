@@ -128,12 +128,13 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def atlas_key(model, source: Source, options: dict) -> str:
-    """What decides every page: the model (weights, contract), the dataset's files or pixels, and the options."""
+def atlas_key(model, source: Source, options: dict, weights: str) -> str:
+    """What decides every page: the model (``weights``, its :func:`weights_digest`; contract), the dataset's
+    files or pixels, and the options."""
     info = model_info(model)
     digest = hashlib.sha256(json.dumps([VERSION, info.name, info.preprocessing, list(info.classes),
                                         source.fingerprint(), options], default=str).encode())
-    digest.update(weights_digest(model).encode())
+    digest.update(weights.encode())
     return digest.hexdigest()[:32]
 
 

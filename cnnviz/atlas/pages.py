@@ -3,9 +3,9 @@ a function giving its bytes), so that the builder can write each one
 atomically and skip those a killed build already finished.
 
 Pages are Jinja2 templates shipped in ``cnnviz/atlas/templates``; images are
-PNG, enlarged (nearest neighbour, so pixels stay visible) or reduced to the
-size the page shows them at. Receptive-field boxes are drawn by the page over
-the shared dataset image (CSS, from the box's input pixels), and are also in
+PNG at their own size (the page enlarges small ones with sharp pixels) or
+reduced to about twice the size the page shows them at. Receptive-field
+boxes are drawn by the page over the shared dataset image (CSS, from the box's input pixels), and are also in
 each example's ``data-box`` attribute.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
 from .. import __version__
+from ..inside.network import LINE_H, PAD, layout_graph, model_graph
 from ..models.graph import get_layer
 from ..models.preprocessing import PREPROCESSING_TEXT
 from ..models.zoo import input_shape, model_info, weights_note
@@ -48,18 +49,18 @@ def unit_path(layer: str, channel: int) -> str:
 # ---------------------------------------------------------------- images
 
 def png(pixels: np.ndarray, side: int, height: bool = False) -> bytes:
-    """uint8 (H, W[, C]) as PNG about ``side`` pixels wide (``height``: high):
-    an integer enlargement of small images, a reduction of large ones."""
+    """uint8 (H, W[, C]) as PNG, shown about ``side`` CSS pixels wide
+    (``height``: high): small images as they are (the page enlarges them,
+    pixels kept sharp by ``image-rendering: pixelated``; enlarging them here
+    would encode and store 16x the pixels of a CIFAR image for nothing),
+    those over twice that size reduced to it."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     image = Image.fromarray(np.ascontiguousarray(pixels))
     h, w = pixels.shape[:2]
     longest = h if height else max(h, w)
-    if longest < side:
-        scale = math.ceil(side / longest)
-        image = image.resize((w * scale, h * scale), Image.Resampling.NEAREST)
-    elif longest > 2 * side:
+    if longest > 2 * side:
         scale = 2 * side / longest
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -68,7 +69,7 @@ def png(pixels: np.ndarray, side: int, height: bool = False) -> bytes:
 
 
 def crop_strip(crops: np.ndarray) -> bytes:
-    """A channel's k crops (k, r, r, ch) side by side in one PNG, each about
+    """A channel's k crops (k, r, r, ch) side by side in one PNG, shown
     ``CROP_SIDE`` high: one file per unit, each page shows one tile of it at a time."""
     return png(np.concatenate(list(crops), axis=1), CROP_SIDE, height=True)
 
@@ -114,6 +115,34 @@ def histogram_bars(counts: np.ndarray, edges: np.ndarray) -> dict:
 
 def _shorten(where: str, n: int = 28) -> str:
     return where if len(where) <= n else "…" + where[-(n - 1):]
+
+
+# ---------------------------------------------------------------- the graph
+
+GRAPH_SCALE = 4 / 3      # CSS pixels per point of the layout (its text is sized for about 9 pt)
+GRAPH_MARGIN = 8.0       # points around the drawing
+
+
+def graph_drawing(model, links: dict[str, str]) -> dict:
+    """The model's graph in the layered layout the app and ``cnnviz graph``
+    draw (:func:`cnnviz.inside.network.layout_graph`), as what the model
+    page's inline SVG needs: boxes (text lines, kind as a CSS class, a link
+    where ``links`` names the node's page) and edges as polylines. Nested
+    models holding a linked layer are expanded."""
+    expand = {"/".join(name.split("/")[:i]) for name in links for i in range(1, name.count("/") + 1)}
+    graph = model_graph(model, expand=expand)
+    layout = layout_graph(graph)
+    nodes = []
+    for node in graph.nodes:
+        x, y, w, h = layout.boxes[node.name]
+        nodes.append({"name": node.name, "kind": node.kind, "href": links.get(node.name),
+                      "x": f"{x:.1f}", "y": f"{y:.1f}", "w": f"{w:.1f}", "h": f"{h:.1f}",
+                      "lines": [(f"{x + PAD:.1f}", f"{y + PAD + (i + 0.5) * LINE_H:.1f}", text)
+                                for i, text in enumerate(node.lines())]})
+    edges = [" ".join(f"{px:.1f},{py:.1f}" for px, py in points) for points in layout.paths.values()]
+    width, height = layout.width + 2 * GRAPH_MARGIN, layout.height + 2 * GRAPH_MARGIN
+    return {"nodes": nodes, "edges": edges, "view": f"{-GRAPH_MARGIN:g} {-GRAPH_MARGIN:g} {width:.1f} {height:.1f}",
+            "width": f"{width * GRAPH_SCALE:.0f}", "height": f"{height * GRAPH_SCALE:.0f}"}
 
 
 # ---------------------------------------------------------------- neighbours
@@ -182,6 +211,7 @@ class Site:
                  "params": r.params, "rf_size": _pair(r.rf_size), "rf_jump": _pair(r.rf_jump),
                  "href": shown.get(r.name)} for r in self.data.summary.layers]
         return self._render("model.html", "", layers=rows, summary=self.data.summary,
+                            graph=graph_drawing(self.model, shown),
                             input_shape=" x ".join(str(s) for s in input_shape(self.model)),
                             preprocessing=self.preprocessing,
                             preprocessing_text=PREPROCESSING_TEXT.get(self.preprocessing, ""),
