@@ -108,8 +108,9 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
     ``dataset``: mnist, cifar10 (test split) or image files (folder, glob),
     default the model's; ``limit`` a seeded class-balanced sample of that many.
     ``layers``: spatial layers (default every convolution). ``k``: top dataset
-    examples per channel; ``syntheses``: synthesized images per channel (seeds
-    ``seed``, ``seed + 1``...); ``steps``: synthesis steps (default the
+    examples per channel; ``syntheses``: synthesized images per channel,
+    optimized jointly with a diversity term (seed ``seed``, at most
+    ``batch_size`` images per call); ``steps``: synthesis steps (default the
     model's). ``engine="ray"`` streams image files on Ray, with the same pages."""
     check_model(model)
     for name, value, least in (("k", k, 1), ("syntheses", syntheses, 1), ("batch_size", batch_size, 1)):

@@ -228,9 +228,8 @@ class Site:
         means, rates = profile.mean_activation(layer.name), profile.firing_rate(layer.name)
         out: list[File] = []
         for i, c in enumerate(channels):
-            for s, synth in enumerate(layer.syntheses):
-                out.append((f"{folder}/img/{c}-synth{s}.png",
-                            lambda s=synth, i=i: png(_uint8(s.images[i]), EXAMPLE_SIDE)))
+            for s, image in enumerate(layer.syntheses[i]):
+                out.append((f"{folder}/img/{c}-synth{s}.png", lambda image=image: png(_uint8(image), EXAMPLE_SIDE)))
             self.shown_images.update(int(n) for n in top.image_index[i] if n >= 0)
             out.append((f"{folder}/img/{c}-crops.png",
                         lambda i=i: crop_strip(channel_crops(layer, self.data.source, i))))
@@ -251,7 +250,7 @@ class Site:
         for i, c in enumerate(channels):
             best = float(top.values[i, 0]) if top.values.shape[1] else float("nan")
             cards.append({"channel": c, "href": f"{c}.html", "silent": layer.silent.get(c, ""),
-                          "synth": f"img/{c}-synth0.png" if layer.syntheses else None,
+                          "synth": f"img/{c}-synth0.png" if layer.syntheses.shape[1] else None,
                           "crops": f"img/{c}-crops.png", "k": self.data.k, "found": top.image_index[i, 0] >= 0,
                           "mean": _num(means[i]), "rate": _share(rates[i]), "mean_raw": f"{means[i]:.6g}",
                           "rate_raw": f"{rates[i]:.6g}", "top_raw": f"{best:.6g}"})
@@ -281,8 +280,8 @@ class Site:
                 "value": _num(float(top.values[i, j])), "value_raw": f"{float(top.values[i, j]):.6g}",
                 "label": source.classes[label] if label < len(source.classes) else str(label),
                 "where": where, "where_short": _shorten(Path(where).name if source.files is not None else where)})
-        syntheses = [{"src": f"img/{c}-synth{s}.png", "seed": self.seed + s, "value": _num(
-            float(synth.activations[i]))} for s, synth in enumerate(layer.syntheses)]
+        syntheses = [{"src": f"img/{c}-synth{s}.png", "number": s + 1, "value": _num(float(value))}
+                     for s, value in enumerate(layer.synthesis_values[i])]
         counts, edges = self.data.profile.histogram(layer.name, i)
         neighbours = {"examples": [{"channel": n, "href": f"{n}.html", "score": f"{v:.0%} shared"}
                                    for n, v in _nearest(overlap, i, np.array(channels), NEIGHBOURS)],
@@ -307,7 +306,7 @@ class Site:
         return self._render("unit.html", "../../", layer=layer.name, channel=c, silent=layer.silent.get(c, ""),
                             stats=stats, field=_pair(layer.field_size), histogram=histogram_bars(counts, edges),
                             syntheses=syntheses, examples=examples, weights=weights, neighbours=neighbours,
-                            prev=prev, next=nxt, k=self.data.k)
+                            prev=prev, next=nxt, k=self.data.k, seed=self.seed)
 
     # ------------------------------------------------------------ classes
 

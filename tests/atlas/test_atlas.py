@@ -22,7 +22,7 @@ from cnnviz.inside.network import model_graph
 from cnnviz.inside.receptive import receptive_field, unit_box
 from cnnviz.inside.top_patches import file_crops, silent_channels, top_patches_files
 
-OPTIONS = dict(k=36, syntheses=2, steps=8, batch_size=16)
+OPTIONS = dict(k=36, syntheses=2, steps=8, batch_size=6)      # 6: conv2's 4 channels synthesized in two calls
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -124,6 +124,19 @@ def test_unit_page_shows_the_librarys_top_examples_boxes_and_crops(site, model, 
                 assert tuple(box) == unit_box(model, layer, row, col).box
                 assert int(e["data-image"]) == result.image_index[c, j]
                 assert float(e["data-value"]) == pytest.approx(result.values[c, j], rel=1e-5)
+
+
+def test_unit_pages_show_the_librarys_diverse_syntheses(site, model):
+    from cnnviz.synthesis import synthesize_channels
+
+    folder, _ = site
+    synth = synthesize_channels(model, "conv2", per_channel=2, steps=8, cache=False)
+    for c in range(4):
+        page = (folder / unit_path("conv2", c)).read_text("utf-8")
+        assert "looking unlike each other" in page
+        for s in range(2):
+            shown = np.asarray(Image.open(folder / "layers" / "conv2" / "img" / f"{c}-synth{s}.png"), int)
+            assert np.abs(shown - synth.uint8[2 * c + s]).max() <= 1
 
 
 def test_the_model_page_draws_the_graph_and_links_its_layers(site, model):
