@@ -222,6 +222,27 @@ def test_a_page_killed_while_written_leaves_only_a_temporary_that_the_rerun_remo
     assert not list(folder.rglob(".*.tmp*"))
 
 
+def test_progress_rises_to_the_end_and_cancel_stops_before_any_page(model, images, tmp_path):
+    from cnnviz.common.errors import Cancelled
+    from cnnviz.common.progress import CancelToken
+
+    token, seen = CancelToken(), []
+
+    def cancel_in_synthesis(done, total, message):
+        seen.append((done, total))
+        if "synthesizing" in message:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        build_atlas(model, tmp_path / "a", dataset=str(images), progress=cancel_in_synthesis, cancel=token,
+                    **OPTIONS)
+    assert not read_manifest(tmp_path / "a")["complete"] and not list((tmp_path / "a").rglob("*.html"))
+    seen.clear()
+    build_atlas(model, tmp_path / "a", dataset=str(images), progress=lambda d, t, m: seen.append((d, t)), **OPTIONS)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1][0] == seen[-1][1] and {t for _, t in seen} == {2000}
+
+
 def test_new_options_replace_only_the_atlas_own_files(model, images, tmp_path):
     folder = tmp_path / "atlas"
     build_atlas(model, folder, dataset=str(images), layers=["conv1", "conv2"], **OPTIONS)
