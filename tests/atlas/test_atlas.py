@@ -345,6 +345,24 @@ def test_the_browser_check_sees_a_missing_image(site, tmp_path):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
+def test_the_boxes_the_browser_draws_are_the_librarys_receptive_fields(site, model, tmp_path):
+    folder, _ = site
+    copy = tmp_path / "site"
+    shutil.copytree(folder, copy)
+    measure = ('for (const f of document.querySelectorAll("figure.example")) {'
+               ' const img = f.querySelector(".context img"), a = img.getBoundingClientRect(),'
+               ' b = f.querySelector(".context .box").getBoundingClientRect();'
+               ' const sx = img.naturalWidth / a.width, sy = img.naturalHeight / a.height;'
+               ' f.dataset.drawn = [(b.top - a.top) * sy, (b.left - a.left) * sx, (b.bottom - a.top) * sy - 1,'
+               ' (b.right - a.left) * sx - 1].join(","); }')
+    examples = parse(dom_after(copy / unit_path("conv2", 1), measure)).examples
+    assert len(examples) == 36
+    for e in examples:
+        drawn = [float(v) for v in e["data-drawn"].split(",")]
+        assert drawn == pytest.approx(unit_box(model, "conv2", int(e["data-row"]), int(e["data-col"])).box, abs=0.1)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
 def test_the_graph_drawing_renders_in_the_browser(site, model, tmp_path):
     folder, _ = site
     copy = tmp_path / "site"
