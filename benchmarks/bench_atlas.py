@@ -4,7 +4,9 @@ jobs run on their own (reading the dataset, top patches, activation
 statistics, synthesis per layer with several diverse images per channel,
 class images): time and peak memory,
 each side in a fresh process with an empty cache, the two sides alternating
-(jobs, atlas, jobs, atlas...) so that a loaded machine's drift falls on both.
+(jobs, atlas, jobs, atlas...) so that a loaded machine's drift falls on both;
+wall and CPU seconds (user + system of the process, all its threads: what
+other processes on a shared machine disturb least).
 From the measured costs, a projection (labelled as such) for an ImageNet-sized
 model and dataset on N GPUs.
 
@@ -34,14 +36,17 @@ model = load_model("cifar10_cnn")
 layers = ["conv1", "conv2", "conv3", "conv4"]
 times = {}
 load = os.getloadavg()[0]
-start = time.perf_counter()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start, cpu_start = time.perf_counter(), cpu()
 if mode == "jobs":
     from cnnviz.data.datasets import balanced_subset, cifar10_dataset
     from cnnviz.inside.profile import activation_profile
     from cnnviz.inside.top_patches import top_patches
     from cnnviz.synthesis.maximize import synthesize_channels, synthesize_class
 
-    t = time.perf_counter(); data = cifar10_dataset()
+    t = time.perf_counter(); data = cifar10_dataset(test_only=True)      # as the atlas reads it
     images = data.x_test if n >= 10000 else data.x_test[balanced_subset(data.y_test, n, 0)]   # as the atlas samples
     times["dataset read"] = time.perf_counter() - t
     t = time.perf_counter(); top_patches(model, images, layers, k=36, cache=False)
@@ -66,7 +71,7 @@ else:
     times["files"] = sum(1 for p in __import__("pathlib").Path(out).rglob("*") if p.is_file())
     times["writing"] = time.perf_counter() - writing[0]
 total = time.perf_counter() - start
-print(json.dumps({"seconds": total, "parts": times, "load": [load, os.getloadavg()[0]],
+print(json.dumps({"seconds": total, "cpu": cpu() - cpu_start, "parts": times, "load": [load, os.getloadavg()[0]],
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -91,20 +96,28 @@ def atlas_overhead():
     rows = []
     for r, (jobs, atlas) in enumerate(runs, 1):
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in jobs["parts"].items())
-        rows += [[f"round {r}: the jobs run separately ({parts})", f"{jobs['seconds']:.1f}",
-                  f"{jobs['peak_mb']:,.0f}", _load(jobs), ""],
+        rows += [[f"round {r}: the jobs run separately ({parts})", f"{jobs['seconds']:.1f}", f"{jobs['cpu']:.1f}",
+                  f"{jobs['peak_mb']:,.0f}", _load(jobs), "", ""],
                  [f"round {r}: cnnviz atlas ({atlas['parts']['files']:,} files, of which writing them "
-                  f"{atlas['parts']['writing']:.1f} s)", f"{atlas['seconds']:.1f}", f"{atlas['peak_mb']:,.0f}",
-                  _load(atlas), f"{100 * (atlas['seconds'] / jobs['seconds'] - 1):+.1f}%"]]
-    total_jobs = sum(j["seconds"] for j, _ in runs)
-    total_atlas = sum(a["seconds"] for _, a in runs)
-    rows.append([f"all {rounds} round(s): the atlas against the jobs", f"{total_atlas:.1f} vs {total_jobs:.1f}",
-                 "", "", f"{100 * (total_atlas / total_jobs - 1):+.1f}%"])
+                  f"{atlas['parts']['writing']:.1f} s)", f"{atlas['seconds']:.1f}", f"{atlas['cpu']:.1f}",
+                  f"{atlas['peak_mb']:,.0f}", _load(atlas), _over(atlas, jobs, "seconds"), _over(atlas, jobs, "cpu")]]
+    if rounds > 1:
+        total = {side: {key: sum(run[i][key] for run in runs) for key in ("seconds", "cpu")}
+                 for i, side in enumerate(("jobs", "atlas"))}
+        rows.append([f"all {rounds} rounds: the atlas against the jobs",
+                     f"{total['atlas']['seconds']:.1f} vs {total['jobs']['seconds']:.1f}",
+                     f"{total['atlas']['cpu']:.1f} vs {total['jobs']['cpu']:.1f}", "", "",
+                     _over(total["atlas"], total["jobs"], "seconds"), _over(total["atlas"], total["jobs"], "cpu")])
     mean_parts = {k: statistics.mean(j["parts"][k] for j, _ in runs) for k in runs[0][0]["parts"]}
     rows += _projection(n, steps, syntheses, mean_parts)
     title = (f"Atlas of cifar10_cnn, conv1-conv4 (192 channels), top-{K}, {syntheses} diverse synthesized images of "
              f"{steps} steps per channel, {n:,} CIFAR-10 test images")
-    return title, ["", "seconds", "peak memory (MB)", "load average (start, end)", "overhead"], rows
+    return title, ["", "wall s", "CPU s", "peak memory (MB)", "load average (start, end)", "overhead (wall)",
+                   "overhead (CPU)"], rows
+
+
+def _over(atlas: dict, jobs: dict, key: str) -> str:
+    return f"{100 * (atlas[key] / jobs[key] - 1):+.1f}%"
 
 
 def _load(run: dict) -> str:
@@ -126,7 +139,7 @@ def _projection(n: int, steps: int, syntheses: int, parts: dict) -> list[list[st
     for gpus in (1, 8):         # the dataset passes split over GPUs (--engine ray); synthesis runs on one
         hours = (dataset / gpus + synthesis) / speed / 3600
         rows.append([f"PROJECTED: VGG16 over 50,000 ImageNet images on {gpus} GPU(s) (assumed {speed}x this "
-                     f"machine each)", f"{hours * 3600:,.0f} ({hours:.1f} h)", "", "", ""])
+                     f"machine each)", f"{hours * 3600:,.0f} ({hours:.1f} h)", "", "", "", "", ""])
     return rows
 
 

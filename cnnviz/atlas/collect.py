@@ -89,7 +89,7 @@ def open_source(model, dataset: Optional[str], limit: Optional[int] = None, seed
         raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10, "
                           "an image folder or a glob such as 'photos/*.jpg'")
     if is_named(model, dataset):
-        data = load_dataset(dataset, input_shape(model))
+        data = load_dataset(dataset, input_shape(model), test_only=True)
         index = np.arange(len(data.x_test)) if limit is None else \
             balanced_subset(data.y_test, min(limit, len(data.y_test)), seed)
         images = data.x_test[index]
