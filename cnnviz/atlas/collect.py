@@ -215,7 +215,8 @@ def _syntheses(model, layer: str, channels: np.ndarray, per_channel: int, seed: 
     step = max(1, batch_size // per_channel)
     chunks = [channels[i:i + step] for i in range(0, len(channels), step)]
     results = [synthesize_channels(model, layer, chunk, seed=seed, per_channel=per_channel, cache=True,
-                                   cancel=cancel, progress=stage(progress, n, len(chunks), "synthesizing"),
+                                   cancel=cancel,
+                                   progress=stage(progress, n, len(chunks), f"channels {chunk[0]}-{chunk[-1]}"),
                                    **overrides)
                for n, chunk in enumerate(chunks)]
     images = np.concatenate([r.by_channel for r in results])

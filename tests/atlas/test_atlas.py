@@ -222,10 +222,11 @@ def test_a_page_killed_while_written_leaves_only_a_temporary_that_the_rerun_remo
     assert not list(folder.rglob(".*.tmp*"))
 
 
-def test_progress_rises_to_the_end_and_cancel_stops_before_any_page(model, images, tmp_path):
+def test_progress_rises_to_the_end_and_cancel_stops_before_any_page(model, images, tmp_path, monkeypatch):
     from cnnviz.common.errors import Cancelled
     from cnnviz.common.progress import CancelToken
 
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path / "cache"))       # synthesized here, not read from the cache
     token, seen = CancelToken(), []
 
     def cancel_in_synthesis(done, total, message):
