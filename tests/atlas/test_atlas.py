@@ -147,6 +147,20 @@ def test_the_model_page_draws_the_graph_and_links_its_layers(site, model):
                                                                       "layers/conv2/index.html"]
 
 
+def test_the_graph_expands_a_nested_model_that_holds_a_shown_layer(images, tmp_path):
+    import keras
+
+    block = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(2, 3, activation="relu", name="conv")],
+                             name="block")
+    inputs = keras.Input((16, 16, 3))
+    scores = keras.layers.Dense(2, activation="softmax", name="out")(keras.layers.Flatten()(block(inputs)))
+    nested = keras.Model(inputs, scores, name="nested_cnn")
+    build_atlas(nested, tmp_path / "site", dataset=str(images), k=2, syntheses=1, steps=2)
+    text = (tmp_path / "site" / "index.html").read_text("utf-8")
+    assert '<a href="layers/block_conv/index.html"><g class="node conv shown" data-node="block/conv">' in text
+    assert (tmp_path / "site" / "layers" / "block_conv" / "index.html").is_file()
+
+
 def test_silent_channels_are_marked_and_the_unreadable_file_is_named(site, model, images):
     folder, result = site
     assert [Path(s["file"]).name for s in result.skipped] == ["broken.png"]
