@@ -40,6 +40,7 @@ def register(sub, model_opts) -> None:
                    help="synthesized images per channel, made unlike each other (default 3)")
     p.add_argument("--steps", type=positive_int, help="synthesis steps (default: the model's)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="first synthesis seed and --limit sample seed")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="images per model call (default 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256,
+                   help="images per model call, in the dataset passes and in synthesis (default 256)")
     p.add_argument("-o", "--output", required=True, metavar="SITE", help="the site's folder (new, empty, or an atlas)")
     p.set_defaults(func=cmd_atlas)
