@@ -139,7 +139,8 @@ def graph_drawing(model, links: dict[str, str]) -> dict:
                       "x": f"{x:.1f}", "y": f"{y:.1f}", "w": f"{w:.1f}", "h": f"{h:.1f}",
                       "lines": [(f"{x + PAD:.1f}", f"{y + PAD + (i + 0.5) * LINE_H:.1f}", text)
                                 for i, text in enumerate(node.lines())]})
-    edges = [" ".join(f"{px:.1f},{py:.1f}" for px, py in points) for points in layout.paths.values()]
+    edges = [" ".join(f"{px:.1f},{py:.1f}" for px, py in layout.paths[edge])       # in the graph's order: the
+             for edge in graph.edges]                                                 # layout's varies by run
     width, height = layout.width + 2 * GRAPH_MARGIN, layout.height + 2 * GRAPH_MARGIN
     return {"nodes": nodes, "edges": edges, "view": f"{-GRAPH_MARGIN:g} {-GRAPH_MARGIN:g} {width:.1f} {height:.1f}",
             "width": f"{width * GRAPH_SCALE:.0f}", "height": f"{height * GRAPH_SCALE:.0f}"}
