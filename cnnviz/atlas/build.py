@@ -89,10 +89,11 @@ def _remove_old(folder: Path, manifest: dict) -> None:
             pass
 
 
-def _manifest(model, key: str, files: list[str], complete: bool, layers: list[str], options: dict) -> dict:
+def _manifest(model, weights: str, key: str, files: list[str], complete: bool, layers: list[str],
+              options: dict) -> dict:
     info = model_info(model)
     return {"tool": "cnnviz atlas", "key": key, "model": info.name, "model_path": info.path,
-            "weights": weights_digest(model), "layers": layers, "options": options, "complete": complete,
+            "weights": weights, "layers": layers, "options": options, "complete": complete,
             "unit_path": "layers/{layer}/{channel}.html", "files": files}
 
 
@@ -107,8 +108,9 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
     ``dataset``: mnist, cifar10 (test split) or image files (folder, glob),
     default the model's; ``limit`` a seeded class-balanced sample of that many.
     ``layers``: spatial layers (default every convolution). ``k``: top dataset
-    examples per channel; ``syntheses``: synthesized images per channel (seeds
-    ``seed``, ``seed + 1``...); ``steps``: synthesis steps (default the
+    examples per channel; ``syntheses``: synthesized images per channel,
+    optimized jointly with a diversity term (seed ``seed``, at most
+    ``batch_size`` images per call); ``steps``: synthesis steps (default the
     model's). ``engine="ray"`` streams image files on Ray, with the same pages."""
     check_model(model)
     for name, value, least in (("k", k, 1), ("syntheses", syntheses, 1), ("batch_size", batch_size, 1)):
@@ -122,22 +124,23 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
         raise CnnvizError(f"--engine {engine} streams image files: give an image folder or a glob as the dataset")
     source = open_source(model, dataset, limit, seed)
     options = {"layers": names, "k": k, "syntheses": syntheses, "steps": steps, "seed": seed, "limit": limit}
-    key = atlas_key(model, source, options)
+    weights = weights_digest(model)          # once: hashing a large model's weights takes seconds
+    key = atlas_key(model, source, options, weights)
     if old is not None and old.get("key") == key and old.get("complete"):
-        _remember(model, folder)
+        _remember(weights, folder)
         return AtlasReport(folder, key, len(old.get("files", [])), 0, up_to_date=True)
     if old is not None:
         clean_stale_temporaries(folder, recursive=True)       # once here, not before every one of its files
         if old.get("key") != key:
             _remove_old(folder, old)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / MANIFEST, _manifest(model, key, [], False, names, options))
+    write_json(folder / MANIFEST, _manifest(model, weights, key, [], False, names, options))
 
     data = collect(model, source, names, k, syntheses, steps, seed, batch_size, engine, workers, address,
                    _part(progress, 0, 2), cancel)
     plan = Site(model, data, syntheses, seed).files()
     paths = [p for p, _ in plan]
-    write_json(folder / MANIFEST, _manifest(model, key, paths, False, names, options))
+    write_json(folder / MANIFEST, _manifest(model, weights, key, paths, False, names, options))
     written = 0
     pages = _part(progress, 1, 2)
     for n, (rel, produce) in enumerate(plan):
@@ -151,8 +154,8 @@ def build_atlas(model, folder: str | os.PathLike, dataset: Optional[str] = None,
             tmp.write_bytes(content)
         written += 1
     report(pages, len(plan), len(plan), "writing pages")
-    write_json(folder / MANIFEST, _manifest(model, key, paths, True, names, options))
-    _remember(model, folder)
+    write_json(folder / MANIFEST, _manifest(model, weights, key, paths, True, names, options))
+    _remember(weights, folder)
     return AtlasReport(folder, key, len(plan), written, skipped=list(source.skipped))
 
 
@@ -169,14 +172,13 @@ def _registry_path() -> Path:
     return runtime.cache_dir() / REGISTRY
 
 
-def _remember(model, folder: Path) -> None:
-    """Note the folder as an atlas of this model's weights (latest first)."""
+def _remember(digest: str, folder: Path) -> None:
+    """Note the folder as an atlas of the model whose weights have this digest (latest first)."""
     path = _registry_path()
     try:
         known = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         known = {}
-    digest = weights_digest(model)
     where = str(folder.resolve())
     known[digest] = [where] + [f for f in known.get(digest, []) if f != where]
     try:

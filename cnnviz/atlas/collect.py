@@ -2,8 +2,9 @@
 streaming pass for every layer's top-k (:func:`cnnviz.inside.top_patches`),
 one for the activation statistics and class probabilities
 (:func:`cnnviz.inside.profile.activation_profile`), batched synthesis per layer
-and seed (:func:`cnnviz.synthesis.synthesize_channels`, cached on disk, so a
-resumed build does not optimize again), filter weights and receptive fields.
+(:func:`cnnviz.synthesis.synthesize_channels`: several images per channel
+optimized jointly with its diversity term, cached on disk, so a resumed build
+does not optimize again), filter weights and receptive fields.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from ..models.zoo import input_shape, model_info
 from ..synthesis.maximize import Synthesis, synthesize_channels, synthesize_class
 
 NAMED = ("mnist", "cifar10")
-VERSION = 1       # part of every atlas key: bump when pages change
+VERSION = 2       # part of every atlas key: bump when pages change
 
 
 @dataclass
@@ -88,7 +89,7 @@ def open_source(model, dataset: Optional[str], limit: Optional[int] = None, seed
         raise CnnvizError(f"no dataset known for {model_info(model).name}: pass --dataset mnist, cifar10, "
                           "an image folder or a glob such as 'photos/*.jpg'")
     if is_named(model, dataset):
-        data = load_dataset(dataset, input_shape(model))
+        data = load_dataset(dataset, input_shape(model), test_only=True)
         index = np.arange(len(data.x_test)) if limit is None else \
             balanced_subset(data.y_test, min(limit, len(data.y_test)), seed)
         images = data.x_test[index]
@@ -128,12 +129,13 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def atlas_key(model, source: Source, options: dict) -> str:
-    """What decides every page: the model (weights, contract), the dataset's files or pixels, and the options."""
+def atlas_key(model, source: Source, options: dict, weights: str) -> str:
+    """What decides every page: the model (``weights``, its :func:`weights_digest`; contract), the dataset's
+    files or pixels, and the options."""
     info = model_info(model)
     digest = hashlib.sha256(json.dumps([VERSION, info.name, info.preprocessing, list(info.classes),
                                         source.fingerprint(), options], default=str).encode())
-    digest.update(weights_digest(model).encode())
+    digest.update(weights.encode())
     return digest.hexdigest()[:32]
 
 
@@ -142,7 +144,8 @@ class LayerData:
     name: str
     top: object                          # cnnviz.inside.top_patches.LayerTopK
     patches: TopPatches                  # the whole result (over files: which file each image is)
-    syntheses: list[Synthesis]           # one per seed, every channel
+    syntheses: np.ndarray                # (channels, per channel, H, W, C) in [0, 1], diverse images
+    synthesis_values: np.ndarray         # (channels, per channel) the channel's mean activation on each
     silent: dict[int, str]
     filters: Optional[FilterWeights]
     field_size: tuple
@@ -197,27 +200,36 @@ def collect(model, source: Source, layers: list[str], k: int = 36, syntheses: in
     for j, layer in enumerate(layers):
         check(cancel)
         step = stage(progress, 2 + j, parts, f"layer {j + 1} of {len(layers)}")
-        synth = [synthesize_channels(model, layer, seed=seed + s, cache=True, cancel=cancel,
-                                     progress=_seed_progress(step, s, syntheses), **overrides)
-                 for s in range(syntheses)]
-        data[layer] = _layer_data(model, source, top, layer, synth)
+        images, values = _syntheses(model, layer, top.layers[layer].channels, syntheses, seed, batch_size,
+                                    overrides, step, cancel)
+        data[layer] = _layer_data(model, source, top, layer, images, values)
     class_images = _class_images(model, seed, overrides, stage(progress, parts - 1, parts, "classes"), cancel)
     return AtlasData(model_info(model).name, source, summarize(model), data, profile, top.k,
                      list(model_info(model).classes or source.classes), class_images)
 
 
-def _seed_progress(progress, s: int, n: int):
-    if progress is None:
-        return None
-    return lambda done, total, message="": progress(s * total + done, n * total, message)
+def _syntheses(model, layer: str, channels: np.ndarray, per_channel: int, seed: int, batch_size: int,
+               overrides: dict, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
+    """``per_channel`` diverse images of each channel and the activation each
+    reached, optimized ``batch_size`` images per call at most."""
+    step = max(1, batch_size // per_channel)
+    chunks = [channels[i:i + step] for i in range(0, len(channels), step)]
+    results = [synthesize_channels(model, layer, chunk, seed=seed, per_channel=per_channel, cache=True,
+                                   cancel=cancel,
+                                   progress=stage(progress, n, len(chunks), f"channels {chunk[0]}-{chunk[-1]}"),
+                                   **overrides)
+               for n, chunk in enumerate(chunks)]
+    images = np.concatenate([r.by_channel for r in results])
+    return images, np.concatenate([r.activations for r in results]).reshape(len(channels), per_channel)
 
 
-def _layer_data(model, source: Source, top: TopPatches, layer: str, synth: list[Synthesis]) -> LayerData:
+def _layer_data(model, source: Source, top: TopPatches, layer: str, images: np.ndarray,
+                values: np.ndarray) -> LayerData:
     result = top.layers[layer]
     silent = silent_channels(model, layer, result.channels, result.values,
                              f"did not fire on these {source.read:,} images")
     filters = filter_weights(model, layer) if type(get_layer(model, layer)).__name__ in CONV_TYPES else None
-    return LayerData(layer, result, top, synth, silent, filters, receptive_field(model, layer).size)
+    return LayerData(layer, result, top, images, values, silent, filters, receptive_field(model, layer).size)
 
 
 def _class_images(model, seed, overrides, progress, cancel) -> Optional[Synthesis]:

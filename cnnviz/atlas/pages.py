@@ -3,9 +3,9 @@ a function giving its bytes), so that the builder can write each one
 atomically and skip those a killed build already finished.
 
 Pages are Jinja2 templates shipped in ``cnnviz/atlas/templates``; images are
-PNG, enlarged (nearest neighbour, so pixels stay visible) or reduced to the
-size the page shows them at. Receptive-field boxes are drawn by the page over
-the shared dataset image (CSS, from the box's input pixels), and are also in
+PNG at their own size (the page enlarges small ones with sharp pixels) or
+reduced to about twice the size the page shows them at. Receptive-field
+boxes are drawn by the page over the shared dataset image (CSS, from the box's input pixels), and are also in
 each example's ``data-box`` attribute.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
 from .. import __version__
+from ..inside.network import LINE_H, PAD, layout_graph, model_graph
 from ..models.graph import get_layer
 from ..models.preprocessing import PREPROCESSING_TEXT
 from ..models.zoo import input_shape, model_info, weights_note
@@ -48,18 +49,18 @@ def unit_path(layer: str, channel: int) -> str:
 # ---------------------------------------------------------------- images
 
 def png(pixels: np.ndarray, side: int, height: bool = False) -> bytes:
-    """uint8 (H, W[, C]) as PNG about ``side`` pixels wide (``height``: high):
-    an integer enlargement of small images, a reduction of large ones."""
+    """uint8 (H, W[, C]) as PNG, shown about ``side`` CSS pixels wide
+    (``height``: high): small images as they are (the page enlarges them,
+    pixels kept sharp by ``image-rendering: pixelated``; enlarging them here
+    would encode and store 16x the pixels of a CIFAR image for nothing),
+    those over twice that size reduced to it."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     image = Image.fromarray(np.ascontiguousarray(pixels))
     h, w = pixels.shape[:2]
     longest = h if height else max(h, w)
-    if longest < side:
-        scale = math.ceil(side / longest)
-        image = image.resize((w * scale, h * scale), Image.Resampling.NEAREST)
-    elif longest > 2 * side:
+    if longest > 2 * side:
         scale = 2 * side / longest
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -68,7 +69,7 @@ def png(pixels: np.ndarray, side: int, height: bool = False) -> bytes:
 
 
 def crop_strip(crops: np.ndarray) -> bytes:
-    """A channel's k crops (k, r, r, ch) side by side in one PNG, each about
+    """A channel's k crops (k, r, r, ch) side by side in one PNG, shown
     ``CROP_SIDE`` high: one file per unit, each page shows one tile of it at a time."""
     return png(np.concatenate(list(crops), axis=1), CROP_SIDE, height=True)
 
@@ -114,6 +115,35 @@ def histogram_bars(counts: np.ndarray, edges: np.ndarray) -> dict:
 
 def _shorten(where: str, n: int = 28) -> str:
     return where if len(where) <= n else "…" + where[-(n - 1):]
+
+
+# ---------------------------------------------------------------- the graph
+
+GRAPH_SCALE = 4 / 3      # CSS pixels per point of the layout (its text is sized for about 9 pt)
+GRAPH_MARGIN = 8.0       # points around the drawing
+
+
+def graph_drawing(model, links: dict[str, str]) -> dict:
+    """The model's graph in the layered layout the app and ``cnnviz graph``
+    draw (:func:`cnnviz.inside.network.layout_graph`), as what the model
+    page's inline SVG needs: boxes (text lines, kind as a CSS class, a link
+    where ``links`` names the node's page) and edges as polylines. Nested
+    models holding a linked layer are expanded."""
+    expand = {"/".join(name.split("/")[:i]) for name in links for i in range(1, name.count("/") + 1)}
+    graph = model_graph(model, expand=expand)
+    layout = layout_graph(graph)
+    nodes = []
+    for node in graph.nodes:
+        x, y, w, h = layout.boxes[node.name]
+        nodes.append({"name": node.name, "kind": node.kind, "href": links.get(node.name),
+                      "x": f"{x:.1f}", "y": f"{y:.1f}", "w": f"{w:.1f}", "h": f"{h:.1f}",
+                      "lines": [(f"{x + PAD:.1f}", f"{y + PAD + (i + 0.5) * LINE_H:.1f}", text)
+                                for i, text in enumerate(node.lines())]})
+    edges = [" ".join(f"{px:.1f},{py:.1f}" for px, py in layout.paths[edge])       # in the graph's order: the
+             for edge in graph.edges]                                                 # layout's varies by run
+    width, height = layout.width + 2 * GRAPH_MARGIN, layout.height + 2 * GRAPH_MARGIN
+    return {"nodes": nodes, "edges": edges, "view": f"{-GRAPH_MARGIN:g} {-GRAPH_MARGIN:g} {width:.1f} {height:.1f}",
+            "width": f"{width * GRAPH_SCALE:.0f}", "height": f"{height * GRAPH_SCALE:.0f}"}
 
 
 # ---------------------------------------------------------------- neighbours
@@ -182,6 +212,7 @@ class Site:
                  "params": r.params, "rf_size": _pair(r.rf_size), "rf_jump": _pair(r.rf_jump),
                  "href": shown.get(r.name)} for r in self.data.summary.layers]
         return self._render("model.html", "", layers=rows, summary=self.data.summary,
+                            graph=graph_drawing(self.model, shown),
                             input_shape=" x ".join(str(s) for s in input_shape(self.model)),
                             preprocessing=self.preprocessing,
                             preprocessing_text=PREPROCESSING_TEXT.get(self.preprocessing, ""),
@@ -198,9 +229,8 @@ class Site:
         means, rates = profile.mean_activation(layer.name), profile.firing_rate(layer.name)
         out: list[File] = []
         for i, c in enumerate(channels):
-            for s, synth in enumerate(layer.syntheses):
-                out.append((f"{folder}/img/{c}-synth{s}.png",
-                            lambda s=synth, i=i: png(_uint8(s.images[i]), EXAMPLE_SIDE)))
+            for s, image in enumerate(layer.syntheses[i]):
+                out.append((f"{folder}/img/{c}-synth{s}.png", lambda image=image: png(_uint8(image), EXAMPLE_SIDE)))
             self.shown_images.update(int(n) for n in top.image_index[i] if n >= 0)
             out.append((f"{folder}/img/{c}-crops.png",
                         lambda i=i: crop_strip(channel_crops(layer, self.data.source, i))))
@@ -221,7 +251,7 @@ class Site:
         for i, c in enumerate(channels):
             best = float(top.values[i, 0]) if top.values.shape[1] else float("nan")
             cards.append({"channel": c, "href": f"{c}.html", "silent": layer.silent.get(c, ""),
-                          "synth": f"img/{c}-synth0.png" if layer.syntheses else None,
+                          "synth": f"img/{c}-synth0.png" if layer.syntheses.shape[1] else None,
                           "crops": f"img/{c}-crops.png", "k": self.data.k, "found": top.image_index[i, 0] >= 0,
                           "mean": _num(means[i]), "rate": _share(rates[i]), "mean_raw": f"{means[i]:.6g}",
                           "rate_raw": f"{rates[i]:.6g}", "top_raw": f"{best:.6g}"})
@@ -251,8 +281,8 @@ class Site:
                 "value": _num(float(top.values[i, j])), "value_raw": f"{float(top.values[i, j]):.6g}",
                 "label": source.classes[label] if label < len(source.classes) else str(label),
                 "where": where, "where_short": _shorten(Path(where).name if source.files is not None else where)})
-        syntheses = [{"src": f"img/{c}-synth{s}.png", "seed": self.seed + s, "value": _num(
-            float(synth.activations[i]))} for s, synth in enumerate(layer.syntheses)]
+        syntheses = [{"src": f"img/{c}-synth{s}.png", "number": s + 1, "value": _num(float(value))}
+                     for s, value in enumerate(layer.synthesis_values[i])]
         counts, edges = self.data.profile.histogram(layer.name, i)
         neighbours = {"examples": [{"channel": n, "href": f"{n}.html", "score": f"{v:.0%} shared"}
                                    for n, v in _nearest(overlap, i, np.array(channels), NEIGHBOURS)],
@@ -277,7 +307,7 @@ class Site:
         return self._render("unit.html", "../../", layer=layer.name, channel=c, silent=layer.silent.get(c, ""),
                             stats=stats, field=_pair(layer.field_size), histogram=histogram_bars(counts, edges),
                             syntheses=syntheses, examples=examples, weights=weights, neighbours=neighbours,
-                            prev=prev, next=nxt, k=self.data.k)
+                            prev=prev, next=nxt, k=self.data.k, seed=self.seed)
 
     # ------------------------------------------------------------ classes
 

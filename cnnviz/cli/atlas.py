@@ -37,9 +37,10 @@ def register(sub, model_opts) -> None:
     p.add_argument("--layers", help="layers to show, separated by commas (default: every convolution)")
     p.add_argument("-k", type=positive_int, default=36, help="top dataset examples per channel (default 36)")
     p.add_argument("--syntheses", type=positive_int, default=3,
-                   help="synthesized images per channel, one per seed (default 3)")
+                   help="synthesized images per channel, made unlike each other (default 3)")
     p.add_argument("--steps", type=positive_int, help="synthesis steps (default: the model's)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="first synthesis seed and --limit sample seed")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="images per model call (default 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256,
+                   help="images per model call, in the dataset passes and in synthesis (default 256)")
     p.add_argument("-o", "--output", required=True, metavar="SITE", help="the site's folder (new, empty, or an atlas)")
     p.set_defaults(func=cmd_atlas)

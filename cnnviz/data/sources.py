@@ -42,8 +42,8 @@ class NamedDataset:
 
 
 NAMED = {d.name: d for d in (
-    NamedDataset("mnist", "MNIST", lambda progress, cancel: mnist_dataset(), MNIST_CLASSES, (28, 28, 1),
-                 linf_eps=0.3, l2_eps=2.0, flips=False, light_on_dark=True),
+    NamedDataset("mnist", "MNIST", lambda progress, cancel, test_only=False: mnist_dataset(), MNIST_CLASSES,
+                 (28, 28, 1), linf_eps=0.3, l2_eps=2.0, flips=False, light_on_dark=True),
     NamedDataset("cifar10", "CIFAR-10", cifar10_dataset, CIFAR10_CLASSES, (32, 32, 3), ("cifar-10",)),
 )}
 BY_SHAPE = {d.image_shape: d.name for d in NAMED.values()}     # input shape -> the named dataset that fits it
@@ -174,12 +174,15 @@ def _fingerprint(files: ImageFiles) -> str:
     return hashlib.sha256(json.dumps(files.fingerprint()).encode()).hexdigest()
 
 
-def load_dataset(name, input_shape: Optional[tuple] = None, progress=None, cancel=None) -> Dataset:
+def load_dataset(name, input_shape: Optional[tuple] = None, progress=None, cancel=None,
+                 test_only: bool = False) -> Dataset:
     """A named dataset, or a file source read into memory at ``input_shape``
-    (H, W, C) (see :data:`SOURCE_HELP`; a side left free: 224)."""
+    (H, W, C) (see :data:`SOURCE_HELP`; a side left free: 224). ``test_only``:
+    a named dataset may leave its training split empty (CIFAR-10 then decodes
+    only its 10,000 test images when nothing is cached)."""
     known = named(name)
     if known is not None:
-        return known.load(progress, cancel)
+        return known.load(progress, cancel, test_only=test_only)
     if isinstance(name, (str, os.PathLike)) and not Path(name).exists() and not glob.has_magic(str(name)):
         raise CnnvizError(f"unknown dataset {name!r}: use {SOURCE_HELP}")
     if input_shape is None:

@@ -4,6 +4,7 @@ real browser (headless Chromium), that every page loads and every image decodes.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,10 +18,11 @@ from PIL import Image
 
 from cnnviz.atlas import build_atlas, read_manifest, unit_path
 from cnnviz.common.errors import CnnvizError
+from cnnviz.inside.network import model_graph
 from cnnviz.inside.receptive import receptive_field, unit_box
 from cnnviz.inside.top_patches import file_crops, silent_channels, top_patches_files
 
-OPTIONS = dict(k=36, syntheses=2, steps=8, batch_size=16)
+OPTIONS = dict(k=36, syntheses=2, steps=8, batch_size=6)      # 6: conv2's 4 channels synthesized in two calls
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -124,6 +126,41 @@ def test_unit_page_shows_the_librarys_top_examples_boxes_and_crops(site, model, 
                 assert float(e["data-value"]) == pytest.approx(result.values[c, j], rel=1e-5)
 
 
+def test_unit_pages_show_the_librarys_diverse_syntheses(site, model):
+    from cnnviz.synthesis import synthesize_channels
+
+    folder, _ = site
+    synth = synthesize_channels(model, "conv2", per_channel=2, steps=8, cache=False)
+    for c in range(4):
+        page = (folder / unit_path("conv2", c)).read_text("utf-8")
+        assert "looking unlike each other" in page
+        for s in range(2):
+            shown = np.asarray(Image.open(folder / "layers" / "conv2" / "img" / f"{c}-synth{s}.png"), int)
+            assert np.abs(shown - synth.uint8[2 * c + s]).max() <= 1
+
+
+def test_the_model_page_draws_the_graph_and_links_its_layers(site, model):
+    folder, _ = site
+    text = (folder / "index.html").read_text("utf-8")
+    assert re.findall(r'data-node="([^"]+)"', text) == [n.name for n in model_graph(model).nodes]
+    assert re.findall(r'<a href="([^"]+)"><g class="node', text) == ["layers/conv1/index.html",
+                                                                      "layers/conv2/index.html"]
+
+
+def test_the_graph_expands_a_nested_model_that_holds_a_shown_layer(images, tmp_path):
+    import keras
+
+    block = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(2, 3, activation="relu", name="conv")],
+                             name="block")
+    inputs = keras.Input((16, 16, 3))
+    scores = keras.layers.Dense(2, activation="softmax", name="out")(keras.layers.Flatten()(block(inputs)))
+    nested = keras.Model(inputs, scores, name="nested_cnn")
+    build_atlas(nested, tmp_path / "site", dataset=str(images), k=2, syntheses=1, steps=2)
+    text = (tmp_path / "site" / "index.html").read_text("utf-8")
+    assert '<a href="layers/block_conv/index.html"><g class="node conv shown" data-node="block/conv">' in text
+    assert (tmp_path / "site" / "layers" / "block_conv" / "index.html").is_file()
+
+
 def test_silent_channels_are_marked_and_the_unreadable_file_is_named(site, model, images):
     folder, result = site
     assert [Path(s["file"]).name for s in result.skipped] == ["broken.png"]
@@ -170,6 +207,55 @@ def test_a_killed_build_resumes_and_leaves_no_half_written_page(model, images, t
     assert resumed.written == resumed.files - len(present)
     assert read_manifest(folder)["complete"]
     assert all((folder / p).is_file() for p in read_manifest(folder)["files"])
+
+
+def test_a_page_killed_while_written_leaves_only_a_temporary_that_the_rerun_removes(model, images, tmp_path):
+    """A kill (SIGKILL, power loss) in the middle of a write leaves the half-written bytes in the write's
+    temporary file beside the page, never under the page's name; the resumed build removes it."""
+    from cnnviz.common.fileio import STARTED, temporary_name
+
+    folder = tmp_path / "atlas"
+    calls, half = [], []
+
+    def kill_in_a_write(done, total, message):
+        calls.append(message)
+        if calls.count("writing pages") == 30:        # file 29 is next
+            page = folder / next(p for p in read_manifest(folder)["files"][29:] if p.endswith(".html"))
+            page.parent.mkdir(parents=True, exist_ok=True)
+            left = temporary_name(page)
+            left.write_bytes(b"<!DOCTYPE html><html><head><title>half")
+            os.utime(left, (STARTED - 60, STARTED - 60))           # written by a process before this one
+            half.append(page)
+            raise Killed
+
+    with pytest.raises(Killed):
+        build_atlas(model, folder, dataset=str(images), progress=kill_in_a_write, **OPTIONS)
+    assert not half[0].exists() and len(list(folder.rglob(".*.tmp.html"))) == 1
+    build_atlas(model, folder, dataset=str(images), **OPTIONS)
+    assert half[0].read_text("utf-8").rstrip().endswith("</html>")
+    assert not list(folder.rglob(".*.tmp*"))
+
+
+def test_progress_rises_to_the_end_and_cancel_stops_before_any_page(model, images, tmp_path, monkeypatch):
+    from cnnviz.common.errors import Cancelled
+    from cnnviz.common.progress import CancelToken
+
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path / "cache"))       # synthesized here, not read from the cache
+    token, seen = CancelToken(), []
+
+    def cancel_in_synthesis(done, total, message):
+        seen.append((done, total))
+        if "synthesizing" in message:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        build_atlas(model, tmp_path / "a", dataset=str(images), progress=cancel_in_synthesis, cancel=token,
+                    **OPTIONS)
+    assert not read_manifest(tmp_path / "a")["complete"] and not list((tmp_path / "a").rglob("*.html"))
+    seen.clear()
+    build_atlas(model, tmp_path / "a", dataset=str(images), progress=lambda d, t, m: seen.append((d, t)), **OPTIONS)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1][0] == seen[-1][1] and {t for _, t in seen} == {2000}
 
 
 def test_new_options_replace_only_the_atlas_own_files(model, images, tmp_path):
@@ -232,11 +318,22 @@ def test_bad_input_is_refused_in_one_line_and_nothing_is_deleted(case, message, 
 
 # ---------------------------------------------------------------- in a real browser
 
-def load_in_chromium(page: Path) -> Links:
+def dump_dom(page: Path) -> str:
     out = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000",
                           "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
-    return parse(out.stdout)
+    return out.stdout
+
+
+def load_in_chromium(page: Path) -> Links:
+    return parse(dump_dom(page))
+
+
+def dom_after(page: Path, script: str) -> str:
+    """The page's DOM after ``script`` ran on its load event (the page is rewritten with it: give a copy)."""
+    hook = f'<script>addEventListener("load", () => {{ {script} }});</script></body>'
+    page.write_text(page.read_text("utf-8").replace("</body>", hook), "utf-8")
+    return dump_dom(page)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
@@ -260,6 +357,38 @@ def test_the_browser_check_sees_a_missing_image(site, tmp_path):
     victim = next(t for t in parse(page.read_text("utf-8")).targets if t.endswith(".png"))
     (page.parent / victim).unlink()
     assert load_in_chromium(page).body["data-broken-images"] == "1"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
+def test_the_boxes_the_browser_draws_are_the_librarys_receptive_fields(site, model, tmp_path):
+    folder, _ = site
+    copy = tmp_path / "site"
+    shutil.copytree(folder, copy)
+    measure = ('for (const f of document.querySelectorAll("figure.example")) {'
+               ' const img = f.querySelector(".context img"), a = img.getBoundingClientRect(),'
+               ' b = f.querySelector(".context .box").getBoundingClientRect();'
+               ' const sx = img.naturalWidth / a.width, sy = img.naturalHeight / a.height;'
+               ' f.dataset.drawn = [(b.top - a.top) * sy, (b.left - a.left) * sx, (b.bottom - a.top) * sy - 1,'
+               ' (b.right - a.left) * sx - 1].join(","); }')
+    examples = parse(dom_after(copy / unit_path("conv2", 1), measure)).examples
+    assert len(examples) == 36
+    for e in examples:
+        drawn = [float(v) for v in e["data-drawn"].split(",")]
+        assert drawn == pytest.approx(unit_box(model, "conv2", int(e["data-row"]), int(e["data-col"])).box, abs=0.1)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)")
+def test_the_graph_drawing_renders_in_the_browser(site, model, tmp_path):
+    folder, _ = site
+    copy = tmp_path / "site"
+    shutil.copytree(folder, copy)
+    measure = ('const boxes = [...document.querySelectorAll("figure.graph g.node rect")];'
+               'document.body.dataset.drawn = boxes.filter(r => r.getBoundingClientRect().width > 20).length;'
+               'document.body.dataset.graphWidth = document.querySelector("figure.graph svg")'
+               '.getBoundingClientRect().width;')
+    body = parse(dom_after(copy / "index.html", measure)).body
+    assert int(body["data-drawn"]) == len(model_graph(model).nodes) == 6
+    assert float(body["data-graph-width"]) > 100
 
 
 def test_the_cli_builds_an_atlas_and_refuses_a_foreign_folder(images, tmp_path, capsys):
@@ -318,10 +447,7 @@ def test_the_layer_page_sorts_its_channels_in_the_browser(site, tmp_path, key):
     folder, _ = site
     copy = tmp_path / "site"
     shutil.copytree(folder, copy)
-    page = copy / "layers" / "conv2" / "index.html"
-    click = f'<script>addEventListener("load", () => document.querySelector("button[data-key={key}]").click());'
-    page.write_text(page.read_text("utf-8").replace("</body>", click + "</script></body>"), "utf-8")
-    out = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    click = f'document.querySelector("button[data-key={key}]").click();'
+    out = dom_after(copy / "layers" / "conv2" / "index.html", click)
     cards = [float(v) for v in re.findall(rf'data-{key}="([^"]+)"', out)]
     assert len(cards) == 4 and cards == sorted(cards, reverse=True)

@@ -290,6 +290,15 @@ def test_cifar_zip_that_is_not_a_zip(tmp_path, monkeypatch, cache):
     assert not list(cache.rglob("*.npz"))          # nothing cached for a broken source
 
 
+def test_named_datasets_read_the_test_split_alone_when_asked(tmp_path, monkeypatch, cache):
+    _write_fake_cifar_folder(tmp_path / "cifar10", n_train=2, n_test=1)
+    _write_mnist_npz(tmp_path / "mnist.npz")
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    cifar = sources.load_dataset("cifar10", test_only=True)
+    assert len(cifar.x_train) == 0 and cifar.x_test.shape == (10, 32, 32, 3)
+    assert len(sources.load_dataset("mnist", test_only=True).x_test)         # one file: both splits, as before
+
+
 def test_fake_cifar_folder(tmp_path, monkeypatch, cache):
     _write_fake_cifar_folder(tmp_path / "cifar10", n_train=2, n_test=1)
     monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
