@@ -1,7 +1,6 @@
 """Shared fixtures: tiny models built in code, and access to the real data."""
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import os
@@ -56,19 +55,9 @@ def _release_models(request):
     clear_model_caches()
     keras.backend.clear_session()
     gc.collect()
-    if os.environ.get("EXPERIMENT_TRIM"):
-        _return_freed_memory()
     own, children = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
     _MODULE_PEAKS.append({"module": request.module.__name__, "rise": own - before[0], "peak": own,
                           "child_rise": children - before[1], "children": children})
-
-
-def _return_freed_memory() -> None:
-    """Hand the heap's freed pages back to the system (glibc keeps them otherwise)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:            # not glibc
-        pass
 
 
 def pytest_sessionfinish(session):
