@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import resource
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,9 @@ def _release_models(request):
     clear_model_caches()
     keras.backend.clear_session()
     gc.collect()
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():       # a module's Ray instance is its own
+        ray.shutdown()
     own, children = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
     _MODULE_PEAKS.append({"module": request.module.__name__, "rise": own - before[0], "peak": own,
                           "child_rise": children - before[1], "children": children})

@@ -58,16 +58,27 @@ _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?
                    r"[A-Za-z0-9])?)*$")
 
 
+_JOINED: Optional[str] = None     # the address connect() last joined (None: a local instance)
+
+
 def connect(address: Optional[str] = None, workers: Optional[int] = None):
     """Join the Ray cluster at ``address``, or start a local Ray instance
-    (``workers`` CPUs, default all) if none is running in this process.
+    (``workers`` CPUs, default all) if none is running in this process. An
+    ``address`` other than the one this process joined is refused, never
+    served by the instance already joined.
 
     A local instance listens on loopback only, without the dashboard: Ray's
     ports take work from anyone who reaches them (CVE-2023-48022). An address
     on this machine's loopback is dialled from loopback too."""
+    global _JOINED
     ray = import_ray()
     if ray.is_initialized():
-        return ray
+        if not address or address == _JOINED:
+            return ray                      # this process's instance (ours or the caller's own ray.init)
+        joined = f"the Ray cluster at {_JOINED}" if _JOINED else "a local Ray instance"
+        raise CnnvizError(f"--address {address}: this process already runs its Ray jobs on {joined}, and Ray "
+                          "joins one cluster per process: run this job in a new process (a new command or session)")
+    _JOINED = address or None
     if address:
         host, port = check_reachable(address)
         target = address if str(address).startswith("ray://") else f"{host}:{port}"     # Ray Client keeps its form
@@ -82,8 +93,8 @@ def connect(address: Optional[str] = None, workers: Optional[int] = None):
                               "(the head's host:port, as `ray start --head` prints it)") from None
     else:
         with loopback_only():
-            ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                     _node_ip_address=LOOPBACK)
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="ERROR",
+                     log_to_driver=False, _node_ip_address=LOOPBACK)   # "local": a new one, never a `ray start` cluster
     _quiet(ray)
     return ray
 

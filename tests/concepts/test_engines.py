@@ -15,6 +15,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnn
 
 from cnnviz.common.errors import CnnvizError  # noqa: E402
 from cnnviz.concepts import craft, tcav  # noqa: E402
+from cnnviz.jobs.ray_engine import connect  # noqa: E402
 
 
 def _folder(root, name, images, broken=False) -> str:
@@ -48,7 +49,7 @@ def test_streamed_sets_equal_on_every_engine(planted_model, folders):
     found = {engine: craft(planted_model, class_folder, 0, "conv2", engine=engine, **craft_options)
              for engine in (None, "local")}
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    connect(workers=2)                                    # a local instance on loopback, as the engine starts one
     try:
         remote = tcav(planted_model, class_folder, 0, ["conv1", "conv2"], concepts, pool, engine="ray", workers=1,
                       **options)

@@ -150,7 +150,7 @@ def test_exports_name_what_they_hold_and_draw_the_whole_view(qtbot, window, tmp_
     assert first == "unit_mnist_cnn_conv1_ch2" and uv.export_name() == "unit_mnist_cnn_conv1_ch3"
     assert window.layer_view.export_name() == "layer_mnist_cnn_conv1"
     figure = uv.export_figure()                       # the unit page as one figure, without its controls
-    titles = [ax.get_title() for ax in figure.axes]
+    titles = [" ".join(ax.get_title().split()) for ax in figure.axes]
     assert "where it fires on the input" in titles and "weights, input 0" in titles
     assert "synthesized image" not in titles                       # not computed: left out, not a placeholder
     image = QImage(window.export_png(str(tmp_path / "unit.png")))

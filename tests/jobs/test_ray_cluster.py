@@ -9,8 +9,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install \"cnnviz[ray]\"; CI installs it)")
 
 
+from cnnviz.common.errors import CnnvizError  # noqa: E402
 from cnnviz.inside.top_patches import top_patches_files  # noqa: E402
-from cnnviz.jobs.ray_engine import loopback_only  # noqa: E402
+from cnnviz.jobs.ray_engine import connect, loopback_only  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +38,10 @@ def test_two_nodes_equal_local(cluster, small_cnn, messy_folder):
     for field in ("values", "image_index", "position", "boxes"):
         np.testing.assert_array_equal(getattr(remote.layers["conv2"], field), getattr(local.layers["conv2"], field))
     assert remote.files == local.files and remote.report == local.report
+
+
+def test_another_address_than_the_one_joined_is_refused(cluster):
+    assert connect(address=cluster.address).is_initialized()          # joined by the test above, or here
+    with pytest.raises(CnnvizError, match="already runs its Ray jobs on the Ray cluster at 127.0.0.1:.*new process"):
+        connect(address="127.0.0.1:1")
+    assert len(ray.nodes()) == 2                                     # still the cluster joined
