@@ -20,7 +20,7 @@ def model_cache() -> "weakref.WeakKeyDictionary":
 
     Its values usually hold their model (a tf.function closes over it), so a
     weak key alone does not let the model go: :func:`clear_model_caches`
-    releases them all, for a long-lived process that is done with its models
+    releases them all and :func:`release_model` one model's, for a long-lived process that is done with its models
     (the test suite between modules, an app switching models)."""
     cache = weakref.WeakKeyDictionary()
     _MODEL_CACHES.append(cache)
@@ -31,6 +31,13 @@ def clear_model_caches() -> None:
     """Drop everything cached per model; it is rebuilt on next use."""
     for cache in _MODEL_CACHES:
         cache.clear()
+
+
+def release_model(model) -> None:
+    """Drop what is cached for ``model`` alone (its compiled functions,
+    clones and sub-models), so that it can be freed once no one else holds it."""
+    for cache in _MODEL_CACHES:
+        cache.pop(model, None)
 
 
 def data_dir() -> Optional[Path]:

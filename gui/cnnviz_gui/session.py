@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, Signal
 
 import cnnviz
 from cnnviz.common.progress import check
+from cnnviz.common.runtime import release_model
 from cnnviz.common.runtime import start_tensorflow as start_tensorflow_quietly
 from cnnviz.data.datasets import cifar10_dataset
 from cnnviz.data.images import normalize_image, read_image
@@ -275,7 +276,7 @@ class Session(QObject):
             self._models[key] = result
             self._models.move_to_end(key)
             while len(self._models) > 3:
-                self._models.popitem(last=False)
+                release_model(self._models.popitem(last=False)[1][0])   # its compiled functions and clones too
             self._set_model(spec, key, *result)
 
         self.runner.submit("model", work, done, lambda message: self.model_failed.emit(spec, weights, message))

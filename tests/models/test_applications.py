@@ -15,6 +15,7 @@ import tensorflow as tf
 import cnnviz
 from cnnviz.adversarial import attack
 from cnnviz.attribution.registry import METHODS
+from cnnviz.common.runtime import release_model
 from cnnviz.inside import activations, patch_crops, top_patches
 from cnnviz.inside.receptive import Field, receptive_fields, unit_box
 from cnnviz.inside.summary import format_summary, summarize
@@ -70,6 +71,8 @@ def family(request, tmp_path_factory):
     pixels = np.random.default_rng(0).integers(0, 256, (N_IMAGES, side, side, 3), dtype=np.uint8)
     yield model, pixels, preprocess(pixels, cnnviz.model_info(model).preprocessing), family_name, mode
     path.unlink()
+    release_model(model)                        # one family's graphs at a time (the suite's memory: under 6 GB)
+    keras.backend.clear_session()
 
 
 def spatial_fields(model) -> list[str]:
