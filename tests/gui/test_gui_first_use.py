@@ -154,11 +154,13 @@ def test_exports_name_what_they_hold_and_draw_the_whole_view(qtbot, window, tmp_
     assert "where it fires on the input" in titles and "weights, input 0" in titles
     assert "synthesized image" not in titles                       # not computed: left out, not a placeholder
     image = QImage(window.export_png(str(tmp_path / "unit.png")))
-    assert image.width() >= 1000                                  # at slide resolution
+    assert image.width() == round(figure.get_figwidth() * 200)     # the figure, at slide resolution (200 dpi)
 
     view = window.view("arithmetic")                               # a view of widgets: the whole page is drawn
     window.tabs.setCurrentWidget(view)
     qtbot.waitUntil(lambda: view.step is not None, timeout=60000)
+    window.resize(1000, 380)                                         # its page scrolls
+    qtbot.waitUntil(lambda: view.page.height() > view.height(), timeout=5000)
     image = QImage(window.export_png(str(tmp_path / "arithmetic.png")))
     assert image.height() == view.page.height() and image.height() > view.height()   # the page, not the viewport
     assert image.width() == view.page.width()
