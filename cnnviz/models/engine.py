@@ -40,8 +40,9 @@ def compiled(model):
 
 
 def activation_bytes(model) -> int:
-    """Bytes of every layer's output for one input (float32), nested models
-    counted layer by layer; a size the graph leaves open counts as 224."""
+    """Bytes of every layer's output for one input (float32; the input layer
+    included), nested models counted layer by layer; a size the graph leaves
+    open counts as 224."""
     size = _ACTIVATION_BYTES.get(model)
     if size is None:
         size = _ACTIVATION_BYTES[model] = 4 * _output_values(model)
