@@ -103,3 +103,26 @@ def planted_model():
 @pytest.fixture(scope="session")
 def planted_data():
     return dataset(30, seed=5)
+
+
+def write_pngs(folder, images: np.ndarray, prefix: str = ""):
+    """``images`` (N, H, W, 1) as numbered grayscale PNGs in ``folder``."""
+    import imageio.v3 as iio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        iio.imwrite(folder / f"{prefix}{i:02d}.png", im[..., 0])
+    return folder
+
+
+def write_model_and_classes(root, model, n_per_class: int, prefix: str = ""):
+    """``root`` holding the planted model as ``planted.keras`` with its card
+    (class names, scale01) and ``data/<class>/`` folders of its images."""
+    import json
+
+    model.save(root / "planted.keras")
+    (root / "planted.card.json").write_text(json.dumps({"classes": list(CLASSES), "preprocessing": "scale01"}))
+    x, y = dataset(n_per_class, seed=7)
+    for c, name in enumerate(CLASSES):
+        write_pngs(root / "data" / name, x[y == c], prefix)
+    return root

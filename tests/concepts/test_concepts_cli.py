@@ -12,23 +12,13 @@ import pytest
 from cnnviz.cli.main import main
 
 
-def _pngs(folder, images, prefix="im"):
-    import imageio.v3 as iio
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, im in enumerate(images):
-        iio.imwrite(folder / f"{prefix}{i:02d}.png", im[..., 0])
-    return str(folder)
+def _pngs(folder, images):
+    return str(planted.write_pngs(folder, images, "im"))
 
 
 @pytest.fixture(scope="module")
 def files(planted_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("concepts-cli")
-    planted_model.save(root / "planted.keras")
-    (root / "planted.card.json").write_text(json.dumps({"classes": list(planted.CLASSES), "preprocessing": "scale01"}))
-    x, y = planted.dataset(12, seed=7)
-    for c, name in enumerate(planted.CLASSES):
-        _pngs(root / "data" / name, x[y == c])
+    root = planted.write_model_and_classes(tmp_path_factory.mktemp("concepts-cli"), planted_model, 12, "im")
     _pngs(root / "stripes", planted.concept("stripes", 12))
     (root / "stripes" / "broken.png").write_bytes(b"not an image")
     _pngs(root / "random", planted.concept("random", 40, seed=3))

@@ -6,8 +6,6 @@ report, the per-concept figure and the maps, and reuses the concepts that
 ``cnnviz concepts craft`` found."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import planted
 import pytest
@@ -21,24 +19,9 @@ from cnnviz.models.inputs import load_image
 SETTINGS = dict(layer="conv2", k=3, patch=16, designs=8, limit=10)
 
 
-def _pngs(folder, images):
-    import imageio.v3 as iio
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, im in enumerate(images):
-        iio.imwrite(folder / f"{i:02d}.png", im[..., 0])
-    return folder
-
-
 @pytest.fixture(scope="module")
 def files(planted_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("craft-explain")
-    planted_model.save(root / "planted.keras")
-    (root / "planted.card.json").write_text(json.dumps({"classes": list(planted.CLASSES), "preprocessing": "scale01"}))
-    x, y = planted.dataset(10, seed=7)
-    for c, name in enumerate(planted.CLASSES):
-        _pngs(root / "data" / name, x[y == c])
-    return root
+    return planted.write_model_and_classes(tmp_path_factory.mktemp("craft-explain"), planted_model, 10)
 
 
 @pytest.fixture

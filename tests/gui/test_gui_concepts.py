@@ -2,7 +2,6 @@
 stripes mark class 0): TCAV of a stripes folder at conv2 is significant
 for the striped class, CRAFT lists concepts with crops, clicking one shows
 it in the current image; the folders are remembered; a run can be cancelled."""
-import json
 
 import pytest
 
@@ -13,22 +12,12 @@ from test_gui import make_window, open_image, open_model, shot, window  # noqa: 
 
 
 def _pngs(folder, images):
-    import imageio.v3 as iio
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, im in enumerate(images):
-        iio.imwrite(folder / f"{i:02d}.png", im[..., 0])
-    return str(folder)
+    return str(planted.write_pngs(folder, images))
 
 
 @pytest.fixture(scope="module")
 def planted_files(tmp_path_factory, planted_model):
-    root = tmp_path_factory.mktemp("gui-concepts")
-    planted_model.save(root / "planted.keras")
-    (root / "planted.card.json").write_text(json.dumps({"classes": list(planted.CLASSES), "preprocessing": "scale01"}))
-    x, y = planted.dataset(12, seed=7)
-    for c, name in enumerate(planted.CLASSES):
-        _pngs(root / "data" / name, x[y == c])
+    root = planted.write_model_and_classes(tmp_path_factory.mktemp("gui-concepts"), planted_model, 12)
     _pngs(root / "stripes", planted.concept("stripes", 12))
     _pngs(root / "random", planted.concept("random", 40, seed=3))
     return root
