@@ -36,6 +36,7 @@ from .base import (
     pixel_probabilities,
     prepare,
     run_batches,
+    softmax_of,
     tf_function,
     unroll,
 )
@@ -101,67 +102,74 @@ def cross_entropy(z, cls):
     return tf.nn.softplus(tf.reduce_logsumexp(z - zy - 1e30 * onehot, -1))
 
 
-def build_steps(model, preprocessing: str, norm: str, targeted: bool, count: int):
+def build_steps(model, preprocessing: str, norm: str, targeted: bool, count: int, originals: bool, final: bool):
     """A compiled chunk of ``count`` (projected) gradient steps on the
-    cross-entropy; FGSM is one step of size eps from the original."""
+    cross-entropy; FGSM is one step of size eps from the original. The same
+    graph call gives the logits the originals need (``originals``: of x0, for
+    a random start; else those of the chunk's first step) and, for the last
+    chunk (``final``), those of the final iterate: a whole attack is one call."""
     import tensorflow as tf
 
     logits = logits_fn(model, preprocessing)
     sign = -1.0 if targeted else 1.0
 
     def run(x, x0, cls, best, first, eps, alpha, start, freeze):
-        z_first = None
+        z_start = logits(x0) if originals else None
         for k in range(count):          # unrolled: one flat graph, which Grappler optimizes across steps
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 z = logits(x)
                 loss = cross_entropy(z, cls)
             g = tape.gradient(loss, x)
-            z_first = z if z_first is None else z_first
+            z_start = z if z_start is None else z_start
             ok = fooled(z, cls, targeted)
             best = tf.where(ok[:, None, None, None], x, best)
             first = tf.where(ok & (first < 0), start + k, first)
             new = into_ball(x + sign * alpha * steepest(g, norm), x0, eps, norm)
             x = tf.where((ok & freeze)[:, None, None, None], x, new)
-        return x, best, first, z_first          # z_first: logits where the chunk started
+        return x, best, first, z_start, logits(x) if final else z_start
 
     return tf_function(run)
 
 
 # ---------------------------------------------------------------- the attacks
 
-def descend(model, x0, cls, targeted, norm, eps, steps, alpha, randomized, early_stop, seed, indices, tick, cancel):
+def descend(model, x0, cls, targeted, norm, eps, steps, alpha, randomized, early_stop, seed, indices, tick, cancel,
+            want_originals):
     """``steps`` projected gradient steps of ``alpha`` on one batch: the
     adversarials, the step at which each first fooled the model, their
-    probabilities and the originals' logits (when the first step saw them)."""
+    probabilities and the originals' logits (when ``want_originals``, from
+    the first chunk's graph call)."""
     import tensorflow as tf
 
     preprocessing = model_info(model).preprocessing
 
-    def run(count):
-        return compiled(model, ("gradient", preprocessing, norm, targeted, count),
-                        lambda: build_steps(model, preprocessing, norm, targeted, count))
+    def run(count, originals, final):
+        return compiled(model, ("gradient", preprocessing, norm, targeted, originals, final, count),
+                        lambda: build_steps(model, preprocessing, norm, targeted, count, originals, final))
 
     x = random_starts(x0, indices, seed, eps, norm) if randomized else x0.copy()
     best, first = x.copy(), np.full(len(x0), -1, np.int32)
     eps_t, alpha_t, freeze = tf.constant(eps, tf.float32), tf.constant(alpha, tf.float32), tf.constant(early_stop)
     active = np.arange(len(x0))         # with early_stop, images that fool the model leave the batch
-    done, start_logits = 0, None
+    done, start_logits, final_logits = 0, None, None
     while done < steps and len(active):
         check(cancel)
         count = min(unroll(model), steps - done)
-        xa, ba, fa, z = run(count)(tf.constant(x[active]), tf.constant(x0[active]), tf.constant(cls[active], tf.int32),
-                                   tf.constant(best[active]), tf.constant(first[active]), eps_t, alpha_t,
-                                   tf.constant(done), freeze)
+        originals, final = want_originals and done == 0 and randomized, done + count == steps and not early_stop
+        xa, ba, fa, z_start, z_end = run(count, originals, final)(
+            tf.constant(x[active]), tf.constant(x0[active]), tf.constant(cls[active], tf.int32),
+            tf.constant(best[active]), tf.constant(first[active]), eps_t, alpha_t, tf.constant(done), freeze)
         x[active], best[active], first[active] = xa.numpy(), ba.numpy(), fa.numpy()
-        if done == 0 and not randomized:
-            start_logits = z.numpy()                      # the originals' logits, for free
+        if done == 0 and want_originals:
+            start_logits = z_start.numpy()
+        final_logits = z_end.numpy() if final else None
         done += count
         tick(count)
         if early_stop:
             active = active[first[active] < 0]
     # the final iterate, unless it stopped fooling the model after an earlier iterate did
-    probs = pixel_probabilities(model, x)
+    probs = softmax_of(final_logits) if final_logits is not None else pixel_probabilities(model, x)
     pred = probs.argmax(-1)
     ok = pred == cls if targeted else pred != cls
     back = ~ok & (first >= 0)
@@ -175,11 +183,11 @@ def descend(model, x0, cls, targeted, norm, eps, steps, alpha, randomized, early
 def _gradient_attack(model, images, target, *, method, eps, norm, steps, step_size, random_start, early_stop, seed,
                      batch_size, labels, indices, original_probs, progress, cancel, settings) -> AttackResult:
     randomized = random_start and eps > 0
-    setup = prepare(model, images, target, labels, seed, indices, original_probs, defer_probs=not randomized)
+    setup = prepare(model, images, target, labels, seed, indices, original_probs, defer_probs=True)
 
     def batch(sl, tick):
         return descend(model, setup.x0[sl], setup.cls[sl], setup.targeted, norm, eps, steps, step_size, randomized,
-                       early_stop, seed, setup.indices[sl], tick, cancel)
+                       early_stop, seed, setup.indices[sl], tick, cancel, setup.original_probs is None)
 
     return run_batches(model, setup, batch, method=method, norm=norm, eps=eps, steps=steps, step_size=step_size,
                        seed=seed, batch_size=batch_size or default_batch(model), per_image_steps=steps,

@@ -201,6 +201,23 @@ def test_original_predictions_do_not_depend_on_how_they_were_obtained(tiny, tiny
         for given in (None, labels):
             result = attack(tiny, tiny_images, eps=4 / 255, labels=given, **options)
             np.testing.assert_allclose(result.original_probs, reference, atol=1e-5)
+            np.testing.assert_allclose(result.adversarial_probs, probabilities(tiny, result.adversarial), atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [dict(method="fgsm"), dict(method="pgd", steps=3),
+                                     dict(method="pgd", steps=3, random_start=False)])
+def test_a_gradient_attack_with_labels_is_one_graph_call(tiny, tiny_images, monkeypatch, options):
+    """Both predictions come from the attack's own compiled call (issue 27:
+    three graph calls where the floor makes one cost 1.2-1.5x at batch 1)."""
+    from cnnviz.adversarial import base, gradient
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a separate forward pass")
+
+    for module in (base, gradient):
+        monkeypatch.setattr(module, "pixel_probabilities", refused)
+    result = attack(tiny, tiny_images, eps=4 / 255, labels=np.arange(6) % 4, **options)
+    assert result.adversarial_probs.shape == result.original_probs.shape == (6, 4)
 
 
 def test_minimal_attacks_are_unbounded_unless_capped(tiny, tiny_images):
