@@ -3,7 +3,8 @@ Keras 3, side by side: ``python benchmarks/run.py --peers``.
 
 The floor of a method is the work it cannot avoid, written plainly: one
 ``tf.function`` (a gradient, a CAM) or the batched forward passes of its
-masked or perturbed copies, built beforehand. cnnviz's call is timed as a
+masked or perturbed copies, built beforehand (LIME's also segments each image
+and fits lime's weighted linear model: the work any LIME does). cnnviz's call is timed as a
 user makes it (pixels checked, targets given, NumPy maps back). The peers
 run in their own virtual environment (../shared/PEERS.md) in a worker
 process (``peer_floors.py``) that this process asks to time one call at a
@@ -61,7 +62,7 @@ def work(job: str, batch: int) -> str:
     o = options(job, batch)
     per_image = {"smoothgrad": f"{o.get('samples')} noisy copies", "integrated_gradients": f"{o.get('steps')} steps",
                  "occlusion": "49 patches 8x8, stride 4", "rise": f"{o.get('n_masks')} masks",
-                 "lime": f"{o.get('samples')} samples (floor: their forward passes)",
+                 "lime": f"{o.get('samples')} samples (floor: their forward passes, the segmentation, lime's fit)",
                  "scorecam": f"64 channels at {LAYER} (floor: its activations too)",
                  "gradcam": f"at {LAYER}", "gradcam++": f"at {LAYER}",
                  "fgsm": "one step; both predictions", "pgd": f"{o.get('steps')} steps; both predictions"}
@@ -225,6 +226,29 @@ def attack_floor(model, pixels, labels, eps: float, steps: int):
     return lambda: [t.numpy() for t in fn(pixels, labels)]
 
 
+def lime_floor(model, x, targets, samples: int):
+    """The work any LIME does: the forward passes of its perturbed copies
+    (built beforehand), one segmentation per image and lime's weighted linear
+    fit of the scores (``LimeBase``, its kernel and cosine distances)."""
+    from lime.lime_base import LimeBase
+    from sklearn.metrics import pairwise_distances
+
+    from cnnviz.attribution.lime import LIME_BATCH, Superpixels, lime_draws, pixel_image
+
+    forward_passes = copies_floor(model, np.repeat(x, samples, axis=0), LIME_BATCH)
+    segment, pixels = Superpixels(), [pixel_image(model, image) for image in x]
+    base = LimeBase(lambda d, width=0.25: np.sqrt(np.exp(-(d ** 2) / width ** 2)), random_state=0)
+
+    def run():
+        scores = np.concatenate(forward_passes())
+        for n, image in enumerate(pixels):
+            draws = lime_draws(0, int(segment(image).max()) + 1, samples)
+            distances = pairwise_distances(draws, draws[:1], metric="cosine").ravel()
+            base.explain_instance_with_data(draws, scores[n * samples:(n + 1) * samples], distances,
+                                            int(targets[n]), 100000)
+    return run
+
+
 def scorecam_floor(model, x):
     """The forward passes Score-CAM needs: the layer's activations of the
     images, then the images masked by each of its 64 channels (built beforehand)."""
@@ -237,7 +261,6 @@ def scorecam_floor(model, x):
 def floor(job: str, model, x, pixels, targets) -> callable:
     """The plain floor of ``job`` on these inputs."""
     from cnnviz.attribution.base import onehot
-    from cnnviz.attribution.lime import LIME_BATCH
 
     o = options(job, len(x))
     hot = onehot(targets, int(model.outputs[0].shape[-1]))
@@ -257,7 +280,7 @@ def floor(job: str, model, x, pixels, targets) -> callable:
     if job == "scorecam":
         return scorecam_floor(model, x)
     if job == "lime":
-        return copies_floor(model, np.repeat(x, o["samples"], axis=0), LIME_BATCH)
+        return lime_floor(model, x, targets, o["samples"])
     if job in ATTACKS:
         return attack_floor(model, pixels, targets.astype(np.int32), o["eps"], o.get("steps", 1))
     raise KeyError(job)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -28,7 +29,8 @@ from .base import Attribution, check_images, resolve_targets
 from .occlusion import SCORES
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
-LIME_BATCH = 100          # perturbed images lime builds per classifier call
+LIME_BATCH = 100          # perturbed images built per classifier call (across images)
+GROUP_ROWS = 4096         # perturbed images whose scores are held at once (images are taken in groups)
 MIN_KNOB = 0.25           # the finest coarseness tried (quickshift: max_dist 1, one superpixel a pixel)
 
 
@@ -121,23 +123,84 @@ def classifier_function(model, channels: int, batch_size: Optional[int] = None, 
     return classify
 
 
-def explainer(seed: int):
-    """lime's ``LimeImageExplainer`` with its perturbed images built a batch
-    at a time: the same random draws and images as lime's own loop, which
-    spends a Python pass per superpixel per sample (0.17 s of 1000 samples
-    on a 32x32 image, where the model takes 1 s)."""
+def lime_draws(seed: int, superpixels: int, samples: int) -> np.ndarray:
+    """Which superpixels each of lime's ``samples`` perturbed images keeps
+    (samples, superpixels), the first keeping all: the draws lime's
+    ``LimeImageExplainer(random_state=seed).explain_instance`` makes (its
+    segmentation seed first, then the samples)."""
+    from sklearn.utils import check_random_state
+
+    random_state = check_random_state(seed)
+    random_state.randint(0, high=1000)
+    data = random_state.randint(0, 2, samples * superpixels).reshape((samples, superpixels))
+    data[0, :] = 1
+    return data
+
+
+def hidden_image(image: np.ndarray, segments: np.ndarray, hide_color: Optional[float]) -> np.ndarray:
+    """What a hidden superpixel shows (lime's ``fudged_image``): its mean
+    colour, or ``hide_color`` everywhere."""
+    if hide_color is not None:
+        return np.full_like(image, hide_color)
+    counts = np.bincount(segments.ravel())[:, None]
+    sums = np.stack([np.bincount(segments.ravel(), image[..., c].ravel()) for c in range(3)], axis=1)
+    return (sums / np.maximum(counts, 1))[segments]
+
+
+@dataclass
+class Neighbourhood:
+    """One image's perturbations: its superpixels, what hidden ones show,
+    lime's draws and (once classified) the scores of the perturbed images."""
+
+    image: np.ndarray
+    segments: np.ndarray
+    hidden: np.ndarray
+    draws: np.ndarray
+    scores: Optional[np.ndarray] = None
+
+    def perturbed(self, rows: slice) -> np.ndarray:
+        """The perturbed images of ``rows`` of the draws (lime's own construction, a batch at a time)."""
+        off = self.draws[rows, self.segments] == 0                                      # (rows, H, W)
+        return np.where(off[..., None], self.hidden, self.image)
+
+
+def neighbourhood(model, image: np.ndarray, segment_fn: Superpixels, hide_color: Optional[float], seed: int,
+                  samples: int, cancel: Optional[CancelToken] = None) -> Neighbourhood:
+    """One model input's superpixels, hidden colours and lime's draws (not yet classified)."""
+    check(cancel)
+    pixels = pixel_image(model, image)
+    segments = segment_fn(pixels)
+    return Neighbourhood(pixels, segments, hidden_image(pixels, segments, hide_color),
+                         lime_draws(seed, int(segments.max()) + 1, samples))
+
+
+def classify_all(neighbourhoods: list, classify, chunk: int, cancel: Optional[CancelToken]) -> None:
+    """Every neighbourhood's perturbed images through ``classify``, ``chunk``
+    images a call however they split between images (50 samples of 32 images:
+    16 calls of 100, not 32 of 50)."""
+    ends = np.cumsum([len(hood.draws) for hood in neighbourhoods])
+    starts = ends - [len(hood.draws) for hood in neighbourhoods]
+    scores = []
+    for begin in range(0, int(ends[-1]), chunk):
+        stop = min(begin + chunk, int(ends[-1]))
+        check(cancel)
+        scores.append(classify(np.concatenate([
+            hood.perturbed(slice(max(begin, first) - first, min(stop, last) - first))
+            for hood, first, last in zip(neighbourhoods, starts, ends) if first < stop and last > begin])))
+    flat = np.concatenate(scores)
+    for hood, first, last in zip(neighbourhoods, starts, ends):
+        hood.scores = flat[first:last]
+
+
+def explainer(seed: int, hood: Neighbourhood):
+    """lime's ``LimeImageExplainer`` fitting its local model to a
+    neighbourhood already drawn and classified (:func:`lime_draws`, the
+    same draws as its own loop, which spends a Python pass per superpixel per sample)."""
     from lime.lime_image import LimeImageExplainer
 
     class Explainer(LimeImageExplainer):
-        def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples, batch_size=10):
-            n_features = np.unique(segments).shape[0]
-            data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
-            data[0, :] = 1
-            labels = []
-            for start in range(0, num_samples, batch_size):
-                hidden = data[start:start + batch_size, segments] == 0               # (batch, H, W)
-                labels.extend(classifier_fn(np.where(hidden[..., None], fudged_image, image)))
-            return data, np.array(labels)
+        def data_labels(self, *args, **kwargs):
+            return hood.draws, hood.scores
 
     return Explainer(random_state=seed)
 
@@ -175,15 +238,18 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
     x = check_images(model, images)
     targets = resolve_targets(model, x, target)
     segment_fn = Superpixels(segmentation, segments, seed)
-    results = []
-    with _quiet_lime():
-        for i, (image, label) in enumerate(zip(x, targets)):
-            step = _offset_progress(progress, i * samples, len(x) * samples)
-            classify = classifier_function(model, x.shape[-1], batch_size, step, cancel, samples, score)
-            explanation = explainer(seed).explain_instance(
-                pixel_image(model, image), classify, labels=(int(label),), top_labels=None, hide_color=hide_color,
-                num_samples=samples, batch_size=min(LIME_BATCH, samples), segmentation_fn=segment_fn)
-            results.append(_unpack(explanation, int(label), features))
+    classify = classifier_function(model, x.shape[-1], batch_size, progress, cancel, len(x) * samples, score)
+    results, per_group = [], max(1, GROUP_ROWS // samples)
+    for group in range(0, len(x), per_group):
+        hoods = [neighbourhood(model, image, segment_fn, hide_color, seed, samples, cancel)
+                 for image in x[group:group + per_group]]
+        classify_all(hoods, classify, min(LIME_BATCH, samples), cancel)
+        with _quiet_lime():
+            for hood, label in zip(hoods, targets[group:]):
+                explanation = explainer(seed, hood).explain_instance(
+                    hood.image, None, labels=(int(label),), top_labels=None, hide_color=hide_color,
+                    num_samples=samples, segmentation_fn=lambda _, segments=hood.segments: segments)
+                results.append(_unpack(explanation, int(label), features))
     extras = {key: [r[key] for r in results] for key in results[0] if key != "map"}
     for key in ("segments", "positive", "negative"):
         extras[key] = np.stack(extras[key])
@@ -193,12 +259,6 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
                        params={"samples": samples, "segmentation": segmentation, "score": score,
                                "superpixels": int(np.mean([len(r["weights"]) for r in results]))},
                        extras=extras, seconds=time.perf_counter() - start)
-
-
-def _offset_progress(progress, offset, total):
-    if progress is None:
-        return None
-    return lambda done, _total, message="": progress(offset + done, total, message)
 
 
 def _unpack(explanation, label: int, features: int) -> dict:

@@ -8,7 +8,17 @@ from conftest import needs_data
 from cnnviz import CnnvizError, load_model
 from cnnviz.attribution.cam import gradcam, upsample_to_input
 from cnnviz.attribution.gradients import guided_backprop, integrated_gradients, saliency, smoothgrad
-from cnnviz.attribution.lime import SEGMENTATIONS, Superpixels, classifier_function, explainer, lime, pixel_image
+from cnnviz.attribution.lime import (
+    SEGMENTATIONS,
+    Neighbourhood,
+    Superpixels,
+    classifier_function,
+    classify_all,
+    hidden_image,
+    lime,
+    lime_draws,
+    pixel_image,
+)
 from cnnviz.attribution.occlusion import occlusion, positions
 from cnnviz.attribution.registry import METHODS, explain, explain_one, method_name, parse_options
 
@@ -293,28 +303,63 @@ def test_lime_wrapper_gives_the_same_explanation_as_lime_called_directly(tiny_cn
 
 
 def test_lime_perturbations_built_a_batch_at_a_time_are_lime_s_own():
-    """The same random draws, the same perturbed images in the same batches."""
+    """The same random draws, hidden colours and perturbed images as lime's own loop."""
     from lime.lime_image import LimeImageExplainer
 
     rng = np.random.default_rng(3)
-    image, fudged = rng.random((12, 10, 3)), rng.random((12, 10, 3))
+    image = rng.random((12, 10, 3))
     segments = np.repeat(np.arange(6), 20).reshape(12, 10)
-    seen = {"ours": [], "lime": []}
+    fudged = hidden_image(image, segments, None)
+    for segment in range(6):
+        np.testing.assert_allclose(fudged[segments == segment], image[segments == segment].mean(axis=0)[None]
+                                   .repeat(20, axis=0))
+    seen = []
 
-    def recorder(key):
-        def classify(batch):
-            seen[key].append(np.array(batch))
-            return batch.reshape(len(batch), -1)[:, :4]
-        return classify
+    def classify(batch):
+        seen.append(np.array(batch))
+        return batch.reshape(len(batch), -1)[:, :4]
 
-    ours = explainer(5).data_labels(image, fudged, segments, recorder("ours"), 25, batch_size=10)
-    theirs = LimeImageExplainer(random_state=5).data_labels(image, fudged, segments, recorder("lime"), 25,
-                                                              batch_size=10)
-    for a, b in zip(ours, theirs):
+    theirs = LimeImageExplainer(random_state=5)
+    theirs.random_state.randint(0, high=1000)           # explain_instance's segmentation seed comes first
+    data, _ = theirs.data_labels(image, fudged, segments, classify, 25, batch_size=10)
+    hood = Neighbourhood(image, segments, fudged, lime_draws(5, 6, 25))
+    np.testing.assert_array_equal(hood.draws, data)
+    ours = [hood.perturbed(slice(begin, begin + 10)) for begin in (0, 10, 20)]
+    assert [len(b) for b in ours] == [len(b) for b in seen] == [10, 10, 5]
+    for a, b in zip(ours, seen):
         np.testing.assert_array_equal(a, b)
-    assert [len(b) for b in seen["ours"]] == [len(b) for b in seen["lime"]] == [10, 10, 5]
-    for a, b in zip(seen["ours"], seen["lime"]):
-        np.testing.assert_array_equal(a, b)
+
+
+def test_lime_classifies_perturbations_in_full_batches_across_images():
+    rng = np.random.default_rng(4)
+    segments = np.repeat(np.arange(4), 16).reshape(8, 8)
+    hoods = [Neighbourhood(rng.random((8, 8, 3)), segments, np.zeros((8, 8, 3)), lime_draws(seed, 4, 45))
+             for seed in range(3)]
+    sizes = []
+
+    def classify(batch):
+        sizes.append(len(batch))
+        return batch.reshape(len(batch), -1)[:, :5]
+
+    classify_all(hoods, classify, 100, None)
+    assert sizes == [100, 35]
+    for hood in hoods:
+        np.testing.assert_array_equal(hood.scores, hood.perturbed(slice(0, 45)).reshape(45, -1)[:, :5])
+
+
+def test_lime_on_several_images_is_lime_called_on_each(tiny_cnn):
+    from lime.lime_image import LimeImageExplainer
+
+    x = np.random.default_rng(8).random((3, 16, 16, 3)).astype(np.float32)
+    ours = lime(tiny_cnn, x, target=[0, 2, 3], samples=70, segments=10, seed=2)     # batches of 70 span images
+    for image, label, weights in zip(x, (0, 2, 3), ours.extras["weights"]):
+        direct = LimeImageExplainer(random_state=2).explain_instance(
+            pixel_image(tiny_cnn, image), classifier_function(tiny_cnn, 3), labels=(label,), top_labels=None,
+            num_samples=70, segmentation_fn=Superpixels("quickshift", 10, 2))
+        expected = dict(direct.local_exp[label])
+        assert weights.keys() == expected.keys()
+        for segment, weight in expected.items():
+            assert weights[segment] == pytest.approx(weight, rel=1e-4, abs=1e-6)
 
 
 def test_superpixel_count_is_kept_under_control():
