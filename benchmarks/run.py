@@ -108,7 +108,8 @@ def side_by_side(args) -> int:
         f"Load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after; \"other cores\" is the CPU that other "
         f"processes took during a row's timed runs, and a row above --max-other-cores {args.max_other_cores:g} shows "
         "no figures. Floors: one tf.function (gradients, CAMs, attacks) or the forward passes of the copies, built "
-        "beforehand (occlusion, RISE, Score-CAM, LIME; LIME's adds a segmentation per image and lime's fit); the first call is cnnviz's on a freshly loaded model.*", ""])
+        "beforehand (occlusion, RISE, Score-CAM, LIME; LIME's adds a segmentation per image and lime's fit); "
+        "the first call is cnnviz's on a freshly loaded model.*", ""])
     print(text, flush=True)
     if not args.only and not args.no_readme:
         write_section(HERE / "README.md", text)
