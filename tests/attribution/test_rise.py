@@ -94,6 +94,15 @@ def test_batches_of_masks_do_not_change_the_map(tiny_cnn):
     np.testing.assert_allclose(whole.maps, pieces.maps, rtol=1e-5)
 
 
+def test_images_batched_together_get_the_maps_they_get_alone(tiny_cnn):
+    x = np.random.default_rng(3).random((5, 16, 16, 3)).astype(np.float32)
+    targets = [0, 3, 1, 2, 3]
+    together = rise(tiny_cnn, x, targets, n_masks=30, cells=4, batch_size=100)      # 3 images a call, then 2
+    for image, target, map_ in zip(x, targets, together.maps):
+        alone = rise(tiny_cnn, image[None], target, n_masks=30, cells=4, batch_size=100)
+        np.testing.assert_allclose(map_, alone.maps[0], rtol=1e-5, atol=1e-7)
+
+
 def test_progress_reaches_the_end_and_cancel_stops(tiny_cnn):
     x = np.random.default_rng(2).random((2, 16, 16, 3)).astype(np.float32)
     seen = []
