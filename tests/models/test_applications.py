@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import release_memory
 
 import cnnviz
 from cnnviz.adversarial import attack
@@ -74,7 +73,6 @@ def family(request, tmp_path_factory):
     path.unlink()
     release_model(model)                        # one family's graphs at a time (the suite's memory: under 6 GB)
     keras.backend.clear_session()
-    release_memory()
 
 
 def spatial_fields(model) -> list[str]:
