@@ -178,8 +178,9 @@ def classify_all(neighbourhoods: list, classify, chunk: int, cancel: Optional[Ca
     """Every neighbourhood's perturbed images through ``classify``, ``chunk``
     images a call however they split between images (50 samples of 32 images:
     16 calls of 100, not 32 of 50)."""
-    ends = np.cumsum([len(hood.draws) for hood in neighbourhoods])
-    starts = ends - [len(hood.draws) for hood in neighbourhoods]
+    sizes = np.array([len(hood.draws) for hood in neighbourhoods])
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
     scores = []
     for begin in range(0, int(ends[-1]), chunk):
         stop = min(begin + chunk, int(ends[-1]))
