@@ -10,7 +10,6 @@ its batches to the model's input scale.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -193,30 +192,23 @@ def classify_all(neighbourhoods: list, classify, chunk: int, cancel: Optional[Ca
         hood.scores = flat[first:last]
 
 
-def explainer(seed: int, hood: Neighbourhood):
-    """lime's ``LimeImageExplainer`` fitting its local model to a
-    neighbourhood already drawn and classified (:func:`lime_draws`, the
-    same draws as its own loop, which spends a Python pass per superpixel per sample)."""
-    from lime.lime_image import LimeImageExplainer
+def local_fit(hood: Neighbourhood, label: int, seed: int):
+    """lime's weighted linear fit of a neighbourhood already drawn and
+    classified, as the ``ImageExplanation`` lime's ``explain_instance``
+    returns: the same steps after its ``data_labels`` (cosine distances to the
+    unperturbed image, its kernel, every superpixel a feature), without
+    its per-superpixel Python pass to rebuild the hidden image."""
+    from lime.lime_image import ImageExplanation, LimeImageExplainer
+    from sklearn.metrics import pairwise_distances
 
-    class Explainer(LimeImageExplainer):
-        def data_labels(self, *args, **kwargs):
-            return hood.draws, hood.scores
-
-    return Explainer(random_state=seed)
-
-
-@contextlib.contextmanager
-def _quiet_lime():
-    """lime prints a tqdm bar per explanation; ours reports progress instead."""
-    from lime import lime_image
-
-    original = lime_image.tqdm
-    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
-    try:
-        yield
-    finally:
-        lime_image.tqdm = original
+    theirs = LimeImageExplainer(random_state=seed)
+    theirs.random_state.randint(0, high=1000)               # the segmentation seed explain_instance draws first
+    distances = pairwise_distances(hood.draws, hood.draws[:1], metric="cosine").ravel()
+    explanation = ImageExplanation(hood.image, hood.segments)
+    (explanation.intercept[label], explanation.local_exp[label], explanation.score,
+     explanation.local_pred) = theirs.base.explain_instance_with_data(
+        hood.draws, hood.scores, distances, label, 100000, feature_selection=theirs.feature_selection)
+    return explanation
 
 
 @api
@@ -244,13 +236,9 @@ def lime(model, images, target=None, *, samples: int = 1000, segmentation: str =
     for group in range(0, len(x), per_group):
         hoods = [neighbourhood(model, image, segment_fn, hide_color, seed, samples, cancel)
                  for image in x[group:group + per_group]]
-        classify_all(hoods, classify, min(LIME_BATCH, samples), cancel)
-        with _quiet_lime():
-            for hood, label in zip(hoods, targets[group:]):
-                explanation = explainer(seed, hood).explain_instance(
-                    hood.image, None, labels=(int(label),), top_labels=None, hide_color=hide_color,
-                    num_samples=samples, segmentation_fn=lambda _, segments=hood.segments: segments)
-                results.append(_unpack(explanation, int(label), features))
+        classify_all(hoods, classify, LIME_BATCH, cancel)
+        results += [_unpack(local_fit(hood, int(label), seed), int(label), features)
+                    for hood, label in zip(hoods, targets[group:])]
     extras = {key: [r[key] for r in results] for key in results[0] if key != "map"}
     for key in ("segments", "positive", "negative"):
         extras[key] = np.stack(extras[key])
