@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,36 @@ _MODULE_PEAKS: list[dict] = []   # per test module: its rise of this process's p
 
 def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+class SuiteMemory(threading.Thread):
+    """The whole run's resident memory, sampled every ``interval`` seconds:
+    this process, the xdist workers and every subprocess they start, summed
+    (shared pages counted once per process: an upper bound)."""
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.interval, self.peak_mb, self.done = interval, 0.0, threading.Event()
+
+    def run(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self.done.wait(self.interval):
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:                  # ended between listing and reading
+                    pass
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+
+def pytest_configure(config):
+    """In the controller (or a run without workers): the whole run's memory sampled."""
+    if not hasattr(config, "workerinput"):
+        config.suite_memory = SuiteMemory()
+        config.suite_memory.start()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -80,6 +111,10 @@ def pytest_terminal_summary(terminalreporter):
     (issue 22: kept under 6 GB)."""
     own = _peak_mb(resource.RUSAGE_SELF)
     children = _peak_mb(resource.RUSAGE_CHILDREN)
+    suite = getattr(terminalreporter.config, "suite_memory", None)
+    if suite is not None:
+        terminalreporter.write_line(f"whole run: peak {suite.peak_mb:.0f} MB resident, this process, its workers "
+                                    f"and their subprocesses summed (sampled every {suite.interval:g} s)")
     terminalreporter.write_line(f"peak memory: {own:.0f} MB resident in the test process, "
                                 f"{children:.0f} MB in the largest subprocess")
     for m in sorted(_MODULE_PEAKS, key=lambda m: -m["rise"])[:5]:
