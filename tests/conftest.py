@@ -41,34 +41,66 @@ def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _pss_mb(process) -> float:
+    """A process's proportional set size: its private pages plus its share of
+    pages it shares (libraries, pages a fork has not yet copied), so a sum over
+    processes counts each page once. Resident size where the kernel has no
+    ``smaps_rollup``."""
+    try:
+        with open(f"/proc/{process.pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return process.memory_info().rss / 2**20
+
+
 class SuiteMemory(threading.Thread):
-    """The whole run's resident memory, sampled every ``interval`` seconds:
-    this process, the xdist workers and every subprocess they start, summed
-    (shared pages counted once per process: an upper bound)."""
+    """The whole run's memory, sampled every ``interval`` seconds: this
+    process, the xdist workers and every subprocess they start, summed as
+    proportional set sizes. Remembers the tests running at the peak."""
 
     def __init__(self, interval: float = 0.5):
         super().__init__(daemon=True)
         self.interval, self.peak_mb, self.done = interval, 0.0, threading.Event()
+        self.running: set[str] = set()       # test ids, kept by the logstart/logfinish hooks
+        self.at_peak: list[str] = []
 
     def run(self):
         import psutil
 
         me = psutil.Process()
         while not self.done.wait(self.interval):
-            total = 0
+            total = 0.0
             for process in [me, *me.children(recursive=True)]:
                 try:
-                    total += process.memory_info().rss
+                    total += _pss_mb(process)
                 except psutil.Error:                  # ended between listing and reading
                     pass
-            self.peak_mb = max(self.peak_mb, total / 2**20)
+            if total > self.peak_mb:
+                self.peak_mb, self.at_peak = total, sorted(self.running)
+
+
+_SUITE: SuiteMemory | None = None   # the controller's sampler
 
 
 def pytest_configure(config):
     """In the controller (or a run without workers): the whole run's memory sampled."""
+    global _SUITE
     if not hasattr(config, "workerinput"):
-        config.suite_memory = SuiteMemory()
-        config.suite_memory.start()
+        _SUITE = SuiteMemory()
+        _SUITE.start()
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if _SUITE is not None:
+        _SUITE.running.add(nodeid)
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if _SUITE is not None:
+        _SUITE.running.discard(nodeid)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -78,7 +110,7 @@ def _release_models(request):
     cycles holding them (issue 22: the suite reached 14 GB without this).
     Session-scoped models stay usable: their caches are rebuilt on next use.
     Records how far the module raised the process's peak memory."""
-    before = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
+    before = _peak_mb(resource.RUSAGE_SELF)
     yield
     import keras
 
@@ -90,9 +122,8 @@ def _release_models(request):
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():       # a module's Ray instance is its own
         ray.shutdown()
-    own, children = _peak_mb(resource.RUSAGE_SELF), _peak_mb(resource.RUSAGE_CHILDREN)
-    _MODULE_PEAKS.append({"module": request.module.__name__, "rise": own - before[0], "peak": own,
-                          "child_rise": children - before[1], "children": children})
+    own = _peak_mb(resource.RUSAGE_SELF)
+    _MODULE_PEAKS.append({"module": request.module.__name__, "rise": own - before, "peak": own})
 
 
 def pytest_sessionfinish(session):
@@ -107,22 +138,15 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The run's peak memory and the modules that raised it, in CI's log
-    (issue 22: kept under 6 GB)."""
-    own = _peak_mb(resource.RUSAGE_SELF)
-    children = _peak_mb(resource.RUSAGE_CHILDREN)
-    suite = getattr(terminalreporter.config, "suite_memory", None)
-    if suite is not None:
-        terminalreporter.write_line(f"whole run: peak {suite.peak_mb:.0f} MB resident, this process, its workers "
-                                    f"and their subprocesses summed (sampled every {suite.interval:g} s)")
-    terminalreporter.write_line(f"peak memory: {own:.0f} MB resident in the test process, "
-                                f"{children:.0f} MB in the largest subprocess")
+    """The run's peak memory and the modules that raised their worker's peak
+    most, in CI's log (issue 22: kept under 6 GB)."""
+    write = terminalreporter.write_line
+    if _SUITE is not None:
+        write(f"whole run: peak {_SUITE.peak_mb:.0f} MB, this process, its workers and their subprocesses "
+              f"summed as proportional set sizes (sampled every {_SUITE.interval:g} s), while running: "
+              f"{', '.join(_SUITE.at_peak) or '-'}")
     for m in sorted(_MODULE_PEAKS, key=lambda m: -m["rise"])[:5]:
-        terminalreporter.write_line(f"  {m['module']} raised its worker's peak by {m['rise']:.0f} "
-                                    f"to {m['peak']:.0f} MB")
-    for m in sorted(_MODULE_PEAKS, key=lambda m: -m["child_rise"])[:3]:
-        terminalreporter.write_line(f"  {m['module']} raised its subprocesses' peak by {m['child_rise']:.0f} "
-                                    f"to {m['children']:.0f} MB")
+        write(f"  {m['module']} raised its worker's peak resident size by {m['rise']:.0f} to {m['peak']:.0f} MB")
 
 
 @pytest.fixture(scope="session")
