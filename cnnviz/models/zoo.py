@@ -240,6 +240,50 @@ def _arch(name: str) -> Arch:
 
 # ---------------------------------------------------------------- VGG16
 
+VGG16_CONVS = tuple(f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for i in range(1, n + 1))
+VGG16_TOP = ("fc1", "fc2", "predictions")
+
+
+def _check_vgg16_weights(path: Path, include_top: bool) -> None:
+    """Refuse, before the 138M-parameter build, a weights file that cannot be
+    VGG16's: not a file, not HDF5, or other layers with weights than VGG16's
+    (by name in Keras' legacy layout, as Keras ships them; by count in Keras 3's
+    ``.weights.h5``, which names layers by type)."""
+    import h5py
+
+    fix = f"give Keras' {VGG16_WEIGHTS_FILES[include_top]} (or imagenet, or none for random weights)"
+    if not path.is_file():
+        raise CnnvizError(f"--weights {path}: no such file; {fix}")
+    if not h5py.is_hdf5(path):
+        raise CnnvizError(f"--weights {path}: not an HDF5 weights file; {fix}")
+    expected = [*VGG16_CONVS, *VGG16_TOP] if include_top else list(VGG16_CONVS)
+    try:
+        with h5py.File(path, "r") as f:
+            found = _weighted_layers(f)
+    except (OSError, KeyError, ValueError) as exc:
+        raise CnnvizError(f"--weights {path}: unreadable HDF5 ({short(exc)}); {fix}") from None
+    if found == expected or (found is not None and found == len(expected)):
+        return
+    if isinstance(found, int):
+        held = f"{found} layers with weights"
+    else:
+        held = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "") if found else "no layers with weights"
+    raise CnnvizError(f"--weights {path}: holds {held}, not VGG16's {len(expected)} "
+                      f"({expected[0]} ... {expected[-1]}); {fix}")
+
+
+def _weighted_layers(f) -> "list[str] | int | None":
+    """The names of an HDF5 weights file's layers that hold weights (Keras'
+    legacy layout, alone or in a saved model), their count (Keras 3), or None."""
+    group = f["model_weights"] if "model_weights" in f else f
+    if "layer_names" in group.attrs:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
+        return [n for n in names if n in group and len(group[n].attrs.get("weight_names", []))]
+    if "layers" in f:
+        return sum(1 for n in f["layers"] if len(f["layers"][n].get("vars", {})))
+    return None
+
+
 def _vgg16(include_top: bool, weights: Optional[str] = "imagenet"):
     """``keras.applications.VGG16``; ``weights`` is "imagenet" (downloaded by
     Keras on first use, with a progress bar), a local weights file, or None."""
@@ -247,6 +291,8 @@ def _vgg16(include_top: bool, weights: Optional[str] = "imagenet"):
 
     runtime.setup_devices()
     source = os.environ.get("CNNVIZ_VGG16_WEIGHTS") if weights == "imagenet" else None
+    if (source or weights) not in (None, "imagenet"):
+        _check_vgg16_weights(Path(source or weights), include_top)
     try:
         model = keras.applications.VGG16(weights=source or weights, include_top=include_top)
     except Exception as exc:

@@ -47,7 +47,8 @@ def test_only_dropout_is_switched_on(rng):
     x = rng.random((3, 8, 8, 1), dtype=np.float32)
     result = mc_dropout(model, x, passes=10)
     np.testing.assert_allclose(result.std, 0, atol=1e-6)
-    assert np.ptp(result.samples, axis=0).max() == 0                  # every pass the same
+    # every pass the same, up to float32 rounding (TensorFlow's plain CPU kernels round by batch position)
+    assert np.ptp(result.samples, axis=0).max() < 1e-6
     np.testing.assert_allclose(result.mean, model(x, training=False).numpy(), atol=1e-6)
     assert not np.allclose(model(x, training=True).numpy(), result.mean, atol=1e-3)   # what training=True gives
 

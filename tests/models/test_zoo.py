@@ -245,6 +245,59 @@ def test_vgg16_weights_available(tmp_path, monkeypatch):
     assert zoo.keras_models_dir().name == "models"
 
 
+@pytest.fixture(scope="module")
+def vgg16_notop_weights(tmp_path_factory):
+    """VGG16's convolutional weights (random, fixed) in both layouts a user may
+    hold: Keras' legacy HDF5 (as Keras ships them) and Keras 3's .weights.h5."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(3)
+    model = keras.applications.VGG16(weights=None, include_top=False)
+    folder = tmp_path_factory.mktemp("vgg16-weights")
+    with h5py.File(folder / "legacy.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    model.save_weights(folder / "mine.weights.h5")
+    return folder, model.get_layer("block5_conv3").get_weights()[0]
+
+
+@pytest.mark.parametrize("file", ["legacy.h5", "mine.weights.h5"])
+def test_vgg16_loads_its_weights_from_either_layout(vgg16_notop_weights, file):
+    folder, kernel = vgg16_notop_weights
+    model = load_model("vgg16_notop", weights=str(folder / file))
+    assert np.array_equal(model.get_layer("block5_conv3").get_weights()[0], kernel)
+    assert model_info(model).trained
+
+
+@pytest.mark.parametrize("case, message", [
+    ("notop for top", r"holds block1_conv1, block1_conv2, .*not VGG16's 16 \(block1_conv1 \.\.\. predictions\)"),
+    ("keras 3 notop for top", r"holds 13 layers with weights, not VGG16's 16"),
+    ("a small model", r"holds conv1, conv2, dense1, predictions, not VGG16's 16"),
+    ("random bytes", r"not an HDF5 weights file"),
+    ("empty HDF5", r"holds no layers with weights"),
+])
+def test_a_weights_file_that_cannot_be_vgg16s_is_refused_before_the_build(vgg16_notop_weights, tmp_path,
+                                                                          monkeypatch, case, message):
+    import h5py
+
+    folder, _ = vgg16_notop_weights
+    path = {"notop for top": folder / "legacy.h5", "keras 3 notop for top": folder / "mine.weights.h5"}.get(case)
+    if case == "a small model":
+        path = tmp_path / "small.h5"
+        build_model("mnist_small").save(path)
+    elif case == "random bytes":
+        path = tmp_path / "random.h5"
+        path.write_bytes(np.random.default_rng(0).bytes(2048))
+    elif case == "empty HDF5":
+        path = tmp_path / "empty.h5"
+        h5py.File(path, "w").close()
+    built = []
+    monkeypatch.setattr(keras.applications, "VGG16", lambda *a, **k: built.append(k))
+    with pytest.raises(CnnvizError, match=message) as error:
+        load_model("vgg16", weights=str(path))
+    assert built == [] and "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in str(error.value)
+
+
 def test_the_decks_architectures_have_the_decks_counts():
     """The zoo's deck networks are tests/decks.py's (the decks' layer tables), taking images."""
     from decks import DECKS
