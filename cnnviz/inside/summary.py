@@ -2,6 +2,7 @@
 field) and the model zoo listing."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from ..models import zoo
@@ -26,7 +27,7 @@ class Summary:
 
 
 def _count(weights) -> int:
-    return int(sum(int(w.numpy().size) for w in weights))
+    return sum(math.prod(w.shape) for w in weights)     # by shape: an architecture-only model has no values
 
 
 def summarize(model) -> Summary:
@@ -82,7 +83,8 @@ def zoo_listing() -> list[dict]:
         if card:
             shape, params = card["input_shape"], card["parameters"]
         else:
-            model = zoo.build_model(name)
+            with zoo.shapes_only():
+                model = zoo.build_model(name)
             shape, params = list(model.inputs[0].shape[1:]), model.count_params()
         arch = zoo.ARCHITECTURES.get(name)
         rows.append({"name": name, "dataset": arch.dataset if arch else "imagenet", "input_shape": shape,

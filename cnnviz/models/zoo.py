@@ -13,6 +13,7 @@ import json
 import os
 import weakref
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -222,6 +223,24 @@ VGG16_NAMES = {"vgg16": True, "vgg16_notop": False}   # name -> include_top
 ZOO_NAMES = (*ARCHS, *VGG16_NAMES)             # the models that load trained by name
 
 
+@contextmanager
+def shapes_only():
+    """Models built inside hold variables with shapes and no values (Keras'
+    deferred initialization): their graph, output shapes and parameter counts
+    without allocating their weights (VGG16's 138M). Such a model cannot be
+    run. Keras forgets the deferred variables afterwards, so none is filled in
+    by a later scope."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    pending = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)
+
+
 def build_model(name: str):
     """An untrained zoo model by name (VGG16 with random weights)."""
     if name in VGG16_NAMES:
@@ -415,7 +434,11 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
         if w not in (None, "imagenet") and not Path(w).is_file():
             raise CnnvizError(f"--weights {w}: no such file; give Keras' {VGG16_WEIGHTS_FILES[VGG16_NAMES[spec]]} "
                               "(or imagenet, or none for random weights)")
-        model = _vgg16(VGG16_NAMES[spec], w)
+        if w is None and architecture_only:
+            with shapes_only():
+                model = _vgg16(VGG16_NAMES[spec], None)
+        else:
+            model = _vgg16(VGG16_NAMES[spec], w)
         model_info(model).weights_loaded = w is not None or not architecture_only
     elif spec in ARCHS:
         path = shipped_model_path(spec)
@@ -436,9 +459,13 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
 def _deck_model(name: str, weights: Optional[str], architecture_only: bool):
     """A deck architecture: its graph (``architecture_only``), random weights
     (``weights`` none), or a user's weights file; none ship with cnnviz."""
+    if architecture_only:
+        with shapes_only():
+            model = build_model(name)
+        model_info(model).weights_loaded = False
+        return model
     model = build_model(name)
-    if architecture_only or weights in (None, "none", "random"):
-        model_info(model).weights_loaded = not architecture_only
+    if weights in (None, "none", "random"):
         return model
     if weights == "imagenet" or not Path(str(weights)).is_file():
         raise CnnvizError(f"{name} ships without trained weights: train it with `cnnviz train {name} --out "

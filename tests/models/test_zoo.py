@@ -7,7 +7,7 @@ import pytest
 from cnnviz import CnnvizError, build_model, load_model, model_info
 from cnnviz.inside.summary import format_summary, summarize
 from cnnviz.models.preprocessing import deprocess, preprocess
-from cnnviz.models.zoo import DECK_ARCHS, FAMILIES, load_model_file
+from cnnviz.models.zoo import DECK_ARCHS, FAMILIES, load_model_file, shapes_only
 
 
 def params_by_layer(model):
@@ -33,6 +33,20 @@ def test_mnist_small_matches_lecture_counts():
 ])
 def test_zoo_parameter_counts(name, total):
     assert build_model(name).count_params() == total
+
+
+@pytest.mark.parametrize("name", ["vgg16", "alexnet"])
+def test_an_architecture_only_model_has_its_counts_and_no_weight_values(name):
+    """`cnnviz models`, `summary` and `graph` of VGG16 or AlexNet allocate none
+    of their 138M / 62M weights, not even when a later scope of Keras' own ends."""
+    total = {"vgg16": 138357544, "alexnet": 62378344}[name]
+    model = load_model(name, weights=None, architecture_only=True)
+    assert summarize(model).total == total and not model_info(model).weights_loaded
+    with keras.StatelessScope():         # on leaving, Keras fills in the variables it still holds deferred
+        pass
+    assert all(v._value is None for v in model.weights)        # no value was ever allocated
+    with shapes_only():
+        assert build_model(name).count_params() == total
 
 
 def test_zoo_layer_structure():
