@@ -89,6 +89,27 @@ class SuiteMemory(threading.Thread):
 
 _SUITE: SuiteMemory | None = None   # the controller's sampler
 
+# The modules that start a local Ray instance (about 1.5 GB of processes each): one
+# work unit, so two workers never hold one each (issue 22: the suite under 6 GB).
+RAY_MODULES = frozenset({"tests/atlas/test_atlas.py", "tests/concepts/test_engines.py",
+                         "tests/jobs/test_ray_address.py", "tests/jobs/test_ray_cluster.py",
+                         "tests/jobs/test_ray_engine.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (the README's command) with the Ray modules as one file."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class OneRayAtATime(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "ray modules" if module in RAY_MODULES else module
+
+    return OneRayAtATime(config, log)
+
 
 def pytest_configure(config):
     """In the controller (or a run without workers): the whole run's memory sampled."""
@@ -106,6 +127,15 @@ def pytest_runtest_logstart(nodeid, location):
 def pytest_runtest_logfinish(nodeid, location):
     if _SUITE is not None:
         _SUITE.running.discard(nodeid)
+
+
+def pytest_runtest_teardown(item):
+    """Delete the windows a test closed (pytest-qt calls deleteLater, which
+    processEvents never carries out): each held its session and model alive
+    for the rest of the worker's run."""
+    qt = sys.modules.get("PySide6.QtCore")
+    if qt is not None and qt.QCoreApplication.instance() is not None:
+        qt.QCoreApplication.sendPostedEvents(None, qt.QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -127,6 +157,9 @@ def _release_models(request):
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():       # a module's Ray instance is its own
         ray.shutdown()
+        module = Path(request.module.__file__).resolve().relative_to(Path(__file__).resolve().parent.parent)
+        if module.as_posix() not in RAY_MODULES:
+            pytest.fail(f"{module} started Ray: add it to RAY_MODULES in tests/conftest.py")
     own = _peak_mb(resource.RUSAGE_SELF)
     _MODULE_PEAKS.append({"module": request.module.__name__, "rise": own - before, "peak": own})
 
