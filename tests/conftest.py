@@ -129,10 +129,11 @@ def pytest_runtest_logfinish(nodeid, location):
         _SUITE.running.discard(nodeid)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item):
-    """Delete the windows a test closed (pytest-qt calls deleteLater, which
-    processEvents never carries out): each held its session and model alive
-    for the rest of the worker's run."""
+    """After the test's fixtures are torn down, delete the windows it closed
+    (pytest-qt calls deleteLater, which processEvents never carries out): each
+    held its session and model alive for the rest of the worker's run."""
     qt = sys.modules.get("PySide6.QtCore")
     if qt is not None and qt.QCoreApplication.instance() is not None:
         qt.QCoreApplication.sendPostedEvents(None, qt.QEvent.Type.DeferredDelete)
