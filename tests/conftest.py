@@ -94,21 +94,30 @@ _SUITE: SuiteMemory | None = None   # the controller's sampler
 RAY_MODULES = frozenset({"tests/atlas/test_atlas.py", "tests/concepts/test_engines.py",
                          "tests/jobs/test_ray_address.py", "tests/jobs/test_ray_cluster.py",
                          "tests/jobs/test_ray_engine.py"})
+# The longest unit, handed out first: scheduled by its count of tests (xdist's order) it
+# came last and ran alone for ten minutes at the end of the run.
+FIRST = "tests/models/test_applications.py"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadfile`` (the README's command) with the Ray modules as one file."""
+    """``--dist loadfile`` (the README's command) with the Ray modules as one
+    file and the longest file handed out first."""
     if config.getoption("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class OneRayAtATime(LoadFileScheduling):
+    class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = super()._split_scope(nodeid)
             return "ray modules" if module in RAY_MODULES else module
 
-    return OneRayAtATime(config, log)
+        def _assign_work_unit(self, node) -> None:
+            if FIRST in self.workqueue:
+                self.workqueue.move_to_end(FIRST, last=False)
+            super()._assign_work_unit(node)
+
+    return Scheduling(config, log)
 
 
 def pytest_configure(config):

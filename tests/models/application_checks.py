@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_applications import GROUPS
 
 import cnnviz
 from cnnviz.adversarial import attack
@@ -62,6 +63,7 @@ FAMILIES = [
     ("NASNetMobile", _top(A.NASNetMobile), 32, "NASNet", "tf"),
 ]
 N_IMAGES = 6
+assert [f[0] for f in FAMILIES] == [n for group in GROUPS for n in group], "test_applications.GROUPS: every family"
 CHOSEN = [f for f in FAMILIES if f[0] in os.environ.get("CNNVIZ_TEST_FAMILIES", f[0]).split(",")]
 
 
