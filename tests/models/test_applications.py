@@ -1,8 +1,8 @@
 """Every keras.applications family through everything cnnviz does (the checks
-are in application_checks.py), three families to a pytest process of their
+are in application_checks.py), two families to a pytest process of their
 own, so that what TensorFlow keeps of them (0.1-0.5 GB a family, 3.5 GB over
-all twelve in one process) is handed back before the next three (issue 22:
-the suite under 6 GB)."""
+all twelve in one process) is handed back before the next two (issue 22: the
+suite under 6 GB)."""
 import os
 import re
 import subprocess
@@ -10,15 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from application_checks import FAMILIES
 
 pytestmark = pytest.mark.slow
 
 CHECKS = Path(__file__).with_name("application_checks.py")
 N_CHECKS = 8                          # the test functions in application_checks.py
-# application_checks.FAMILIES in its order (it checks that they agree), named here so that
-# this worker does not import TensorFlow while the checks run beside it
-GROUPS = [["VGG16", "VGG19", "ResNet50V2"], ["MobileNetV2", "MobileNetV3Small", "EfficientNetB0"],
-          ["EfficientNetV2B0", "DenseNet121", "ConvNeXtTiny"], ["Xception", "InceptionV3", "NASNetMobile"]]
+NAMES = [f[0] for f in FAMILIES]
+GROUPS = [NAMES[i:i + 2] for i in range(0, len(NAMES), 2)]
 
 
 @pytest.mark.parametrize("group", GROUPS, ids="+".join)
