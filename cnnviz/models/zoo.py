@@ -281,7 +281,7 @@ def _check_vgg16_weights(path: Path, include_top: bool) -> None:
             found = _weighted_layers(f)
     except (OSError, KeyError, ValueError) as exc:
         raise CnnvizError(f"--weights {path}: unreadable HDF5 ({short(exc)}); {fix}") from None
-    if found == expected or (found is not None and found == len(expected)):
+    if found in (expected, len(expected)):           # names (legacy layout) or a count (Keras 3)
         return
     if isinstance(found, int):
         held = f"{found} layers with weights"
@@ -428,12 +428,9 @@ def load_model(spec: str, *, unsafe: bool = False, weights: Optional[str] = "ima
     check_options(preprocess, output)                     # bad values fail before a model loads
     spec = str(spec)
     if spec in VGG16_NAMES:
-        # A weights file given is always read, so a missing or wrong one is refused even where only the
-        # architecture is needed; architecture_only skips the ImageNet download alone.
+        # A weights file given is always checked (by _vgg16), so a missing or wrong one is refused even where
+        # only the architecture is needed; architecture_only skips the ImageNet download alone.
         w = None if weights in (None, "none", "random") or (architecture_only and weights == "imagenet") else weights
-        if w not in (None, "imagenet") and not Path(w).is_file():
-            raise CnnvizError(f"--weights {w}: no such file; give Keras' {VGG16_WEIGHTS_FILES[VGG16_NAMES[spec]]} "
-                              "(or imagenet, or none for random weights)")
         if w is None and architecture_only:
             with shapes_only():
                 model = _vgg16(VGG16_NAMES[spec], None)
